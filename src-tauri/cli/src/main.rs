@@ -1,0 +1,263 @@
+//! `hookscope`: the headless door into Hookscope's core.
+
+mod send;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use hookscope_core::db::{self, Synchronous};
+use hookscope_core::export::{self, Format};
+use hookscope_core::queries::EventFilter;
+use hookscope_core::server::{self, DEFAULT_MAX_BODY, ServeOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "hookscope",
+    version,
+    about = "See what your systeme.io webhooks really send"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the listener and the UI without a window; prints the webhook URL and the UI URL.
+    Serve(ServeArgs),
+    /// Post fixture deliveries (exact bytes and headers) to a webhook URL.
+    Send(send::SendArgs),
+    /// Write captured events as JSON or NDJSON, straight from the data directory.
+    Export(ExportArgs),
+    /// Load an export back; events already present are skipped.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+struct DataDirArg {
+    /// Where captures are kept [default: the platform data directory]
+    #[arg(long, env = "HOOKSCOPE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDirArg {
+    fn resolve(&self) -> Result<PathBuf> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        directories::ProjectDirs::from("io", "Hookscope", "hookscope")
+            .map(|dirs| dirs.data_dir().to_path_buf())
+            .context("no home directory to keep data in: pass --data-dir")
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// Address of the webhook listener (what a tunnel points at); port 0 picks a free one
+    #[arg(
+        long,
+        env = "HOOKSCOPE_INGEST",
+        default_value = "127.0.0.1:4747",
+        value_name = "ADDR"
+    )]
+    ingest: SocketAddr,
+    /// Address of the UI and API (loopback only); port 0 picks a free one
+    #[arg(
+        long,
+        env = "HOOKSCOPE_UI",
+        default_value = "127.0.0.1:4748",
+        value_name = "ADDR"
+    )]
+    ui: SocketAddr,
+    /// Largest delivery body accepted, in bytes; larger ones get 413
+    #[arg(long, env = "HOOKSCOPE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY, value_name = "BYTES")]
+    max_body: usize,
+    /// SQLite durability: full (survives power loss) or normal (survives crashes)
+    #[arg(
+        long,
+        env = "HOOKSCOPE_SYNCHRONOUS",
+        default_value = "full",
+        value_name = "MODE"
+    )]
+    synchronous: Synchronous,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// Only this contact (any case)
+    #[arg(long)]
+    email: Option<String>,
+    /// Only this event type, e.g. customer.sale.completed or SALE_NEW
+    #[arg(long = "type", value_name = "TYPE")]
+    event_type: Option<String>,
+    /// Only events whose payload contains these words
+    #[arg(long = "q", value_name = "WORDS")]
+    query: Option<String>,
+    /// Only this endpoint id
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Only events received at or after this RFC 3339 time
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events received before this RFC 3339 time
+    #[arg(long)]
+    until: Option<String>,
+    /// json (one array) or ndjson (one event per line)
+    #[arg(long, default_value = "json")]
+    format: String,
+    /// Write here instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// An export (JSON or NDJSON); - reads standard input
+    file: PathBuf,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HOOKSCOPE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Send(args) => send::run(args),
+        Command::Export(args) => export_command(args),
+        Command::Import(args) => import_command(args),
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("hookscope: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    let options = ServeOptions {
+        data_dir: args.data_dir.resolve()?,
+        ingest: args.ingest,
+        ui: args.ui,
+        max_body: args.max_body,
+        synchronous: args.synchronous,
+    };
+    runtime()?.block_on(async {
+        let running = server::start(options.clone()).await?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "Webhook URL: {}", running.webhook_url)?;
+            writeln!(out, "UI: {}", running.ui_url)?;
+            out.flush()?;
+        }
+        tracing::info!(data_dir = %options.data_dir.display(), "listening");
+        stop_requested().await;
+        tracing::info!("stopping: finishing in-flight deliveries");
+        running.stop().await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn existing_database(data_dir: &Path) -> Result<PathBuf> {
+    let path = db::database_path(data_dir);
+    if !path.exists() {
+        bail!(
+            "no Hookscope data in {}: pass the --data-dir that `hookscope serve` used",
+            data_dir.display()
+        );
+    }
+    Ok(path)
+}
+
+fn export_command(args: ExportArgs) -> Result<()> {
+    let format: Format = args.format.parse()?;
+    let conn = db::open_reader(&existing_database(&args.data_dir.resolve()?)?)?;
+    let filter = EventFilter {
+        email: args.email,
+        event_type: args.event_type,
+        q: args.query,
+        endpoint: args.endpoint,
+        since: args.since,
+        until: args.until,
+        ..EventFilter::default()
+    };
+    let count = match &args.output {
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            export::export(
+                &conn,
+                &filter,
+                format,
+                &mut BufWriter::new(file),
+                DEFAULT_MAX_BODY,
+            )?
+        }
+        None => export::export(
+            &conn,
+            &filter,
+            format,
+            &mut BufWriter::new(std::io::stdout().lock()),
+            DEFAULT_MAX_BODY,
+        )?,
+    };
+    eprintln!("Exported {count} events.");
+    Ok(())
+}
+
+fn import_command(args: ImportArgs) -> Result<()> {
+    let data_dir = args.data_dir.resolve()?;
+    db::ensure_data_dir(&data_dir)?;
+    let mut conn = db::open_writer(&db::database_path(&data_dir), Synchronous::Full)?;
+    let report = if args.file.as_os_str() == "-" {
+        hookscope_core::import::import(&mut conn, std::io::stdin().lock(), DEFAULT_MAX_BODY)?
+    } else {
+        let file = File::open(&args.file)
+            .with_context(|| format!("cannot open {}", args.file.display()))?;
+        hookscope_core::import::import(&mut conn, file, DEFAULT_MAX_BODY)?
+    };
+    eprintln!(
+        "Imported {} events ({} already present).",
+        report.imported, report.already_present
+    );
+    Ok(())
+}

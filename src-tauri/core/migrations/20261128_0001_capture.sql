@@ -1,0 +1,74 @@
+-- Endpoints: each has a secret token that is the path of its webhook URL (/h/{token}).
+CREATE TABLE endpoints (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    token       TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,          -- unix microseconds
+    is_default  INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+-- One row per delivery, body byte for byte. Decoded fields are derived from the body and
+-- headers at capture time so that listing and grouping never re-parse payloads.
+CREATE TABLE events (
+    seq              INTEGER PRIMARY KEY,  -- insertion order; ties on received_at
+    id               TEXT NOT NULL UNIQUE, -- public, globally unique (UUIDv7): survives export/import
+    received_at      INTEGER NOT NULL,     -- unix microseconds, UTC
+    endpoint_id      TEXT NOT NULL,        -- kept when the endpoint is deleted
+    endpoint_name    TEXT NOT NULL,        -- name at capture time, for deleted or imported endpoints
+    method           TEXT NOT NULL,
+    path             TEXT NOT NULL,
+    query            TEXT,
+    headers          TEXT NOT NULL,        -- JSON list of [name, value] in arrival order
+    remote_addr      TEXT,
+    content_type     TEXT,
+    content_encoding TEXT,
+    size             INTEGER NOT NULL,
+    body             BLOB NOT NULL,
+    body_kind        TEXT NOT NULL,        -- json | text | binary | empty
+    source           TEXT NOT NULL,        -- systeme_automation | systeme_settings | json | form | text | binary | empty
+    family           TEXT NOT NULL,
+    event_type       TEXT,
+    label            TEXT NOT NULL,
+    summary          TEXT NOT NULL,
+    contact_key      TEXT,                 -- lower-cased email, for grouping
+    contact_email    TEXT,                 -- as it arrived
+    contact_id       TEXT,
+    contact_name     TEXT,
+    occurred_at      TEXT
+) STRICT;
+
+CREATE INDEX events_by_time     ON events (received_at);
+CREATE INDEX events_by_contact  ON events (contact_key, received_at) WHERE contact_key IS NOT NULL;
+CREATE INDEX events_by_type     ON events (event_type, received_at);
+CREATE INDEX events_by_endpoint ON events (endpoint_id, received_at);
+
+-- Maintained by the writer in the same transaction as the event, so the list of contacts
+-- never needs a GROUP BY over a million rows.
+CREATE TABLE contacts (
+    key              TEXT PRIMARY KEY,     -- lower-cased email
+    name             TEXT,
+    contact_id       TEXT,
+    events           INTEGER NOT NULL,
+    first_seen       INTEGER NOT NULL,
+    last_seen        INTEGER NOT NULL,
+    last_event_id    TEXT NOT NULL,
+    last_event_type  TEXT,
+    last_label       TEXT NOT NULL,
+    last_summary     TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX contacts_by_activity ON contacts (last_seen);
+
+-- Full-text index over the decoded payload text (unicode escapes resolved), keyed by seq.
+CREATE VIRTUAL TABLE events_fts USING fts5 (
+    text,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- Small key/value settings for the install (API token, ...).
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;

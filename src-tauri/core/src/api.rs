@@ -1,0 +1,468 @@
+//! The UI/API listener (loopback only): the UI page, the JSON API, the live stream and
+//! exports. Every API route needs the install's API token (bearer header or the cookie set
+//! when the UI URL is opened); every route refuses foreign `Host` and `Origin` headers so a
+//! web page cannot reach it through DNS rebinding or cross-site requests.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, stream};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::{BroadcastStream, ReceiverStream};
+
+use crate::endpoints::{self, Endpoint};
+use crate::error::Error;
+use crate::event_json::{Layout, write_event};
+use crate::export::{self, Format};
+use crate::queries::{self, ContactFilter, EventFilter};
+use crate::server::AppState;
+use crate::tokens::tokens_match;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/status", get(status))
+        .route("/events", get(list_events))
+        .route("/events/{id}", get(get_event))
+        .route("/events/{id}/raw", get(get_raw_body))
+        .route("/contacts", get(list_contacts))
+        .route("/stream", get(live_stream))
+        .route("/export", get(export_events))
+        .route("/endpoints", get(list_endpoints).post(create_endpoint))
+        .route(
+            "/endpoints/{id}",
+            axum::routing::patch(rename_endpoint).delete(delete_endpoint),
+        )
+        .fallback(|| async { ApiError(Error::NotFound("no such API route".into())) })
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .nest("/api", api)
+        .route("/", get(index))
+        .fallback(crate::server::static_asset)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            same_origin_only,
+        ))
+        .with_state(state)
+}
+
+// ---- errors ---------------------------------------------------------------------------
+
+/// Errors cross to the UI as `{"code", "message"}`; the UI branches on `code`.
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        ApiError(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            Error::Invalid(_) | Error::Json(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self.0, "API request failed");
+        }
+        let body = json!({"code": self.0.code(), "message": self.0.to_string()});
+        (status, Json(body)).into_response()
+    }
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"code": code, "message": message}))).into_response()
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// `Query` whose rejection speaks the API's `{code, message}`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError(Error::Invalid(rejection.body_text())))
+    }
+}
+
+/// A JSON request body, refused as `{code: "invalid_json", ...}` when it does not parse.
+fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError(Error::Json(e)))
+}
+
+// ---- guards ---------------------------------------------------------------------------
+
+/// DNS rebinding and cross-site requests: only our own `Host` and `Origin` get through.
+async fn same_origin_only(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !state
+        .ui_hosts
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(host))
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "foreign_host",
+            "this address only answers requests for its own host name",
+        );
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let own = state
+            .ui_hosts
+            .iter()
+            .any(|allowed| origin.eq_ignore_ascii_case(&format!("http://{allowed}")));
+        if !own {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "foreign_origin",
+                "requests from other web pages are refused",
+            );
+        }
+    }
+    next.run(request).await
+}
+
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = bearer_token(request.headers())
+        .or_else(|| cookie_token(request.headers(), &state.cookie_name));
+    match presented {
+        Some(token) if tokens_match(token, &state.api_token) => next.run(request).await,
+        Some(_) => refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong API token: open the UI link printed by `hookscope serve`",
+        ),
+        None => refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing API token: open the UI link printed by `hookscope serve`, or send `Authorization: Bearer <token>`",
+        ),
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn cookie_token<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+// ---- the page -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct IndexQuery {
+    token: Option<String>,
+}
+
+/// `/?token=...` trades the token for a cookie and drops it from the address bar, so it
+/// never lingers in history, bookmarks or screenshots.
+async fn index(State(state): State<Arc<AppState>>, Query(query): Query<IndexQuery>) -> Response {
+    let Some(token) = query.token else {
+        return crate::server::static_asset(State(state), "/".parse().expect("a valid URI")).await;
+    };
+    if !tokens_match(&token, &state.api_token) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this link's token is wrong or out of date: open the UI link printed by `hookscope serve`",
+        );
+    }
+    let cookie = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000",
+        state.cookie_name, state.api_token
+    );
+    let mut response = Redirect::to("/").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("token is hex"),
+    );
+    response
+}
+
+// ---- reads ----------------------------------------------------------------------------
+
+async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    let counts = state.read(queries::counts).await?;
+    let default = state.default_endpoint().await?;
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "listening": true,
+        "ingest": state.ingest_base,
+        "webhook_url": state.webhook_url(&default),
+        "default_endpoint": default.id,
+        "max_body": state.max_body,
+        "events": counts.events,
+        "contacts": counts.contacts,
+    })))
+}
+
+async fn list_events(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(filter): ApiQuery<EventFilter>,
+) -> ApiResult<Json<queries::EventPage>> {
+    Ok(Json(
+        state
+            .read(move |conn| queries::list_events(conn, &filter))
+            .await?,
+    ))
+}
+
+async fn get_event(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let inflate_limit = state.max_body;
+    let event = state
+        .read(move |conn| queries::get_event(conn, &id))
+        .await?;
+    let mut out = Vec::with_capacity(event.body.len() + 1024);
+    write_event(
+        &mut out,
+        &event.meta,
+        event.body_kind,
+        &event.body,
+        Layout::Document,
+        inflate_limit,
+    )
+    .map_err(Error::Io)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+/// The body exactly as it arrived, for the Raw view and "copy as cURL". Served as an
+/// attachment of opaque type so no browser renders it.
+async fn get_raw_body(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let event = state
+        .read(move |conn| queries::get_event(conn, &id))
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CONTENT_DISPOSITION, "attachment"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        event.body,
+    )
+        .into_response())
+}
+
+async fn list_contacts(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(filter): ApiQuery<ContactFilter>,
+) -> ApiResult<Json<queries::ContactPage>> {
+    Ok(Json(
+        state
+            .read(move |conn| queries::list_contacts(conn, &filter))
+            .await?,
+    ))
+}
+
+// ---- live stream ----------------------------------------------------------------------
+
+/// One `captured` event per committed delivery (its summary, no body). A client too slow
+/// to keep up is never waited for: it gets `resync` and should reload its lists.
+async fn live_stream(
+    State(state): State<Arc<AppState>>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let updates = BroadcastStream::new(state.published.subscribe()).map(|item| {
+        Ok(match item {
+            Ok(meta) => SseEvent::default()
+                .event("captured")
+                .json_data(&*meta)
+                .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => SseEvent::default()
+                .event("resync")
+                .data(json!({"missed": missed}).to_string()),
+        })
+    });
+    let ready = stream::once(async { Ok(SseEvent::default().event("ready").data("{}")) });
+    let stream = ready
+        .chain(updates)
+        .take_until(state.shutdown.clone().cancelled_owned());
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+// ---- export ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct FormatQuery {
+    format: Option<String>,
+}
+
+async fn export_events(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(filter): ApiQuery<EventFilter>,
+    ApiQuery(format): ApiQuery<FormatQuery>,
+) -> ApiResult<Response> {
+    let format: Format = format.format.as_deref().unwrap_or("json").parse()?;
+    // Refuse a bad filter with a 400 now, not halfway through a download.
+    let probe = EventFilter {
+        limit: Some(1),
+        before: None,
+        ..filter.clone()
+    };
+    state
+        .read(move |conn| queries::list_events(conn, &probe))
+        .await?;
+
+    let (chunks, body) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let pool = state.reads.clone();
+    let inflate_limit = state.max_body;
+    tokio::task::spawn_blocking(move || {
+        let result = pool.get().map_err(Error::from).and_then(|conn| {
+            let mut out =
+                std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(chunks.clone()));
+            export::export(&conn, &filter, format, &mut out, inflate_limit)
+        });
+        if let Err(error) = result {
+            tracing::warn!(%error, "export interrupted");
+            let _ = chunks.blocking_send(Err(std::io::Error::other(error.to_string())));
+        }
+    });
+    let filename = format!(
+        "hookscope-export-{}.{}",
+        crate::timefmt::format_micros(crate::timefmt::now_micros())
+            .get(..19)
+            .unwrap_or("now")
+            .replace(':', ""),
+        format.extension()
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, format.content_type().to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        Body::from_stream(ReceiverStream::new(body)),
+    )
+        .into_response())
+}
+
+/// Hands export bytes to the response body; a client that went away stops the export.
+struct ChannelWriter(mpsc::Sender<Result<Bytes, std::io::Error>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(data)))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "download cancelled")
+            })?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// ---- endpoints ------------------------------------------------------------------------
+
+#[derive(serde::Serialize)]
+struct EndpointView {
+    #[serde(flatten)]
+    endpoint: Endpoint,
+    url: String,
+}
+
+async fn list_endpoints(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    let list = state.read(endpoints::list).await?;
+    let views: Vec<EndpointView> = list
+        .into_iter()
+        .map(|endpoint| EndpointView {
+            url: state.webhook_url(&endpoint),
+            endpoint,
+        })
+        .collect();
+    Ok(Json(json!({ "endpoints": views })))
+}
+
+#[derive(Deserialize)]
+struct EndpointBody {
+    name: String,
+}
+
+async fn create_endpoint(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult<Response> {
+    let body: EndpointBody = json_body(&body)?;
+    let endpoint = state
+        .change_endpoints(move |conn| endpoints::create(conn, &body.name))
+        .await?;
+    let view = EndpointView {
+        url: state.webhook_url(&endpoint),
+        endpoint,
+    };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn rename_endpoint(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<EndpointView>> {
+    let body: EndpointBody = json_body(&body)?;
+    let endpoint = state
+        .change_endpoints(move |conn| endpoints::rename(conn, &id, &body.name))
+        .await?;
+    Ok(Json(EndpointView {
+        url: state.webhook_url(&endpoint),
+        endpoint,
+    }))
+}
+
+async fn delete_endpoint(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .change_endpoints(move |conn| endpoints::delete(conn, &id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,225 @@
+//! Endpoints: named webhook URLs, each with its own secret token. The ingest listener
+//! looks tokens up in an in-memory [`Directory`] so a delivery never waits on a query.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::timefmt::{format_micros, now_micros};
+use crate::tokens;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Endpoint {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+    pub created_at: String,
+    pub is_default: bool,
+}
+
+const MAX_NAME_CHARS: usize = 100;
+
+fn valid_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::Invalid("an endpoint needs a name".into()));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::Invalid(format!(
+            "endpoint names are at most {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Endpoint> {
+    Ok(Endpoint {
+        id: row.get("id")?,
+        name: row.get("name")?,
+        token: row.get("token")?,
+        created_at: format_micros(row.get("created_at")?),
+        is_default: row.get("is_default")?,
+    })
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<Endpoint>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, name, token, created_at, is_default FROM endpoints
+         ORDER BY is_default DESC, created_at, id",
+    )?;
+    let rows = stmt.query_map([], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Endpoint> {
+    conn.query_row(
+        "SELECT id, name, token, created_at, is_default FROM endpoints WHERE id = ?1",
+        [id],
+        from_row,
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("no endpoint {id}")))
+}
+
+/// The endpoint whose URL `hookscope serve` prints; created on first run and kept.
+pub fn ensure_default(conn: &Connection) -> Result<Endpoint> {
+    let existing = conn
+        .query_row(
+            "SELECT id, name, token, created_at, is_default FROM endpoints
+             ORDER BY is_default DESC, created_at LIMIT 1",
+            [],
+            from_row,
+        )
+        .optional()?;
+    match existing {
+        Some(endpoint) if endpoint.is_default => Ok(endpoint),
+        Some(endpoint) => {
+            conn.execute(
+                "UPDATE endpoints SET is_default = 1 WHERE id = ?1",
+                [&endpoint.id],
+            )?;
+            get(conn, &endpoint.id)
+        }
+        None => insert(conn, "Default", true),
+    }
+}
+
+pub fn create(conn: &Connection, name: &str) -> Result<Endpoint> {
+    insert(conn, &valid_name(name)?, false)
+}
+
+fn insert(conn: &Connection, name: &str, is_default: bool) -> Result<Endpoint> {
+    let id = tokens::endpoint_id();
+    conn.execute(
+        "INSERT INTO endpoints (id, name, token, created_at, is_default)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        (
+            &id,
+            name,
+            tokens::endpoint_token(),
+            now_micros(),
+            is_default,
+        ),
+    )?;
+    get(conn, &id)
+}
+
+pub fn rename(conn: &Connection, id: &str, name: &str) -> Result<Endpoint> {
+    let name = valid_name(name)?;
+    if conn.execute("UPDATE endpoints SET name = ?2 WHERE id = ?1", (id, &name))? == 0 {
+        return Err(Error::NotFound(format!("no endpoint {id}")));
+    }
+    get(conn, id)
+}
+
+/// Deletes an endpoint: its URL stops answering; its events stay searchable. The last
+/// endpoint cannot go (the listener would have nothing to receive on); deleting the
+/// default makes the oldest remaining one the default.
+pub fn delete(conn: &mut Connection, id: &str) -> Result<()> {
+    let tx = conn.transaction()?;
+    let was_default: bool = tx
+        .query_row(
+            "SELECT is_default FROM endpoints WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no endpoint {id}")))?;
+    let count: i64 = tx.query_row("SELECT count(*) FROM endpoints", [], |r| r.get(0))?;
+    if count <= 1 {
+        return Err(Error::Invalid(
+            "this is the only endpoint: create another before deleting it".into(),
+        ));
+    }
+    tx.execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
+    if was_default {
+        tx.execute(
+            "UPDATE endpoints SET is_default = 1
+             WHERE id = (SELECT id FROM endpoints ORDER BY created_at LIMIT 1)",
+            [],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Token → endpoint, for the ingest hot path. Refreshed after every endpoint change.
+#[derive(Default)]
+pub struct Directory {
+    by_token: RwLock<HashMap<String, Endpoint>>,
+}
+
+impl Directory {
+    pub fn replace(&self, endpoints: Vec<Endpoint>) {
+        let map = endpoints
+            .into_iter()
+            .map(|e| (e.token.clone(), e))
+            .collect();
+        *self.by_token.write().expect("endpoint directory lock") = map;
+    }
+
+    /// The endpoint a token belongs to. Tokens are 128-bit random: a hash lookup cannot
+    /// be timed into revealing one.
+    pub fn lookup(&self, token: &str) -> Option<Endpoint> {
+        self.by_token
+            .read()
+            .expect("endpoint directory lock")
+            .get(token)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db;
+
+    fn store() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = db::open_writer(&db::database_path(dir.path()), db::Synchronous::Full).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn default_endpoint_is_created_once_and_kept() {
+        let (_dir, conn) = store();
+        let first = ensure_default(&conn).unwrap();
+        let again = ensure_default(&conn).unwrap();
+        assert_eq!(
+            first, again,
+            "the printed webhook URL stays the same across starts"
+        );
+        assert!(first.is_default);
+    }
+
+    #[test]
+    fn the_last_endpoint_cannot_be_deleted_and_default_moves_on() {
+        let (_dir, mut conn) = store();
+        let default = ensure_default(&conn).unwrap();
+        assert!(matches!(
+            delete(&mut conn, &default.id),
+            Err(Error::Invalid(_))
+        ));
+        let other = create(&conn, "Funnel B").unwrap();
+        delete(&mut conn, &default.id).unwrap();
+        assert_eq!(
+            ensure_default(&conn).unwrap().id,
+            other.id,
+            "the remaining one is default"
+        );
+    }
+
+    #[test]
+    fn names_are_validated() {
+        let (_dir, conn) = store();
+        assert!(matches!(create(&conn, "   "), Err(Error::Invalid(_))));
+        assert!(matches!(
+            create(&conn, &"x".repeat(101)),
+            Err(Error::Invalid(_))
+        ));
+        assert_eq!(create(&conn, "  Sales  ").unwrap().name, "Sales");
+    }
+}

@@ -1,0 +1,72 @@
+//! Errors of the core. Each says what happened and, where a user can act, what to do.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    #[error("database schema migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+
+    #[error("database connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+
+    #[error(
+        "cannot use data directory {path}: {source}. Pick another with --data-dir or HOOKSCOPE_DATA_DIR"
+    )]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error(
+        "cannot listen on {addr}: {source}. Is another Hookscope already running? Pick another port (port 0 picks a free one)"
+    )]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("not found: {0}")]
+    NotFound(String),
+
+    #[error("the store is shutting down")]
+    ShuttingDown,
+
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
+    #[error("JSON error: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// A stable machine-readable code; the UI branches on it, never on the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid(_) => "invalid_request",
+            Error::NotFound(_) => "not_found",
+            Error::ShuttingDown => "shutting_down",
+            Error::DataDir { .. } => "data_dir",
+            Error::Bind { .. } => "bind",
+            Error::Sqlite(e) if is_disk_full(e) => "disk_full",
+            Error::Sqlite(_) | Error::Migration(_) | Error::Pool(_) => "storage",
+            Error::Io(_) => "io",
+            Error::Json(_) => "invalid_json",
+        }
+    }
+}
+
+fn is_disk_full(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DiskFull)
+    )
+}

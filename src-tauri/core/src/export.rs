@@ -1,0 +1,87 @@
+//! Exports: every matching event with its exact payload, as one JSON array or as NDJSON.
+//! Written row by row, so a million events take the memory of one.
+
+use std::io::Write;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+use crate::event_json::{Layout, write_event};
+use crate::queries::{EventFilter, for_each_event};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Json,
+    Ndjson,
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Format> {
+        match text.to_ascii_lowercase().as_str() {
+            "json" => Ok(Format::Json),
+            "ndjson" | "jsonl" => Ok(Format::Ndjson),
+            other => Err(Error::Invalid(format!(
+                "unknown export format {other:?}: use json or ndjson"
+            ))),
+        }
+    }
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Ndjson => "application/x-ndjson",
+        }
+    }
+}
+
+/// Writes the export; returns how many events it holds.
+pub fn export(
+    conn: &Connection,
+    filter: &EventFilter,
+    format: Format,
+    out: &mut impl Write,
+    inflate_limit: usize,
+) -> Result<u64> {
+    let layout = match format {
+        Format::Json => Layout::Document,
+        Format::Ndjson => Layout::Line,
+    };
+    if format == Format::Json {
+        out.write_all(b"[")?;
+    }
+    let mut first = true;
+    let count = for_each_event(conn, filter, |event| {
+        if format == Format::Json {
+            out.write_all(if first { b"\n" } else { b",\n" })?;
+        }
+        first = false;
+        write_event(
+            out,
+            &event.meta,
+            event.body_kind,
+            &event.body,
+            layout,
+            inflate_limit,
+        )?;
+        if format == Format::Ndjson {
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    })?;
+    if format == Format::Json {
+        out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
+    }
+    out.flush()?;
+    Ok(count)
+}

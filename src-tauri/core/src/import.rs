@@ -1,0 +1,216 @@
+//! Loading an export back: JSON array or NDJSON, streamed. Events keep their ids, so an
+//! import never duplicates what the store already holds, and bodies come back byte for byte.
+
+use std::io::{BufRead, BufReader, Read};
+
+use base64::Engine;
+use bytes::Bytes;
+use rusqlite::{Connection, TransactionBehavior};
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::capture::{Capture, RawDelivery};
+use crate::error::{Error, Result};
+use crate::timefmt::parse_rfc3339_micros;
+use crate::writer::insert_capture;
+
+/// Events per transaction while importing.
+const IMPORT_BATCH: usize = 1000;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    pub imported: u64,
+    pub already_present: u64,
+}
+
+/// The fields of an exported event that import needs; the rest is derived again.
+#[derive(Deserialize)]
+struct ExportedEvent {
+    id: String,
+    received_at: String,
+    endpoint: String,
+    #[serde(default)]
+    endpoint_name: Option<String>,
+    method: String,
+    path: String,
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    #[serde(default)]
+    remote_addr: Option<String>,
+    #[serde(default)]
+    body: Option<Box<RawValue>>,
+    #[serde(default)]
+    body_text: Option<String>,
+    #[serde(default)]
+    body_base64: Option<String>,
+}
+
+impl ExportedEvent {
+    fn into_delivery(self) -> std::result::Result<RawDelivery, String> {
+        if self.id.is_empty() || self.id.len() > 100 {
+            return Err(format!("invalid id {:?}", self.id));
+        }
+        let received_at = parse_rfc3339_micros(&self.received_at)
+            .ok_or_else(|| format!("received_at {:?} is not RFC 3339", self.received_at))?;
+        let body: Vec<u8> = match (self.body, self.body_text, self.body_base64) {
+            (Some(raw), None, None) => raw.get().as_bytes().to_vec(),
+            (None, Some(text), None) => text.into_bytes(),
+            (None, None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| format!("body_base64 is not base64: {e}"))?,
+            (None, None, None) => return Err("no body, body_text or body_base64".into()),
+            _ => return Err("more than one of body, body_text, body_base64".into()),
+        };
+        Ok(RawDelivery {
+            id: self.id,
+            received_at,
+            endpoint_name: self.endpoint_name.unwrap_or_else(|| self.endpoint.clone()),
+            endpoint_id: self.endpoint,
+            method: self.method,
+            path: self.path,
+            query: self.query,
+            headers: self.headers,
+            remote_addr: self.remote_addr,
+            body: Bytes::from(body),
+        })
+    }
+}
+
+/// Imports from `input` (a JSON array or NDJSON). Commits every [`IMPORT_BATCH`] events;
+/// on a bad event, what came before it stays imported and the error names the event.
+pub fn import(
+    conn: &mut Connection,
+    input: impl Read,
+    inflate_limit: usize,
+) -> Result<ImportReport> {
+    let mut reader = BufReader::new(input);
+    let mut sink = Sink {
+        conn,
+        pending: Vec::with_capacity(IMPORT_BATCH),
+        report: ImportReport::default(),
+        seen: 0,
+        inflate_limit,
+    };
+    let starts_with_array = loop {
+        let buf = reader.fill_buf()?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => {
+                let is_array = buf[i] == b'[';
+                break Some(is_array);
+            }
+            None if buf.is_empty() => break None,
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    };
+    match starts_with_array {
+        None => {}
+        Some(true) => {
+            let mut de = serde_json::Deserializer::from_reader(&mut reader);
+            ArraySeed { sink: &mut sink }
+                .deserialize(&mut de)
+                .map_err(|e| Error::Invalid(format!("import stopped: {e}")))?;
+            de.end()
+                .map_err(|e| Error::Invalid(format!("import stopped: {e}")))?;
+        }
+        Some(false) => {
+            let stream =
+                serde_json::Deserializer::from_reader(&mut reader).into_iter::<ExportedEvent>();
+            for event in stream {
+                let event = event.map_err(|e| {
+                    Error::Invalid(format!("import stopped at event #{}: {e}", sink.seen + 1))
+                })?;
+                sink.push(event).map_err(Error::Invalid)?;
+            }
+        }
+    }
+    sink.flush().map_err(Error::Invalid)?;
+    Ok(sink.report)
+}
+
+struct Sink<'c> {
+    conn: &'c mut Connection,
+    pending: Vec<Capture>,
+    report: ImportReport,
+    seen: u64,
+    inflate_limit: usize,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, event: ExportedEvent) -> std::result::Result<(), String> {
+        self.seen += 1;
+        let delivery = event
+            .into_delivery()
+            .map_err(|e| format!("import stopped at event #{}: {e}", self.seen))?;
+        self.pending
+            .push(Capture::build(delivery, self.inflate_limit));
+        if self.pending.len() >= IMPORT_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::result::Result<(), String> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut commit = || -> Result<ImportReport> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut batch = ImportReport::default();
+            for capture in &self.pending {
+                if insert_capture(&tx, capture)? {
+                    batch.imported += 1;
+                } else {
+                    batch.already_present += 1;
+                }
+            }
+            tx.commit()?;
+            Ok(batch)
+        };
+        let batch = commit().map_err(|e| format!("import failed while saving: {e}"))?;
+        self.report.imported += batch.imported;
+        self.report.already_present += batch.already_present;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+struct ArraySeed<'s, 'c> {
+    sink: &'s mut Sink<'c>,
+}
+
+impl<'de> DeserializeSeed<'de> for ArraySeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArraySeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of exported events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        loop {
+            let number = self.sink.seen + 1;
+            let next = seq
+                .next_element::<ExportedEvent>()
+                .map_err(|e| A::Error::custom(format!("at event #{number}: {e}")))?;
+            let Some(event) = next else { return Ok(()) };
+            self.sink.push(event).map_err(A::Error::custom)?;
+        }
+    }
+}

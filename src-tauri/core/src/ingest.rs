@@ -1,0 +1,156 @@
+//! The ingest listener: the only port a tunnel reaches. It answers webhook deliveries on
+//! `/h/{token}[/any/sub/path]` and `GET /healthz`, nothing else. A delivery gets its 2xx
+//! only after the transaction that stores it committed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::capture::{Capture, RawDelivery, new_event_id};
+use crate::server::AppState;
+use crate::timefmt::now_micros;
+
+/// Bodies above this are decoded on the blocking pool, not on the I/O threads.
+const INLINE_DECODE_LIMIT: usize = 256 * 1024;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(deliver)
+        .with_state(state)
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+async fn deliver(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let received_at = now_micros();
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let Some(token) = path
+        .strip_prefix("/h/")
+        .map(|rest| rest.split('/').next().unwrap_or(""))
+    else {
+        return answer(StatusCode::NOT_FOUND, json!({"error": "not found"}));
+    };
+    let Some(endpoint) = state.directory.lookup(token) else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            json!({"error": "unknown webhook endpoint: check the URL"}),
+        );
+    };
+    if declared_length(&parts.headers).is_some_and(|len| len > state.max_body as u64) {
+        return too_large(state.max_body);
+    }
+    let body = match read_body(body, state.max_body).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return too_large(state.max_body),
+        Err(BodyError::Broken(error)) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("the request body could not be read: {error}")}),
+            );
+        }
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let raw = RawDelivery {
+        id: new_event_id(),
+        received_at,
+        endpoint_id: endpoint.id,
+        endpoint_name: endpoint.name,
+        method: parts.method.as_str().to_string(),
+        path,
+        query: parts.uri.query().map(str::to_string),
+        headers,
+        remote_addr: Some(peer.to_string()),
+        body,
+    };
+    let inflate_limit = state.max_body;
+    let capture = if raw.body.len() <= INLINE_DECODE_LIMIT {
+        Capture::build(raw, inflate_limit)
+    } else {
+        match tokio::task::spawn_blocking(move || Capture::build(raw, inflate_limit)).await {
+            Ok(capture) => capture,
+            Err(_) => return unavailable("decoding failed unexpectedly"),
+        }
+    };
+    match state.writer.capture(capture).await {
+        Ok(meta) => answer(StatusCode::OK, json!({"ok": true, "id": meta.id})),
+        Err(error) => {
+            tracing::error!(%error, "delivery not stored");
+            unavailable(&error.to_string())
+        }
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn too_large(limit: usize) -> Response {
+    answer(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        json!({"error": format!("body larger than {limit} bytes; nothing was stored")}),
+    )
+}
+
+/// Not stored, so not acknowledged: the sender should retry.
+fn unavailable(reason: &str) -> Response {
+    let mut response = answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": format!("not stored: {reason}")}),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    response
+}
+
+enum BodyError {
+    TooLarge,
+    Broken(axum::Error),
+}
+
+/// Reads the whole body, refusing it as soon as it passes `limit` (whatever
+/// `Content-Length` claimed, and for chunked bodies that declare nothing).
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    let mut stream = body.into_data_stream();
+    let mut buffer = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(BodyError::Broken)?;
+        if buffer.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}

@@ -1,0 +1,25 @@
+//! Hookscope's capture core: everything the desktop shell and the CLI share.
+//!
+//! The flow of one delivery: [`ingest`] reads it, [`capture`] classifies and [`decode`]s it,
+//! the [`writer`] commits it (group commit) and answers, then publishes a summary that
+//! [`api`] streams to the UI. Reads go through a pool of read-only connections ([`db`]).
+
+pub mod api;
+pub mod body;
+pub mod capture;
+pub mod db;
+pub mod decode;
+pub mod endpoints;
+pub mod error;
+pub mod event_json;
+pub mod export;
+pub mod import;
+pub mod ingest;
+pub mod queries;
+pub mod server;
+pub mod timefmt;
+pub mod tokens;
+pub mod writer;
+
+pub use error::{Error, Result};
+pub use server::{Running, ServeOptions};

@@ -1,0 +1,420 @@
+//! Reading the store: event lists with filters and cursors, one event with its body,
+//! contacts, counts. Every function takes a read connection and never writes.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::body::BodyKind;
+use crate::decode::normalise_email;
+use crate::error::{Error, Result};
+use crate::event_json::EventMeta;
+use crate::timefmt::{format_micros, parse_rfc3339_micros};
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+
+/// Filters shared by the event list and the export (query string of both).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventFilter {
+    pub email: Option<String>,
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    pub family: Option<String>,
+    pub q: Option<String>,
+    pub endpoint: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<usize>,
+    pub before: Option<String>,
+}
+
+/// Position in a newest-first list: `received_at:seq` of the last row shown.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    received_at: i64,
+    seq: i64,
+}
+
+impl Cursor {
+    fn parse(text: &str) -> Result<Cursor> {
+        let bad = || {
+            Error::Invalid(format!(
+                "invalid cursor {text:?}: pass back `next` as given"
+            ))
+        };
+        let (at, seq) = text.split_once(':').ok_or_else(bad)?;
+        Ok(Cursor {
+            received_at: at.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+
+    fn render(self) -> String {
+        format!("{}:{}", self.received_at, self.seq)
+    }
+}
+
+/// A SQL `WHERE` clause and its parameters.
+struct Conditions {
+    sql: Vec<String>,
+    params: Vec<SqlValue>,
+}
+
+impl Conditions {
+    fn push(&mut self, sql: &str, values: impl IntoIterator<Item = SqlValue>) {
+        self.sql.push(sql.to_string());
+        self.params.extend(values);
+    }
+
+    fn where_clause(&self) -> String {
+        if self.sql.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.sql.join(" AND "))
+        }
+    }
+}
+
+/// `None` when the filter can match nothing (a search with no searchable word).
+fn conditions(filter: &EventFilter) -> Result<Option<Conditions>> {
+    let mut c = Conditions {
+        sql: Vec::new(),
+        params: Vec::new(),
+    };
+    let present = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(email) = present(&filter.email) {
+        c.push("contact_key = ?", [SqlValue::Text(normalise_email(&email))]);
+    }
+    if let Some(kind) = present(&filter.event_type) {
+        c.push("event_type = ?", [SqlValue::Text(kind)]);
+    }
+    if let Some(family) = present(&filter.family) {
+        c.push("family = ?", [SqlValue::Text(family)]);
+    }
+    if let Some(endpoint) = present(&filter.endpoint) {
+        c.push("endpoint_id = ?", [SqlValue::Text(endpoint)]);
+    }
+    if let Some(since) = present(&filter.since) {
+        c.push(
+            "received_at >= ?",
+            [SqlValue::Integer(instant(&since, "since")?)],
+        );
+    }
+    if let Some(until) = present(&filter.until) {
+        c.push(
+            "received_at < ?",
+            [SqlValue::Integer(instant(&until, "until")?)],
+        );
+    }
+    if let Some(q) = present(&filter.q) {
+        match fts_query(&q) {
+            Some(query) => c.push(
+                "seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)",
+                [SqlValue::Text(query)],
+            ),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(c))
+}
+
+fn instant(text: &str, name: &str) -> Result<i64> {
+    parse_rfc3339_micros(text).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{name}={text:?} is not an RFC 3339 time (e.g. 2026-11-28T09:00:00Z)"
+        ))
+    })
+}
+
+/// Turns what a person types into an FTS5 query: every word must appear, the last one
+/// as a prefix, so results narrow as they type. Words are quoted: nothing typed can be
+/// read as FTS5 syntax.
+pub fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    Some(format!("{}*", words.join(" ")))
+}
+
+const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
+    coalesce(p.name, e.endpoint_name) AS endpoint_name, e.method, e.path, e.query, e.headers,
+    e.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
+    e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
+    e.contact_name, e.occurred_at";
+
+const FROM_EVENTS: &str = "FROM events e LEFT JOIN endpoints p ON p.id = e.endpoint_id";
+
+fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
+    let headers: String = row.get("headers")?;
+    Ok(EventMeta {
+        id: row.get("id")?,
+        received_at: format_micros(row.get("received_at")?),
+        endpoint: row.get("endpoint_id")?,
+        endpoint_name: row.get("endpoint_name")?,
+        method: row.get("method")?,
+        path: row.get("path")?,
+        query: row.get("query")?,
+        headers: RawValue::from_string(headers)
+            .unwrap_or_else(|_| RawValue::from_string("[]".into()).expect("an empty list is JSON")),
+        remote_addr: row.get("remote_addr")?,
+        content_type: row.get("content_type")?,
+        content_encoding: row.get("content_encoding")?,
+        size: row.get("size")?,
+        body_kind: row.get("body_kind")?,
+        source: row.get("source")?,
+        family: row.get("family")?,
+        event_type: row.get("event_type")?,
+        label: row.get("label")?,
+        summary: row.get("summary")?,
+        contact_email: row.get("contact_email")?,
+        contact_key: row.get("contact_key")?,
+        contact_id: row.get("contact_id")?,
+        contact_name: row.get("contact_name")?,
+        occurred_at: row.get("occurred_at")?,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventPage {
+    pub events: Vec<EventMeta>,
+    /// Pass as `before` for the next (older) page; `null` at the end.
+    pub next: Option<String>,
+}
+
+/// Newest first, `limit` at a time.
+pub fn list_events(conn: &Connection, filter: &EventFilter) -> Result<EventPage> {
+    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let Some(mut c) = conditions(filter)? else {
+        return Ok(EventPage {
+            events: Vec::new(),
+            next: None,
+        });
+    };
+    if let Some(before) = filter.before.as_deref().filter(|b| !b.is_empty()) {
+        let cursor = Cursor::parse(before)?;
+        c.push(
+            "(e.received_at, e.seq) < (?, ?)",
+            [
+                SqlValue::Integer(cursor.received_at),
+                SqlValue::Integer(cursor.seq),
+            ],
+        );
+    }
+    let sql = format!(
+        "SELECT {META_COLUMNS} {FROM_EVENTS} {} ORDER BY e.received_at DESC, e.seq DESC LIMIT {}",
+        c.where_clause(),
+        limit + 1
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(c.params.iter()))?;
+    let mut events = Vec::with_capacity(limit);
+    let mut last = None;
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if events.len() == limit {
+            more = true;
+            break;
+        }
+        last = Some(Cursor {
+            received_at: row.get("received_at")?,
+            seq: row.get("seq")?,
+        });
+        events.push(meta_from_row(row)?);
+    }
+    Ok(EventPage {
+        events,
+        next: if more { last.map(Cursor::render) } else { None },
+    })
+}
+
+/// One stored event: what it is, and its exact body.
+pub struct StoredEvent {
+    pub meta: EventMeta,
+    pub body_kind: BodyKind,
+    pub body: Vec<u8>,
+}
+
+pub fn get_event(conn: &Connection, id: &str) -> Result<StoredEvent> {
+    let sql = format!("SELECT {META_COLUMNS}, e.body {FROM_EVENTS} WHERE e.id = ?1");
+    conn.query_row(&sql, [id], stored_from_row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no event {id}")))
+}
+
+fn stored_from_row(row: &Row) -> rusqlite::Result<StoredEvent> {
+    let meta = meta_from_row(row)?;
+    Ok(StoredEvent {
+        body_kind: BodyKind::parse(&meta.body_kind),
+        body: row.get("body")?,
+        meta,
+    })
+}
+
+/// Every event matching `filter`, oldest first, with bodies; for exports. Streams: one
+/// row in memory at a time.
+pub fn for_each_event(
+    conn: &Connection,
+    filter: &EventFilter,
+    mut each: impl FnMut(StoredEvent) -> Result<()>,
+) -> Result<u64> {
+    let Some(c) = conditions(filter)? else {
+        return Ok(0);
+    };
+    let sql = format!(
+        "SELECT {META_COLUMNS}, e.body {FROM_EVENTS} {} ORDER BY e.received_at, e.seq",
+        c.where_clause()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(c.params.iter()))?;
+    let mut count = 0;
+    while let Some(row) = rows.next()? {
+        each(stored_from_row(row)?)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Contact {
+    /// Lower-cased: the grouping key.
+    pub email: String,
+    pub name: Option<String>,
+    pub contact_id: Option<String>,
+    pub events: i64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub last_event_id: String,
+    pub last_event_type: Option<String>,
+    pub last_label: String,
+    pub last_summary: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactPage {
+    pub contacts: Vec<Contact>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ContactFilter {
+    pub q: Option<String>,
+    pub limit: Option<usize>,
+    pub before: Option<String>,
+}
+
+/// Contacts, most recent activity first; `q` matches email or name anywhere, any case.
+pub fn list_contacts(conn: &Connection, filter: &ContactFilter) -> Result<ContactPage> {
+    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let mut c = Conditions {
+        sql: Vec::new(),
+        params: Vec::new(),
+    };
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        c.push(
+            "(key LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')",
+            [SqlValue::Text(pattern.clone()), SqlValue::Text(pattern)],
+        );
+    }
+    if let Some(before) = filter.before.as_deref().filter(|b| !b.is_empty()) {
+        let (at, key) = before
+            .split_once(':')
+            .and_then(|(at, key)| Some((at.parse::<i64>().ok()?, key)))
+            .ok_or_else(|| Error::Invalid(format!("invalid cursor {before:?}")))?;
+        c.push(
+            "(last_seen, key) < (?, ?)",
+            [SqlValue::Integer(at), SqlValue::Text(key.to_string())],
+        );
+    }
+    let sql = format!(
+        "SELECT key, name, contact_id, events, first_seen, last_seen, last_event_id,
+                last_event_type, last_label, last_summary
+         FROM contacts {} ORDER BY last_seen DESC, key DESC LIMIT {}",
+        c.where_clause(),
+        limit + 1
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(c.params.iter()))?;
+    let mut contacts = Vec::with_capacity(limit);
+    let mut next = None;
+    let mut last_cursor = None;
+    while let Some(row) = rows.next()? {
+        if contacts.len() == limit {
+            next = last_cursor.take();
+            break;
+        }
+        let last_seen: i64 = row.get("last_seen")?;
+        let key: String = row.get("key")?;
+        last_cursor = Some(format!("{last_seen}:{key}"));
+        contacts.push(Contact {
+            email: key,
+            name: row.get("name")?,
+            contact_id: row.get("contact_id")?,
+            events: row.get("events")?,
+            first_seen: format_micros(row.get("first_seen")?),
+            last_seen: format_micros(last_seen),
+            last_event_id: row.get("last_event_id")?,
+            last_event_type: row.get("last_event_type")?,
+            last_label: row.get("last_label")?,
+            last_summary: row.get("last_summary")?,
+        });
+    }
+    Ok(ContactPage { contacts, next })
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+#[derive(Debug, Serialize)]
+pub struct Counts {
+    pub events: i64,
+    pub contacts: i64,
+}
+
+pub fn counts(conn: &Connection) -> Result<Counts> {
+    Ok(Counts {
+        events: conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?,
+        contacts: conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_words_are_quoted_and_the_last_is_a_prefix() {
+        assert_eq!(
+            fts_query("marie dup").as_deref(),
+            Some("\"marie\" \"dup\"*")
+        );
+        assert_eq!(
+            fts_query("a\"b OR c").as_deref(),
+            Some("\"a\"\"b\" \"OR\" \"c\"*"),
+            "operators and quotes typed by a user are plain words"
+        );
+        assert_eq!(fts_query("  @@ -- "), None, "nothing searchable");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = Cursor::parse("1700000000000000:42").unwrap();
+        assert_eq!(c.render(), "1700000000000000:42");
+        assert!(Cursor::parse("nope").is_err());
+    }
+}

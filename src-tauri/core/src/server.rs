@@ -1,0 +1,246 @@
+//! Starting and stopping Hookscope: open the store, bind the two listeners (ingest for the
+//! tunnel, UI/API on loopback), serve until asked to stop, then drain: in-flight
+//! deliveries finish, the writer commits what it holds, and only then does it return.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use rusqlite::Connection;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{self, ReadPool, Synchronous};
+use crate::endpoints::{self, Directory, Endpoint};
+use crate::error::{Error, Result};
+use crate::event_json::EventMeta;
+use crate::writer::Writer;
+use crate::{api, ingest, tokens};
+
+pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+/// Live viewers may fall this many events behind before they are told to resync.
+const STREAM_BUFFER: usize = 4096;
+const READ_CONNECTIONS: u32 = 8;
+/// How long a stop waits for open connections before closing them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub ingest: SocketAddr,
+    pub ui: SocketAddr,
+    pub max_body: usize,
+    pub synchronous: Synchronous,
+}
+
+/// What the handlers share.
+pub struct AppState {
+    pub writer: Writer,
+    pub reads: ReadPool,
+    pub directory: Directory,
+    pub published: broadcast::Sender<Arc<EventMeta>>,
+    pub api_token: String,
+    /// Per port, so two installs on one machine don't overwrite each other's cookie.
+    pub cookie_name: String,
+    /// `Host` values the UI/API answers to.
+    pub ui_hosts: Vec<String>,
+    /// `http://127.0.0.1:PORT`: where webhook URLs point.
+    pub ingest_base: String,
+    pub max_body: usize,
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// Runs a read on a pooled read-only connection, off the async threads.
+    pub async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.reads.clone();
+        tokio::task::spawn_blocking(move || work(&*pool.get()?))
+            .await
+            .map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Changes endpoints through the writer, then refreshes the ingest directory.
+    pub async fn change_endpoints<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (value, list) = self
+            .writer
+            .run(move |conn| {
+                let value = work(conn)?;
+                Ok((value, endpoints::list(conn)?))
+            })
+            .await?;
+        self.directory.replace(list);
+        Ok(value)
+    }
+
+    pub async fn default_endpoint(&self) -> Result<Endpoint> {
+        self.read(|conn| {
+            endpoints::list(conn)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::NotFound("no endpoint".into()))
+        })
+        .await
+    }
+
+    pub fn webhook_url(&self, endpoint: &Endpoint) -> String {
+        format!("{}/h/{}", self.ingest_base, endpoint.token)
+    }
+}
+
+/// A running Hookscope. Drop it or call [`Running::stop`] to shut down.
+pub struct Running {
+    pub ingest_addr: SocketAddr,
+    pub ui_addr: SocketAddr,
+    /// `http://127.0.0.1:PORT/h/TOKEN` of the default endpoint.
+    pub webhook_url: String,
+    /// `http://127.0.0.1:PORT/?token=APITOKEN`.
+    pub ui_url: String,
+    pub state: Arc<AppState>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight deliveries commit and answer, stops the writer.
+    pub async fn stop(self) {
+        self.state.shutdown.cancel();
+        for server in self.servers {
+            if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
+                tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+            }
+        }
+        let state = self.state.clone();
+        let _ = tokio::task::spawn_blocking(move || state.writer.stop()).await;
+    }
+}
+
+/// The address a listener reaches from this machine (`0.0.0.0` → `127.0.0.1`).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    let ip = if addr.ip().is_unspecified() {
+        match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        }
+    } else {
+        addr.ip()
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+pub async fn start(options: ServeOptions) -> Result<Running> {
+    if !options.ui.ip().is_loopback() {
+        return Err(Error::Invalid(format!(
+            "the UI/API address {} is not a loopback address: it serves captured personal data, so it stays on 127.0.0.1 (or ::1)",
+            options.ui
+        )));
+    }
+    db::ensure_data_dir(&options.data_dir)?;
+    let path = db::database_path(&options.data_dir);
+    let path_for_open = path.clone();
+    let synchronous = options.synchronous;
+    let (conn, api_token, endpoint_list) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let conn = db::open_writer(&path_for_open, synchronous)?;
+        endpoints::ensure_default(&conn)?;
+        let api_token = db::setting_or_insert(&conn, "api_token", tokens::api_token)?;
+        let list = endpoints::list(&conn)?;
+        Ok((conn, api_token, list))
+    })
+    .await
+    .map_err(|_| Error::ShuttingDown)??;
+
+    let ingest_listener = bind(options.ingest).await?;
+    let ui_listener = bind(options.ui).await?;
+    let ingest_addr = reachable(ingest_listener.local_addr()?);
+    let ui_addr = reachable(ui_listener.local_addr()?);
+
+    let (published, _) = broadcast::channel(STREAM_BUFFER);
+    let directory = Directory::default();
+    let default = endpoint_list[0].clone();
+    directory.replace(endpoint_list);
+    let ingest_base = format!("http://{ingest_addr}");
+    let state = Arc::new(AppState {
+        writer: Writer::start(conn, published.clone()),
+        reads: db::read_pool(&path, READ_CONNECTIONS)?,
+        directory,
+        published,
+        cookie_name: format!("hookscope_token_{}", ui_addr.port()),
+        ui_hosts: ui_hosts(ui_addr),
+        api_token,
+        ingest_base,
+        max_body: options.max_body,
+        shutdown: CancellationToken::new(),
+    });
+
+    let servers = vec![
+        spawn_server(
+            ingest_listener,
+            ingest::router(state.clone()),
+            &state.shutdown,
+        ),
+        spawn_server(ui_listener, api::router(state.clone()), &state.shutdown),
+    ];
+    Ok(Running {
+        ingest_addr,
+        ui_addr,
+        webhook_url: state.webhook_url(&default),
+        ui_url: format!("http://{ui_addr}/?token={}", state.api_token),
+        state,
+        servers,
+    })
+}
+
+fn ui_hosts(ui: SocketAddr) -> Vec<String> {
+    let port = ui.port();
+    let mut hosts = vec![ui.to_string(), format!("localhost:{port}")];
+    if port == 80 {
+        hosts.extend([ui.ip().to_string(), "localhost".to_string()]);
+    }
+    hosts
+}
+
+fn spawn_server(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: &CancellationToken,
+) -> JoinHandle<()> {
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "listener stopped");
+        }
+    })
+}
+
+/// The UI's files. Until the UI is built, a page that says how to build it.
+pub async fn static_asset(State(_state): State<Arc<AppState>>, uri: Uri) -> Response {
+    let _ = uri;
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!doctype html><title>Hookscope</title><p>Hookscope is running. The UI is not built into this binary: run <code>make build</code>.</p>",
+    )
+        .into_response()
+}

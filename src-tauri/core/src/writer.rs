@@ -1,0 +1,259 @@
+//! The one thread that writes. Deliveries queue up while a commit is in flight and go
+//! into the next transaction together (group commit): each is acknowledged only after the
+//! transaction holding it committed, and only then published to live viewers.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::capture::Capture;
+use crate::error::{Error, Result};
+use crate::event_json::EventMeta;
+
+/// Most deliveries in one transaction; bounds the latency a batch adds to its last member.
+const MAX_BATCH: usize = 512;
+/// Deliveries waiting for the writer before senders wait for room (backpressure).
+const QUEUE_DEPTH: usize = 4096;
+
+type Task = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A delivery waiting for its commit, and the sender waiting for its answer.
+struct Pending {
+    capture: Box<Capture>,
+    meta: Arc<EventMeta>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+enum Job {
+    Capture(Pending),
+    Task(Task),
+    Stop,
+}
+
+/// Handle to the writer thread. Cheap to share behind an `Arc`.
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the writer on `conn`; committed events are announced on `published`.
+    pub fn start(conn: Connection, published: broadcast::Sender<Arc<EventMeta>>) -> Writer {
+        let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let thread = std::thread::Builder::new()
+            .name("hookscope-writer".into())
+            .spawn(move || run(conn, queue, published))
+            .expect("the writer thread starts");
+        Writer {
+            jobs,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Stores one delivery; returns once it is committed.
+    pub async fn capture(&self, capture: Capture) -> Result<Arc<EventMeta>> {
+        let meta = Arc::new(EventMeta::from_capture(&capture));
+        let (done, committed) = oneshot::channel();
+        self.jobs
+            .send(Job::Capture(Pending {
+                capture: Box::new(capture),
+                meta: meta.clone(),
+                done,
+            }))
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        committed.await.map_err(|_| Error::ShuttingDown)??;
+        Ok(meta)
+    }
+
+    /// Runs a write on the writer's connection, in queue order with deliveries.
+    pub async fn run<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (done, finished) = oneshot::channel();
+        let task: Task = Box::new(move |conn| {
+            let _ = done.send(work(conn));
+        });
+        self.jobs
+            .send(Job::Task(task))
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        finished.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Commits what is queued, then stops the thread. Blocking: call it off the runtime.
+    pub fn stop(&self) {
+        let _ = self.jobs.blocking_send(Job::Stop);
+        if let Some(thread) = self.thread.lock().expect("writer handle lock").take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(
+    mut conn: Connection,
+    mut queue: mpsc::Receiver<Job>,
+    published: broadcast::Sender<Arc<EventMeta>>,
+) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = queue.blocking_recv() else {
+            break;
+        };
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Capture(pending) => batch.push(pending),
+                Job::Task(task) => {
+                    commit(&mut conn, &mut batch, &published);
+                    task(&mut conn);
+                }
+                Job::Stop => stopping = true,
+            }
+            if batch.len() < MAX_BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        commit(&mut conn, &mut batch, &published);
+    }
+    // Whatever is still queued was never acknowledged: dropping it tells its senders.
+    queue.close();
+    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+}
+
+/// Commits the batch in one transaction, then acknowledges and publishes each delivery.
+/// If the batch fails, each delivery is tried alone so one bad row cannot sink the others.
+fn commit(
+    conn: &mut Connection,
+    batch: &mut Vec<Pending>,
+    published: &broadcast::Sender<Arc<EventMeta>>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let together = in_transaction(conn, |tx| {
+        batch
+            .iter()
+            .try_for_each(|pending| insert_capture(tx, &pending.capture).map(|_| ()))
+    });
+    match together {
+        Ok(()) => {
+            for pending in batch.drain(..) {
+                let _ = pending.done.send(Ok(()));
+                let _ = published.send(pending.meta);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, size = batch.len(), "batch commit failed; retrying one by one");
+            for pending in batch.drain(..) {
+                let alone =
+                    in_transaction(conn, |tx| insert_capture(tx, &pending.capture).map(|_| ()));
+                let acknowledged = alone.is_ok();
+                let _ = pending.done.send(alone);
+                if acknowledged {
+                    let _ = published.send(pending.meta);
+                }
+            }
+        }
+    }
+}
+
+fn in_transaction(
+    conn: &mut Connection,
+    work: impl FnOnce(&Transaction) -> Result<()>,
+) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    work(&tx)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Inserts one event, its full-text entry and its contact's running totals. Returns false
+/// when an event with the same id is already stored (an import seen before).
+pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<bool> {
+    let raw = &capture.raw;
+    let decoded = &capture.decoded;
+    let contact_key = decoded.contact_key();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO events (id, received_at, endpoint_id, endpoint_name, method,
+                path, query, headers, remote_addr, content_type, content_encoding, size, body,
+                body_kind, source, family, event_type, label, summary, contact_key,
+                contact_email, contact_id, contact_name, occurred_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+        )?
+        .execute(rusqlite::params![
+            raw.id,
+            raw.received_at,
+            raw.endpoint_id,
+            raw.endpoint_name,
+            raw.method,
+            raw.path,
+            raw.query,
+            capture.headers_json,
+            raw.remote_addr,
+            capture.content_type,
+            capture.content_encoding,
+            raw.body.len() as i64,
+            &raw.body[..],
+            capture.body_kind.as_str(),
+            decoded.source.as_str(),
+            decoded.family.as_str(),
+            decoded.event_type,
+            decoded.label,
+            decoded.summary,
+            contact_key,
+            decoded.contact_email,
+            decoded.contact_id,
+            decoded.contact_name,
+            decoded.occurred_at,
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let seq = tx.last_insert_rowid();
+    tx.prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")?
+        .execute((seq, &capture.search_text))?;
+    if let Some(key) = contact_key {
+        // Imports can bring older events: the newest event decides the "last" columns.
+        tx.prepare_cached(
+            "INSERT INTO contacts (key, name, contact_id, events, first_seen, last_seen,
+                last_event_id, last_event_type, last_label, last_summary)
+             VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (key) DO UPDATE SET
+                events = events + 1,
+                first_seen = min(first_seen, excluded.first_seen),
+                last_seen = max(last_seen, excluded.last_seen),
+                name = CASE WHEN excluded.last_seen >= last_seen
+                    THEN coalesce(excluded.name, name) ELSE coalesce(name, excluded.name) END,
+                contact_id = CASE WHEN excluded.last_seen >= last_seen
+                    THEN coalesce(excluded.contact_id, contact_id)
+                    ELSE coalesce(contact_id, excluded.contact_id) END,
+                last_event_id = CASE WHEN excluded.last_seen >= last_seen
+                    THEN excluded.last_event_id ELSE last_event_id END,
+                last_event_type = CASE WHEN excluded.last_seen >= last_seen
+                    THEN excluded.last_event_type ELSE last_event_type END,
+                last_label = CASE WHEN excluded.last_seen >= last_seen
+                    THEN excluded.last_label ELSE last_label END,
+                last_summary = CASE WHEN excluded.last_seen >= last_seen
+                    THEN excluded.last_summary ELSE last_summary END",
+        )?
+        .execute(rusqlite::params![
+            key,
+            decoded.contact_name,
+            decoded.contact_id,
+            raw.received_at,
+            raw.id,
+            decoded.event_type,
+            decoded.label,
+            decoded.summary,
+        ])?;
+    }
+    Ok(true)
+}
