@@ -45,7 +45,8 @@ CREATE INDEX events_by_endpoint ON events (endpoint_id, received_at);
 -- Maintained by the writer in the same transaction as the event, so the list of contacts
 -- never needs a GROUP BY over a million rows.
 CREATE TABLE contacts (
-    key              TEXT PRIMARY KEY,     -- lower-cased email
+    id               INTEGER PRIMARY KEY,
+    key              TEXT NOT NULL UNIQUE, -- lower-cased email
     name             TEXT,
     contact_id       TEXT,
     events           INTEGER NOT NULL,
@@ -54,10 +55,19 @@ CREATE TABLE contacts (
     last_event_id    TEXT NOT NULL,
     last_event_type  TEXT,
     last_label       TEXT NOT NULL,
-    last_summary     TEXT NOT NULL
-) STRICT, WITHOUT ROWID;
+    last_summary     TEXT NOT NULL,
+    search_text      TEXT                  -- what contacts_search holds for this row
+) STRICT;
 
-CREATE INDEX contacts_by_activity ON contacts (last_seen);
+CREATE INDEX contacts_by_activity ON contacts (last_seen, key);
+
+-- Substring search over email and name as the user types (trigrams), keyed by contacts.id.
+CREATE VIRTUAL TABLE contacts_search USING fts5 (
+    text,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'trigram remove_diacritics 1'
+);
 
 -- Full-text index over the decoded payload text (unicode escapes resolved), keyed by seq.
 CREATE VIRTUAL TABLE events_fts USING fts5 (

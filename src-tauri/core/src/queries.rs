@@ -77,8 +77,10 @@ impl Conditions {
     }
 }
 
-/// `None` when the filter can match nothing (a search with no searchable word).
-fn conditions(filter: &EventFilter) -> Result<Option<Conditions>> {
+/// The `WHERE` conditions of a filter and whether it is a full-text search (then the
+/// full-text index drives the query, in store order). `None` when it can match nothing
+/// (a search with no searchable word).
+fn conditions(filter: &EventFilter) -> Result<Option<(Conditions, bool)>> {
     let mut c = Conditions {
         sql: Vec::new(),
         params: Vec::new(),
@@ -89,40 +91,62 @@ fn conditions(filter: &EventFilter) -> Result<Option<Conditions>> {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
+    let searching = match present(&filter.q) {
+        Some(q) => match fts_query(&q) {
+            Some(query) => {
+                c.push("events_fts MATCH ?", [SqlValue::Text(query)]);
+                true
+            }
+            None => return Ok(None),
+        },
+        None => false,
+    };
     if let Some(email) = present(&filter.email) {
-        c.push("contact_key = ?", [SqlValue::Text(normalise_email(&email))]);
+        c.push(
+            "e.contact_key = ?",
+            [SqlValue::Text(normalise_email(&email))],
+        );
     }
     if let Some(kind) = present(&filter.event_type) {
-        c.push("event_type = ?", [SqlValue::Text(kind)]);
+        c.push("e.event_type = ?", [SqlValue::Text(kind)]);
     }
     if let Some(family) = present(&filter.family) {
-        c.push("family = ?", [SqlValue::Text(family)]);
+        c.push("e.family = ?", [SqlValue::Text(family)]);
     }
     if let Some(endpoint) = present(&filter.endpoint) {
-        c.push("endpoint_id = ?", [SqlValue::Text(endpoint)]);
+        c.push("e.endpoint_id = ?", [SqlValue::Text(endpoint)]);
     }
     if let Some(since) = present(&filter.since) {
         c.push(
-            "received_at >= ?",
+            "e.received_at >= ?",
             [SqlValue::Integer(instant(&since, "since")?)],
         );
     }
     if let Some(until) = present(&filter.until) {
         c.push(
-            "received_at < ?",
+            "e.received_at < ?",
             [SqlValue::Integer(instant(&until, "until")?)],
         );
     }
-    if let Some(q) = present(&filter.q) {
-        match fts_query(&q) {
-            Some(query) => c.push(
-                "seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)",
-                [SqlValue::Text(query)],
-            ),
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(c))
+    Ok(Some((c, searching)))
+}
+
+/// `FROM` and the order of a query: newest first unless `ascending`. A full-text search
+/// walks the index by rowid (store order: arrival order for live captures), which lets it
+/// stop after one page however common the words are.
+fn source_and_order(searching: bool, ascending: bool) -> (String, &'static str) {
+    let from = if searching {
+        format!("FROM events_fts f JOIN events e ON e.seq = f.rowid {JOIN_ENDPOINTS}")
+    } else {
+        format!("FROM events e {JOIN_ENDPOINTS}")
+    };
+    let order = match (searching, ascending) {
+        (true, false) => "ORDER BY f.rowid DESC",
+        (true, true) => "ORDER BY f.rowid",
+        (false, false) => "ORDER BY e.received_at DESC, e.seq DESC",
+        (false, true) => "ORDER BY e.received_at, e.seq",
+    };
+    (from, order)
 }
 
 fn instant(text: &str, name: &str) -> Result<i64> {
@@ -154,7 +178,7 @@ const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
     e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
     e.contact_name, e.occurred_at";
 
-const FROM_EVENTS: &str = "FROM events e LEFT JOIN endpoints p ON p.id = e.endpoint_id";
+const JOIN_ENDPOINTS: &str = "LEFT JOIN endpoints p ON p.id = e.endpoint_id";
 
 fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
     let headers: String = row.get("headers")?;
@@ -196,7 +220,7 @@ pub struct EventPage {
 /// Newest first, `limit` at a time.
 pub fn list_events(conn: &Connection, filter: &EventFilter) -> Result<EventPage> {
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let Some(mut c) = conditions(filter)? else {
+    let Some((mut c, searching)) = conditions(filter)? else {
         return Ok(EventPage {
             events: Vec::new(),
             next: None,
@@ -204,16 +228,21 @@ pub fn list_events(conn: &Connection, filter: &EventFilter) -> Result<EventPage>
     };
     if let Some(before) = filter.before.as_deref().filter(|b| !b.is_empty()) {
         let cursor = Cursor::parse(before)?;
-        c.push(
-            "(e.received_at, e.seq) < (?, ?)",
-            [
-                SqlValue::Integer(cursor.received_at),
-                SqlValue::Integer(cursor.seq),
-            ],
-        );
+        if searching {
+            c.push("f.rowid < ?", [SqlValue::Integer(cursor.seq)]);
+        } else {
+            c.push(
+                "(e.received_at, e.seq) < (?, ?)",
+                [
+                    SqlValue::Integer(cursor.received_at),
+                    SqlValue::Integer(cursor.seq),
+                ],
+            );
+        }
     }
+    let (from, order) = source_and_order(searching, false);
     let sql = format!(
-        "SELECT {META_COLUMNS} {FROM_EVENTS} {} ORDER BY e.received_at DESC, e.seq DESC LIMIT {}",
+        "SELECT {META_COLUMNS} {from} {} {order} LIMIT {}",
         c.where_clause(),
         limit + 1
     );
@@ -247,7 +276,8 @@ pub struct StoredEvent {
 }
 
 pub fn get_event(conn: &Connection, id: &str) -> Result<StoredEvent> {
-    let sql = format!("SELECT {META_COLUMNS}, e.body {FROM_EVENTS} WHERE e.id = ?1");
+    let sql =
+        format!("SELECT {META_COLUMNS}, e.body FROM events e {JOIN_ENDPOINTS} WHERE e.id = ?1");
     conn.query_row(&sql, [id], stored_from_row)
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("no event {id}")))
@@ -269,11 +299,12 @@ pub fn for_each_event(
     filter: &EventFilter,
     mut each: impl FnMut(StoredEvent) -> Result<()>,
 ) -> Result<u64> {
-    let Some(c) = conditions(filter)? else {
+    let Some((c, searching)) = conditions(filter)? else {
         return Ok(0);
     };
+    let (from, order) = source_and_order(searching, true);
     let sql = format!(
-        "SELECT {META_COLUMNS}, e.body {FROM_EVENTS} {} ORDER BY e.received_at, e.seq",
+        "SELECT {META_COLUMNS}, e.body {from} {} {order}",
         c.where_clause()
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -322,11 +353,21 @@ pub fn list_contacts(conn: &Connection, filter: &ContactFilter) -> Result<Contac
         params: Vec::new(),
     };
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
-        c.push(
-            "(key LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')",
-            [SqlValue::Text(pattern.clone()), SqlValue::Text(pattern)],
-        );
+        if q.chars().count() >= 3 {
+            // Trigram index: any substring of three characters or more, without a scan.
+            c.push(
+                "id IN (SELECT rowid FROM contacts_search WHERE contacts_search MATCH ?)",
+                [SqlValue::Text(format!("\"{}\"", q.replace('"', "\"\"")))],
+            );
+        } else {
+            // One or two characters match most contacts: walking them newest first finds
+            // a page quickly.
+            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+            c.push(
+                "(key LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')",
+                [SqlValue::Text(pattern.clone()), SqlValue::Text(pattern)],
+            );
+        }
     }
     if let Some(before) = filter.before.as_deref().filter(|b| !b.is_empty()) {
         let (at, key) = before

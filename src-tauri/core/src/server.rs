@@ -157,15 +157,17 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let path = db::database_path(&options.data_dir);
     let path_for_open = path.clone();
     let synchronous = options.synchronous;
-    let (conn, api_token, endpoint_list) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let conn = db::open_writer(&path_for_open, synchronous)?;
-        endpoints::ensure_default(&conn)?;
-        let api_token = db::setting_or_insert(&conn, "api_token", tokens::api_token)?;
-        let list = endpoints::list(&conn)?;
-        Ok((conn, api_token, list))
-    })
-    .await
-    .map_err(|_| Error::ShuttingDown)??;
+    let (conn, checkpoints, api_token, endpoint_list) =
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let conn = db::open_writer(&path_for_open, synchronous)?;
+            endpoints::ensure_default(&conn)?;
+            let api_token = db::setting_or_insert(&conn, "api_token", tokens::api_token)?;
+            let list = endpoints::list(&conn)?;
+            let checkpoints = db::open_writer(&path_for_open, synchronous)?;
+            Ok((conn, checkpoints, api_token, list))
+        })
+        .await
+        .map_err(|_| Error::ShuttingDown)??;
 
     let ingest_listener = bind(options.ingest).await?;
     let ui_listener = bind(options.ui).await?;
@@ -178,7 +180,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     directory.replace(endpoint_list);
     let ingest_base = format!("http://{ingest_addr}");
     let state = Arc::new(AppState {
-        writer: Writer::start(conn, published.clone()),
+        writer: Writer::start(conn, checkpoints, published.clone())?,
         reads: db::read_pool(&path, READ_CONNECTIONS)?,
         directory,
         published,

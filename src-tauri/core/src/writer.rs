@@ -36,20 +36,30 @@ enum Job {
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 impl Writer {
     /// Starts the writer on `conn`; committed events are announced on `published`.
-    pub fn start(conn: Connection, published: broadcast::Sender<Arc<EventMeta>>) -> Writer {
+    /// `checkpoints` is a second read-write connection to the same database: WAL
+    /// checkpoints run on it, on their own thread, so copying the log into the database
+    /// never stalls a commit.
+    pub fn start(
+        conn: Connection,
+        checkpoints: Connection,
+        published: broadcast::Sender<Arc<EventMeta>>,
+    ) -> Result<Writer> {
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("hookscope-writer".into())
             .spawn(move || run(conn, queue, published))
             .expect("the writer thread starts");
-        Writer {
+        Ok(Writer {
             jobs,
             thread: Mutex::new(Some(thread)),
-        }
+            checkpointer: Mutex::new(Some(Checkpointer::start(checkpoints))),
+        })
     }
 
     /// Stores one delivery; returns once it is committed.
@@ -91,6 +101,47 @@ impl Writer {
         if let Some(thread) = self.thread.lock().expect("writer handle lock").take() {
             let _ = thread.join();
         }
+        if let Some(checkpointer) = self.checkpointer.lock().expect("checkpointer lock").take() {
+            checkpointer.stop();
+        }
+    }
+}
+
+/// How often the log is copied into the database. Between checkpoints the WAL grows by
+/// what was written meanwhile; readers see everything either way.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+struct Checkpointer {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    fn start(conn: Connection) -> Checkpointer {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("hookscope-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    // PASSIVE never waits for the writer or readers; what it cannot copy
+                    // now is copied next time.
+                    if let Err(error) =
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(%error, "WAL checkpoint failed");
+                    }
+                }
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            })
+            .expect("the checkpoint thread starts");
+        Checkpointer { stop, thread }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
     }
 }
 
@@ -123,7 +174,6 @@ fn run(
     }
     // Whatever is still queued was never acknowledged: dropping it tells its senders.
     queue.close();
-    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
 }
 
 /// Commits the batch in one transaction, then acknowledges and publishes each delivery.
@@ -222,38 +272,55 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<bool> {
         .execute((seq, &capture.search_text))?;
     if let Some(key) = contact_key {
         // Imports can bring older events: the newest event decides the "last" columns.
-        tx.prepare_cached(
-            "INSERT INTO contacts (key, name, contact_id, events, first_seen, last_seen,
-                last_event_id, last_event_type, last_label, last_summary)
-             VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (key) DO UPDATE SET
-                events = events + 1,
-                first_seen = min(first_seen, excluded.first_seen),
-                last_seen = max(last_seen, excluded.last_seen),
-                name = CASE WHEN excluded.last_seen >= last_seen
-                    THEN coalesce(excluded.name, name) ELSE coalesce(name, excluded.name) END,
-                contact_id = CASE WHEN excluded.last_seen >= last_seen
-                    THEN coalesce(excluded.contact_id, contact_id)
-                    ELSE coalesce(contact_id, excluded.contact_id) END,
-                last_event_id = CASE WHEN excluded.last_seen >= last_seen
-                    THEN excluded.last_event_id ELSE last_event_id END,
-                last_event_type = CASE WHEN excluded.last_seen >= last_seen
-                    THEN excluded.last_event_type ELSE last_event_type END,
-                last_label = CASE WHEN excluded.last_seen >= last_seen
-                    THEN excluded.last_label ELSE last_label END,
-                last_summary = CASE WHEN excluded.last_seen >= last_seen
-                    THEN excluded.last_summary ELSE last_summary END",
-        )?
-        .execute(rusqlite::params![
-            key,
-            decoded.contact_name,
-            decoded.contact_id,
-            raw.received_at,
-            raw.id,
-            decoded.event_type,
-            decoded.label,
-            decoded.summary,
-        ])?;
+        let (contact, name, indexed): (i64, Option<String>, Option<String>) = tx
+            .prepare_cached(
+                "INSERT INTO contacts (key, name, contact_id, events, first_seen, last_seen,
+                    last_event_id, last_event_type, last_label, last_summary)
+                 VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (key) DO UPDATE SET
+                    events = events + 1,
+                    first_seen = min(first_seen, excluded.first_seen),
+                    last_seen = max(last_seen, excluded.last_seen),
+                    name = CASE WHEN excluded.last_seen >= last_seen
+                        THEN coalesce(excluded.name, name) ELSE coalesce(name, excluded.name) END,
+                    contact_id = CASE WHEN excluded.last_seen >= last_seen
+                        THEN coalesce(excluded.contact_id, contact_id)
+                        ELSE coalesce(contact_id, excluded.contact_id) END,
+                    last_event_id = CASE WHEN excluded.last_seen >= last_seen
+                        THEN excluded.last_event_id ELSE last_event_id END,
+                    last_event_type = CASE WHEN excluded.last_seen >= last_seen
+                        THEN excluded.last_event_type ELSE last_event_type END,
+                    last_label = CASE WHEN excluded.last_seen >= last_seen
+                        THEN excluded.last_label ELSE last_label END,
+                    last_summary = CASE WHEN excluded.last_seen >= last_seen
+                        THEN excluded.last_summary ELSE last_summary END
+                 RETURNING id, name, search_text",
+            )?
+            .query_row(
+                rusqlite::params![
+                    key,
+                    decoded.contact_name,
+                    decoded.contact_id,
+                    raw.received_at,
+                    raw.id,
+                    decoded.event_type,
+                    decoded.label,
+                    decoded.summary,
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )?;
+        // The search index changes only when a contact appears or is renamed.
+        let text = format!("{key} {}", name.unwrap_or_default());
+        if indexed.as_deref() != Some(text.as_str()) {
+            if indexed.is_some() {
+                tx.prepare_cached("DELETE FROM contacts_search WHERE rowid = ?1")?
+                    .execute([contact])?;
+            }
+            tx.prepare_cached("INSERT INTO contacts_search (rowid, text) VALUES (?1, ?2)")?
+                .execute((contact, &text))?;
+            tx.prepare_cached("UPDATE contacts SET search_text = ?2 WHERE id = ?1")?
+                .execute((contact, &text))?;
+        }
     }
     Ok(true)
 }

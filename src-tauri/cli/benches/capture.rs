@@ -1,0 +1,482 @@
+//! `make bench`: figures, not pass/fail. Prints
+//! 1. ingest throughput and latency of durable capture beside a no-op axum handler that only
+//!    reads the body, same machine, same run (the ratio is the figure), via `wrk`;
+//! 2. on a store of 1,000,000 events: email lookup, contact timeline page, contact search,
+//!    full-text query (p50/p99 over the API), and export throughput and peak memory.
+//!
+//! Medians of several runs; the machine is shared, so read ratios rather than absolutes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hookscope_core::capture::{Capture, RawDelivery};
+use hookscope_core::db::{self, Synchronous};
+use hookscope_core::server::{self, ServeOptions};
+
+const SALE: &[u8] = include_bytes!("../../../fixtures/systeme-automation/sale-completed.json");
+const STORE_EVENTS: usize = 1_000_000;
+const CONTACTS: usize = 50_000;
+
+fn main() {
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if only.as_deref().is_none_or(|o| o == "writer") {
+        writer_alone();
+    }
+    if only.as_deref().is_none_or(|o| o == "ingest") {
+        runtime.block_on(ingest());
+    }
+    if only.as_deref().is_none_or(|o| o == "store") {
+        runtime.block_on(store());
+    }
+}
+
+// ---- ingest ---------------------------------------------------------------------------
+
+struct WrkRun {
+    requests_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn wrk(url: &str, connections: usize, seconds: u64, script: &Path) -> WrkRun {
+    let output = Command::new("wrk")
+        .args([
+            &format!("-t{}", connections.min(2)),
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+            script.to_str().unwrap(),
+            url,
+        ])
+        .output()
+        .expect("wrk is installed (make bench installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let number_after = |label: &str| -> Option<&str> {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.trim_start()[label.len()..].split_whitespace().next())
+    };
+    let millis = |value: &str| -> f64 {
+        let (number, unit) = value.split_at(
+            value
+                .find(|c: char| c.is_alphabetic())
+                .unwrap_or(value.len()),
+        );
+        let n: f64 = number.parse().unwrap_or(f64::NAN);
+        match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            _ => f64::NAN,
+        }
+    };
+    if number_after("99%").is_none() {
+        panic!(
+            "unexpected wrk output:\n{text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    WrkRun {
+        requests_per_sec: number_after("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
+        p50_ms: number_after("50%").map(millis).unwrap_or(f64::NAN),
+        p99_ms: number_after("99%").map(millis).unwrap_or(f64::NAN),
+        non_2xx: number_after("Non-2xx or 3xx responses:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn noop_server() -> String {
+    let app = axum::Router::new().fallback(|body: Bytes| async move {
+        std::hint::black_box(body.len());
+        axum::Json(serde_json::json!({"ok": true}))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/h/noop")
+}
+
+async fn ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start(ServeOptions {
+        data_dir: dir.path().to_path_buf(),
+        ingest: "127.0.0.1:0".parse().unwrap(),
+        ui: "127.0.0.1:0".parse().unwrap(),
+        max_body: server::DEFAULT_MAX_BODY,
+        synchronous: Synchronous::Full,
+    })
+    .await
+    .unwrap();
+    let noop = noop_server().await;
+    let script = dir.path().join("post.lua");
+    let body = String::from_utf8(SALE.to_vec()).unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = [==[{body}]==]\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        ),
+    )
+    .unwrap();
+    println!(
+        "## Ingest: {}-byte sale payload, synchronous=FULL, wrk with 2 threads (1 for 1 sender), 5 s runs, median of 3",
+        SALE.len()
+    );
+    println!(
+        "| senders | no-op req/s | Hookscope req/s | ratio | Hookscope p50 | Hookscope p99 | no-op p99 |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for connections in [1usize, 8, 64] {
+        let (mut base, mut ours, mut p50, mut p99, mut base_p99) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..3 {
+            let a = tokio::task::spawn_blocking({
+                let (noop, script) = (noop.clone(), script.clone());
+                move || wrk(&noop, connections, 5, &script)
+            })
+            .await
+            .unwrap();
+            let b = tokio::task::spawn_blocking({
+                let (url, script) = (running.webhook_url.clone(), script.clone());
+                move || wrk(&url, connections, 5, &script)
+            })
+            .await
+            .unwrap();
+            assert_eq!(b.non_2xx, 0, "every delivery was acknowledged");
+            base.push(a.requests_per_sec);
+            base_p99.push(a.p99_ms);
+            ours.push(b.requests_per_sec);
+            p50.push(b.p50_ms);
+            p99.push(b.p99_ms);
+        }
+        let (base, ours) = (median(base), median(ours));
+        println!(
+            "| {connections} | {base:.0} | {ours:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            ours / base,
+            median(p50),
+            median(p99),
+            median(base_p99)
+        );
+    }
+    let stored: i64 = db::open_reader(&db::database_path(dir.path()))
+        .unwrap()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    println!("\n{stored} deliveries stored during the ingest runs.\n");
+    running.stop().await;
+}
+
+// ---- store of a million ---------------------------------------------------------------
+
+/// Generates (once, kept under target/) a store of a million events: sale-sized payloads
+/// spread over CONTACTS contacts, inserted through the same code path as live captures.
+fn million_store() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../target/bench-store-{STORE_EVENTS}"));
+    let path = db::database_path(&dir);
+    let done = dir.join("complete");
+    if done.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    db::ensure_data_dir(&dir).unwrap();
+    let started = Instant::now();
+    let mut conn = db::open_writer(&path, Synchronous::Normal).unwrap();
+    hookscope_core::endpoints::ensure_default(&conn).unwrap();
+    let types = [
+        "contact.tag.added",
+        "contact.optin.completed",
+        "customer.sale.completed",
+        "contact.page.visited",
+    ];
+    let start_micros = hookscope_core::timefmt::now_micros() - STORE_EVENTS as i64 * 1_000_000;
+    for chunk in 0..STORE_EVENTS / 10_000 {
+        let tx = conn.transaction().unwrap();
+        for i in chunk * 10_000..(chunk + 1) * 10_000 {
+            let contact = i % CONTACTS;
+            let kind = types[i % types.len()];
+            let body = format!(
+                r#"{{"type":"{kind}","data":{{"tag":{{"id":{i},"name":"Tag {}"}},"contact":{{"id":{contact},"email":"Person{contact}@Example.com","fields":{{"first_name":"Person","surname":"Number {contact}"}},"ip":null}},"note":"{}"}},"account":{{"email":"owner@example.com"}},"created_at":"2026-10-05T09:52:38+00:00"}}"#,
+                i % 97,
+                "x".repeat(700)
+            );
+            let capture = Capture::build(
+                RawDelivery {
+                    id: uuid_like(i),
+                    received_at: start_micros + i as i64 * 1_000_000,
+                    endpoint_id: "ep_bench".into(),
+                    endpoint_name: "Bench".into(),
+                    method: "POST".into(),
+                    path: "/h/bench".into(),
+                    query: None,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    remote_addr: Some("127.0.0.1:40000".into()),
+                    body: Bytes::from(body),
+                },
+                1 << 20,
+            );
+            hookscope_core::writer::insert_capture(&tx, &capture).unwrap();
+        }
+        tx.commit().unwrap();
+        if chunk % 10 == 9 {
+            eprint!("\rgenerating the store: {}k events", (chunk + 1) * 10);
+        }
+    }
+    conn.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    drop(conn);
+    std::fs::write(&done, b"").unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    eprintln!(
+        "\rgenerated {STORE_EVENTS} events in {:.0} s ({} MB)",
+        started.elapsed().as_secs_f64(),
+        size / 1_000_000
+    );
+    dir
+}
+
+fn uuid_like(i: usize) -> String {
+    format!("00000000-0000-7000-8000-{i:012}")
+}
+
+fn percentile(mut samples: Vec<Duration>, p: f64) -> f64 {
+    samples.sort();
+    let index = ((samples.len() as f64 * p).ceil() as usize).saturating_sub(1);
+    samples[index.min(samples.len() - 1)].as_secs_f64() * 1000.0
+}
+
+async fn timed(api: &reqwest::Client, base: &str, token: &str, paths: &[String]) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(paths.len());
+    for path in paths {
+        let started = Instant::now();
+        let response = api
+            .get(format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}");
+        let _ = response.bytes().await.unwrap();
+        samples.push(started.elapsed());
+    }
+    (percentile(samples.clone(), 0.5), percentile(samples, 0.99))
+}
+
+async fn store() {
+    let dir = million_store();
+    let running = server::start(ServeOptions {
+        data_dir: dir.clone(),
+        ingest: "127.0.0.1:0".parse().unwrap(),
+        ui: "127.0.0.1:0".parse().unwrap(),
+        max_body: server::DEFAULT_MAX_BODY,
+        synchronous: Synchronous::Full,
+    })
+    .await
+    .unwrap();
+    let (base, token) = running.ui_url.split_once("/?token=").unwrap();
+    let api = reqwest::Client::new();
+    let mut rng = 0x2545F4914F6CDD1Du64;
+    let mut random = |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let emails: Vec<String> = (0..500)
+        .map(|_| format!("PERSON{}@example.COM", random(CONTACTS)))
+        .collect();
+    let lookups: Vec<String> = emails
+        .iter()
+        .map(|e| format!("/api/events?email={}&limit=50", e.replace('@', "%40")))
+        .collect();
+    let timelines: Vec<String> = emails
+        .iter()
+        .map(|e| {
+            format!(
+                "/api/events?email={}&limit=50&before=9999999999999999:0",
+                e.replace('@', "%40")
+            )
+        })
+        .collect();
+    let searches: Vec<String> = (0..200)
+        .map(|_| format!("/api/contacts?q=person{}&limit=50", random(CONTACTS)))
+        .collect();
+    let fts: Vec<String> = (0..200)
+        .map(|_| format!("/api/events?q=tag%20{}&limit=50", random(97)))
+        .collect();
+    let typed: Vec<String> = (0..200)
+        .map(|_| "/api/events?type=customer.sale.completed&limit=50".to_string())
+        .collect();
+    let first_page: Vec<String> = (0..200)
+        .map(|_| "/api/events?limit=50".to_string())
+        .collect();
+
+    println!(
+        "## Store of {STORE_EVENTS} events, {CONTACTS} contacts (API over loopback, one client)"
+    );
+    println!("| query | p50 | p99 |");
+    println!("|---|---:|---:|");
+    for (name, paths) in [
+        ("events by email (any case), first page of 50", &lookups),
+        ("contact timeline page with cursor", &timelines),
+        ("contact search, substring of email or name", &searches),
+        ("full-text query, 2 words", &fts),
+        ("type filter, first page", &typed),
+        ("all events, first page", &first_page),
+    ] {
+        let _ = timed(&api, base, token, &paths[..10]).await; // warm
+        let (p50, p99) = timed(&api, base, token, paths).await;
+        println!("| {name} | {p50:.2} ms | {p99:.2} ms |");
+    }
+    running.stop().await;
+
+    // Export in a child process so its peak memory is its own.
+    println!("\n## Export (hookscope export, child process)");
+    println!("| events | format | MB | seconds | MB/s | peak RSS |");
+    println!("|---:|---|---:|---:|---:|---:|");
+    for (label, args) in [
+        (
+            "10,000",
+            vec!["--since".to_string(), since_for(&dir, 10_000)],
+        ),
+        ("1,000,000", vec![]),
+    ] {
+        for format in ["json", "ndjson"] {
+            let out = dir.join(format!("export.{format}"));
+            let started = Instant::now();
+            let mut command = Command::new(env!("CARGO_BIN_EXE_hookscope"));
+            command
+                .args([
+                    "export",
+                    "--data-dir",
+                    dir.to_str().unwrap(),
+                    "--format",
+                    format,
+                    "-o",
+                    out.to_str().unwrap(),
+                ])
+                .args(&args)
+                .stderr(std::process::Stdio::null());
+            let (status, peak_kb) = run_measured(&mut command);
+            assert!(status.success());
+            let seconds = started.elapsed().as_secs_f64();
+            let megabytes = std::fs::metadata(&out).unwrap().len() as f64 / 1e6;
+            println!(
+                "| {label} | {format} | {megabytes:.0} | {seconds:.1} | {:.0} | {:.1} MB |",
+                megabytes / seconds,
+                peak_kb as f64 / 1024.0
+            );
+            let _ = std::fs::remove_file(out);
+        }
+    }
+    std::io::stdout().flush().unwrap();
+}
+
+fn since_for(dir: &Path, last: usize) -> String {
+    let conn = db::open_reader(&db::database_path(dir)).unwrap();
+    let micros: i64 = conn
+        .query_row(
+            "SELECT received_at FROM events ORDER BY received_at DESC LIMIT 1 OFFSET ?1",
+            [last as i64 - 1],
+            |r| r.get(0),
+        )
+        .unwrap();
+    hookscope_core::timefmt::format_micros(micros)
+}
+
+/// Runs a child and returns its exit status and peak resident memory (KiB).
+fn run_measured(command: &mut Command) -> (std::process::ExitStatus, i64) {
+    let child = command.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid pointers.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    std::mem::forget(child);
+    use std::os::unix::process::ExitStatusExt;
+    (std::process::ExitStatus::from_raw(status), usage.ru_maxrss)
+}
+
+// ---- the writer alone -----------------------------------------------------------------
+
+/// Rows per second the store takes at a given number of deliveries per transaction
+/// (synchronous=FULL), without HTTP: the ceiling group commit works against.
+fn writer_alone() {
+    println!("## Writer alone: sale payload, synchronous=FULL, rows per commit vs rows/s");
+    println!("| rows per commit | rows/s | wall µs per row | CPU µs per row |");
+    println!("|---:|---:|---:|---:|");
+    let template = Capture::build(
+        RawDelivery {
+            id: String::new(),
+            received_at: 0,
+            endpoint_id: "ep".into(),
+            endpoint_name: "Bench".into(),
+            method: "POST".into(),
+            path: "/h/bench".into(),
+            query: None,
+            headers: vec![("content-type".into(), "application/json".into())],
+            remote_addr: Some("127.0.0.1:40000".into()),
+            body: Bytes::from_static(SALE),
+        },
+        1 << 20,
+    );
+    for per_commit in [1usize, 16, 64, 256] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Full).unwrap();
+        let total = (per_commit * 40).clamp(2_000, 20_000);
+        let captures: Vec<Capture> = (0..total)
+            .map(|i| {
+                let mut c = template.clone();
+                c.raw.id = uuid_like(i);
+                c.raw.received_at = i as i64;
+                c
+            })
+            .collect();
+        let started = Instant::now();
+        let cpu_before = thread_cpu_micros();
+        for chunk in captures.chunks(per_commit) {
+            let tx = conn.transaction().unwrap();
+            for c in chunk {
+                hookscope_core::writer::insert_capture(&tx, c).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu = (thread_cpu_micros() - cpu_before) as f64;
+        println!(
+            "| {per_commit} | {:.0} | {:.1} | {:.1} |",
+            total as f64 / seconds,
+            seconds * 1e6 / total as f64,
+            cpu / total as f64
+        );
+    }
+    println!();
+}
+
+/// CPU time (user + system) this thread has used, in microseconds: steadier than wall
+/// time on a shared machine.
+fn thread_cpu_micros() -> i64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    let micros = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+    micros(usage.ru_utime) + micros(usage.ru_stime)
+}

@@ -1,0 +1,370 @@
+//! The `hookscope` binary as a user runs it: real processes, real signals, real files.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookscope");
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// A running `hookscope serve` and the two URLs it printed.
+struct Serve {
+    child: Child,
+    webhook_url: String,
+    ui_base: String,
+    token: String,
+}
+
+impl Serve {
+    /// Starts on free ports, the data dir given through the environment.
+    fn start(data_dir: &Path) -> Serve {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .env("HOOKSCOPE_DATA_DIR", data_dir)
+            .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
+            .env("HOOKSCOPE_UI", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hookscope starts");
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if lines_tx.send(line.unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
+        });
+        let next = || {
+            lines
+                .recv_timeout(Duration::from_secs(20))
+                .expect("serve prints its URLs within 20 s")
+        };
+        let webhook_line = next();
+        let ui_line = next();
+        let webhook_url = webhook_line
+            .strip_prefix("Webhook URL: ")
+            .unwrap_or_else(|| panic!("first line is the webhook URL: {webhook_line:?}"))
+            .to_string();
+        let ui_url = ui_line
+            .strip_prefix("UI: ")
+            .unwrap_or_else(|| panic!("second line is the UI URL: {ui_line:?}"))
+            .to_string();
+        let (ui_base, token) = ui_url
+            .split_once("/?token=")
+            .expect("UI URL carries a token");
+        Serve {
+            child,
+            webhook_url,
+            ui_base: ui_base.to_string(),
+            token: token.to_string(),
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; panics after `limit`.
+    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "hookscope exits within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    async fn export_ndjson(&self) -> Vec<Value> {
+        let text = reqwest::Client::new()
+            .get(format!("{}/api/export?format=ndjson", self.ui_base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[test]
+fn serve_prints_both_urls_and_stops_cleanly_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(dir.path());
+    let webhook_url = serve.webhook_url.clone();
+    let (host, token) = webhook_url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.split_once("/h/"))
+        .expect("Webhook URL: http://127.0.0.1:PORT/h/TOKEN");
+    assert!(host.parse::<u16>().is_ok(), "a port number");
+    assert!(is_hex(token, 32), "the endpoint token: {token}");
+    assert!(
+        serve.ui_base.starts_with("http://127.0.0.1:"),
+        "UI on loopback"
+    );
+    assert!(is_hex(&serve.token, 64), "the API token");
+    serve.signal("INT");
+    assert!(
+        serve.wait(Duration::from_secs(15)).success(),
+        "Ctrl-C is a clean exit"
+    );
+
+    let again = Serve::start(dir.path());
+    assert_eq!(
+        again.webhook_url.split_once("/h/").unwrap().1,
+        token,
+        "the default endpoint is created on first run and kept"
+    );
+}
+
+/// Sends distinct deliveries from `senders` concurrent tasks until the server stops
+/// answering; returns what was acknowledged: event id → body sent.
+async fn burst(
+    webhook_url: &str,
+    senders: usize,
+    round: usize,
+) -> Arc<Mutex<Vec<(String, String)>>> {
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for sender in 0..senders {
+        let (client, acked, url) = (client.clone(), acked.clone(), webhook_url.to_string());
+        tasks.push(tokio::spawn(async move {
+            for n in 0.. {
+                let body = format!(
+                    r#"{{"type":"contact.tag.added","data":{{"tag":{{"id":{n},"name":"round {round} n {n}"}},"contact":{{"id":{sender},"email":"sender{sender}@example.com","fields":[]}}}},"created_at":"2026-11-28T10:00:00+00:00"}}"#
+                );
+                let Ok(response) = client.post(&url).body(body.clone()).send().await else {
+                    return;
+                };
+                if response.status() != 200 {
+                    return;
+                }
+                let Ok(ack) = response.json::<Value>().await else {
+                    return;
+                };
+                acked.lock().unwrap().push((ack["id"].as_str().unwrap().to_string(), body));
+            }
+        }));
+    }
+    tokio::spawn(async move {
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+    acked
+}
+
+async fn assert_all_present(serve: &Serve, acked: &[(String, String)], how: &str) {
+    let stored: std::collections::HashMap<String, Value> = serve
+        .export_ndjson()
+        .await
+        .into_iter()
+        .map(|e| (e["id"].as_str().unwrap().to_string(), e))
+        .collect();
+    for (id, body) in acked {
+        let event = stored
+            .get(id)
+            .unwrap_or_else(|| panic!("{how}: acknowledged delivery {id} is stored"));
+        assert_eq!(
+            serde_json::to_string(&event["body"]).unwrap(),
+            serde_json::to_string(&serde_json::from_str::<Value>(body).unwrap()).unwrap(),
+            "{how}: delivery {id} is intact"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_burst_loses_no_acknowledged_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all_acked = Vec::new();
+    for round in 0..3 {
+        let mut serve = Serve::start(dir.path());
+        let acked = burst(&serve.webhook_url, 16, round).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        serve.child.kill().unwrap(); // SIGKILL
+        serve.wait(Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let round_acked = acked.lock().unwrap().clone();
+        assert!(
+            round_acked.len() > 50,
+            "the burst got going ({} acks)",
+            round_acked.len()
+        );
+        all_acked.extend(round_acked);
+        drop(serve);
+
+        let restarted = Serve::start(dir.path());
+        assert_all_present(&restarted, &all_acked, &format!("after kill {}", round + 1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_burst_finishes_what_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(dir.path());
+    let acked = burst(&serve.webhook_url, 8, 0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    serve.signal("INT");
+    assert!(serve.wait(Duration::from_secs(15)).success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 20, "the burst got going");
+    drop(serve);
+    let restarted = Serve::start(dir.path());
+    assert_all_present(&restarted, &acked, "after Ctrl-C").await;
+}
+
+fn run(args: &[&str], data_dir: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("HOOKSCOPE_DATA_DIR", data_dir)
+        .output()
+        .expect("hookscope runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_export_and_import_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(dir.path());
+    let sent = run(
+        &[
+            "send",
+            fixtures().join("systeme-automation").to_str().unwrap(),
+            fixtures().join("systeme-settings").to_str().unwrap(),
+            "--to",
+            &serve.webhook_url,
+        ],
+        dir.path(),
+    );
+    let report = String::from_utf8_lossy(&sent.stdout);
+    assert!(sent.status.success(), "send succeeds: {report}");
+    assert_eq!(
+        report.lines().count(),
+        18,
+        "one line per delivery:\n{report}"
+    );
+    assert!(report.lines().all(|l| l.contains("200 OK")), "{report}");
+    let bad = run(
+        &["send", "fixtures/none.json", "--to", &serve.webhook_url],
+        dir.path(),
+    );
+    assert!(!bad.status.success(), "a missing file is an error");
+
+    let stored = serve.export_ndjson().await;
+    let sale = stored
+        .iter()
+        .find(|e| e["event_type"] == "SALE_NEW")
+        .unwrap();
+    let sale_headers: Vec<(String, String)> =
+        serde_json::from_value(sale["headers"].clone()).unwrap();
+    assert!(
+        sale_headers
+            .iter()
+            .any(|(n, v)| n == "x-webhook-event" && v == "SALE_NEW"),
+        "send carries the fixture's headers"
+    );
+    serve.signal("TERM");
+    assert!(serve.wait(Duration::from_secs(15)).success());
+
+    let exported = run(&["export"], dir.path());
+    assert!(exported.status.success());
+    let all: Vec<Value> = serde_json::from_slice(&exported.stdout).expect("export writes JSON");
+    assert_eq!(all.len(), 18);
+    let sale_bytes =
+        std::fs::read(fixtures().join("systeme-automation/sale-completed.json")).unwrap();
+    let text = String::from_utf8(exported.stdout.clone()).unwrap();
+    assert!(
+        text.contains(std::str::from_utf8(&sale_bytes).unwrap()),
+        "the export embeds the wire bytes verbatim"
+    );
+
+    let file = dir.path().join("marie.ndjson");
+    let one = run(
+        &[
+            "export",
+            "--email",
+            "MARIE.dupont@example.fr",
+            "--format",
+            "ndjson",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(one.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().lines().count(),
+        7,
+        "filters apply"
+    );
+
+    let copy = tempfile::tempdir().unwrap();
+    let full = dir.path().join("all.json");
+    std::fs::write(&full, &exported.stdout).unwrap();
+    let imported = run(&["import", full.to_str().unwrap()], copy.path());
+    assert!(imported.status.success());
+    assert!(
+        String::from_utf8_lossy(&imported.stderr)
+            .contains("Imported 18 events (0 already present)"),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let twice = run(&["import", full.to_str().unwrap()], copy.path());
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("Imported 0 events (18 already present)")
+    );
+    let re_exported = run(&["export"], copy.path());
+    assert_eq!(
+        re_exported.stdout, exported.stdout,
+        "import keeps every byte"
+    );
+
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "[{\"id\": 1}]").unwrap();
+    let refused = run(&["import", garbage.to_str().unwrap()], copy.path());
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("event #1"),
+        "the error names the event: {}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let nowhere = run(&["export"], &dir.path().join("missing"));
+    assert!(!nowhere.status.success());
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("no Hookscope data"));
+}

@@ -1,0 +1,123 @@
+//! Shared by the core's integration tests: fixtures as they are on disk, and a real server
+//! on 127.0.0.1:0 with a temporary data directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use hookscope_core::db::Synchronous;
+use hookscope_core::server::{self, DEFAULT_MAX_BODY, Running, ServeOptions};
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// A wire-exact delivery from `fixtures/`.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// `systeme-automation/sale-completed`
+    pub name: String,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+pub fn fixture(name: &str) -> Fixture {
+    all_fixtures()
+        .into_iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"))
+}
+
+pub fn all_fixtures() -> Vec<Fixture> {
+    let mut out = Vec::new();
+    for family in ["systeme-automation", "systeme-settings", "generic"] {
+        let dir = fixtures_dir().join(family);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e != "headers"))
+            .collect();
+        files.sort();
+        for body_path in files {
+            let stem = body_path.file_stem().unwrap().to_str().unwrap().to_string();
+            let headers_text = std::fs::read_to_string(body_path.with_extension("headers"))
+                .unwrap_or_else(|_| panic!("{} has a headers file", body_path.display()));
+            let headers = headers_text
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+                .collect();
+            out.push(Fixture {
+                name: format!("{family}/{stem}"),
+                body: std::fs::read(&body_path).unwrap(),
+                headers,
+            });
+        }
+    }
+    assert!(out.len() >= 20, "the fixture set is complete");
+    out
+}
+
+pub async fn start_server(data_dir: &Path) -> Running {
+    start_with_limit(data_dir, DEFAULT_MAX_BODY).await
+}
+
+pub async fn start_with_limit(data_dir: &Path, max_body: usize) -> Running {
+    server::start(ServeOptions {
+        data_dir: data_dir.to_path_buf(),
+        ingest: "127.0.0.1:0".parse().unwrap(),
+        ui: "127.0.0.1:0".parse().unwrap(),
+        max_body,
+        synchronous: Synchronous::Full,
+    })
+    .await
+    .expect("the server starts on free ports")
+}
+
+/// A client for one running server's API, with its token.
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn of(running: &Running) -> Api {
+        let (base, token) = running.ui_url.split_once("/?token=").unwrap();
+        Api {
+            base: base.to_string(),
+            token: token.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        let response = self.get(path).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path} answered {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+}
+
+/// Posts a fixture to a webhook URL; returns the stored event id from the acknowledgement.
+pub async fn deliver(http: &reqwest::Client, url: &str, fixture: &Fixture) -> String {
+    let mut request = http.post(url).body(fixture.body.clone());
+    for (name, value) in &fixture.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "{} is acknowledged", fixture.name);
+    let ack: serde_json::Value = response.json().await.unwrap();
+    ack["id"]
+        .as_str()
+        .expect("the ack names the event")
+        .to_string()
+}
