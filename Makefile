@@ -11,6 +11,7 @@ BIN_DIR := target/$(if $(filter release,$(PROFILE)),release,debug)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates
+APT_BROWSER := chromium fonts-dejavu-core
 APT_BENCH := wrk
 
 # Installs the Debian packages in $(1) that are missing; a warm machine skips apt.
@@ -25,13 +26,25 @@ define apt_ensure
 	fi
 endef
 
-.PHONY: run build test bench deps lint clean
+.PHONY: run build ui test test-ui test-browser bench deps lint clean
 
 deps:
 	$(call apt_ensure,$(APT_BUILD))
+	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' 2>/dev/null \
+	  || { echo "Node.js 20.19 or newer is needed to build the UI (found: $$(node --version 2>/dev/null || echo none))."; exit 1; }
 
-## Every binary, under target/$(PROFILE)/
-build: deps
+# npm packages, reinstalled only when a lock file changes.
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+
+## The UI (ui/dist), which `hookscope serve` serves and release binaries embed.
+ui: deps ui/node_modules/.package-lock.json
+	cd ui && npm run build
+
+## Every binary, under target/$(PROFILE)/, with the UI built in.
+build: ui
 	cargo build $(CARGO_PROFILE) --workspace --bins
 
 ## Starts Hookscope: the headless server (prints the webhook URL and the UI URL).
@@ -39,18 +52,32 @@ run: build
 	@echo "Starting the headless server (hookscope serve); Ctrl-C stops it."
 	@exec $(BIN_DIR)/hookscope serve
 
-lint: deps
+lint: deps ui/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cd ui && npm run check
+	cd tests/browser && npx tsc -p .
+
+## UI unit tests (Vitest).
+test-ui: ui/node_modules/.package-lock.json
+	cd ui && npm test
+
+## The UI in a real headless Chromium against real `hookscope serve` processes.
+test-browser: ui tests/browser/node_modules/.package-lock.json
+	$(call apt_ensure,$(APT_BROWSER))
+	cargo build -p hookscope-cli
+	cd tests/browser && HOOKSCOPE_BIN=$(CURDIR)/target/debug/hookscope npx playwright test
 
 ## Every test. cargo test runs last: CI reads its summary lines.
-test: deps lint
+test: lint test-ui test-browser
 	cargo test --workspace
 
 ## Figures, not pass/fail: ingest vs a no-op handler, a store of a million events, export.
-bench: deps
-	$(call apt_ensure,$(APT_BENCH))
+bench: ui tests/browser/node_modules/.package-lock.json
+	$(call apt_ensure,$(APT_BENCH) $(APT_BROWSER))
 	cargo bench -p hookscope-cli --bench capture
+	cargo build --release -p hookscope-cli
+	cd tests/browser && HOOKSCOPE_BIN=$(CURDIR)/target/release/hookscope npx playwright test -c bench.config.ts
 
 clean:
 	cargo clean

@@ -31,6 +31,7 @@ use crate::export::{self, Format};
 use crate::queries::{self, ContactFilter, EventFilter};
 use crate::server::AppState;
 use crate::tokens::tokens_match;
+use crate::ui_assets;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
@@ -51,11 +52,12 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest("/api", api)
         .route("/", get(index))
-        .fallback(crate::server::static_asset)
+        .fallback(ui_assets::serve)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             same_origin_only,
         ))
+        .layer(middleware::from_fn(ui_assets::security_headers))
         .with_state(state)
 }
 
@@ -202,7 +204,7 @@ struct IndexQuery {
 /// never lingers in history, bookmarks or screenshots.
 async fn index(State(state): State<Arc<AppState>>, Query(query): Query<IndexQuery>) -> Response {
     let Some(token) = query.token else {
-        return crate::server::static_asset(State(state), "/".parse().expect("a valid URI")).await;
+        return ui_assets::serve("/".parse().expect("a valid URI")).await;
     };
     if !tokens_match(&token, &state.api_token) {
         return refuse(

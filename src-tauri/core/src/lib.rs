@@ -19,6 +19,7 @@ pub mod queries;
 pub mod server;
 pub mod timefmt;
 pub mod tokens;
+pub mod ui_assets;
 pub mod writer;
 
 pub use error::{Error, Result};

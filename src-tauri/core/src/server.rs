@@ -7,9 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
 use rusqlite::Connection;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
@@ -234,15 +231,4 @@ fn spawn_server(
             tracing::error!(%error, "listener stopped");
         }
     })
-}
-
-/// The UI's files. Until the UI is built, a page that says how to build it.
-pub async fn static_asset(State(_state): State<Arc<AppState>>, uri: Uri) -> Response {
-    let _ = uri;
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        "<!doctype html><title>Hookscope</title><p>Hookscope is running. The UI is not built into this binary: run <code>make build</code>.</p>",
-    )
-        .into_response()
 }

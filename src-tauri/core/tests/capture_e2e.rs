@@ -768,3 +768,58 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_port_sends_a_strict_policy_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let page = api.http.get(format!("{}/", api.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("unsafe-inline"),
+        "no inline script or style is ever allowed"
+    );
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<title>Hookscope</title>")
+    );
+
+    let status = api.get("/api/status").send().await.unwrap();
+    assert_eq!(
+        status.headers()["cache-control"],
+        "no-store",
+        "personal data is never cached"
+    );
+    assert_eq!(status.headers()["x-content-type-options"], "nosniff");
+    assert!(status.headers().contains_key("content-security-policy"));
+    let missing = api
+        .http
+        .get(format!("{}/assets/nothing-here.js", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        missing.status(),
+        404,
+        "missing files are not answered with the page"
+    );
+    let view = api
+        .http
+        .get(format!("{}/contacts/someone", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(view.status(), 200, "app views get the page");
+    running.stop().await;
+}

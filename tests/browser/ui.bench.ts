@@ -1,0 +1,126 @@
+// `make bench` (UI part): figures, not pass/fail. Run with `npx playwright test -c bench.config.ts`.
+// 1. Time from POST to the row being visible in an open page, over 200 deliveries.
+// 2. Page load with 100,000 events in the store (to the first timeline row).
+// Uses the release binary when HOOKSCOPE_BIN points at it.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, test, type Browser } from '@playwright/test';
+import { BINARY, Hookscope, tagAdded } from './hookscope.ts';
+
+const LAUNCH = {
+  headless: true,
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+};
+
+const percentile = (values: number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)];
+};
+
+async function liveLatency(browser: Browser): Promise<number[]> {
+  const server = await new Hookscope().start();
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  await page.goto(server.uiUrl);
+  await page.getByTestId('listener-status').getByText('Listening').waitFor();
+  await page.evaluate(() => {
+    const w = window as unknown as { __seen: Record<string, number> };
+    w.__seen = {};
+    new MutationObserver(() => {
+      for (const el of document.querySelectorAll('[data-testid="event"] .summary')) {
+        const marker = /lat-\d{4}/.exec(el.textContent ?? '')?.[0];
+        if (marker && !(marker in w.__seen)) w.__seen[marker] = Date.now();
+      }
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  });
+  const latencies: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const marker = `lat-${String(i).padStart(4, '0')}`;
+    const sent = Date.now();
+    await server.send(tagAdded(`bench${i % 20}@example.com`, marker));
+    const seen = await page.waitForFunction(
+      (m) => (window as unknown as { __seen: Record<string, number> }).__seen[m],
+      marker,
+      { polling: 5 },
+    );
+    latencies.push(((await seen.jsonValue()) as number) - sent);
+    await page.waitForTimeout(10);
+  }
+  await page.close();
+  await server.dispose();
+  return latencies;
+}
+
+function bigStore(events: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'hookscope-bench-'));
+  const file = join(dir, 'events.ndjson');
+  const start = Date.parse('2026-01-01T00:00:00Z');
+  const lines: string[] = [];
+  for (let i = 0; i < events; i++) {
+    const contact = i % 5000;
+    const body = JSON.stringify({
+      type: 'contact.tag.added',
+      data: { tag: { id: i, name: `Tag ${i % 97}` }, contact: { id: contact, email: `person${contact}@example.com`, fields: { first_name: 'Person', surname: `${contact}` } } },
+      account: { email: 'owner@example.com' },
+      created_at: '2026-01-01T00:00:00+00:00',
+    });
+    const id = `00000000-0000-7000-8000-${String(i).padStart(12, '0')}`;
+    const at = new Date(start + i * 1000).toISOString();
+    lines.push(`{"id":"${id}","received_at":"${at}","endpoint":"ep_bench","endpoint_name":"Bench","method":"POST","path":"/h/bench","query":null,"headers":[["content-type","application/json"]],"remote_addr":"127.0.0.1:1","body":${body}}`);
+  }
+  writeFileSync(file, lines.join('\n') + '\n');
+  const started = Date.now();
+  const imported = spawnSync(BINARY, ['import', file, '--data-dir', dir], { encoding: 'utf8' });
+  if (imported.status !== 0) throw new Error(imported.stderr);
+  return { dir, importSeconds: (Date.now() - started) / 1000 };
+}
+
+async function pageLoad(browser: Browser, events: number) {
+  const { dir, importSeconds } = bigStore(events);
+  const server = await new Hookscope(dir).start();
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(server.uiUrl); // sets the cookie
+  const loads: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const started = Date.now();
+    await page.goto(`${server.uiBase}/`);
+    await page.getByTestId('event').first().waitFor();
+    await page.getByTestId('contact').first().waitFor();
+    loads.push(Date.now() - started);
+  }
+  // Scrolling deep: fetch pages as the user scrolls the timeline.
+  const scrollStarted = Date.now();
+  for (let i = 0; i < 20; i++) {
+    await page.mouse.move(700, 500);
+    await page.mouse.wheel(0, 4000);
+    await page.waitForTimeout(50);
+  }
+  const rows = await page.evaluate(() => document.querySelectorAll('[data-testid="event"]').length);
+  const scrollMs = Date.now() - scrollStarted;
+  await context.close();
+  await server.dispose();
+  rmSync(dir, { recursive: true, force: true });
+  return { loads, importSeconds, rows, scrollMs };
+}
+
+test.setTimeout(15 * 60_000);
+
+test('UI figures', async () => {
+const browser = await chromium.launch(LAUNCH);
+const latencies = await liveLatency(browser);
+console.log('## UI: POST → row visible in an open page (200 deliveries, one at a time)');
+console.log('| p50 | p90 | p99 | max |');
+console.log('|---:|---:|---:|---:|');
+console.log(`| ${percentile(latencies, 0.5)} ms | ${percentile(latencies, 0.9)} ms | ${percentile(latencies, 0.99)} ms | ${Math.max(...latencies)} ms |`);
+const events = 100_000;
+const load = await pageLoad(browser, events);
+console.log(`\n## UI: page load with ${events.toLocaleString('en')} events (import took ${load.importSeconds.toFixed(1)} s)`);
+console.log('| load to first rows, p50 | max of 7 | rows in the DOM after scrolling 80,000 px |');
+console.log('|---:|---:|---:|');
+console.log(`| ${percentile(load.loads, 0.5)} ms | ${Math.max(...load.loads)} ms | ${load.rows} (virtualised) |`);
+await browser.close();
+});

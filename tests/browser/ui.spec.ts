@@ -1,0 +1,206 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test as base, expect, type Page } from '@playwright/test';
+import { ARTIFACTS, allFixtures, fixture, freePort, Hookscope, tagAdded } from './hookscope.ts';
+
+// Every test gets its own server and a page that records what must never happen: a
+// script dialog, an uncaught error, a Content-Security-Policy violation.
+const test = base.extend<{ hookscope: Hookscope; watched: Page }>({
+  hookscope: async ({}, use: (server: Hookscope) => Promise<void>) => {
+    const server = await new Hookscope().start();
+    await use(server);
+    await server.dispose();
+  },
+  watched: async ({ page }, use) => {
+    const problems: string[] = [];
+    page.on('dialog', (dialog) => {
+      problems.push(`dialog: ${dialog.message()}`);
+      void dialog.dismiss();
+    });
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => {
+        (window as unknown as { __violations: string[] }).__violations ??= [];
+        (window as unknown as { __violations: string[] }).__violations.push(`${e.violatedDirective} ${e.blockedURI}`);
+      });
+    });
+    await use(page);
+    const violations = await page
+      .evaluate(() => (window as unknown as { __violations?: string[] }).__violations ?? [])
+      .catch(() => []);
+    expect([...problems, ...violations.map((v) => `CSP: ${v}`)], 'no dialogs, errors or CSP violations').toEqual([]);
+  },
+});
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+const row = (page: Page, summary: string) => page.getByTestId('event').filter({ hasText: summary });
+
+test('deliveries appear live on the right contact, pretty and raw', async ({ hookscope, watched: page }) => {
+  await page.goto(hookscope.uiUrl);
+  await expect(page).not.toHaveURL(/token=/);
+  await expect(page.getByTestId('empty-state')).toBeVisible();
+  await expect(page.getByTestId('listener-status')).toHaveText('Listening');
+  await shot(page, 'empty-state');
+
+  const sale = fixture('systeme-automation/sale-completed');
+  await hookscope.send(sale);
+  const saleSummary = 'New sale: 5.83 EUR, Comment créer un blog qui rapporte';
+  await expect(row(page, saleSummary)).toBeVisible();
+  const contact = page.locator('[data-testid="contact"][data-email="test-1922@systeme.io"]');
+  await expect(contact).toBeVisible();
+  await expect(page.getByTestId('counts')).toContainText('1 events');
+
+  await contact.click();
+  await expect(page.getByTestId('timeline-title')).toHaveText('test-1922 test-1922');
+  await hookscope.send(tagAdded('someone.else@example.com', 'Elsewhere'));
+  await hookscope.send(tagAdded('TEST-1922@Systeme.io', 'Buyer'));
+  await expect(row(page, 'Tag added: Buyer')).toBeVisible();
+  await expect(page.getByTestId('event')).toHaveCount(2);
+  await expect(contact).toContainText('2');
+
+  await row(page, saleSummary).click();
+  await expect(page.getByTestId('detail-summary')).toHaveText(saleSummary);
+  const panel = page.getByTestId('tab-panel');
+  await expect(panel).toContainText('"Comment créer un blog qui rapporte"');
+  await expect(panel).not.toContainText('\\u00e9');
+  await shot(page, 'contact-timeline');
+  await page.getByTestId('tab-raw').click();
+  await expect(page.getByTestId('raw-body')).toHaveText(sale.text);
+  await expect(page.getByTestId('raw-body')).toContainText('Comment cr\\u00e9er un blog qui rapporte');
+  await shot(page, 'detail-raw');
+
+  await page.getByRole('button', { name: 'All events' }).click();
+  await hookscope.send(fixture('systeme-automation/page-visited'));
+  await row(page, 'Page visited').click();
+  await page.getByTestId('tab-pretty').click();
+  await expect(panel).toContainText('"Thank You / Download Page"');
+  await page.getByTestId('tab-raw').click();
+  await expect(page.getByTestId('raw-body')).toContainText('Thank You \\/ Download Page');
+  await page.getByTestId('tab-headers').click();
+  await expect(panel).toContainText('Symfony');
+});
+
+test('search by email finds a contact that is not on screen', async ({ hookscope, watched: page }) => {
+  await hookscope.send(tagAdded('Needle.Person@Example.org', 'Oldest', ['Needle', 'Person']));
+  const crowd = Array.from({ length: 150 }, (_, i) => tagAdded(`person${String(i).padStart(3, '0')}@example.com`, `T${i}`));
+  for (let i = 0; i < crowd.length; i += 25) await Promise.all(crowd.slice(i, i + 25).map((d) => hookscope.send(d)));
+
+  await page.goto(hookscope.uiUrl);
+  await expect(page.getByTestId('counts')).toContainText('151 contacts');
+  const needle = page.locator('[data-email="needle.person@example.org"]');
+  await expect(needle).toHaveCount(0);
+
+  await page.keyboard.press('/');
+  await expect(page.getByLabel('Search contacts by email or name')).toBeFocused();
+  await page.keyboard.type('nEEDLE.person@EXAMPLE');
+  await expect(needle).toBeVisible();
+  await expect(page.getByTestId('contact')).toHaveCount(1);
+  await shot(page, 'search');
+  await needle.click();
+  await expect(row(page, 'Tag added: Oldest')).toBeVisible();
+
+  await page.getByLabel('Search contacts by email or name').fill('nobody-like-this');
+  await expect(page.getByTestId('contacts-empty')).toContainText('No contact matches');
+  await page.keyboard.press('Escape');
+  await expect(page.getByLabel('Search contacts by email or name')).toHaveValue('');
+  await expect(page.getByTestId('contact').first()).toBeVisible();
+});
+
+test('export downloads valid JSON holding the exact bytes', async ({ hookscope, watched: page }) => {
+  const names = allFixtures();
+  for (const name of names) await hookscope.send(fixture(name));
+  await page.goto(hookscope.uiUrl);
+  await expect(page.getByTestId('counts')).toContainText(`${names.length} events`);
+
+  await page.getByRole('button', { name: 'Export', exact: true }).click();
+  const [all] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
+  expect(all.suggestedFilename()).toMatch(/^hookscope-export-.*\.json$/);
+  const text = readFileSync((await all.path())!, 'utf8');
+  const events = JSON.parse(text) as { body?: unknown }[];
+  expect(events).toHaveLength(names.length);
+  expect(text).toContain(fixture('systeme-automation/sale-completed').text);
+  expect(text).toContain(fixture('systeme-settings/sale-new').text);
+
+  await page.locator('[data-email="marie.dupont@example.fr"]').click();
+  await page.getByRole('button', { name: 'Export', exact: true }).click();
+  await page.getByLabel(/This contact/).check();
+  await page.getByLabel(/NDJSON/).check();
+  const [one] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
+  const lines = readFileSync((await one.path())!, 'utf8').trim().split('\n');
+  expect(lines).toHaveLength(7);
+  for (const line of lines) expect(JSON.parse(line).contact_key).toBe('marie.dupont@example.fr');
+});
+
+test('hostile payloads render as text everywhere', async ({ hookscope, watched: page }) => {
+  await page.addInitScript(() => {
+    (window as unknown as { __pwned: number }).__pwned = 0;
+  });
+  await page.goto(hookscope.uiUrl);
+  const attack = '<img src=x onerror="window.__pwned++">';
+  await hookscope.send(fixture('generic/xss-tag-added'));
+  await hookscope.send({
+    body: JSON.stringify({
+      type: `contact.tag.added`,
+      data: {
+        tag: { name: attack },
+        contact: { email: 'x"><svg onload=window.__pwned++>@example.com', fields: { first_name: 'javascript:window.__pwned++', surname: '<script>window.__pwned++</script>' } },
+      },
+    }),
+    headers: { 'content-type': 'application/json', 'x-evil': '<iframe src=javascript:window.__pwned++>' },
+    suffix: '/%3Cscript%3E?q=<b>x</b>',
+  });
+  await expect(row(page, `Tag added: ${attack}`)).toBeVisible();
+  await row(page, `Tag added: ${attack}`).click();
+  for (const tab of ['pretty', 'raw', 'headers']) {
+    await page.getByTestId(`tab-${tab}`).click();
+    await expect(page.getByTestId('tab-panel')).toBeVisible();
+  }
+  await expect(page.getByTestId('tab-panel')).toContainText('<iframe src=javascript:window.__pwned++>');
+  await page.locator('[data-testid="contact"]').first().click();
+  await shot(page, 'hostile');
+  const injected = await page.evaluate(() => ({
+    pwned: (window as unknown as { __pwned: number }).__pwned,
+    elements: document.querySelectorAll('#app img, #app script, #app svg, #app iframe, #app b').length,
+  }));
+  expect(injected).toEqual({ pwned: 0, elements: 0 });
+});
+
+test('keyboard moves through events', async ({ hookscope, watched: page }) => {
+  for (const tag of ['one', 'two', 'three']) await hookscope.send(tagAdded('keys@example.com', tag));
+  await page.goto(hookscope.uiUrl);
+  const selected = page.locator('[data-testid="event"].selected');
+  await expect(selected).toContainText('Tag added: three');
+  await page.keyboard.press('j');
+  await expect(selected).toContainText('Tag added: two');
+  await page.keyboard.press('ArrowDown');
+  await expect(selected).toContainText('Tag added: one');
+  await page.keyboard.press('ArrowDown');
+  await expect(selected).toContainText('Tag added: one');
+  await page.keyboard.press('k');
+  await expect(selected).toContainText('Tag added: two');
+  await expect(page.getByTestId('detail-summary')).toHaveText('Tag added: two');
+});
+
+test('a server that goes away is shown and caught up with when it returns', async ({ watched: page }) => {
+  const [ingest, ui] = [await freePort(), await freePort()];
+  const first = await new Hookscope(undefined, `127.0.0.1:${ingest}`, `127.0.0.1:${ui}`).start();
+  try {
+    await page.goto(first.uiUrl);
+    await expect(page.getByTestId('listener-status')).toHaveText('Listening');
+    await first.stop('SIGKILL');
+    await expect(page.getByTestId('listener-status')).toHaveText('Reconnecting…');
+    await expect(page.getByRole('alert')).toContainText('Reconnecting');
+    await shot(page, 'reconnecting');
+
+    const second = await new Hookscope(first.dataDir, `127.0.0.1:${ingest}`, `127.0.0.1:${ui}`).start();
+    await second.send(tagAdded('back@example.com', 'While away'));
+    await expect(page.getByTestId('listener-status')).toHaveText('Listening', { timeout: 20_000 });
+    await expect(row(page, 'Tag added: While away')).toBeVisible();
+    await expect(page.getByRole('alert')).toHaveCount(0);
+    await second.send(tagAdded('back@example.com', 'After'));
+    await expect(row(page, 'Tag added: After')).toBeVisible();
+    await second.dispose();
+  } finally {
+    await first.dispose();
+  }
+});

@@ -1,0 +1,279 @@
+// The state of the window: contacts, the selected timeline, the selected event, and the
+// live stream keeping them current. Views read it; only its methods change it.
+
+import { SvelteSet } from 'svelte/reactivity';
+import type { Backend } from './backend';
+import { ApiError, type Contact, type EventFilter, type EventSummary, type Status, type StreamState } from './types';
+
+const PAGE = 100;
+/** How long a newly arrived event stays highlighted. */
+const HIGHLIGHT_MS = 2500;
+
+export class AppModel {
+  status = $state<Status | null>(null);
+  stream = $state<StreamState>('connecting');
+  /** A problem worth a banner (server gone, a failed request); cleared when it recovers. */
+  problem = $state<string | null>(null);
+  /** The page was opened without the token cookie. */
+  needsLink = $state(false);
+
+  contactQuery = $state('');
+  contacts = $state<Contact[]>([]);
+  contactsNext = $state<string | null>(null);
+  contactsLoading = $state(false);
+
+  /** The contact whose timeline is shown (its lower-case email), or null for every event. */
+  selectedContact = $state<string | null>(null);
+  events = $state<EventSummary[]>([]);
+  eventsNext = $state<string | null>(null);
+  eventsLoading = $state(false);
+  selectedEventId = $state<string | null>(null);
+
+  /** Events that just arrived, highlighted for a moment. */
+  fresh = new SvelteSet<string>();
+  /** Events that arrived above what the user is reading. */
+  newAbove = $state(0);
+  /** Set by the timeline: is its top in view? */
+  timelineAtTop = $state(true);
+  /** True for the update that prepends live events while the user reads further down, so
+   * the virtual list keeps what is on screen in place. */
+  shift = $state(false);
+  /** Ticks so relative times stay true. */
+  now = $state(Date.now());
+
+  private contactsRequest = 0;
+  private eventsRequest = 0;
+  private statusTimer: ReturnType<typeof setTimeout> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private clock: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly backend: Backend) {}
+
+  get selectedEvent(): EventSummary | undefined {
+    return this.events.find((e) => e.id === this.selectedEventId);
+  }
+
+  get selectedContactInfo(): Contact | undefined {
+    return this.contacts.find((c) => c.email === this.selectedContact);
+  }
+
+  /** The filter of the timeline on screen (for "export current view"). */
+  get currentFilter(): EventFilter {
+    return this.selectedContact ? { email: this.selectedContact } : {};
+  }
+
+  async start(): Promise<void> {
+    this.clock = setInterval(() => (this.now = Date.now()), 15_000);
+    try {
+      this.status = await this.backend.status();
+    } catch (error) {
+      this.report(error);
+      if (this.needsLink) return;
+    }
+    this.unsubscribe = this.backend.subscribe({
+      captured: (event) => this.captured(event),
+      resync: () => void this.resync(),
+      state: (state) => {
+        this.stream = state;
+        if (state === 'live') this.problem = null;
+        else if (state === 'reconnecting') this.problem = 'Connection to Hookscope lost. Reconnecting…';
+      },
+    });
+    await Promise.all([this.loadContacts(), this.loadEvents()]);
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    clearInterval(this.clock);
+    clearTimeout(this.statusTimer);
+  }
+
+  private report(error: unknown): void {
+    if (error instanceof ApiError && error.code === 'unauthorized') {
+      this.needsLink = true;
+      return;
+    }
+    this.problem = error instanceof Error ? error.message : String(error);
+  }
+
+  // ---- contacts ---------------------------------------------------------------------
+
+  setContactQuery(query: string): void {
+    this.contactQuery = query;
+    void this.loadContacts();
+  }
+
+  async loadContacts(): Promise<void> {
+    const request = ++this.contactsRequest;
+    this.contactsLoading = true;
+    try {
+      const page = await this.backend.contacts(this.contactQuery.trim(), null, PAGE);
+      if (request !== this.contactsRequest) return; // a newer search answered first
+      this.contacts = page.items;
+      this.contactsNext = page.next;
+    } catch (error) {
+      this.report(error);
+    } finally {
+      if (request === this.contactsRequest) this.contactsLoading = false;
+    }
+  }
+
+  async moreContacts(): Promise<void> {
+    if (!this.contactsNext || this.contactsLoading) return;
+    const request = this.contactsRequest;
+    this.contactsLoading = true;
+    try {
+      const page = await this.backend.contacts(this.contactQuery.trim(), this.contactsNext, PAGE);
+      if (request !== this.contactsRequest) return;
+      const known = new Set(this.contacts.map((c) => c.email));
+      this.contacts = [...this.contacts, ...page.items.filter((c) => !known.has(c.email))];
+      this.contactsNext = page.next;
+    } catch (error) {
+      this.report(error);
+    } finally {
+      this.contactsLoading = false;
+    }
+  }
+
+  // ---- timeline ---------------------------------------------------------------------
+
+  selectContact(email: string | null): void {
+    if (this.selectedContact === email) return;
+    this.selectedContact = email;
+    this.selectedEventId = null;
+    this.events = [];
+    this.eventsNext = null;
+    this.newAbove = 0;
+    void this.loadEvents();
+  }
+
+  async loadEvents(): Promise<void> {
+    const request = ++this.eventsRequest;
+    this.eventsLoading = true;
+    this.shift = false;
+    try {
+      const page = await this.backend.events({ ...this.currentFilter, limit: PAGE });
+      if (request !== this.eventsRequest) return;
+      // Keep events that arrived live while the page was loading.
+      const known = new Set(page.items.map((e) => e.id));
+      const live = this.events.filter((e) => !known.has(e.id) && this.belongs(e));
+      this.events = [...live, ...page.items];
+      this.eventsNext = page.next;
+      if (!this.selectedEventId || !this.events.some((e) => e.id === this.selectedEventId)) {
+        this.selectedEventId = this.events[0]?.id ?? null;
+      }
+    } catch (error) {
+      this.report(error);
+    } finally {
+      if (request === this.eventsRequest) this.eventsLoading = false;
+    }
+  }
+
+  async moreEvents(): Promise<void> {
+    if (!this.eventsNext || this.eventsLoading) return;
+    const request = this.eventsRequest;
+    this.eventsLoading = true;
+    this.shift = false;
+    try {
+      const page = await this.backend.events({ ...this.currentFilter, limit: PAGE, before: this.eventsNext });
+      if (request !== this.eventsRequest) return;
+      const known = new Set(this.events.map((e) => e.id));
+      this.events = [...this.events, ...page.items.filter((e) => !known.has(e.id))];
+      this.eventsNext = page.next;
+    } catch (error) {
+      this.report(error);
+    } finally {
+      this.eventsLoading = false;
+    }
+  }
+
+  selectEvent(id: string): void {
+    this.selectedEventId = id;
+  }
+
+  /** Moves the selection through the timeline (keyboard). */
+  step(delta: number): void {
+    if (this.events.length === 0) return;
+    const index = this.events.findIndex((e) => e.id === this.selectedEventId);
+    const next = Math.max(0, Math.min(this.events.length - 1, (index < 0 ? -1 : index) + delta));
+    this.selectedEventId = this.events[next]!.id;
+    if (next >= this.events.length - 10) void this.moreEvents();
+  }
+
+  seenTop(): void {
+    this.newAbove = 0;
+  }
+
+  // ---- live -------------------------------------------------------------------------
+
+  private belongs(event: EventSummary): boolean {
+    return this.selectedContact === null || event.contact_key === this.selectedContact;
+  }
+
+  captured(event: EventSummary): void {
+    this.refreshStatusSoon();
+    if (event.contact_key) this.touchContact(event);
+    if (!this.belongs(event) || this.events.some((e) => e.id === event.id)) return;
+    this.shift = !this.timelineAtTop;
+    this.events = [event, ...this.events];
+    if (!this.timelineAtTop) this.newAbove += 1;
+    if (this.selectedEventId === null) this.selectedEventId = event.id;
+    this.fresh.add(event.id);
+    setTimeout(() => this.fresh.delete(event.id), HIGHLIGHT_MS);
+  }
+
+  private touchContact(event: EventSummary): void {
+    const key = event.contact_key!;
+    const index = this.contacts.findIndex((c) => c.email === key);
+    if (index >= 0) {
+      const current = this.contacts[index]!;
+      const updated: Contact = {
+        ...current,
+        name: event.contact_name ?? current.name,
+        events: current.events + 1,
+        last_seen: event.received_at,
+        last_event_id: event.id,
+        last_event_type: event.event_type,
+        last_label: event.label,
+        last_summary: event.summary,
+      };
+      this.contacts = [updated, ...this.contacts.filter((_, i) => i !== index)];
+      return;
+    }
+    // Not on screen: ask for it (exact counts), unless a search is hiding it anyway.
+    const query = this.contactQuery.trim().toLowerCase();
+    const matches =
+      !query || key.includes(query) || (event.contact_name ?? '').toLowerCase().includes(query);
+    if (!matches) return;
+    void this.backend.contacts(key, null, 5).then(
+      (page) => {
+        const found = page.items.find((c) => c.email === key);
+        if (found && !this.contacts.some((c) => c.email === key)) {
+          this.contacts = [found, ...this.contacts];
+        }
+      },
+      (error) => this.report(error),
+    );
+  }
+
+  private refreshStatusSoon(): void {
+    if (this.statusTimer) return;
+    this.statusTimer = setTimeout(async () => {
+      this.statusTimer = undefined;
+      try {
+        this.status = await this.backend.status();
+      } catch (error) {
+        this.report(error);
+      }
+    }, 400);
+  }
+
+  async resync(): Promise<void> {
+    try {
+      this.status = await this.backend.status();
+    } catch (error) {
+      this.report(error);
+    }
+    await Promise.all([this.loadContacts(), this.loadEvents()]);
+  }
+}

@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { AppModel } from './app.svelte';
+import type { Backend, StreamHandlers } from './backend';
+import type { Contact, EventSummary, Page } from './types';
+
+function event(id: string, key: string | null, name: string | null = null): EventSummary {
+  return {
+    id,
+    received_at: '2026-11-28T07:00:00.000000Z',
+    endpoint: 'ep',
+    endpoint_name: 'Default',
+    method: 'POST',
+    path: '/h/t',
+    query: null,
+    headers: [],
+    remote_addr: null,
+    content_type: 'application/json',
+    content_encoding: null,
+    size: 2,
+    body_kind: 'json',
+    source: 'systeme_automation',
+    family: 'tag_added',
+    event_type: 'contact.tag.added',
+    label: 'Tag added',
+    summary: `Tag added: ${id}`,
+    contact_email: key,
+    contact_key: key,
+    contact_id: null,
+    contact_name: name,
+    occurred_at: null,
+  };
+}
+
+function contact(email: string, events: number): Contact {
+  return {
+    email,
+    name: null,
+    contact_id: null,
+    events,
+    first_seen: '2026-11-28T06:00:00.000000Z',
+    last_seen: '2026-11-28T06:00:00.000000Z',
+    last_event_id: 'x',
+    last_event_type: null,
+    last_label: 'Opt-in',
+    last_summary: 'Opt-in',
+  };
+}
+
+class FakeBackend implements Backend {
+  handlers: StreamHandlers | undefined;
+  contactPages: Record<string, Page<Contact>> = {};
+  eventPages: Page<EventSummary> = { items: [], next: null };
+  async status() {
+    return { version: '0', listening: true, ingest: 'http://127.0.0.1:1', webhook_url: 'u', default_endpoint: 'ep', max_body: 1, events: 0, contacts: 0 };
+  }
+  async events() {
+    return this.eventPages;
+  }
+  async eventDocument() {
+    return '{}';
+  }
+  async contacts(query: string) {
+    return this.contactPages[query] ?? { items: [], next: null };
+  }
+  subscribe(handlers: StreamHandlers) {
+    this.handlers = handlers;
+    return () => {};
+  }
+  exportUrl() {
+    return '';
+  }
+  async saveExport() {}
+}
+
+describe('AppModel live updates', () => {
+  it('moves the contact of a new delivery to the top with its new count', async () => {
+    const backend = new FakeBackend();
+    backend.contactPages[''] = { items: [contact('a@x.io', 2), contact('b@x.io', 5)], next: null };
+    const model = new AppModel(backend);
+    await model.start();
+    backend.handlers!.captured(event('e1', 'b@x.io', 'Bea'));
+    expect(model.contacts.map((c) => [c.email, c.events, c.name])).toEqual([
+      ['b@x.io', 6, 'Bea'],
+      ['a@x.io', 2, null],
+    ]);
+    expect(model.contacts[0]!.last_summary).toBe('Tag added: e1');
+    model.stop();
+  });
+
+  it('fetches a contact that is not loaded yet instead of guessing its count', async () => {
+    const backend = new FakeBackend();
+    backend.contactPages['new@x.io'] = { items: [contact('new@x.io', 9)], next: null };
+    const model = new AppModel(backend);
+    await model.start();
+    backend.handlers!.captured(event('e1', 'new@x.io'));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(model.contacts.map((c) => [c.email, c.events])).toEqual([['new@x.io', 9]]);
+    model.stop();
+  });
+
+  it('adds deliveries to the timeline on screen only, and counts those above the reader', async () => {
+    const backend = new FakeBackend();
+    const model = new AppModel(backend);
+    await model.start();
+    model.selectContact('a@x.io');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    backend.handlers!.captured(event('other', 'b@x.io'));
+    backend.handlers!.captured(event('mine', 'a@x.io'));
+    expect(model.events.map((e) => e.id)).toEqual(['mine']);
+    expect(model.fresh.has('mine')).toBe(true);
+    model.timelineAtTop = false;
+    backend.handlers!.captured(event('mine2', 'a@x.io'));
+    expect(model.newAbove).toBe(1);
+    expect(model.shift).toBe(true);
+    backend.handlers!.captured(event('mine2', 'a@x.io'));
+    expect(model.events.length).toBe(2);
+    model.stop();
+  });
+
+  it('steps through events with the keyboard, within bounds', async () => {
+    const backend = new FakeBackend();
+    backend.eventPages = { items: [event('1', null), event('2', null), event('3', null)], next: null };
+    const model = new AppModel(backend);
+    await model.start();
+    expect(model.selectedEventId).toBe('1');
+    model.step(1);
+    model.step(1);
+    model.step(1);
+    expect(model.selectedEventId).toBe('3');
+    model.step(-1);
+    expect(model.selectedEventId).toBe('2');
+    model.stop();
+  });
+});

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { HttpBackend, queryString } from './backend';
+import { ApiError } from './types';
+
+function fakeFetch(responses: Record<string, Response>, seen: string[]): typeof fetch {
+  return async (input) => {
+    const url = String(input);
+    seen.push(url);
+    const response = responses[url];
+    if (!response) throw new TypeError('network down');
+    return response;
+  };
+}
+
+describe('HttpBackend', () => {
+  it('builds filter queries and maps pages', async () => {
+    const seen: string[] = [];
+    const backend = new HttpBackend(
+      '',
+      fakeFetch(
+        {
+          '/api/events?email=Marie%40Example.fr&limit=50': Response.json({ events: [{ id: 'a' }], next: '1:2' }),
+        },
+        seen,
+      ),
+    );
+    const page = await backend.events({ email: 'Marie@Example.fr', q: '', limit: 50 });
+    expect(page.items.map((e) => e.id)).toEqual(['a']);
+    expect(page.next).toBe('1:2');
+  });
+
+  it('turns API errors into coded errors the UI can branch on', async () => {
+    const backend = new HttpBackend(
+      '',
+      fakeFetch(
+        {
+          '/api/status': Response.json({ code: 'unauthorized', message: 'missing API token' }, { status: 401 }),
+        },
+        [],
+      ),
+    );
+    await expect(backend.status()).rejects.toMatchObject({ code: 'unauthorized', status: 401 });
+  });
+
+  it('reports a server that is gone as offline', async () => {
+    const backend = new HttpBackend('', fakeFetch({}, []));
+    const error = await backend.status().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).code).toBe('offline');
+  });
+
+  it('exports with the filter but without paging', () => {
+    const backend = new HttpBackend('http://127.0.0.1:9');
+    expect(backend.exportUrl({ email: 'a@b.c', limit: 10, before: 'x' }, 'ndjson')).toBe(
+      'http://127.0.0.1:9/api/export?email=a%40b.c&format=ndjson',
+    );
+  });
+
+  it('leaves empty parameters out', () => {
+    expect(queryString({ a: '', b: undefined, c: null, d: 0, e: 'x y' })).toBe('?d=0&e=x+y');
+  });
+});

@@ -1,0 +1,150 @@
+// The one door from the UI to Hookscope. The browser talks HTTP to the UI port (the token
+// travels in an HttpOnly cookie set when the UI link was opened); another implementation
+// of `Backend` can slot in for the desktop window.
+
+import {
+  ApiError,
+  type Contact,
+  type EventFilter,
+  type EventSummary,
+  type ExportFormat,
+  type Page,
+  type Status,
+  type StreamState,
+} from './types';
+
+export interface StreamHandlers {
+  /** A delivery was stored. */
+  captured(event: EventSummary): void;
+  /** Events may have been missed (slow client, reconnect): reload what is shown. */
+  resync(): void;
+  state(state: StreamState): void;
+}
+
+export interface Backend {
+  status(): Promise<Status>;
+  events(filter: EventFilter): Promise<Page<EventSummary>>;
+  /** One event as the API's JSON text: the payload is embedded verbatim, so it is parsed
+   * with `parseJson` (exact) rather than `JSON.parse`. */
+  eventDocument(id: string): Promise<string>;
+  contacts(query: string, before?: string | null, limit?: number): Promise<Page<Contact>>;
+  subscribe(handlers: StreamHandlers): () => void;
+  exportUrl(filter: EventFilter, format: ExportFormat): string;
+  /** Saves an export; resolves when handed to the browser (or a save dialog). */
+  saveExport(filter: EventFilter, format: ExportFormat): Promise<void>;
+}
+
+export function queryString(params: Record<string, string | number | undefined | null>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+async function failure(response: Response): Promise<ApiError> {
+  try {
+    const body = (await response.json()) as { code?: string; message?: string };
+    return new ApiError(body.code ?? 'http', body.message ?? response.statusText, response.status);
+  } catch {
+    return new ApiError('http', `${response.status} ${response.statusText}`, response.status);
+  }
+}
+
+export class HttpBackend implements Backend {
+  constructor(
+    private readonly base = '',
+    private readonly fetcher: typeof fetch = (...args) => fetch(...args),
+  ) {}
+
+  private async get(path: string): Promise<Response> {
+    let response: Response;
+    try {
+      response = await this.fetcher(`${this.base}${path}`, {
+        credentials: 'same-origin',
+        headers: { accept: 'application/json' },
+      });
+    } catch {
+      throw new ApiError('offline', 'Hookscope is not answering. Is it still running?', 0);
+    }
+    if (!response.ok) throw await failure(response);
+    return response;
+  }
+
+  async status(): Promise<Status> {
+    return (await this.get('/api/status')).json();
+  }
+
+  async events(filter: EventFilter): Promise<Page<EventSummary>> {
+    const body = await (await this.get(`/api/events${queryString({ ...filter })}`)).json();
+    return { items: body.events, next: body.next };
+  }
+
+  async eventDocument(id: string): Promise<string> {
+    return (await this.get(`/api/events/${encodeURIComponent(id)}`)).text();
+  }
+
+  async contacts(query: string, before?: string | null, limit = 100): Promise<Page<Contact>> {
+    const body = await (
+      await this.get(`/api/contacts${queryString({ q: query, before, limit })}`)
+    ).json();
+    return { items: body.contacts, next: body.next };
+  }
+
+  exportUrl(filter: EventFilter, format: ExportFormat): string {
+    const { limit: _limit, before: _before, ...rest } = filter;
+    return `${this.base}/api/export${queryString({ ...rest, format })}`;
+  }
+
+  async saveExport(filter: EventFilter, format: ExportFormat): Promise<void> {
+    const link = document.createElement('a');
+    link.href = this.exportUrl(filter, format);
+    link.download = '';
+    link.rel = 'noopener';
+    document.body.append(link);
+    link.click();
+    link.remove();
+  }
+
+  subscribe(handlers: StreamHandlers): () => void {
+    let source: EventSource | null = null;
+    let stopped = false;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let delay = 500;
+    let connectedBefore = false;
+
+    const open = () => {
+      if (stopped) return;
+      handlers.state(connectedBefore ? 'reconnecting' : 'connecting');
+      source = new EventSource(`${this.base}/api/stream`, { withCredentials: true });
+      source.addEventListener('ready', () => {
+        delay = 500;
+        handlers.state('live');
+        // After a drop, whatever arrived meanwhile was not streamed to us.
+        if (connectedBefore) handlers.resync();
+        connectedBefore = true;
+      });
+      source.addEventListener('captured', (message) => {
+        handlers.captured(JSON.parse((message as MessageEvent<string>).data));
+      });
+      source.addEventListener('resync', () => handlers.resync());
+      source.onerror = () => {
+        // EventSource retries by itself unless the server refused outright; either way
+        // we take over so the delay grows and the state is shown.
+        source?.close();
+        source = null;
+        handlers.state('reconnecting');
+        connectedBefore = true;
+        retry = setTimeout(open, delay);
+        delay = Math.min(delay * 2, 10_000);
+      };
+    };
+    open();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+      source?.close();
+    };
+  }
+}

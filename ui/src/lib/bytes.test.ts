@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { curlCommand, hexDump, shellQuote, utf8 } from './bytes';
+
+describe('curlCommand', () => {
+  it('re-sends text bodies byte for byte, quoting anything a shell would read', () => {
+    const body = new TextEncoder().encode(`{"name":"it's \\u00e9","x":"$(rm -rf /)"}`);
+    const command = curlCommand(
+      'http://127.0.0.1:4747/h/abc',
+      'POST',
+      [
+        ['Content-Type', 'application/json'],
+        ['Host', 'example.trycloudflare.com'],
+        ['Content-Length', '40'],
+        ['X-Webhook-Signature', 'abc'],
+      ],
+      body,
+    );
+    expect(command).toBe(
+      `curl -X POST 'http://127.0.0.1:4747/h/abc' -H 'Content-Type: application/json' ` +
+        `-H 'X-Webhook-Signature: abc' --data-binary '{"name":"it'\\''s \\u00e9","x":"$(rm -rf /)"}'`,
+    );
+  });
+
+  it('pipes binary bodies through printf', () => {
+    const command = curlCommand('http://h/x', 'PUT', [], new Uint8Array([0x1f, 0x8b, 0x00, 0xff]));
+    expect(command).toBe(`printf '%b' '\\x1f\\x8b\\x00\\xff' | curl -X PUT 'http://h/x' --data-binary @-`);
+  });
+
+  it('sends no body flag for an empty body', () => {
+    expect(curlCommand('http://h/x', 'GET', [], new Uint8Array())).toBe(`curl -X GET 'http://h/x'`);
+  });
+});
+
+describe('byte helpers', () => {
+  it('quotes for the shell', () => {
+    expect(shellQuote(`a'b`)).toBe(`'a'\\''b'`);
+  });
+
+  it('tells UTF-8 from binary', () => {
+    expect(utf8(new TextEncoder().encode('créer'))).toBe('créer');
+    expect(utf8(new Uint8Array([0xff, 0xfe]))).toBeNull();
+  });
+
+  it('dumps hex with offsets and printable text', () => {
+    const dump = hexDump(new TextEncoder().encode('Hello, world! 123'));
+    expect(dump.split('\n')[0]).toBe('00000000  48 65 6c 6c 6f 2c 20 77 6f 72 6c 64 21 20 31 32  Hello, world! 12');
+    expect(dump.split('\n')[1]).toMatch(/^00000010  33 +3$/);
+  });
+});

@@ -1,0 +1,63 @@
+// Small pure formatting helpers for the views.
+
+import type { Family } from './types';
+
+/** "just now", "42 s ago", "5 min ago", "3 h ago", "2 d ago", then the date. */
+export function relativeTime(iso: string, now: number): string {
+  const then = Date.parse(iso);
+  if (Number.isNaN(then)) return '';
+  const seconds = Math.max(0, Math.round((now - then) / 1000));
+  if (seconds < 5) return 'just now';
+  if (seconds < 60) return `${seconds} s ago`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours} h ago`;
+  const days = Math.floor(hours / 24);
+  if (days < 30) return `${days} d ago`;
+  return iso.slice(0, 10);
+}
+
+/** `2026-11-28 07:08:26.123` in local time, for precise reading. */
+export function exactTime(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.` +
+    pad(date.getMilliseconds(), 3)
+  );
+}
+
+export function byteSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** The badge text of an event family. */
+export function familyBadge(family: Family): string {
+  const badges: Record<Family, string> = {
+    sale: 'Sale',
+    sale_canceled: 'Canceled',
+    tag_added: 'Tag +',
+    tag_removed: 'Tag −',
+    optin: 'Opt-in',
+    webinar: 'Webinar',
+    course: 'Course',
+    campaign: 'Campaign',
+    page: 'Page',
+    email_click: 'Email click',
+    contact: 'Contact',
+    unknown: 'Other',
+  };
+  return badges[family] ?? 'Other';
+}
+
+/** Initials for a contact's avatar. */
+export function initials(name: string | null, email: string): string {
+  const source = (name ?? '').trim() || email;
+  const words = source.split(/[\s.@_+-]+/).filter(Boolean);
+  return ((words[0]?.[0] ?? '?') + (words[1]?.[0] ?? '')).toUpperCase();
+}

@@ -1,0 +1,101 @@
+// Shapes of the Hookscope API (see the README's API section).
+
+export type BodyKind = 'json' | 'text' | 'binary' | 'empty';
+
+export type Family =
+  | 'sale'
+  | 'sale_canceled'
+  | 'tag_added'
+  | 'tag_removed'
+  | 'optin'
+  | 'webinar'
+  | 'course'
+  | 'campaign'
+  | 'page'
+  | 'email_click'
+  | 'contact'
+  | 'unknown';
+
+/** An event without its body: list items and live-stream messages. */
+export interface EventSummary {
+  id: string;
+  received_at: string;
+  endpoint: string;
+  endpoint_name: string;
+  method: string;
+  path: string;
+  query: string | null;
+  headers: [string, string][];
+  remote_addr: string | null;
+  content_type: string | null;
+  content_encoding: string | null;
+  size: number;
+  body_kind: BodyKind;
+  source: string;
+  family: Family;
+  event_type: string | null;
+  label: string;
+  summary: string;
+  contact_email: string | null;
+  contact_key: string | null;
+  contact_id: string | null;
+  contact_name: string | null;
+  occurred_at: string | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  next: string | null;
+}
+
+export interface Contact {
+  email: string;
+  name: string | null;
+  contact_id: string | null;
+  events: number;
+  first_seen: string;
+  last_seen: string;
+  last_event_id: string;
+  last_event_type: string | null;
+  last_label: string;
+  last_summary: string;
+}
+
+export interface Status {
+  version: string;
+  listening: boolean;
+  ingest: string;
+  webhook_url: string;
+  default_endpoint: string;
+  max_body: number;
+  events: number;
+  contacts: number;
+}
+
+export interface EventFilter {
+  email?: string;
+  type?: string;
+  family?: string;
+  q?: string;
+  endpoint?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  before?: string;
+}
+
+export type ExportFormat = 'json' | 'ndjson';
+
+/** Where the live stream stands. */
+export type StreamState = 'connecting' | 'live' | 'reconnecting';
+
+/** An API error as it crosses the boundary: branch on `code`. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
