@@ -204,3 +204,32 @@ test('a server that goes away is shown and caught up with when it returns', asyn
     await first.dispose();
   }
 });
+
+test('a delivery arriving while you read further down does not move the page', async ({ hookscope, watched: page }) => {
+  const many = Array.from({ length: 60 }, (_, i) => tagAdded('reader@example.com', `Old ${i}`));
+  for (const delivery of many) await hookscope.send(delivery);
+  await page.goto(hookscope.uiUrl);
+  await expect(row(page, 'Tag added: Old 59')).toBeVisible();
+  const timeline = page.getByRole('region', { name: 'Timeline' });
+  const box = (await timeline.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.wheel(0, 1200);
+  await expect(page.getByTestId('new-pill')).toHaveCount(0);
+  const rowAt = () =>
+    page.evaluate(
+      ([x, y]) => document.elementFromPoint(x!, y!)?.closest('[data-testid="event"]')?.getAttribute('data-id') ?? null,
+      [box.x + 40, box.y + 200],
+    );
+  await page.waitForTimeout(300);
+  const reading = await rowAt();
+  expect(reading).not.toBeNull();
+
+  await hookscope.send(tagAdded('reader@example.com', 'Brand new'));
+  await expect(page.getByTestId('new-pill')).toHaveText('↑ 1 new');
+  expect(await rowAt(), 'the row under the reader stays the same').toBe(reading);
+  await shot(page, 'new-pill');
+
+  await page.getByTestId('new-pill').click();
+  await expect(row(page, 'Tag added: Brand new')).toBeInViewport();
+  await expect(page.getByTestId('new-pill')).toHaveCount(0);
+});

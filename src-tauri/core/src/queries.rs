@@ -158,18 +158,25 @@ fn instant(text: &str, name: &str) -> Result<i64> {
 }
 
 /// Turns what a person types into an FTS5 query: every word must appear, the last one
-/// as a prefix, so results narrow as they type. Words are quoted: nothing typed can be
-/// read as FTS5 syntax.
+/// also as a prefix once it has three characters, so results narrow as they type (a
+/// shorter prefix would expand to a large share of the vocabulary). Words are quoted:
+/// nothing typed can be read as FTS5 syntax.
 pub fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
+    let words: Vec<&str> = text
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphanumeric))
+        .collect();
+    let last = words.last()?;
+    let quoted: Vec<String> = words
+        .iter()
         .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
         .collect();
-    if words.is_empty() {
-        return None;
-    }
-    Some(format!("{}*", words.join(" ")))
+    let prefix = if last.chars().filter(|c| c.is_alphanumeric()).count() >= 3 {
+        "*"
+    } else {
+        ""
+    };
+    Some(format!("{}{prefix}", quoted.join(" ")))
 }
 
 const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
@@ -445,11 +452,16 @@ mod tests {
             Some("\"marie\" \"dup\"*")
         );
         assert_eq!(
-            fts_query("a\"b OR c").as_deref(),
-            Some("\"a\"\"b\" \"OR\" \"c\"*"),
+            fts_query("a\"b OR cc NEAR").as_deref(),
+            Some("\"a\"\"b\" \"OR\" \"cc\" \"NEAR\"*"),
             "operators and quotes typed by a user are plain words"
         );
         assert_eq!(fts_query("  @@ -- "), None, "nothing searchable");
+        assert_eq!(
+            fts_query("tag 4").as_deref(),
+            Some("\"tag\" \"4\""),
+            "a one-character prefix would match most of the index"
+        );
     }
 
     #[test]

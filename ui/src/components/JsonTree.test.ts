@@ -36,3 +36,11 @@ describe('JsonTree', () => {
     expect(big.container.querySelectorAll('.leaf').length).toBe(400);
   });
 });
+
+describe('JsonTree empty containers', () => {
+  it('shows empty objects and arrays inline', () => {
+    const { container } = render(JsonTree, { node: parseJson('{"fields":[],"meta":{}}') });
+    expect(container.textContent?.replace(/\s+/g, ' ')).toContain('"fields": [],');
+    expect(container.textContent?.replace(/\s+/g, ' ')).toContain('"meta": {}');
+  });
+});

@@ -42,6 +42,8 @@ export class AppModel {
   now = $state(Date.now());
 
   private contactsRequest = 0;
+  /** Contacts changed by live deliveries while the contact list was loading. */
+  private touchedDuringLoad = new Set<string>();
   private eventsRequest = 0;
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -105,11 +107,14 @@ export class AppModel {
 
   async loadContacts(): Promise<void> {
     const request = ++this.contactsRequest;
+    const touched = (this.touchedDuringLoad = new Set());
     this.contactsLoading = true;
     try {
       const page = await this.backend.contacts(this.contactQuery.trim(), null, PAGE);
       if (request !== this.contactsRequest) return; // a newer search answered first
-      this.contacts = page.items;
+      // The answer may predate deliveries that arrived meanwhile: keep their news.
+      const live = this.contacts.filter((c) => touched.has(c.email));
+      this.contacts = newestFirst([...live, ...page.items]);
       this.contactsNext = page.next;
     } catch (error) {
       this.report(error);
@@ -224,6 +229,7 @@ export class AppModel {
 
   private touchContact(event: EventSummary): void {
     const key = event.contact_key!;
+    this.touchedDuringLoad.add(key);
     const index = this.contacts.findIndex((c) => c.email === key);
     if (index >= 0) {
       const current = this.contacts[index]!;
@@ -248,8 +254,9 @@ export class AppModel {
     void this.backend.contacts(key, null, 5).then(
       (page) => {
         const found = page.items.find((c) => c.email === key);
-        if (found && !this.contacts.some((c) => c.email === key)) {
-          this.contacts = [found, ...this.contacts];
+        if (found) {
+          this.touchedDuringLoad.add(key);
+          this.contacts = newestFirst([found, ...this.contacts]);
         }
       },
       (error) => this.report(error),
@@ -276,4 +283,21 @@ export class AppModel {
     }
     await Promise.all([this.loadContacts(), this.loadEvents()]);
   }
+}
+
+/** One entry per contact (the most up to date), most recent activity first, as the API
+ * orders them. */
+export function newestFirst(contacts: Contact[]): Contact[] {
+  const byEmail = new Map<string, Contact>();
+  for (const contact of contacts) {
+    const known = byEmail.get(contact.email);
+    const newer =
+      !known ||
+      contact.last_seen > known.last_seen ||
+      (contact.last_seen === known.last_seen && contact.events > known.events);
+    if (newer) byEmail.set(contact.email, contact);
+  }
+  return [...byEmail.values()].sort((a, b) =>
+    a.last_seen === b.last_seen ? b.email.localeCompare(a.email) : a.last_seen < b.last_seen ? 1 : -1,
+  );
 }

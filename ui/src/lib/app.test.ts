@@ -98,6 +98,24 @@ describe('AppModel live updates', () => {
     model.stop();
   });
 
+  it('keeps a contact that arrived live while the contact list was still loading', async () => {
+    const backend = new FakeBackend();
+    backend.contactPages['late@x.io'] = { items: [contact('late@x.io', 1)], next: null };
+    let answer: (page: Page<Contact>) => void = () => {};
+    const slow = new Promise<Page<Contact>>((resolve) => (answer = resolve));
+    const original = backend.contacts.bind(backend);
+    backend.contacts = (query: string) => (query === '' ? slow : original(query));
+    const model = new AppModel(backend);
+    const started = model.start();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    backend.handlers!.captured(event('e1', 'late@x.io'));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    answer({ items: [], next: null }); // computed before the delivery was stored
+    await started;
+    expect(model.contacts.map((c) => c.email)).toEqual(['late@x.io']);
+    model.stop();
+  });
+
   it('adds deliveries to the timeline on screen only, and counts those above the reader', async () => {
     const backend = new FakeBackend();
     const model = new AppModel(backend);
