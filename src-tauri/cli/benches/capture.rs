@@ -114,17 +114,22 @@ async fn noop_server() -> String {
     format!("http://{addr}/h/noop")
 }
 
-async fn ingest() {
-    let dir = tempfile::tempdir().unwrap();
-    let running = server::start(ServeOptions {
-        data_dir: dir.path().to_path_buf(),
+/// Hookscope on free ports over `data_dir`.
+async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Running {
+    server::start(ServeOptions {
+        data_dir: data_dir.to_path_buf(),
         ingest: "127.0.0.1:0".parse().unwrap(),
         ui: "127.0.0.1:0".parse().unwrap(),
         max_body: server::DEFAULT_MAX_BODY,
-        synchronous: Synchronous::Full,
+        synchronous,
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), Synchronous::Full).await;
     let noop = noop_server().await;
     let script = dir.path().join("post.lua");
     let body = String::from_utf8(SALE.to_vec()).unwrap();
@@ -177,15 +182,7 @@ async fn ingest() {
     }
     // The price of durability: the same load with commits that skip the fsync.
     let relaxed_dir = tempfile::tempdir().unwrap();
-    let relaxed = server::start(ServeOptions {
-        data_dir: relaxed_dir.path().to_path_buf(),
-        ingest: "127.0.0.1:0".parse().unwrap(),
-        ui: "127.0.0.1:0".parse().unwrap(),
-        max_body: server::DEFAULT_MAX_BODY,
-        synchronous: Synchronous::Normal,
-    })
-    .await
-    .unwrap();
+    let relaxed = start(relaxed_dir.path(), Synchronous::Normal).await;
     let mut relaxed_runs = Vec::new();
     for _ in 0..3 {
         let (url, script) = (relaxed.webhook_url.clone(), script.clone());
@@ -306,15 +303,7 @@ async fn timed(api: &reqwest::Client, base: &str, token: &str, paths: &[String])
 
 async fn store() {
     let dir = million_store();
-    let running = server::start(ServeOptions {
-        data_dir: dir.clone(),
-        ingest: "127.0.0.1:0".parse().unwrap(),
-        ui: "127.0.0.1:0".parse().unwrap(),
-        max_body: server::DEFAULT_MAX_BODY,
-        synchronous: Synchronous::Full,
-    })
-    .await
-    .unwrap();
+    let running = start(&dir, Synchronous::Full).await;
     let (base, token) = running.ui_url.split_once("/?token=").unwrap();
     let api = reqwest::Client::new();
     let mut rng = 0x2545F4914F6CDD1Du64;

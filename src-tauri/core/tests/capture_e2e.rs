@@ -22,6 +22,23 @@ async fn deliver_all(running: &hookscope_core::Running) -> Vec<(Fixture, String)
     sent
 }
 
+/// Follows `next` cursors from `path` to the end; the ids of every page in order.
+async fn every_page(api: &Api, path: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = match &cursor {
+            Some(c) => api.json(&format!("{path}&before={c}")).await,
+            None => api.json(path).await,
+        };
+        seen.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return seen,
+        }
+    }
+}
+
 fn ids(page: &Value) -> Vec<String> {
     page["events"]
         .as_array()
@@ -174,20 +191,7 @@ async fn filters_search_and_pages() {
         1,
         "the page-visited event is found"
     );
-    let mut searched = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/events?q=gmail&limit=4&before={c}"),
-            None => "/api/events?q=gmail&limit=4".to_string(),
-        };
-        let page = api.json(&path).await;
-        searched.extend(ids(&page));
-        match page["next"].as_str() {
-            Some(next) => cursor = Some(next.to_string()),
-            None => break,
-        }
-    }
+    let searched = every_page(&api, "/api/events?q=gmail&limit=4").await;
     let gmail: Vec<String> = sent
         .iter()
         .rev()
@@ -205,20 +209,7 @@ async fn filters_search_and_pages() {
         "FTS syntax typed by a user is not an error"
     );
 
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/events?limit=7&before={c}"),
-            None => "/api/events?limit=7".to_string(),
-        };
-        let page = api.json(&path).await;
-        seen.extend(ids(&page));
-        match page["next"].as_str() {
-            Some(next) => cursor = Some(next.to_string()),
-            None => break,
-        }
-    }
+    let seen = every_page(&api, "/api/events?limit=7").await;
     let mut expected: Vec<String> = sent.iter().map(|(_, id)| id.clone()).collect();
     expected.reverse();
     assert_eq!(seen, expected, "pages cover every event once, newest first");
