@@ -2,6 +2,8 @@
 # need on a fresh Debian/Ubuntu machine (system packages through apt, as root or via sudo).
 
 SHELL := /bin/bash
+# cargo install puts tools (tauri-driver) here.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 .DEFAULT_GOAL := run
 
 # release (default) or debug
@@ -10,8 +12,11 @@ CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,)
 BIN_DIR := target/$(if $(filter release,$(PROFILE)),release,debug)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates
+APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates file \
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev \
+  libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libxdo-dev
 APT_BROWSER := chromium fonts-dejavu-core
+APT_WINDOW := xvfb xauth webkit2gtk-driver dbus
 APT_BENCH := wrk
 
 # Installs the Debian packages in $(1) that are missing; a warm machine skips apt.
@@ -26,7 +31,7 @@ define apt_ensure
 	fi
 endef
 
-.PHONY: run build ui test test-ui test-browser bench deps lint clean
+.PHONY: run build ui bundle test test-ui test-browser test-desktop bench deps lint clean
 
 deps:
 	$(call apt_ensure,$(APT_BUILD))
@@ -43,14 +48,24 @@ tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 ui: deps ui/node_modules/.package-lock.json
 	cd ui && npm run build
 
-## Every binary, under target/$(PROFILE)/, with the UI built in.
+## Every binary, under target/$(PROFILE)/, with the UI built in:
+## hookscope (CLI and headless server) and hookscope-desktop (the app).
 build: ui
-	cargo build $(CARGO_PROFILE) --workspace --bins
+	cargo build $(CARGO_PROFILE) --workspace --bins --features hookscope-desktop/custom-protocol
 
-## Starts Hookscope: the headless server (prints the webhook URL and the UI URL).
+## Starts Hookscope: the desktop app, or the headless server when there is no display.
 run: build
-	@echo "Starting the headless server (hookscope serve); Ctrl-C stops it."
-	@exec $(BIN_DIR)/hookscope serve
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+	  echo "Starting the Hookscope desktop app."; \
+	  exec $(BIN_DIR)/hookscope-desktop; \
+	else \
+	  echo "No display (DISPLAY/WAYLAND_DISPLAY unset): starting the headless server (hookscope serve); Ctrl-C stops it."; \
+	  exec $(BIN_DIR)/hookscope serve; \
+	fi
+
+## An installable .deb of the desktop app, under target/release/bundle/deb/.
+bundle: ui
+	cd src-tauri && ../ui/node_modules/.bin/tauri build --bundles deb
 
 lint: deps ui/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json
 	cargo fmt --all -- --check
@@ -68,8 +83,16 @@ test-browser: ui tests/browser/node_modules/.package-lock.json
 	cargo build -p hookscope-cli
 	cd tests/browser && HOOKSCOPE_BIN=$(CURDIR)/target/debug/hookscope npx playwright test
 
+## The desktop app in a real window (Xvfb), driven through tauri-driver + WebKitWebDriver.
+test-desktop: ui
+	$(call apt_ensure,$(APT_WINDOW))
+	@command -v tauri-driver >/dev/null || cargo install tauri-driver --locked --version '^2'
+	cargo build -p hookscope-cli
+	dbus-run-session -- xvfb-run -a -s "-screen 0 1400x900x24" timeout 900 \
+	  cargo test -p hookscope-desktop --test window -- --ignored --test-threads=1
+
 ## Every test. cargo test runs last: CI reads its summary lines.
-test: lint test-ui test-browser
+test: lint test-ui test-browser test-desktop
 	cargo test --workspace
 
 ## Figures, not pass/fail: ingest vs a no-op handler, a store of a million events, export.
@@ -78,6 +101,9 @@ bench: ui tests/browser/node_modules/.package-lock.json
 	cargo bench -p hookscope-cli --bench capture
 	cargo build --release -p hookscope-cli
 	cd tests/browser && HOOKSCOPE_BIN=$(CURDIR)/target/release/hookscope npx playwright test -c bench.config.ts
+	$(call apt_ensure,$(APT_WINDOW))
+	cargo build --release -p hookscope-desktop --features custom-protocol
+	tests/desktop/measure.sh
 
 clean:
 	cargo clean

@@ -1,9 +1,10 @@
 import { mount } from 'svelte';
 import App from './App.svelte';
-import { HttpBackend } from './lib/backend';
+import { HttpBackend, TauriBackend } from './lib/backend';
+import { tauri } from './lib/platform';
 import './app.css';
 
 mount(App, {
   target: document.getElementById('app')!,
-  props: { backend: new HttpBackend() },
+  props: { backend: tauri ? new TauriBackend(tauri) : new HttpBackend() },
 });

@@ -54,9 +54,7 @@ impl DataDirArg {
         if let Some(dir) = &self.data_dir {
             return Ok(dir.clone());
         }
-        directories::ProjectDirs::from("io", "Hookscope", "hookscope")
-            .map(|dirs| dirs.data_dir().to_path_buf())
-            .context("no home directory to keep data in: pass --data-dir")
+        Ok(server::default_data_dir()?)
     }
 }
 
@@ -68,7 +66,7 @@ struct ServeArgs {
     #[arg(
         long,
         env = "HOOKSCOPE_INGEST",
-        default_value = "127.0.0.1:4747",
+        default_value = server::DEFAULT_INGEST,
         value_name = "ADDR"
     )]
     ingest: SocketAddr,
@@ -76,7 +74,7 @@ struct ServeArgs {
     #[arg(
         long,
         env = "HOOKSCOPE_UI",
-        default_value = "127.0.0.1:4748",
+        default_value = server::DEFAULT_UI,
         value_name = "ADDR"
     )]
     ui: SocketAddr,
@@ -215,7 +213,7 @@ fn existing_database(data_dir: &Path) -> Result<PathBuf> {
 
 fn export_command(args: ExportArgs) -> Result<()> {
     let format: Format = args.format.parse()?;
-    let conn = db::open_reader(&existing_database(&args.data_dir.resolve()?)?)?;
+    let database = existing_database(&args.data_dir.resolve()?)?;
     let filter = EventFilter {
         email: args.email,
         event_type: args.event_type,
@@ -226,19 +224,9 @@ fn export_command(args: ExportArgs) -> Result<()> {
         ..EventFilter::default()
     };
     let count = match &args.output {
-        Some(path) => {
-            let file =
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-            export::export(
-                &conn,
-                &filter,
-                format,
-                &mut BufWriter::new(file),
-                DEFAULT_MAX_BODY,
-            )?
-        }
+        Some(path) => export::export_to_file(&database, &filter, format, path, DEFAULT_MAX_BODY)?,
         None => export::export(
-            &conn,
+            &db::open_reader(&database)?,
             &filter,
             format,
             &mut BufWriter::new(std::io::stdout().lock()),

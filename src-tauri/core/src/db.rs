@@ -64,9 +64,25 @@ pub fn ensure_data_dir(data_dir: &Path) -> Result<()> {
 
 /// Opens the read-write connection and brings the schema up to date.
 pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> {
-    let mut conn = Connection::open(path)?;
-    init_connection(&conn)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let damaged = |error: Error| match &error {
+        Error::Sqlite(e)
+        | Error::Migration(rusqlite_migration::Error::RusqliteError { err: e, .. })
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            ) =>
+        {
+            Error::NotADatabase {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        }
+        _ => error,
+    };
+    let mut conn = Connection::open(path).map_err(|e| damaged(e.into()))?;
+    init_connection(&conn).map_err(|e| damaged(e.into()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| damaged(e.into()))?;
     conn.pragma_update(
         None,
         "synchronous",
@@ -75,7 +91,9 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> 
             Synchronous::Normal => "NORMAL",
         },
     )?;
-    MIGRATIONS.to_latest(&mut conn)?;
+    MIGRATIONS
+        .to_latest(&mut conn)
+        .map_err(|e| damaged(e.into()))?;
     #[cfg(unix)]
     restrict_to_user(path);
     Ok(conn)
@@ -113,6 +131,24 @@ fn restrict_to_user(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     // Best effort: a file on a filesystem without modes still works.
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+pub fn get_setting(conn: &Connection, key: &str) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
+            row.get(0)
+        })
+        .optional()?)
+}
+
+pub fn put_setting(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )?;
+    Ok(())
 }
 
 /// A setting of the install (API token, ...), created on first use.
@@ -163,6 +199,38 @@ mod tests {
         assert_eq!(
             sync, 2,
             "FULL: an acknowledged delivery survives power loss"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        let garbage = vec![0x42u8; 8192];
+        std::fs::write(&path, &garbage).unwrap();
+        let error = open_writer(&path, Synchronous::Full).unwrap_err();
+        assert_eq!(error.code(), "not_a_database", "{error}");
+        assert!(
+            error.to_string().contains("Move it aside"),
+            "says what to do: {error}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            garbage,
+            "the file is left untouched"
+        );
+    }
+
+    #[test]
+    fn settings_are_replaced_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&database_path(dir.path()), Synchronous::Full).unwrap();
+        assert_eq!(get_setting(&conn, "notify").unwrap(), None);
+        put_setting(&conn, "notify", "on").unwrap();
+        put_setting(&conn, "notify", "off").unwrap();
+        assert_eq!(
+            get_setting(&conn, "notify").unwrap().as_deref(),
+            Some("off")
         );
     }
 

@@ -31,6 +31,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "the database {path} is damaged or is not a Hookscope database ({reason}). Move it aside (Hookscope leaves it untouched) and start again, or pick another data folder with HOOKSCOPE_DATA_DIR"
+    )]
+    NotADatabase { path: PathBuf, reason: String },
+
     #[error("{0}")]
     Invalid(String),
 
@@ -55,6 +60,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::ShuttingDown => "shutting_down",
             Error::DataDir { .. } => "data_dir",
+            Error::NotADatabase { .. } => "not_a_database",
             Error::Bind { .. } => "bind",
             Error::Sqlite(e) if is_disk_full(e) => "disk_full",
             Error::Sqlite(_) | Error::Migration(_) | Error::Pool(_) => "storage",

@@ -1,10 +1,13 @@
 //! Exports: every matching event with its exact payload, as one JSON array or as NDJSON.
 //! Written row by row, so a million events take the memory of one.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
 
 use rusqlite::Connection;
 
+use crate::db;
 use crate::error::{Error, Result};
 use crate::event_json::{Layout, write_event};
 use crate::queries::{EventFilter, for_each_event};
@@ -84,4 +87,26 @@ pub fn export(
     }
     out.flush()?;
     Ok(count)
+}
+
+/// Exports from the database at `database` into a new file at `out` (CLI `-o`, the
+/// desktop app's save dialog). Returns how many events it holds.
+pub fn export_to_file(
+    database: &Path,
+    filter: &EventFilter,
+    format: Format,
+    out: &Path,
+    inflate_limit: usize,
+) -> Result<u64> {
+    let conn = db::open_reader(database)?;
+    let file = File::create(out).map_err(|e| {
+        Error::Invalid(format!("cannot write the export to {}: {e}", out.display()))
+    })?;
+    export(
+        &conn,
+        filter,
+        format,
+        &mut BufWriter::new(file),
+        inflate_limit,
+    )
 }

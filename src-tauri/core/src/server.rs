@@ -21,6 +21,9 @@ use crate::writer::Writer;
 use crate::{api, ingest, tokens};
 
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+/// Fixed defaults so the webhook URL pasted into systeme.io stays valid across restarts.
+pub const DEFAULT_INGEST: &str = "127.0.0.1:4747";
+pub const DEFAULT_UI: &str = "127.0.0.1:4748";
 /// Live viewers may fall this many events behind before they are told to resync.
 const STREAM_BUFFER: usize = 4096;
 const READ_CONNECTIONS: u32 = 8;
@@ -36,8 +39,46 @@ pub struct ServeOptions {
     pub synchronous: Synchronous,
 }
 
+/// The platform's data directory for Hookscope (`~/.local/share/hookscope` on Linux).
+pub fn default_data_dir() -> Result<PathBuf> {
+    directories::ProjectDirs::from("io", "Hookscope", "hookscope")
+        .map(|dirs| dirs.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            Error::Invalid("no home directory to keep data in: set HOOKSCOPE_DATA_DIR".into())
+        })
+}
+
+impl ServeOptions {
+    /// The settings `hookscope serve` takes from its environment, for a start without
+    /// flags (the desktop app): `HOOKSCOPE_DATA_DIR`, `HOOKSCOPE_INGEST`, `HOOKSCOPE_UI`,
+    /// `HOOKSCOPE_MAX_BODY`, `HOOKSCOPE_SYNCHRONOUS`.
+    pub fn from_env() -> Result<ServeOptions> {
+        fn var(name: &str) -> Option<String> {
+            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+        }
+        fn parsed<T: std::str::FromStr>(name: &str, default: &str) -> Result<T> {
+            let text = var(name).unwrap_or_else(|| default.to_string());
+            text.trim()
+                .parse()
+                .map_err(|_| Error::Invalid(format!("{name}={text:?} is not valid")))
+        }
+        Ok(ServeOptions {
+            data_dir: match var("HOOKSCOPE_DATA_DIR") {
+                Some(dir) => PathBuf::from(dir),
+                None => default_data_dir()?,
+            },
+            ingest: parsed("HOOKSCOPE_INGEST", DEFAULT_INGEST)?,
+            ui: parsed("HOOKSCOPE_UI", DEFAULT_UI)?,
+            max_body: parsed("HOOKSCOPE_MAX_BODY", &DEFAULT_MAX_BODY.to_string())?,
+            synchronous: parsed("HOOKSCOPE_SYNCHRONOUS", "full")?,
+        })
+    }
+}
+
 /// What the handlers share.
 pub struct AppState {
+    /// The SQLite file, for exports written straight to disk.
+    pub database: PathBuf,
     pub writer: Writer,
     pub reads: ReadPool,
     pub directory: Directory,
@@ -177,6 +218,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     directory.replace(endpoint_list);
     let ingest_base = format!("http://{ingest_addr}");
     let state = Arc::new(AppState {
+        database: path.clone(),
         writer: Writer::start(conn, checkpoints, published.clone())?,
         reads: db::read_pool(&path, READ_CONNECTIONS)?,
         directory,

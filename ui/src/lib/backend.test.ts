@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HttpBackend, queryString } from './backend';
+import { HttpBackend, queryString, TauriBackend } from './backend';
 import { ApiError } from './types';
 
 function fakeFetch(responses: Record<string, Response>, seen: string[]): typeof fetch {
@@ -58,5 +58,21 @@ describe('HttpBackend', () => {
 
   it('leaves empty parameters out', () => {
     expect(queryString({ a: '', b: undefined, c: null, d: 0, e: 'x y' })).toBe('?d=0&e=x+y');
+  });
+});
+
+describe('TauriBackend', () => {
+  it('saves exports through the app, without paging, and reports its errors by code', async () => {
+    const calls: [string, unknown][] = [];
+    const backend = new TauriBackend({
+      async invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+        calls.push([command, args]);
+        if ((args?.filter as { email?: string }).email === 'bad') throw { code: 'invalid_request', message: 'nope' };
+        return null as T;
+      },
+    });
+    await backend.saveExport({ email: 'a@b.c', limit: 5, before: 'x' }, 'ndjson');
+    expect(calls).toEqual([['save_export', { filter: { email: 'a@b.c' }, format: 'ndjson' }]]);
+    await expect(backend.saveExport({ email: 'bad' }, 'json')).rejects.toMatchObject({ code: 'invalid_request' });
   });
 });

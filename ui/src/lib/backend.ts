@@ -2,6 +2,7 @@
 // travels in an HttpOnly cookie set when the UI link was opened); another implementation
 // of `Backend` can slot in for the desktop window.
 
+import type { TauriIpc } from './platform';
 import {
   ApiError,
   type Contact,
@@ -146,5 +147,23 @@ export class HttpBackend implements Backend {
       clearTimeout(retry);
       source?.close();
     };
+  }
+}
+
+/** The desktop window: same HTTP API, but exports go through the native save dialog and
+ * are written by the app straight from the store. */
+export class TauriBackend extends HttpBackend {
+  constructor(private readonly ipc: TauriIpc) {
+    super();
+  }
+
+  override async saveExport(filter: EventFilter, format: ExportFormat): Promise<void> {
+    const { limit: _limit, before: _before, ...rest } = filter;
+    try {
+      await this.ipc.invoke<string | null>('save_export', { filter: rest, format });
+    } catch (error) {
+      const { code, message } = (error ?? {}) as { code?: string; message?: string };
+      throw new ApiError(code ?? 'export', message ?? String(error), 0);
+    }
   }
 }

@@ -1,5 +1,12 @@
-/** Copies text; falls back to a hidden textarea where the Clipboard API is unavailable. */
+import { tauri } from './platform';
+
+/** Copies text: through the desktop app's clipboard when in its window, else the Clipboard
+ * API, else a hidden textarea. */
 export async function copyText(text: string): Promise<void> {
+  if (tauri) {
+    await tauri.invoke('copy_text', { text });
+    return;
+  }
   if (navigator.clipboard?.writeText) {
     try {
       await navigator.clipboard.writeText(text);

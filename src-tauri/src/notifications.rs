@@ -1,0 +1,91 @@
+//! A desktop notification when deliveries arrive while the window is in the background.
+//! Bursts become one notification. The switch is remembered in the store's settings.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hookscope_core::db;
+use hookscope_core::server::AppState;
+use tauri::{AppHandle, Manager};
+use tauri_plugin_notification::NotificationExt;
+use tokio::sync::broadcast::error::RecvError;
+
+const SETTING: &str = "desktop.notifications";
+/// Deliveries closer together than this are announced together.
+const BURST: Duration = Duration::from_secs(1);
+
+pub struct Switch(AtomicBool);
+
+impl Switch {
+    /// On unless the user turned it off.
+    pub fn load(state: &Arc<AppState>) -> Arc<Switch> {
+        let stored =
+            tauri::async_runtime::block_on(state.read(|conn| db::get_setting(conn, SETTING)));
+        let on = !matches!(stored, Ok(Some(value)) if value == "off");
+        Arc::new(Switch(AtomicBool::new(on)))
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, state: &Arc<AppState>, on: bool) {
+        self.0.store(on, Ordering::Relaxed);
+        let state = state.clone();
+        tauri::async_runtime::spawn(async move {
+            let value = if on { "on" } else { "off" };
+            if let Err(error) = state
+                .writer
+                .run(move |conn| db::put_setting(conn, SETTING, value))
+                .await
+            {
+                tracing::warn!(%error, "notification setting not saved");
+            }
+        });
+    }
+}
+
+pub fn watch(app: AppHandle, state: Arc<AppState>, switch: Arc<Switch>) {
+    let mut deliveries = state.published.subscribe();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let mut latest = match deliveries.recv().await {
+                Ok(event) => event,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            };
+            let mut count = 1u64;
+            let burst = tokio::time::sleep(BURST);
+            tokio::pin!(burst);
+            loop {
+                tokio::select! {
+                    _ = &mut burst => break,
+                    next = deliveries.recv() => match next {
+                        Ok(event) => { count += 1; latest = event; }
+                        Err(RecvError::Lagged(missed)) => count += missed,
+                        Err(RecvError::Closed) => return,
+                    },
+                }
+            }
+            let focused = app
+                .get_webview_window(crate::MAIN)
+                .and_then(|w| w.is_focused().ok())
+                .unwrap_or(false);
+            if !switch.is_on() || focused {
+                continue;
+            }
+            let (title, body) = if count == 1 {
+                ("New delivery".to_string(), latest.summary.clone())
+            } else {
+                (
+                    format!("{count} new deliveries"),
+                    format!("Latest: {}", latest.summary),
+                )
+            };
+            if let Err(error) = app.notification().builder().title(title).body(body).show() {
+                tracing::warn!(%error, "notification not shown");
+            }
+        }
+    });
+}

@@ -1,0 +1,368 @@
+//! The desktop app in a real window: started by WebKitWebDriver through tauri-driver,
+//! under Xvfb, with the embedded listener on free ports and a temporary data folder.
+//! Needs a display and the drivers, so it is ignored by a plain `cargo test`;
+//! `make test` runs it with `xvfb-run ... -- --ignored` and keeps the screenshots in
+//! tests/artifacts/.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+const APP: &str = env!("CARGO_BIN_EXE_hookscope-desktop");
+const PATIENCE: Duration = Duration::from_secs(30);
+const SALE: &str = "New sale: 5.83 EUR, Comment créer un blog qui rapporte";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// tauri-driver with the app's environment; stopped with SIGTERM so it takes
+/// WebKitWebDriver (and the app) down with it.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start(env: &[(&str, &str)]) -> Driver {
+        let port = free_port();
+        let driver = std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into());
+        let child = Command::new(driver)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &free_port().to_string(),
+            ])
+            .envs(env.iter().copied())
+            .env("HOOKSCOPE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tauri-driver is installed (make test installs it)");
+        Driver { child, port }
+    }
+
+    async fn session(&self) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("tauri:options".into(), json!({ "application": APP }));
+        capabilities.insert("browserName".into(), json!("wry"));
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let started = std::time::Instant::now();
+        loop {
+            let mut builder = ClientBuilder::new(connector.clone());
+            builder.capabilities(capabilities.clone());
+            match tokio::time::timeout(PATIENCE, builder.connect(&url)).await {
+                Ok(Ok(client)) => return client,
+                Ok(Err(_)) if started.elapsed() < PATIENCE => {
+                    // tauri-driver is still starting.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(Err(error)) => panic!("no WebDriver session: {error}"),
+                Err(_) => panic!("the app did not open a window within {PATIENCE:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The text of the first element matching `css`, once there is one. (The DOM text:
+/// WebKitWebDriver's rendered-text command answers "" for some visible elements.)
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} appears: {e}"))
+        .prop("textContent")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Waits until the text of `css` is `expected`; returns the last text seen.
+async fn wait_text(client: &Client, css: &str, expected: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let text = text_of(client, css).await;
+        if text == expected || started.elapsed() > PATIENCE {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `css` matches exactly `count` elements.
+async fn wait_count(client: &Client, css: &str, count: usize) {
+    let started = std::time::Instant::now();
+    loop {
+        let found = client.find_all(Locator::Css(css)).await.unwrap().len();
+        if found == count {
+            return;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{css}: {found} elements, expected {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client
+        .screenshot()
+        .await
+        .expect("the window can be captured");
+    let dir = repo().join("tests/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+fn fixture(path: &str) -> (Vec<u8>, Vec<(String, String)>) {
+    let body_path = repo().join("fixtures").join(path);
+    let headers = std::fs::read_to_string(body_path.with_extension("headers"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    (std::fs::read(body_path).unwrap(), headers)
+}
+
+async fn send(url: &str, path: &str) {
+    let (body, headers) = fixture(path);
+    let mut request = reqwest::Client::new().post(url).body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    assert_eq!(
+        request.send().await.unwrap().status(),
+        200,
+        "{path} is acknowledged"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by make test under Xvfb"]
+async fn deliveries_show_up_on_their_contact_and_search_finds_them() {
+    let data = tempfile::tempdir().unwrap();
+    let driver = Driver::start(&[
+        ("HOOKSCOPE_DATA_DIR", data.path().to_str().unwrap()),
+        ("HOOKSCOPE_INGEST", "127.0.0.1:0"),
+        ("HOOKSCOPE_UI", "127.0.0.1:0"),
+    ]);
+    let client = driver.session().await;
+
+    let webhook_url = text_of(&client, "[data-testid=webhook-url]").await;
+    assert!(
+        webhook_url.starts_with("http://127.0.0.1:"),
+        "the window shows the webhook URL: {webhook_url}"
+    );
+    assert_eq!(
+        wait_text(&client, "[data-testid=listener-status]", "Listening").await,
+        "Listening"
+    );
+    let sent = [
+        "systeme-automation/sale-completed.json",
+        "systeme-automation/tag-added.json",
+        "systeme-automation/page-visited.json",
+        "systeme-automation/course-completed-unknown-type.json",
+        "systeme-settings/sale-new.json",
+        "systeme-settings/contact-tag-added.json",
+        "systeme-settings/contact-tag-removed-nested.json",
+    ];
+    for path in sent {
+        send(&webhook_url, path).await;
+    }
+
+    let marie = "[data-testid=contact][data-email=\"marie.dupont@example.fr\"]";
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(marie))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_text(&client, "[data-testid=timeline-title]", "Marie Dupont").await,
+        "Marie Dupont"
+    );
+    wait_count(&client, "[data-testid=event]", 4).await;
+    screenshot(&client, "desktop-window").await;
+
+    let search = client
+        .find(Locator::Css("input[type=search]"))
+        .await
+        .unwrap();
+    search.send_keys("TEST-1922@SYSTEME").await.unwrap();
+    wait_count(&client, "[data-testid=contact]", 1).await;
+    client
+        .find(Locator::Css(
+            "[data-testid=contact][data-email=\"test-1922@systeme.io\"]",
+        ))
+        .await
+        .expect("search by email in any case finds the contact")
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_text(&client, "[data-testid=detail-summary]", SALE).await,
+        SALE,
+        "the detail shows the decoded summary"
+    );
+    screenshot(&client, "desktop-search").await;
+    client.close().await.unwrap();
+
+    let stored: i64 = rusqlite_count(data.path());
+    assert_eq!(
+        stored,
+        sent.len() as i64,
+        "the window's listener stored every delivery"
+    );
+}
+
+fn rusqlite_count(data_dir: &Path) -> i64 {
+    let out = Command::new(repo().join("target/debug/hookscope"))
+        .args([
+            "export",
+            "--format",
+            "ndjson",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ])
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {
+            String::from_utf8_lossy(&out.stdout).lines().count() as i64
+        }
+        _ => panic!("target/debug/hookscope export runs (make test builds it first)"),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by make test under Xvfb"]
+async fn start_problems_are_explained_in_the_window() {
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_addr = busy.local_addr().unwrap().to_string();
+    let corrupt = tempfile::tempdir().unwrap();
+    std::fs::write(corrupt.path().join("hookscope.db"), vec![0x42u8; 8192]).unwrap();
+    let fine = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            fine.path().to_str().unwrap(),
+            busy_addr.as_str(),
+            "cannot listen on",
+            "port-in-use",
+        ),
+        (
+            "/proc/hookscope",
+            "127.0.0.1:0",
+            "cannot use data directory",
+            "data-dir",
+        ),
+        (
+            corrupt.path().to_str().unwrap(),
+            "127.0.0.1:0",
+            "is damaged or is not a Hookscope database",
+            "corrupt-db",
+        ),
+    ];
+    for (data_dir, ingest, expected, name) in cases {
+        let driver = Driver::start(&[
+            ("HOOKSCOPE_DATA_DIR", data_dir),
+            ("HOOKSCOPE_INGEST", ingest),
+            ("HOOKSCOPE_UI", "127.0.0.1:0"),
+        ]);
+        let client = driver.session().await;
+        let started = std::time::Instant::now();
+        let message = loop {
+            let text = text_of(&client, "[data-testid=start-error]").await;
+            if text != "Starting…" || started.elapsed() > PATIENCE {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            message.contains(expected),
+            "{name}: the window explains it: {message}"
+        );
+        screenshot(&client, &format!("desktop-error-{name}")).await;
+        client.close().await.unwrap();
+    }
+    assert_eq!(
+        std::fs::read(corrupt.path().join("hookscope.db")).unwrap(),
+        vec![0x42u8; 8192],
+        "a damaged database is left as it was"
+    );
+    drop(busy);
+}
+
+#[tokio::test]
+#[ignore = "needs a display, a D-Bus session, tauri-driver and WebKitWebDriver: run by make test"]
+async fn a_second_launch_hands_over_to_the_first() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "single instance works over the D-Bus session bus: run under dbus-run-session"
+    );
+    // The same data folder: the same app.
+    let data = tempfile::tempdir().unwrap();
+    let env = [
+        ("HOOKSCOPE_DATA_DIR", data.path().to_str().unwrap()),
+        ("HOOKSCOPE_INGEST", "127.0.0.1:0"),
+        ("HOOKSCOPE_UI", "127.0.0.1:0"),
+    ];
+    let driver = Driver::start(&env);
+    let client = driver.session().await;
+    assert_eq!(
+        wait_text(&client, "[data-testid=listener-status]", "Listening").await,
+        "Listening"
+    );
+
+    let second = tokio::process::Command::new(APP)
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let output = tokio::time::timeout(PATIENCE, second.wait_with_output())
+        .await
+        .expect("the second launch exits instead of opening another window")
+        .unwrap();
+    assert!(output.status.success(), "{:?}", output.status);
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("Webhook URL"),
+        "the second launch started no listener of its own"
+    );
+    assert_eq!(
+        text_of(&client, "[data-testid=listener-status]").await,
+        "Listening",
+        "the first window is still there"
+    );
+    client.close().await.unwrap();
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make bench` (desktop part): figures, not pass/fail. Under Xvfb, starts the release
+# desktop app with an empty data folder and prints
+# - cold start: process start to "Webhook URL:" (the listener is accepting deliveries),
+#   median of 5 starts;
+# - idle memory after 10 s: the app and its WebKit processes (RSS and PSS);
+# - the .deb's size, when `make bundle` has built it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+app=target/release/hookscope-desktop
+[ -x "$app" ] || { echo "build it first: make build" >&2; exit 1; }
+
+tree_pids() { # a pid and all its descendants
+  local pid=$1; echo "$pid"
+  for child in $(pgrep -P "$pid" || true); do tree_pids "$child"; done
+}
+
+measure() {
+  local starts=() data out pid
+  for i in 1 2 3 4 5; do
+    data=$(mktemp -d); out=$(mktemp)
+    local t0; t0=$(date +%s%N)
+    HOOKSCOPE_DATA_DIR=$data HOOKSCOPE_INGEST=127.0.0.1:0 HOOKSCOPE_UI=127.0.0.1:0 HOOKSCOPE_LOG=error \
+      "$app" >"$out" 2>/dev/null &
+    pid=$!
+    until grep -q '^Webhook URL:' "$out" 2>/dev/null; do sleep 0.005; done
+    starts+=($(( ($(date +%s%N) - t0) / 1000000 )))
+    if [ "$i" = 5 ]; then
+      sleep 10
+      local rss=0 pss=0 names=()
+      for p in $(tree_pids "$pid"); do
+        rss=$(( rss + $(awk '/^VmRSS/ {print $2}' /proc/$p/status) ))
+        pss=$(( pss + $(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup) ))
+        names+=("$(cat /proc/$p/comm)")
+      done
+      echo "idle memory after 10 s: RSS $((rss / 1024)) MiB, PSS $((pss / 1024)) MiB over ${#names[@]} processes (${names[*]})"
+    fi
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    rm -rf "$data" "$out"
+  done
+  local sorted; sorted=$(printf '%s\n' "${starts[@]}" | sort -n | tr '\n' ' ')
+  echo "cold start to listening, 5 starts (ms, sorted): $sorted→ median $(printf '%s\n' "${starts[@]}" | sort -n | sed -n 3p) ms"
+}
+
+echo "## Desktop app (release build, Xvfb)"
+export -f measure tree_pids
+export app
+xvfb-run -a -s "-screen 0 1400x900x24" bash -c measure
+deb=$(ls target/release/bundle/deb/*.deb 2>/dev/null | head -1 || true)
+if [ -n "$deb" ]; then
+  echo ".deb: $(basename "$deb"), $(( $(stat -c %s "$deb") / 1024 )) KiB"
+else
+  echo ".deb: not built (make bundle)"
+fi
