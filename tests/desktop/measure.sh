@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 app=target/release/hookscope-desktop
 [ -x "$app" ] || { echo "build it first: make build" >&2; exit 1; }
+# A private X server, so the figures do not depend on the desktop this runs in.
+if [ -z "${HOOKSCOPE_MEASURE_UNDER_XVFB:-}" ]; then
+  HOOKSCOPE_MEASURE_UNDER_XVFB=1 exec xvfb-run -a -s "-screen 0 1400x900x24" "$0" "$@"
+fi
 
 tree_pids() { # a pid and all its descendants
   local pid=$1; echo "$pid"
@@ -27,13 +31,15 @@ measure() {
     starts+=($(( ($(date +%s%N) - t0) / 1000000 )))
     if [ "$i" = 5 ]; then
       sleep 10
-      local rss=0 pss=0 names=()
+      local rss=0 pss=0 each=()
       for p in $(tree_pids "$pid"); do
-        rss=$(( rss + $(awk '/^VmRSS/ {print $2}' /proc/$p/status) ))
-        pss=$(( pss + $(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup) ))
-        names+=("$(cat /proc/$p/comm)")
+        local r s
+        r=$(awk '/^VmRSS/ {print $2}' /proc/$p/status)
+        s=$(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup)
+        rss=$(( rss + r )); pss=$(( pss + s ))
+        each+=("$(cat /proc/$p/comm) $((s / 1024))")
       done
-      echo "idle memory after 10 s: RSS $((rss / 1024)) MiB, PSS $((pss / 1024)) MiB over ${#names[@]} processes (${names[*]})"
+      echo "idle memory after 10 s: RSS $((rss / 1024)) MiB, PSS $((pss / 1024)) MiB; PSS MiB per process: $(IFS=,; echo "${each[*]}")"
     fi
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     rm -rf "$data" "$out"
@@ -43,9 +49,7 @@ measure() {
 }
 
 echo "## Desktop app (release build, Xvfb)"
-export -f measure tree_pids
-export app
-xvfb-run -a -s "-screen 0 1400x900x24" bash -c measure
+measure
 deb=$(ls target/release/bundle/deb/*.deb 2>/dev/null | head -1 || true)
 if [ -n "$deb" ]; then
   echo ".deb: $(basename "$deb"), $(( $(stat -c %s "$deb") / 1024 )) KiB"

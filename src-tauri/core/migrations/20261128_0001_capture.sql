@@ -23,7 +23,6 @@ CREATE TABLE events (
     content_type     TEXT,
     content_encoding TEXT,
     size             INTEGER NOT NULL,
-    body             BLOB NOT NULL,
     body_kind        TEXT NOT NULL,        -- json | text | binary | empty
     source           TEXT NOT NULL,        -- systeme_automation | systeme_settings | json | form | text | binary | empty
     family           TEXT NOT NULL,
@@ -34,7 +33,10 @@ CREATE TABLE events (
     contact_email    TEXT,                 -- as it arrived
     contact_id       TEXT,
     contact_name     TEXT,
-    occurred_at      TEXT
+    occurred_at      TEXT,
+    -- Last: SQLite reads a row's columns in order, so every column after a large body
+    -- would cost a walk through its overflow pages.
+    body             BLOB NOT NULL
 ) STRICT;
 
 CREATE INDEX events_by_time     ON events (received_at);

@@ -20,8 +20,8 @@ struct Expected {
     occurred_at: Option<&'static str>,
 }
 
-fn decoded(name: &str) -> Capture {
-    let fixture = support::fixture(name);
+/// A POST with these headers and body, as the ingest listener would build it.
+fn capture_of(headers: Vec<(String, String)>, body: Bytes) -> Capture {
     Capture::build(
         RawDelivery {
             id: "test".into(),
@@ -31,12 +31,17 @@ fn decoded(name: &str) -> Capture {
             method: "POST".into(),
             path: "/h/token".into(),
             query: None,
-            headers: fixture.headers,
+            headers,
             remote_addr: None,
-            body: Bytes::from(fixture.body),
+            body,
         },
         1 << 20,
     )
+}
+
+fn decoded(name: &str) -> Capture {
+    let fixture = support::fixture(name);
+    capture_of(fixture.headers, Bytes::from(fixture.body))
 }
 
 #[rustfmt::skip]
@@ -199,20 +204,9 @@ fn php_escapes_are_kept_on_the_wire_and_resolved_for_search() {
 #[test]
 fn the_account_owner_is_never_the_contact() {
     let body = br#"{"type":"contact.tag.added","data":{"tag":{"id":1,"name":"X"},"contact":{"id":5,"fields":[]}},"account":{"email":"owner@example.com"},"created_at":"2026-01-01T00:00:00+00:00"}"#;
-    let capture = Capture::build(
-        RawDelivery {
-            id: "t".into(),
-            received_at: 0,
-            endpoint_id: "ep".into(),
-            endpoint_name: "Default".into(),
-            method: "POST".into(),
-            path: "/h/t".into(),
-            query: None,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            remote_addr: None,
-            body: Bytes::from_static(body),
-        },
-        1 << 20,
+    let capture = capture_of(
+        vec![("Content-Type".into(), "application/json".into())],
+        Bytes::from_static(body),
     );
     assert_eq!(
         capture.decoded.contact_email, None,
@@ -236,21 +230,7 @@ fn generic_json_finds_an_obvious_email() {
         (br#"[{"user_email":"i@j.io"}]"#, Some("i@j.io")),
     ];
     for (body, expected) in cases {
-        let capture = Capture::build(
-            RawDelivery {
-                id: "t".into(),
-                received_at: 0,
-                endpoint_id: "ep".into(),
-                endpoint_name: "Default".into(),
-                method: "POST".into(),
-                path: "/h/t".into(),
-                query: None,
-                headers: vec![],
-                remote_addr: None,
-                body: Bytes::copy_from_slice(body),
-            },
-            1 << 20,
-        );
+        let capture = capture_of(vec![], Bytes::copy_from_slice(body));
         assert_eq!(
             capture.decoded.contact_email.as_deref(),
             *expected,
