@@ -44,9 +44,13 @@ ui/node_modules/.package-lock.json: ui/package-lock.json
 tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund
 
-## The UI (ui/dist), which `hookscope serve` serves and release binaries embed.
-ui: deps ui/node_modules/.package-lock.json
+## The UI (ui/dist), which `hookscope serve` serves and release binaries embed. Rebuilt
+## only when its sources change: a new ui/dist makes cargo re-embed it.
+UI_SOURCES := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/vite.config.ts \
+  ui/svelte.config.js ui/tsconfig.json ui/package-lock.json
+ui/dist/index.html: $(UI_SOURCES) | ui/node_modules/.package-lock.json
 	cd ui && npm run build
+ui: deps ui/dist/index.html
 
 ## Every binary, under target/$(PROFILE)/, with the UI built in:
 ## hookscope (CLI and headless server) and hookscope-desktop (the app).
