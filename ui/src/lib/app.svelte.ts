@@ -159,9 +159,11 @@ export class AppModel {
     try {
       const page = await this.backend.events({ ...this.currentFilter, limit: PAGE });
       if (request !== this.eventsRequest) return;
-      // Keep events that arrived live while the page was loading.
+      // Keep events that arrived live while the page was loading (newer than its newest),
+      // not older pages loaded before: the reload starts paging afresh.
       const known = new Set(page.items.map((e) => e.id));
-      const live = this.events.filter((e) => !known.has(e.id) && this.belongs(e));
+      const newest = page.items[0]?.received_at ?? '';
+      const live = this.events.filter((e) => !known.has(e.id) && e.received_at >= newest && this.belongs(e));
       this.events = [...live, ...page.items];
       this.eventsNext = page.next;
       if (!this.selectedEventId || !this.events.some((e) => e.id === this.selectedEventId)) {

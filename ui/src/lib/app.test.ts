@@ -3,10 +3,10 @@ import { AppModel } from './app.svelte';
 import type { Backend, StreamHandlers } from './backend';
 import type { Contact, EventSummary, Page } from './types';
 
-function event(id: string, key: string | null, name: string | null = null): EventSummary {
+function event(id: string, key: string | null, name: string | null = null, at = '2026-11-28T07:00:00.000000Z'): EventSummary {
   return {
     id,
-    received_at: '2026-11-28T07:00:00.000000Z',
+    received_at: at,
     endpoint: 'ep',
     endpoint_name: 'Default',
     method: 'POST',
@@ -132,6 +132,25 @@ describe('AppModel live updates', () => {
     expect(model.shift).toBe(true);
     backend.handlers!.captured(event('mine2', 'a@x.io'));
     expect(model.events.length).toBe(2);
+    model.stop();
+  });
+
+  it('reloads from the first page on resync, keeping only deliveries newer than it', async () => {
+    const at = (second: number) => `2026-11-28T07:00:${String(second).padStart(2, '0')}.000000Z`;
+    const backend = new FakeBackend();
+    backend.eventPages = { items: [event('e20', null, null, at(20)), event('e19', null, null, at(19))], next: 'p2' };
+    const model = new AppModel(backend);
+    await model.start();
+    backend.eventPages = { items: [event('e18', null, null, at(18))], next: null };
+    await model.moreEvents();
+    expect(model.events.map((e) => e.id)).toEqual(['e20', 'e19', 'e18']);
+
+    // The reload answers with what the store held before e22 was streamed to us.
+    backend.eventPages = { items: [event('e21', null, null, at(21)), event('e20', null, null, at(20))], next: 'p2' };
+    backend.handlers!.captured(event('e22', null, null, at(22)));
+    await model.resync();
+    expect(model.events.map((e) => e.id)).toEqual(['e22', 'e21', 'e20']);
+    expect(model.eventsNext).toBe('p2');
     model.stop();
   });
 

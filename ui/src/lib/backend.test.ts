@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HttpBackend, queryString, TauriBackend } from './backend';
 import { ApiError } from './types';
 
@@ -58,6 +58,55 @@ describe('HttpBackend', () => {
 
   it('leaves empty parameters out', () => {
     expect(queryString({ a: '', b: undefined, c: null, d: 0, e: 'x y' })).toBe('?d=0&e=x+y');
+  });
+});
+
+/** Just enough of EventSource to play the server's side of the stream. */
+class FakeEventSource {
+  static opened: FakeEventSource[] = [];
+  onerror: (() => void) | null = null;
+  closed = false;
+  private listeners = new Map<string, ((message: MessageEvent<string>) => void)[]>();
+  constructor(readonly url: string) {
+    FakeEventSource.opened.push(this);
+  }
+  addEventListener(name: string, listener: (message: MessageEvent<string>) => void) {
+    this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
+  }
+  emit(name: string, data = '{}') {
+    for (const listener of this.listeners.get(name) ?? []) listener(new MessageEvent(name, { data }));
+  }
+  close() {
+    this.closed = true;
+  }
+}
+
+describe('HttpBackend stream', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    vi.useRealTimers();
+    FakeEventSource.opened = [];
+  });
+
+  it('asks for a reload on every (re)connect, since deliveries before it were not streamed', () => {
+    vi.useFakeTimers();
+    vi.stubGlobal('EventSource', FakeEventSource);
+    const seen: string[] = [];
+    const stop = new HttpBackend('').subscribe({
+      captured: (event) => seen.push(`captured ${event.id}`),
+      resync: () => seen.push('resync'),
+      state: (state) => seen.push(state),
+    });
+    const first = FakeEventSource.opened[0]!;
+    first.emit('ready');
+    first.emit('captured', '{"id":"e1"}');
+    first.onerror!();
+    expect(first.closed).toBe(true);
+    vi.advanceTimersByTime(500);
+    FakeEventSource.opened[1]!.emit('ready');
+    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'reconnecting', 'reconnecting', 'live', 'resync']);
+    stop();
+    expect(FakeEventSource.opened[1]!.closed).toBe(true);
   });
 });
 

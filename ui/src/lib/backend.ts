@@ -122,8 +122,10 @@ export class HttpBackend implements Backend {
       source.addEventListener('ready', () => {
         delay = 500;
         handlers.state('live');
-        // After a drop, whatever arrived meanwhile was not streamed to us.
-        if (connectedBefore) handlers.resync();
+        // Deliveries committed before the server subscribed us were never streamed: on a
+        // reconnect, and also on the first connect (the first lists may have been read
+        // before some of them landed).
+        handlers.resync();
         connectedBefore = true;
       });
       source.addEventListener('captured', (message) => {
