@@ -100,6 +100,8 @@ fn setup(
             writeln!(out, "Webhook URL: {}", running.webhook_url)?;
             writeln!(out, "UI: {}", running.ui_url)?;
             out.flush()?;
+            // `Public URL:` lines as the tunnel comes up.
+            tauri::async_runtime::spawn(running.public_url_printer());
             let ui: Url = running.ui_url.parse()?;
             main_window(app, WebviewUrl::External(ui.clone()), Some(ui))?;
             let state = running.state.clone();

@@ -122,6 +122,8 @@ async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Run
         ui: "127.0.0.1:0".parse().unwrap(),
         max_body: server::DEFAULT_MAX_BODY,
         synchronous,
+        tunnel: Some(hookscope_core::tunnel::TunnelChoice::Off),
+        tunnel_options: Default::default(),
     })
     .await
     .unwrap()
@@ -250,6 +252,8 @@ fn million_store() -> PathBuf {
                     query: None,
                     headers: vec![("content-type".into(), "application/json".into())],
                     remote_addr: Some("127.0.0.1:40000".into()),
+                    client_ip: Some("127.0.0.1".into()),
+                    via_tunnel: false,
                     body: Bytes::from(body),
                 },
                 1 << 20,
@@ -448,6 +452,8 @@ fn writer_alone() {
             query: None,
             headers: vec![("content-type".into(), "application/json".into())],
             remote_addr: Some("127.0.0.1:40000".into()),
+            client_ip: Some("127.0.0.1".into()),
+            via_tunnel: false,
             body: Bytes::from_static(SALE),
         },
         1 << 20,

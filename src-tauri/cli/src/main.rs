@@ -18,6 +18,7 @@ use hookscope_core::db::{self, Synchronous};
 use hookscope_core::export::{self, Format};
 use hookscope_core::queries::EventFilter;
 use hookscope_core::server::{self, DEFAULT_MAX_BODY, ServeOptions};
+use hookscope_core::tunnel::{TunnelChoice, TunnelOptions};
 
 #[derive(Parser)]
 #[command(
@@ -89,6 +90,14 @@ struct ServeArgs {
         value_name = "MODE"
     )]
     synchronous: Synchronous,
+    /// Public URL through a tunnel: cloudflared, bore, bore:HOST, manual:URL or off.
+    /// Remembered for the next start; the default is the last choice (first run:
+    /// cloudflared when it is installed)
+    #[arg(long, env = "HOOKSCOPE_TUNNEL", value_name = "TUNNEL")]
+    tunnel: Option<TunnelChoice>,
+    /// The cloudflared program, when it is not on PATH
+    #[arg(long, env = "HOOKSCOPE_CLOUDFLARED", value_name = "PATH")]
+    cloudflared: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -168,6 +177,10 @@ fn serve(args: ServeArgs) -> Result<()> {
         ui: args.ui,
         max_body: args.max_body,
         synchronous: args.synchronous,
+        tunnel: args.tunnel,
+        tunnel_options: TunnelOptions {
+            cloudflared: args.cloudflared,
+        },
     };
     runtime()?.block_on(async {
         let running = server::start(options.clone()).await?;
@@ -177,6 +190,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             writeln!(out, "UI: {}", running.ui_url)?;
             out.flush()?;
         }
+        tokio::spawn(running.public_url_printer());
         tracing::info!(data_dir = %options.data_dir.display(), "listening");
         stop_requested().await;
         tracing::info!("stopping: finishing in-flight deliveries");

@@ -19,7 +19,9 @@ CREATE TABLE events (
     path             TEXT NOT NULL,
     query            TEXT,
     headers          TEXT NOT NULL,        -- JSON list of [name, value] in arrival order
-    remote_addr      TEXT,
+    remote_addr      TEXT,                 -- the TCP peer (behind a tunnel: the tunnel's local end)
+    client_ip        TEXT,                 -- the sender: the peer, or what the tunnel reports
+    via_tunnel       INTEGER NOT NULL DEFAULT 0,
     content_type     TEXT,
     content_encoding TEXT,
     size             INTEGER NOT NULL,

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::{BroadcastStream, ReceiverStream};
+use tokio_stream::wrappers::{BroadcastStream, ReceiverStream, WatchStream};
 
 use crate::endpoints::{self, Endpoint};
 use crate::error::Error;
@@ -31,6 +31,7 @@ use crate::export::{self, Format};
 use crate::queries::{self, ContactFilter, EventFilter};
 use crate::server::AppState;
 use crate::tokens::tokens_match;
+use crate::tunnel::TunnelChoice;
 use crate::ui_assets;
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -41,6 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/events/{id}/raw", get(get_raw_body))
         .route("/contacts", get(list_contacts))
         .route("/stream", get(live_stream))
+        .route("/tunnel", get(get_tunnel).put(put_tunnel))
         .route("/export", get(export_events))
         .route("/endpoints", get(list_endpoints).post(create_endpoint))
         .route(
@@ -239,7 +241,48 @@ async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json
         "max_body": state.max_body,
         "events": counts.events,
         "contacts": counts.contacts,
+        "tunnel": tunnel_view(&state, &default),
     })))
+}
+
+// ---- tunnel ---------------------------------------------------------------------------
+
+/// The tunnel's status plus the default endpoint's public webhook URL.
+fn tunnel_view(state: &AppState, default: &Endpoint) -> serde_json::Value {
+    let status = state.tunnels.status();
+    let mut view = serde_json::to_value(&status).expect("the tunnel status serialises");
+    view["webhook_url"] = json!(state.public_webhook_url(default));
+    view["previous_webhook_url"] = json!(
+        status
+            .previous_url
+            .as_ref()
+            .map(|base| format!("{base}/h/{}", default.token))
+    );
+    view["insecure"] = json!(status.insecure());
+    view
+}
+
+async fn get_tunnel(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    let default = state.default_endpoint().await?;
+    Ok(Json(tunnel_view(&state, &default)))
+}
+
+#[derive(Deserialize)]
+struct TunnelBody {
+    tunnel: String,
+}
+
+/// Switches the tunnel (`{"tunnel": "cloudflared" | "bore[:HOST]" | "manual:URL" | "off"}`)
+/// and remembers the choice.
+async fn put_tunnel(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let body: TunnelBody = json_body(&body)?;
+    let choice: TunnelChoice = body.tunnel.parse().map_err(Error::Invalid)?;
+    state.choose_tunnel(choice).await?;
+    let default = state.default_endpoint().await?;
+    Ok(Json(tunnel_view(&state, &default)))
 }
 
 async fn list_events(
@@ -323,9 +366,24 @@ async fn live_stream(
                 .data(json!({"missed": missed}).to_string()),
         })
     });
+    // Each change of the tunnel (state, URL) as a `tunnel` event with the full view.
+    let tunnel_state = state.clone();
+    let tunnel = WatchStream::from_changes(state.tunnels.subscribe()).then(move |_| {
+        let state = tunnel_state.clone();
+        async move {
+            let event = match state.default_endpoint().await {
+                Ok(default) => SseEvent::default()
+                    .event("tunnel")
+                    .json_data(tunnel_view(&state, &default))
+                    .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")),
+                Err(_) => SseEvent::default().event("resync").data("{}"),
+            };
+            Ok(event)
+        }
+    });
     let ready = stream::once(async { Ok(SseEvent::default().event("ready").data("{}")) });
     let stream = ready
-        .chain(updates)
+        .chain(stream::select(updates, tunnel))
         .take_until(state.shutdown.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
@@ -413,6 +471,8 @@ struct EndpointView {
     #[serde(flatten)]
     endpoint: Endpoint,
     url: String,
+    /// Through the tunnel, while it is up.
+    public_url: Option<String>,
 }
 
 async fn list_endpoints(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
@@ -421,6 +481,7 @@ async fn list_endpoints(State(state): State<Arc<AppState>>) -> ApiResult<Json<se
         .into_iter()
         .map(|endpoint| EndpointView {
             url: state.webhook_url(&endpoint),
+            public_url: state.public_webhook_url(&endpoint),
             endpoint,
         })
         .collect();
@@ -439,6 +500,7 @@ async fn create_endpoint(State(state): State<Arc<AppState>>, body: Bytes) -> Api
         .await?;
     let view = EndpointView {
         url: state.webhook_url(&endpoint),
+        public_url: state.public_webhook_url(&endpoint),
         endpoint,
     };
     Ok((StatusCode::CREATED, Json(view)).into_response())
@@ -455,6 +517,7 @@ async fn rename_endpoint(
         .await?;
     Ok(Json(EndpointView {
         url: state.webhook_url(&endpoint),
+        public_url: state.public_webhook_url(&endpoint),
         endpoint,
     }))
 }

@@ -21,6 +21,10 @@ pub struct RawDelivery {
     /// Every header, repeats kept, in arrival order.
     pub headers: Vec<(String, String)>,
     pub remote_addr: Option<String>,
+    /// The sender's address: the peer, or behind a tunnel the address the tunnel reports.
+    pub client_ip: Option<String>,
+    /// Arrived through Hookscope's tunnel rather than on the direct listener.
+    pub via_tunnel: bool,
     pub body: Bytes,
 }
 

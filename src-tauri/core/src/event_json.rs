@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::body::{self, BodyKind};
 use crate::capture::Capture;
+use crate::sender::Sender;
 use crate::timefmt::format_micros;
 
 /// Everything about an event except its body: list items and stream messages.
@@ -25,6 +26,11 @@ pub struct EventMeta {
     /// `[[name, value], ...]` in arrival order.
     pub headers: Box<RawValue>,
     pub remote_addr: Option<String>,
+    /// The sender's address (see [`crate::sender`]).
+    pub client_ip: Option<String>,
+    pub via_tunnel: bool,
+    /// `systeme.io`, `local`, `unknown` or `outside` (flagged): see [`Sender`].
+    pub sender: Option<&'static str>,
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
     pub size: i64,
@@ -55,6 +61,13 @@ impl EventMeta {
             headers: RawValue::from_string(capture.headers_json.clone())
                 .expect("headers_json is serde_json output"),
             remote_addr: raw.remote_addr.clone(),
+            client_ip: raw.client_ip.clone(),
+            via_tunnel: raw.via_tunnel,
+            sender: raw
+                .client_ip
+                .as_deref()
+                .and_then(|ip| ip.parse().ok())
+                .map(|ip| Sender::of(ip, raw.via_tunnel).as_str()),
             content_type: capture.content_type.clone(),
             content_encoding: capture.content_encoding.clone(),
             size: raw.body.len() as i64,

@@ -41,6 +41,10 @@ struct ExportedEvent {
     #[serde(default)]
     remote_addr: Option<String>,
     #[serde(default)]
+    client_ip: Option<String>,
+    #[serde(default)]
+    via_tunnel: bool,
+    #[serde(default)]
     body: Option<Box<RawValue>>,
     #[serde(default)]
     body_text: Option<String>,
@@ -74,6 +78,8 @@ impl ExportedEvent {
             query: self.query,
             headers: self.headers,
             remote_addr: self.remote_addr,
+            client_ip: self.client_ip,
+            via_tunnel: self.via_tunnel,
             body: Bytes::from(body),
         })
     }

@@ -5,27 +5,37 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::capture::{Capture, RawDelivery, new_event_id};
+use crate::sender;
 use crate::server::AppState;
 use crate::timefmt::now_micros;
 
 /// Bodies above this are decoded on the blocking pool, not on the I/O threads.
 const INLINE_DECODE_LIMIT: usize = 256 * 1024;
 
-pub fn router(state: Arc<AppState>) -> Router {
+/// Which listener a delivery came in on. The tunnel gets a listener of its own (on
+/// loopback) so that its forwarding headers can be believed there and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Direct,
+    Tunnel,
+}
+
+pub fn router(state: Arc<AppState>, listener: Listener) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(deliver)
+        .layer(Extension(listener))
         .with_state(state)
 }
 
@@ -36,6 +46,7 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
 async fn deliver(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(listener): Extension<Listener>,
     request: Request,
 ) -> Response {
     let received_at = now_micros();
@@ -75,7 +86,9 @@ async fn deliver(
                 String::from_utf8_lossy(value.as_bytes()).into_owned(),
             )
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let via_tunnel = listener == Listener::Tunnel;
+    let client_ip = sender::client_ip(peer.ip().to_canonical(), &headers, via_tunnel);
     let raw = RawDelivery {
         id: new_event_id(),
         received_at,
@@ -86,6 +99,8 @@ async fn deliver(
         query: parts.uri.query().map(str::to_string),
         headers,
         remote_addr: Some(peer.to_string()),
+        client_ip: Some(client_ip.to_string()),
+        via_tunnel,
         body,
     };
     let inflate_limit = state.max_body;

@@ -16,9 +16,11 @@ pub mod export;
 pub mod import;
 pub mod ingest;
 pub mod queries;
+pub mod sender;
 pub mod server;
 pub mod timefmt;
 pub mod tokens;
+pub mod tunnel;
 pub mod ui_assets;
 pub mod writer;
 

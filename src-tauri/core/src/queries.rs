@@ -10,6 +10,7 @@ use crate::body::BodyKind;
 use crate::decode::normalise_email;
 use crate::error::{Error, Result};
 use crate::event_json::EventMeta;
+use crate::sender::Sender;
 use crate::timefmt::{format_micros, parse_rfc3339_micros};
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -183,9 +184,14 @@ const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
     coalesce(p.name, e.endpoint_name) AS endpoint_name, e.method, e.path, e.query, e.headers,
     e.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
     e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
-    e.contact_name, e.occurred_at";
+    e.contact_name, e.occurred_at, e.client_ip, e.via_tunnel";
 
 const JOIN_ENDPOINTS: &str = "LEFT JOIN endpoints p ON p.id = e.endpoint_id";
+
+fn sender_of(client_ip: Option<String>, via_tunnel: bool) -> Option<&'static str> {
+    let ip = client_ip?.parse().ok()?;
+    Some(Sender::of(ip, via_tunnel).as_str())
+}
 
 fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
     let headers: String = row.get("headers")?;
@@ -200,6 +206,9 @@ fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
         headers: RawValue::from_string(headers)
             .unwrap_or_else(|_| RawValue::from_string("[]".into()).expect("an empty list is JSON")),
         remote_addr: row.get("remote_addr")?,
+        sender: sender_of(row.get("client_ip")?, row.get("via_tunnel")?),
+        client_ip: row.get("client_ip")?,
+        via_tunnel: row.get("via_tunnel")?,
         content_type: row.get("content_type")?,
         content_encoding: row.get("content_encoding")?,
         size: row.get("size")?,

@@ -17,6 +17,8 @@ use crate::db::{self, ReadPool, Synchronous};
 use crate::endpoints::{self, Directory, Endpoint};
 use crate::error::{Error, Result};
 use crate::event_json::EventMeta;
+use crate::ingest::Listener;
+use crate::tunnel::{self, TunnelChoice, TunnelOptions, TunnelState, Tunnels};
 use crate::writer::Writer;
 use crate::{api, ingest, tokens};
 
@@ -37,6 +39,10 @@ pub struct ServeOptions {
     pub ui: SocketAddr,
     pub max_body: usize,
     pub synchronous: Synchronous,
+    /// The tunnel for this run, remembered for the next; `None` uses the remembered one
+    /// (first run: cloudflared when it is installed, else none).
+    pub tunnel: Option<TunnelChoice>,
+    pub tunnel_options: TunnelOptions,
 }
 
 /// The platform's data directory for Hookscope (`~/.local/share/hookscope` on Linux).
@@ -51,7 +57,8 @@ pub fn default_data_dir() -> Result<PathBuf> {
 impl ServeOptions {
     /// The settings `hookscope serve` takes from its environment, for a start without
     /// flags (the desktop app): `HOOKSCOPE_DATA_DIR`, `HOOKSCOPE_INGEST`, `HOOKSCOPE_UI`,
-    /// `HOOKSCOPE_MAX_BODY`, `HOOKSCOPE_SYNCHRONOUS`.
+    /// `HOOKSCOPE_MAX_BODY`, `HOOKSCOPE_SYNCHRONOUS`, `HOOKSCOPE_TUNNEL`,
+    /// `HOOKSCOPE_CLOUDFLARED` (the cloudflared program).
     pub fn from_env() -> Result<ServeOptions> {
         fn var(name: &str) -> Option<String> {
             std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -71,6 +78,16 @@ impl ServeOptions {
             ui: parsed("HOOKSCOPE_UI", DEFAULT_UI)?,
             max_body: parsed("HOOKSCOPE_MAX_BODY", &DEFAULT_MAX_BODY.to_string())?,
             synchronous: parsed("HOOKSCOPE_SYNCHRONOUS", "full")?,
+            tunnel: match var("HOOKSCOPE_TUNNEL") {
+                Some(text) => Some(
+                    text.parse()
+                        .map_err(|e| Error::Invalid(format!("HOOKSCOPE_TUNNEL: {e}")))?,
+                ),
+                None => None,
+            },
+            tunnel_options: TunnelOptions {
+                cloudflared: var("HOOKSCOPE_CLOUDFLARED").map(PathBuf::from),
+            },
         })
     }
 }
@@ -92,6 +109,7 @@ pub struct AppState {
     pub ingest_base: String,
     pub max_body: usize,
     pub shutdown: CancellationToken,
+    pub tunnels: Tunnels,
 }
 
 impl AppState {
@@ -137,7 +155,34 @@ impl AppState {
     pub fn webhook_url(&self, endpoint: &Endpoint) -> String {
         format!("{}/h/{}", self.ingest_base, endpoint.token)
     }
+
+    /// The endpoint's URL through the tunnel, while it is up.
+    pub fn public_webhook_url(&self, endpoint: &Endpoint) -> Option<String> {
+        let status = self.tunnels.status();
+        let base = status
+            .public_url
+            .filter(|_| status.state == TunnelState::Up);
+        base.map(|base| format!("{base}/h/{}", endpoint.token))
+    }
+
+    /// Remembers `choice` and switches the running tunnel to it.
+    pub async fn choose_tunnel(&self, choice: TunnelChoice) -> Result<()> {
+        let remembered = choice.to_string();
+        let last_url = self
+            .writer
+            .run(move |conn| {
+                db::put_setting(conn, TUNNEL_SETTING, &remembered)?;
+                db::get_setting(conn, LAST_URL_SETTING)
+            })
+            .await?;
+        self.tunnels.switch(choice, last_url).await;
+        Ok(())
+    }
 }
+
+const TUNNEL_SETTING: &str = "tunnel";
+/// The last public URL the user was shown, to announce a different one after a restart.
+const LAST_URL_SETTING: &str = "tunnel.last_url";
 
 /// A running Hookscope. Drop it or call [`Running::stop`] to shut down.
 pub struct Running {
@@ -152,8 +197,42 @@ pub struct Running {
 }
 
 impl Running {
+    /// Prints `Public URL: <public base>/h/TOKEN` each time the tunnel comes up with a
+    /// new address, for the user to paste into systeme.io.
+    /// Runs until shutdown: spawn it.
+    pub fn public_url_printer(&self) -> impl Future<Output = ()> + Send + 'static {
+        let state = self.state.clone();
+        let mut status = state.tunnels.subscribe();
+        async move {
+            let mut shown: Option<String> = None;
+            loop {
+                let url = {
+                    let status = status.borrow_and_update();
+                    (status.state == TunnelState::Up)
+                        .then(|| status.public_url.clone())
+                        .flatten()
+                };
+                if let Some(url) = url.filter(|u| shown.as_ref() != Some(u)) {
+                    if let Ok(endpoint) = state.default_endpoint().await {
+                        println!("Public URL: {url}/h/{}", endpoint.token);
+                        if url.starts_with("http://") {
+                            println!(
+                                "  (plain HTTP: systeme.io's Settings webhooks need an https:// URL)"
+                            );
+                        }
+                    }
+                    shown = Some(url);
+                }
+                if status.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
     /// Stops accepting, lets in-flight deliveries commit and answer, stops the writer.
     pub async fn stop(self) {
+        self.state.tunnels.stop().await;
         self.state.shutdown.cancel();
         for server in self.servers {
             if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
@@ -209,6 +288,9 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
 
     let ingest_listener = bind(options.ingest).await?;
     let ui_listener = bind(options.ui).await?;
+    // Only the tunnel connects here, from this machine; its forwarding headers count.
+    let tunnel_listener = bind(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))).await?;
+    let tunnel_target = tunnel_listener.local_addr()?;
     let ingest_addr = reachable(ingest_listener.local_addr()?);
     let ui_addr = reachable(ui_listener.local_addr()?);
 
@@ -229,16 +311,28 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         ingest_base,
         max_body: options.max_body,
         shutdown: CancellationToken::new(),
+        tunnels: Tunnels::new(tunnel_target, options.tunnel_options.clone()),
     });
 
     let servers = vec![
         spawn_server(
             ingest_listener,
-            ingest::router(state.clone()),
+            ingest::router(state.clone(), Listener::Direct),
+            &state.shutdown,
+        ),
+        spawn_server(
+            tunnel_listener,
+            ingest::router(state.clone(), Listener::Tunnel),
             &state.shutdown,
         ),
         spawn_server(ui_listener, api::router(state.clone()), &state.shutdown),
     ];
+    let choice = match options.tunnel.clone() {
+        Some(choice) => choice,
+        None => remembered_tunnel(&state).await?,
+    };
+    state.choose_tunnel(choice).await?;
+    remember_public_urls(state.clone());
     Ok(Running {
         ingest_addr,
         ui_addr,
@@ -247,6 +341,44 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         state,
         servers,
     })
+}
+
+/// The tunnel chosen last time; on a first run cloudflared when it is installed (a quick
+/// tunnel needs no account), else none.
+async fn remembered_tunnel(state: &AppState) -> Result<TunnelChoice> {
+    let stored = state
+        .read(|conn| db::get_setting(conn, TUNNEL_SETTING))
+        .await?;
+    if let Some(choice) = stored.and_then(|text| text.parse().ok()) {
+        return Ok(choice);
+    }
+    Ok(if tunnel::cloudflared_available(&state.tunnels.options()) {
+        TunnelChoice::Cloudflared
+    } else {
+        TunnelChoice::Off
+    })
+}
+
+/// Keeps the last public URL shown, so a new one after a restart is announced as a change.
+fn remember_public_urls(state: Arc<AppState>) {
+    let mut status = state.tunnels.subscribe();
+    tokio::spawn(async move {
+        let mut stored: Option<String> = None;
+        while status.changed().await.is_ok() {
+            let url = status.borrow_and_update().public_url.clone();
+            if let Some(url) = url.filter(|u| stored.as_ref() != Some(u)) {
+                let value = url.clone();
+                let saved = state
+                    .writer
+                    .run(move |conn| db::put_setting(conn, LAST_URL_SETTING, &value))
+                    .await;
+                if saved.is_err() {
+                    return; // shutting down
+                }
+                stored = Some(url);
+            }
+        }
+    });
 }
 
 fn ui_hosts(ui: SocketAddr) -> Vec<String> {

@@ -642,6 +642,9 @@ async fn every_kind_of_request_is_captured_as_sent() {
                 .unwrap()
                 .starts_with("127.0.0.1:")
         );
+        assert_eq!(event["client_ip"], "127.0.0.1", "the direct peer");
+        assert_eq!(event["via_tunnel"], false);
+        assert_eq!(event["sender"], "local");
         let received = event["received_at"].as_str().unwrap();
         assert_eq!(
             received.len(),

@@ -33,6 +33,8 @@ fn capture_of(headers: Vec<(String, String)>, body: Bytes) -> Capture {
             query: None,
             headers,
             remote_addr: None,
+            client_ip: None,
+            via_tunnel: false,
             body,
         },
         1 << 20,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use hookscope_core::db::Synchronous;
 use hookscope_core::server::{self, DEFAULT_MAX_BODY, Running, ServeOptions};
+use hookscope_core::tunnel::TunnelChoice;
 
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
@@ -62,15 +63,26 @@ pub async fn start_server(data_dir: &Path) -> Running {
 }
 
 pub async fn start_with_limit(data_dir: &Path, max_body: usize) -> Running {
-    server::start(ServeOptions {
+    let options = ServeOptions {
+        max_body,
+        ..test_options(data_dir)
+    };
+    server::start(options)
+        .await
+        .expect("the server starts on free ports")
+}
+
+/// Free ports, a temp data dir, no tunnel.
+pub fn test_options(data_dir: &Path) -> ServeOptions {
+    ServeOptions {
         data_dir: data_dir.to_path_buf(),
         ingest: "127.0.0.1:0".parse().unwrap(),
         ui: "127.0.0.1:0".parse().unwrap(),
-        max_body,
+        max_body: DEFAULT_MAX_BODY,
         synchronous: Synchronous::Full,
-    })
-    .await
-    .expect("the server starts on free ports")
+        tunnel: Some(TunnelChoice::Off),
+        tunnel_options: Default::default(),
+    }
 }
 
 /// A client for one running server's API, with its token.

@@ -1,0 +1,444 @@
+//! Tunnels against real local peers: a real bore server on loopback (the `bore-cli`
+//! crate's), and a stand-in cloudflared (this test binary, re-run as a process) serving
+//! the metrics endpoints that Hookscope reads. A real quick tunnel or bore.pub needs the
+//! internet, which these tests do without.
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hookscope_core::Running;
+use hookscope_core::server::{self, ServeOptions};
+use hookscope_core::tunnel::{TunnelChoice, TunnelOptions, TunnelState, TunnelStatus};
+use support::{Api, fixture, test_options};
+
+const WAIT: Duration = Duration::from_secs(40);
+
+async fn wait_for(
+    running: &Running,
+    what: &str,
+    done: impl Fn(&TunnelStatus) -> bool,
+) -> TunnelStatus {
+    let mut status = running.state.tunnels.subscribe();
+    match tokio::time::timeout(WAIT, status.wait_for(|s| done(s))).await {
+        Ok(Ok(status)) => status.clone(),
+        _ => panic!(
+            "tunnel never {what}; last status: {:?}",
+            running.state.tunnels.status()
+        ),
+    }
+}
+
+async fn start(data_dir: &Path, tunnel: TunnelChoice, tunnel_options: TunnelOptions) -> Running {
+    server::start(ServeOptions {
+        tunnel: Some(tunnel),
+        tunnel_options,
+        ..test_options(data_dir)
+    })
+    .await
+    .expect("the server starts")
+}
+
+// ---- bore -----------------------------------------------------------------------------
+
+/// A bore server on 127.0.0.1 (its control port is bore's fixed 7835), on a runtime of its
+/// own: shutting that runtime down kills the server and every connection it holds.
+fn bore_server() -> tokio::runtime::Runtime {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut server = bore_cli::server::Server::new(20000..=29999, None);
+    server.set_bind_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    server.set_bind_tunnels(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    runtime.spawn(async move {
+        if let Err(error) = server.listen().await {
+            panic!("the bore server could not listen on 127.0.0.1:7835: {error:#}");
+        }
+    });
+    runtime
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
+    let bore = bore_server();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(
+        dir.path(),
+        "bore:127.0.0.1".parse().unwrap(),
+        TunnelOptions::default(),
+    )
+    .await;
+    let api = Api::of(&running);
+
+    let up = wait_for(&running, "came up", |s| s.state == TunnelState::Up).await;
+    let public = up.public_url.clone().unwrap();
+    assert!(public.starts_with("http://127.0.0.1:"), "{public}");
+    assert_ne!(
+        public,
+        format!("http://{}", running.ingest_addr),
+        "a port of the bore server"
+    );
+    let tunnel = api.json("/api/tunnel").await;
+    assert_eq!(tunnel["state"], "up");
+    assert_eq!(tunnel["insecure"], true, "bore is plain HTTP: the UI warns");
+    let webhook = tunnel["webhook_url"].as_str().unwrap().to_string();
+    let token = running.webhook_url.rsplit('/').next().unwrap();
+    assert_eq!(webhook, format!("{public}/h/{token}"));
+    let endpoints = api.json("/api/endpoints").await;
+    assert_eq!(endpoints["endpoints"][0]["public_url"], webhook.as_str());
+
+    // Through the tunnel: stored, with the forwarded sender believed.
+    let http = reqwest::Client::new();
+    let sale = fixture("systeme-automation/sale-completed");
+    let mut request = http
+        .post(&webhook)
+        .body(sale.body.clone())
+        .header("x-forwarded-for", "185.236.142.2");
+    for (name, value) in &sale.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let event = api.json(&format!("/api/events/{id}")).await;
+    assert_eq!(
+        event["body"],
+        serde_json::from_slice::<serde_json::Value>(&sale.body).unwrap()
+    );
+    assert_eq!(event["via_tunnel"], true);
+    assert_eq!(event["client_ip"], "185.236.142.2");
+    assert_eq!(event["sender"], "systeme.io");
+    let outsider = http
+        .post(&webhook)
+        .header("x-forwarded-for", "203.0.113.9")
+        .body("{\"email\":\"who@example.com\"}")
+        .send()
+        .await
+        .unwrap();
+    let outsider_id = outsider.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let event = api.json(&format!("/api/events/{outsider_id}")).await;
+    assert_eq!(event["sender"], "outside", "flagged, not dropped");
+
+    // The direct listener does not believe forwarding headers.
+    let direct = http
+        .post(&running.webhook_url)
+        .header("x-forwarded-for", "185.236.142.2")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let direct_id = direct.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let event = api.json(&format!("/api/events/{direct_id}")).await;
+    assert_eq!(event["via_tunnel"], false);
+    assert_eq!(event["client_ip"], "127.0.0.1");
+    assert_eq!(event["sender"], "local");
+    let contact = api.json("/api/events?email=who@example.com").await;
+    assert_eq!(
+        contact["events"].as_array().unwrap().len(),
+        1,
+        "the outsider's delivery is kept"
+    );
+
+    // The server dies: the tunnel says so, then comes back when the server does.
+    bore.shutdown_background();
+    let lost = wait_for(&running, "noticed the lost server", |s| {
+        s.state == TunnelState::Reconnecting
+    })
+    .await;
+    assert!(
+        lost.reason.as_deref().unwrap_or("").contains("bore server"),
+        "{lost:?}"
+    );
+    let bore = bore_server();
+    let back = wait_for(&running, "came back", |s| s.state == TunnelState::Up).await;
+    let new_public = back.public_url.clone().unwrap();
+    if new_public != public {
+        assert_eq!(
+            back.previous_url.as_deref(),
+            Some(public.as_str()),
+            "the change is announced"
+        );
+    }
+    let after = http
+        .post(format!("{new_public}/h/{token}"))
+        .body("{\"email\":\"after@example.com\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
+    let found = api.json("/api/events?email=after@example.com").await;
+    assert_eq!(found["events"].as_array().unwrap().len(), 1);
+
+    running.stop().await;
+    bore.shutdown_background();
+}
+
+// ---- cloudflared ----------------------------------------------------------------------
+
+/// Set in the stand-in process: what it should do and where to report.
+const STAND_IN_DIR: &str = "HOOKSCOPE_STAND_IN_DIR";
+const STAND_IN_MODE: &str = "HOOKSCOPE_STAND_IN_MODE";
+const STAND_IN_ARGS: &str = "HOOKSCOPE_STAND_IN_ARGS";
+
+/// A `cloudflared` on disk: a script that re-runs this test binary as the stand-in.
+fn stand_in(dir: &Path, mode: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = std::env::current_exe().unwrap();
+    let script = dir.join("cloudflared");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexport {STAND_IN_ARGS}=\"$*\" {STAND_IN_DIR}='{}' {STAND_IN_MODE}='{mode}'\nexec '{}' --exact cloudflared_stand_in --ignored --nocapture --test-threads=1\n",
+            dir.display(),
+            exe.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// The stand-in cloudflared: serves `/ready` (503 at first, then 200) and `/quicktunnel`
+/// on the `--metrics` address, names its tunnel after its pid, and in `crash` mode exits
+/// a second after it is ready. Only runs when started by [`stand_in`].
+#[test]
+#[ignore = "the cloudflared stand-in process, started by the cloudflared tests"]
+fn cloudflared_stand_in() {
+    let (Ok(dir), Ok(mode), Ok(args)) = (
+        std::env::var(STAND_IN_DIR),
+        std::env::var(STAND_IN_MODE),
+        std::env::var(STAND_IN_ARGS),
+    ) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let pid = std::process::id();
+    std::fs::write(dir.join(format!("started-{pid}")), &args).unwrap();
+    let words: Vec<&str> = args.split_whitespace().collect();
+    let metrics = words[words.iter().position(|w| *w == "--metrics").unwrap() + 1].to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let born = std::time::Instant::now();
+        let app = axum::Router::new()
+            .route(
+                "/ready",
+                axum::routing::get(move || async move {
+                    if born.elapsed() < Duration::from_millis(300) {
+                        (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            r#"{"status":503,"readyConnections":0}"#,
+                        )
+                    } else {
+                        (
+                            axum::http::StatusCode::OK,
+                            r#"{"status":200,"readyConnections":1,"connectorId":"x"}"#,
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/quicktunnel",
+                axum::routing::get(move || async move {
+                    format!(r#"{{"hostname":"stand-in-{pid}.trycloudflare.com"}}"#)
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind(&metrics).await.unwrap();
+        let serving = axum::serve(listener, app);
+        if mode == "crash" {
+            tokio::select! {
+                _ = serving => {}
+                _ = tokio::time::sleep(Duration::from_millis(1300)) => {
+                    eprintln!("ERR connection to the edge lost: stand-in crash");
+                    std::process::exit(3);
+                }
+            }
+        } else {
+            serving.await.unwrap();
+        }
+    });
+}
+
+fn alive(pid: u32) -> bool {
+    // A reaped process leaves no /proc entry; a zombie would show state Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
+fn started_pids(dir: &Path) -> Vec<(u32, String)> {
+    let mut pids: Vec<(u32, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            let pid = name.strip_prefix("started-")?.parse().ok()?;
+            Some((pid, std::fs::read_to_string(entry.path()).unwrap()))
+        })
+        .collect();
+    pids.sort();
+    pids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudflared_is_discovered_through_its_metrics_and_stopped_on_quit() {
+    let dir = tempfile::tempdir().unwrap();
+    let programs = tempfile::tempdir().unwrap();
+    let program = stand_in(programs.path(), "steady");
+    let running = start(
+        dir.path(),
+        TunnelChoice::Cloudflared,
+        TunnelOptions {
+            cloudflared: Some(program),
+        },
+    )
+    .await;
+    let up = wait_for(&running, "came up", |s| s.state == TunnelState::Up).await;
+    let started = started_pids(programs.path());
+    assert_eq!(started.len(), 1, "one cloudflared");
+    let (pid, args) = &started[0];
+    assert_eq!(
+        up.public_url.as_deref(),
+        Some(format!("https://stand-in-{pid}.trycloudflare.com").as_str())
+    );
+    let target = running.state.tunnels.target();
+    assert!(
+        args.starts_with(&format!(
+            "tunnel --url http://{target} --metrics 127.0.0.1:"
+        )) && args.ends_with(" --no-autoupdate"),
+        "{args}"
+    );
+    assert_ne!(target, running.ui_addr, "the UI/API port is never exposed");
+    let tunnel = Api::of(&running).json("/api/tunnel").await;
+    assert_eq!(tunnel["insecure"], false);
+    assert!(
+        tunnel["webhook_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://stand-in-")
+    );
+
+    running.stop().await;
+    assert!(!alive(*pid), "cloudflared is gone after quit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloudflared_that_dies_is_restarted_and_its_new_url_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let programs = tempfile::tempdir().unwrap();
+    let program = stand_in(programs.path(), "crash");
+    let running = start(
+        dir.path(),
+        TunnelChoice::Cloudflared,
+        TunnelOptions {
+            cloudflared: Some(program),
+        },
+    )
+    .await;
+    let first = wait_for(&running, "came up", |s| s.state == TunnelState::Up).await;
+    let lost = wait_for(&running, "noticed the exit", |s| {
+        s.state == TunnelState::Reconnecting
+    })
+    .await;
+    let reason = lost.reason.unwrap_or_default();
+    assert!(
+        reason.contains("cloudflared stopped") && reason.contains("stand-in crash"),
+        "{reason}"
+    );
+    let second = wait_for(&running, "was restarted", |s| {
+        s.state == TunnelState::Up && s.public_url != first.public_url
+    })
+    .await;
+    assert_eq!(
+        second.previous_url, first.public_url,
+        "systeme.io must be told the new URL"
+    );
+    let started = started_pids(programs.path());
+    assert!(started.len() >= 2, "{started:?}");
+    running.stop().await;
+    for (pid, _) in started {
+        assert!(!alive(pid), "cloudflared {pid} is gone");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_cloudflared_fails_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(
+        dir.path(),
+        TunnelChoice::Cloudflared,
+        TunnelOptions {
+            cloudflared: Some("/nonexistent/cloudflared".into()),
+        },
+    )
+    .await;
+    let failed = wait_for(&running, "failed", |s| s.state == TunnelState::Failed).await;
+    assert_eq!(failed.reason.as_deref(), Some("cloudflared not found"));
+    assert!(failed.hint.unwrap().contains("install cloudflared"));
+    running.stop().await;
+}
+
+// ---- choosing -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_tunnel_is_chosen_through_the_api_and_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), TunnelChoice::Off, TunnelOptions::default()).await;
+    let api = Api::of(&running);
+    assert_eq!(api.json("/api/status").await["tunnel"]["state"], "off");
+    let put = |body: &'static str| {
+        api.http
+            .put(format!("{}/api/tunnel", api.base))
+            .bearer_auth(&api.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let refused = put(r#"{"tunnel": "teleport"}"#).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let error: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("pick cloudflared"),
+        "{error}"
+    );
+    let chosen = put(r#"{"tunnel": "manual:https://hooks.example.com/"}"#)
+        .await
+        .unwrap();
+    assert_eq!(chosen.status(), 200);
+    wait_for(&running, "came up", |s| s.state == TunnelState::Up).await;
+    let token = running.webhook_url.rsplit('/').next().unwrap().to_string();
+    let tunnel = api.json("/api/tunnel").await;
+    assert_eq!(
+        tunnel["webhook_url"],
+        format!("https://hooks.example.com/h/{token}")
+    );
+    running.stop().await;
+
+    // Next start without a choice: the remembered one.
+    let again = server::start(ServeOptions {
+        tunnel: None,
+        ..test_options(dir.path())
+    })
+    .await
+    .unwrap();
+    let status = wait_for(&again, "came up again", |s| s.state == TunnelState::Up).await;
+    assert_eq!(status.choice, "manual:https://hooks.example.com");
+    again.stop().await;
+}
