@@ -77,7 +77,8 @@ export class Hookscope {
   async start(): Promise<this> {
     const child = spawn(BINARY, ['serve', '--data-dir', this.dataDir, '--ingest', this.ingest, '--ui', this.ui], {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, HOOKSCOPE_LOG: 'warn' },
+      // No tunnel unless a test picks one (a real one would need the internet).
+      env: { HOOKSCOPE_TUNNEL: 'off', ...process.env, HOOKSCOPE_LOG: 'warn' },
     });
     this.child = child;
     const lines = createInterface({ input: child.stdout! });

@@ -233,3 +233,38 @@ test('a delivery arriving while you read further down does not move the page', a
   await expect(row(page, 'Tag added: Brand new')).toBeInViewport();
   await expect(page.getByTestId('new-pill')).toHaveCount(0);
 });
+
+test('a tunnel is chosen in the window, its URL shown, and a changed URL announced', async ({ hookscope, watched: page }) => {
+  await page.goto(hookscope.uiUrl);
+  await expect(page.getByTestId('tunnel-state')).toHaveText('No tunnel');
+  const choose = async (kind: RegExp, url?: string) => {
+    await page.getByRole('button', { name: 'Tunnel…' }).click();
+    await page.getByLabel(kind).check();
+    if (url !== undefined) await page.getByLabel('Public base URL').fill(url);
+    await page.getByRole('button', { name: 'Use this tunnel' }).click();
+  };
+  await choose(/My own public URL/, 'ftp://nope');
+  await expect(page.getByRole('alert').filter({ hasText: 'not an http' })).toBeVisible();
+  await page.getByLabel('Public base URL').fill('https://first.example');
+  await page.getByRole('button', { name: 'Use this tunnel' }).click();
+  const token = hookscope.webhookUrl.split('/h/')[1];
+  await expect(page.getByTestId('public-url')).toHaveText(`https://first.example/h/${token}`);
+  await expect(page.getByTestId('tunnel-state')).toHaveText('Public');
+  await expect(page.getByTestId('tunnel-notice')).toHaveCount(0);
+
+  await choose(/My own public URL/, 'https://second.example/');
+  const notice = page.getByTestId('tunnel-notice');
+  await expect(notice).toContainText('Your public webhook URL changed');
+  await expect(notice).toContainText(`https://second.example/h/${token}`);
+  await expect(notice).toContainText(`was https://first.example/h/${token}`);
+  await shot(page, 'tunnel-changed');
+  await notice.getByRole('button', { name: 'Done' }).click();
+  await expect(notice).toHaveCount(0);
+
+  // The choice is the server's: a reload shows it, and the API agrees.
+  await page.reload();
+  await expect(page.getByTestId('public-url')).toHaveText(`https://second.example/h/${token}`);
+  const tunnel = await hookscope.api<{ choice: string }>('/api/tunnel');
+  expect(tunnel.choice).toBe('manual:https://second.example');
+});
+

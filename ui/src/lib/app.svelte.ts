@@ -3,7 +3,15 @@
 
 import { SvelteSet } from 'svelte/reactivity';
 import type { Backend } from './backend';
-import { ApiError, type Contact, type EventFilter, type EventSummary, type Status, type StreamState } from './types';
+import {
+  ApiError,
+  type Contact,
+  type EventFilter,
+  type EventSummary,
+  type Status,
+  type StreamState,
+  type TunnelStatus,
+} from './types';
 
 const PAGE = 100;
 /** How long a newly arrived event stays highlighted. */
@@ -11,6 +19,9 @@ const HIGHLIGHT_MS = 2500;
 
 export class AppModel {
   status = $state<Status | null>(null);
+  tunnel = $state<TunnelStatus | null>(null);
+  /** The URL change the user already acknowledged (they updated systeme.io). */
+  acknowledgedChange = $state<string | null>(null);
   stream = $state<StreamState>('connecting');
   /** A problem worth a banner (server gone, a failed request); cleared when it recovers. */
   problem = $state<string | null>(null);
@@ -67,7 +78,7 @@ export class AppModel {
   async start(): Promise<void> {
     this.clock = setInterval(() => (this.now = Date.now()), 15_000);
     try {
-      this.status = await this.backend.status();
+      this.setStatus(await this.backend.status());
     } catch (error) {
       this.report(error);
       if (this.needsLink) return;
@@ -75,6 +86,7 @@ export class AppModel {
     this.unsubscribe = this.backend.subscribe({
       captured: (event) => this.captured(event),
       resync: () => void this.resync(),
+      tunnel: (status) => (this.tunnel = status),
       state: (state) => {
         this.stream = state;
         if (state === 'live') this.problem = null;
@@ -82,6 +94,23 @@ export class AppModel {
       },
     });
     await Promise.all([this.loadContacts(), this.loadEvents()]);
+  }
+
+  private setStatus(status: Status): void {
+    this.status = status;
+    this.tunnel = status.tunnel;
+  }
+
+  /** The public URL changed since systeme.io was set up, and the user has not said they
+   * updated it yet. */
+  get unannouncedChange(): boolean {
+    const t = this.tunnel;
+    return !!t?.previous_webhook_url && t.state === 'up' && this.acknowledgedChange !== t.webhook_url;
+  }
+
+  /** Switches the tunnel; errors (an invalid URL) are for the caller to show. */
+  async chooseTunnel(choice: string): Promise<void> {
+    this.tunnel = await this.backend.setTunnel(choice);
   }
 
   stop(): void {
@@ -270,7 +299,7 @@ export class AppModel {
     this.statusTimer = setTimeout(async () => {
       this.statusTimer = undefined;
       try {
-        this.status = await this.backend.status();
+        this.setStatus(await this.backend.status());
       } catch (error) {
         this.report(error);
       }
@@ -279,7 +308,7 @@ export class AppModel {
 
   async resync(): Promise<void> {
     try {
-      this.status = await this.backend.status();
+      this.setStatus(await this.backend.status());
     } catch (error) {
       this.report(error);
     }

@@ -1,7 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { AppModel } from './app.svelte';
 import type { Backend, StreamHandlers } from './backend';
-import type { Contact, EventSummary, Page } from './types';
+import { ApiError, type Contact, type EventSummary, type Page, type TunnelStatus } from './types';
+
+function tunnel(choice: string, state: TunnelStatus['state'], url: string | null = null, previous: string | null = null): TunnelStatus {
+  return {
+    choice,
+    provider: choice.split(':')[0] as TunnelStatus['provider'],
+    state,
+    public_url: url,
+    reason: null,
+    hint: null,
+    previous_url: previous,
+    webhook_url: url && `${url}/h/t`,
+    previous_webhook_url: previous && `${previous}/h/t`,
+    insecure: url?.startsWith('http://') ?? false,
+  };
+}
 
 function event(id: string, key: string | null, name: string | null = null, at = '2026-11-28T07:00:00.000000Z'): EventSummary {
   return {
@@ -14,6 +29,9 @@ function event(id: string, key: string | null, name: string | null = null, at = 
     query: null,
     headers: [],
     remote_addr: null,
+    client_ip: null,
+    via_tunnel: false,
+    sender: null,
     content_type: 'application/json',
     content_encoding: null,
     size: 2,
@@ -51,7 +69,24 @@ class FakeBackend implements Backend {
   contactPages: Record<string, Page<Contact>> = {};
   eventPages: Page<EventSummary> = { items: [], next: null };
   async status() {
-    return { version: '0', listening: true, ingest: 'http://127.0.0.1:1', webhook_url: 'u', default_endpoint: 'ep', max_body: 1, events: 0, contacts: 0 };
+    return {
+      version: '0',
+      listening: true,
+      ingest: 'http://127.0.0.1:1',
+      webhook_url: 'u',
+      default_endpoint: 'ep',
+      max_body: 1,
+      events: 0,
+      contacts: 0,
+      tunnel: this.tunnelStatus,
+    };
+  }
+  tunnelStatus: TunnelStatus = tunnel('off', 'off');
+  chosen: string[] = [];
+  async setTunnel(choice: string) {
+    this.chosen.push(choice);
+    if (choice === 'manual:nope') throw new ApiError('invalid_request', 'not a base URL', 400);
+    return tunnel(choice, 'starting');
   }
   async events() {
     return this.eventPages;
@@ -166,6 +201,36 @@ describe('AppModel live updates', () => {
     expect(model.selectedEventId).toBe('3');
     model.step(-1);
     expect(model.selectedEventId).toBe('2');
+    model.stop();
+  });
+});
+
+describe('AppModel tunnel', () => {
+  it('follows the tunnel from the status and the stream, and announces a changed URL until acknowledged', async () => {
+    const backend = new FakeBackend();
+    backend.tunnelStatus = tunnel('cloudflared', 'starting');
+    const model = new AppModel(backend);
+    await model.start();
+    expect(model.tunnel?.state).toBe('starting');
+    backend.handlers!.tunnel(tunnel('cloudflared', 'up', 'https://a.trycloudflare.com'));
+    expect(model.tunnel?.webhook_url).toBe('https://a.trycloudflare.com/h/t');
+    expect(model.unannouncedChange).toBe(false);
+    backend.handlers!.tunnel(tunnel('cloudflared', 'up', 'https://b.trycloudflare.com', 'https://a.trycloudflare.com'));
+    expect(model.unannouncedChange).toBe(true);
+    model.acknowledgedChange = model.tunnel!.webhook_url;
+    expect(model.unannouncedChange).toBe(false);
+    model.stop();
+  });
+
+  it('switches the tunnel and leaves a refusal to the caller', async () => {
+    const backend = new FakeBackend();
+    const model = new AppModel(backend);
+    await model.start();
+    await model.chooseTunnel('bore:bore.pub');
+    expect(model.tunnel?.choice).toBe('bore:bore.pub');
+    await expect(model.chooseTunnel('manual:nope')).rejects.toMatchObject({ code: 'invalid_request' });
+    expect(model.tunnel?.choice).toBe('bore:bore.pub');
+    expect(backend.chosen).toEqual(['bore:bore.pub', 'manual:nope']);
     model.stop();
   });
 });

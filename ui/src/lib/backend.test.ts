@@ -96,15 +96,17 @@ describe('HttpBackend stream', () => {
       captured: (event) => seen.push(`captured ${event.id}`),
       resync: () => seen.push('resync'),
       state: (state) => seen.push(state),
+      tunnel: (status) => seen.push(`tunnel ${status.state}`),
     });
     const first = FakeEventSource.opened[0]!;
     first.emit('ready');
     first.emit('captured', '{"id":"e1"}');
+    first.emit('tunnel', '{"state":"up"}');
     first.onerror!();
     expect(first.closed).toBe(true);
     vi.advanceTimersByTime(500);
     FakeEventSource.opened[1]!.emit('ready');
-    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'reconnecting', 'reconnecting', 'live', 'resync']);
+    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'reconnecting', 'reconnecting', 'live', 'resync']);
     stop();
     expect(FakeEventSource.opened[1]!.closed).toBe(true);
   });

@@ -12,6 +12,7 @@ import {
   type Page,
   type Status,
   type StreamState,
+  type TunnelStatus,
 } from './types';
 
 export interface StreamHandlers {
@@ -20,6 +21,8 @@ export interface StreamHandlers {
   /** Events may have been missed (slow client, reconnect): reload what is shown. */
   resync(): void;
   state(state: StreamState): void;
+  /** The tunnel changed (state or public URL). */
+  tunnel(status: TunnelStatus): void;
 }
 
 export interface Backend {
@@ -33,6 +36,8 @@ export interface Backend {
   exportUrl(filter: EventFilter, format: ExportFormat): string;
   /** Saves an export; resolves when handed to the browser (or a save dialog). */
   saveExport(filter: EventFilter, format: ExportFormat): Promise<void>;
+  /** Switches the tunnel (`cloudflared`, `bore:HOST`, `manual:URL`, `off`); remembered. */
+  setTunnel(choice: string): Promise<TunnelStatus>;
 }
 
 export function queryString(params: Record<string, string | number | undefined | null>): string {
@@ -71,6 +76,22 @@ export class HttpBackend implements Backend {
     }
     if (!response.ok) throw await failure(response);
     return response;
+  }
+
+  async setTunnel(choice: string): Promise<TunnelStatus> {
+    let response: Response;
+    try {
+      response = await this.fetcher(`${this.base}/api/tunnel`, {
+        method: 'PUT',
+        credentials: 'same-origin',
+        headers: { accept: 'application/json', 'content-type': 'application/json' },
+        body: JSON.stringify({ tunnel: choice }),
+      });
+    } catch {
+      throw new ApiError('offline', 'Hookscope is not answering. Is it still running?', 0);
+    }
+    if (!response.ok) throw await failure(response);
+    return response.json();
   }
 
   async status(): Promise<Status> {
@@ -132,6 +153,9 @@ export class HttpBackend implements Backend {
         handlers.captured(JSON.parse((message as MessageEvent<string>).data));
       });
       source.addEventListener('resync', () => handlers.resync());
+      source.addEventListener('tunnel', (message) => {
+        handlers.tunnel(JSON.parse((message as MessageEvent<string>).data));
+      });
       source.onerror = () => {
         // EventSource retries by itself unless the server refused outright; either way
         // we take over so the delay grows and the state is shown.

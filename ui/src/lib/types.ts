@@ -27,6 +27,11 @@ export interface EventSummary {
   query: string | null;
   headers: [string, string][];
   remote_addr: string | null;
+  /** The sender's address: the peer, or behind the tunnel what the tunnel reports. */
+  client_ip: string | null;
+  via_tunnel: boolean;
+  /** `outside` is flagged: not one of systeme.io's sending addresses. */
+  sender: Sender | null;
   content_type: string | null;
   content_encoding: string | null;
   size: number;
@@ -41,6 +46,27 @@ export interface EventSummary {
   contact_id: string | null;
   contact_name: string | null;
   occurred_at: string | null;
+}
+
+export type Sender = 'systeme.io' | 'local' | 'unknown' | 'outside';
+
+export type TunnelState = 'off' | 'starting' | 'up' | 'reconnecting' | 'failed';
+
+/** The public URL through a tunnel (`GET /api/tunnel`, `tunnel` stream events). */
+export interface TunnelStatus {
+  /** As `hookscope serve --tunnel` takes it: `cloudflared`, `bore:HOST`, `manual:URL`, `off`. */
+  choice: string;
+  provider: 'off' | 'cloudflared' | 'bore' | 'manual';
+  state: TunnelState;
+  public_url: string | null;
+  reason: string | null;
+  hint: string | null;
+  previous_url: string | null;
+  /** The default endpoint's webhook URL through the tunnel, while it is up. */
+  webhook_url: string | null;
+  previous_webhook_url: string | null;
+  /** Plain HTTP: systeme.io's Settings webhooks need HTTPS. */
+  insecure: boolean;
 }
 
 export interface Page<T> {
@@ -70,6 +96,7 @@ export interface Status {
   max_body: number;
   events: number;
   contacts: number;
+  tunnel: TunnelStatus;
 }
 
 export interface EventFilter {
