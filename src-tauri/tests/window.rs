@@ -46,6 +46,9 @@ impl Driver {
                 "--native-port",
                 &free_port().to_string(),
             ])
+            // No tunnel unless a test picks one; a real one would need the internet.
+            .env("HOOKSCOPE_TUNNEL", "off")
+            .env("NGROK_AUTHTOKEN", "")
             .envs(env.iter().copied())
             .env("HOOKSCOPE_LOG", "warn")
             .stdout(Stdio::null())
@@ -174,6 +177,8 @@ async fn deliveries_show_up_on_their_contact_and_search_finds_them() {
         ("HOOKSCOPE_DATA_DIR", data.path().to_str().unwrap()),
         ("HOOKSCOPE_INGEST", "127.0.0.1:0"),
         ("HOOKSCOPE_UI", "127.0.0.1:0"),
+        // The user's own public URL: shown as the one to paste into systeme.io.
+        ("HOOKSCOPE_TUNNEL", "manual:https://hooks.example.com"),
     ]);
     let client = driver.session().await;
 
@@ -181,6 +186,13 @@ async fn deliveries_show_up_on_their_contact_and_search_finds_them() {
     assert!(
         webhook_url.starts_with("http://127.0.0.1:"),
         "the window shows the webhook URL: {webhook_url}"
+    );
+    let token = webhook_url.rsplit('/').next().unwrap();
+    let public = format!("https://hooks.example.com/h/{token}");
+    assert_eq!(
+        wait_text(&client, "[data-testid=public-url]", &public).await,
+        public,
+        "the window shows the public webhook URL"
     );
     assert_eq!(
         wait_text(&client, "[data-testid=listener-status]", "Listening").await,

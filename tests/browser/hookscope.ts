@@ -78,7 +78,7 @@ export class Hookscope {
     const child = spawn(BINARY, ['serve', '--data-dir', this.dataDir, '--ingest', this.ingest, '--ui', this.ui], {
       stdio: ['ignore', 'pipe', 'inherit'],
       // No tunnel unless a test picks one (a real one would need the internet).
-      env: { HOOKSCOPE_TUNNEL: 'off', ...process.env, HOOKSCOPE_LOG: 'warn' },
+      env: { HOOKSCOPE_TUNNEL: 'off', ...process.env, NGROK_AUTHTOKEN: '', HOOKSCOPE_LOG: 'warn' },
     });
     this.child = child;
     const lines = createInterface({ input: child.stdout! });

@@ -266,5 +266,12 @@ test('a tunnel is chosen in the window, its URL shown, and a changed URL announc
   await expect(page.getByTestId('public-url')).toHaveText(`https://second.example/h/${token}`);
   const tunnel = await hookscope.api<{ choice: string }>('/api/tunnel');
   expect(tunnel.choice).toBe('manual:https://second.example');
+
+  // A tunnel that cannot start says why and what to do.
+  await choose(/ngrok/);
+  await expect(page.getByTestId('tunnel-state')).toHaveText('Tunnel failed');
+  await expect(page.getByTestId('tunnel-notice')).toContainText('ngrok needs your authtoken.');
+  await expect(page.getByTestId('tunnel-notice')).toContainText('dashboard.ngrok.com');
+  await expect(page.getByTestId('public-url')).toHaveCount(0);
 });
 

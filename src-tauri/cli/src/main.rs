@@ -98,6 +98,22 @@ struct ServeArgs {
     /// The cloudflared program, when it is not on PATH
     #[arg(long, env = "HOOKSCOPE_CLOUDFLARED", value_name = "PATH")]
     cloudflared: Option<PathBuf>,
+    /// Your ngrok authtoken (else the one saved from the UI)
+    #[arg(
+        long,
+        env = "NGROK_AUTHTOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    ngrok_authtoken: Option<String>,
+    /// ngrok's service address, for self-hosted setups
+    #[arg(
+        long,
+        env = "HOOKSCOPE_NGROK_SERVER",
+        value_name = "HOST:PORT",
+        hide = true
+    )]
+    ngrok_server: Option<String>,
 }
 
 #[derive(Args)]
@@ -180,6 +196,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         tunnel: args.tunnel,
         tunnel_options: TunnelOptions {
             cloudflared: args.cloudflared,
+            ngrok_authtoken: args.ngrok_authtoken,
+            ngrok_server: args.ngrok_server,
         },
     };
     runtime()?.block_on(async {

@@ -259,6 +259,7 @@ fn tunnel_view(state: &AppState, default: &Endpoint) -> serde_json::Value {
             .map(|base| format!("{base}/h/{}", default.token))
     );
     view["insecure"] = json!(status.insecure());
+    view["ngrok_authtoken_set"] = json!(state.tunnels.has_ngrok_authtoken());
     view
 }
 
@@ -270,17 +271,20 @@ async fn get_tunnel(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_
 #[derive(Deserialize)]
 struct TunnelBody {
     tunnel: String,
+    /// Stored locally for ngrok; `""` forgets it.
+    #[serde(default)]
+    ngrok_authtoken: Option<String>,
 }
 
-/// Switches the tunnel (`{"tunnel": "cloudflared" | "bore[:HOST]" | "manual:URL" | "off"}`)
-/// and remembers the choice.
+/// Switches the tunnel (`{"tunnel": "cloudflared" | "ngrok[:DOMAIN]" | "bore[:HOST]" |
+/// "manual:URL" | "off", "ngrok_authtoken"?}`) and remembers the choice.
 async fn put_tunnel(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let body: TunnelBody = json_body(&body)?;
     let choice: TunnelChoice = body.tunnel.parse().map_err(Error::Invalid)?;
-    state.choose_tunnel(choice).await?;
+    state.choose_tunnel(choice, body.ngrok_authtoken).await?;
     let default = state.default_endpoint().await?;
     Ok(Json(tunnel_view(&state, &default)))
 }

@@ -151,6 +151,11 @@ pub fn put_setting(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+pub fn delete_setting(conn: &Connection, key: &str) -> Result<()> {
+    conn.execute("DELETE FROM settings WHERE key = ?1", [key])?;
+    Ok(())
+}
+
 /// A setting of the install (API token, ...), created on first use.
 pub fn setting_or_insert(
     conn: &Connection,

@@ -58,7 +58,8 @@ impl ServeOptions {
     /// The settings `hookscope serve` takes from its environment, for a start without
     /// flags (the desktop app): `HOOKSCOPE_DATA_DIR`, `HOOKSCOPE_INGEST`, `HOOKSCOPE_UI`,
     /// `HOOKSCOPE_MAX_BODY`, `HOOKSCOPE_SYNCHRONOUS`, `HOOKSCOPE_TUNNEL`,
-    /// `HOOKSCOPE_CLOUDFLARED` (the cloudflared program).
+    /// `HOOKSCOPE_CLOUDFLARED` (the cloudflared program), `NGROK_AUTHTOKEN`,
+    /// `HOOKSCOPE_NGROK_SERVER`.
     pub fn from_env() -> Result<ServeOptions> {
         fn var(name: &str) -> Option<String> {
             std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -87,6 +88,8 @@ impl ServeOptions {
             },
             tunnel_options: TunnelOptions {
                 cloudflared: var("HOOKSCOPE_CLOUDFLARED").map(PathBuf::from),
+                ngrok_authtoken: var("NGROK_AUTHTOKEN"),
+                ngrok_server: var("HOOKSCOPE_NGROK_SERVER"),
             },
         })
     }
@@ -165,22 +168,38 @@ impl AppState {
         base.map(|base| format!("{base}/h/{}", endpoint.token))
     }
 
-    /// Remembers `choice` and switches the running tunnel to it.
-    pub async fn choose_tunnel(&self, choice: TunnelChoice) -> Result<()> {
+    /// Remembers `choice` and switches the running tunnel to it. A given ngrok
+    /// authtoken is stored first (an empty one is forgotten).
+    pub async fn choose_tunnel(
+        &self,
+        choice: TunnelChoice,
+        ngrok_authtoken: Option<String>,
+    ) -> Result<()> {
         let remembered = choice.to_string();
-        let last_url = self
+        let (last_url, stored_token) = self
             .writer
             .run(move |conn| {
+                match ngrok_authtoken.as_deref().map(str::trim) {
+                    Some("") => db::delete_setting(conn, NGROK_TOKEN_SETTING)?,
+                    Some(token) => db::put_setting(conn, NGROK_TOKEN_SETTING, token)?,
+                    None => {}
+                }
                 db::put_setting(conn, TUNNEL_SETTING, &remembered)?;
-                db::get_setting(conn, LAST_URL_SETTING)
+                Ok((
+                    db::get_setting(conn, LAST_URL_SETTING)?,
+                    db::get_setting(conn, NGROK_TOKEN_SETTING)?,
+                ))
             })
             .await?;
+        self.tunnels.set_stored_ngrok_authtoken(stored_token);
         self.tunnels.switch(choice, last_url).await;
         Ok(())
     }
 }
 
 const TUNNEL_SETTING: &str = "tunnel";
+/// Kept in the local database only: never exported, never shown by the API.
+const NGROK_TOKEN_SETTING: &str = "ngrok.authtoken";
 /// The last public URL the user was shown, to announce a different one after a restart.
 const LAST_URL_SETTING: &str = "tunnel.last_url";
 
@@ -331,7 +350,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         Some(choice) => choice,
         None => remembered_tunnel(&state).await?,
     };
-    state.choose_tunnel(choice).await?;
+    state.choose_tunnel(choice, None).await?;
     remember_public_urls(state.clone());
     Ok(Running {
         ingest_addr,

@@ -304,6 +304,7 @@ async fn cloudflared_is_discovered_through_its_metrics_and_stopped_on_quit() {
         TunnelChoice::Cloudflared,
         TunnelOptions {
             cloudflared: Some(program),
+            ..TunnelOptions::default()
         },
     )
     .await;
@@ -346,6 +347,7 @@ async fn a_cloudflared_that_dies_is_restarted_and_its_new_url_announced() {
         TunnelChoice::Cloudflared,
         TunnelOptions {
             cloudflared: Some(program),
+            ..TunnelOptions::default()
         },
     )
     .await;
@@ -383,6 +385,7 @@ async fn a_missing_cloudflared_fails_with_what_to_do() {
         TunnelChoice::Cloudflared,
         TunnelOptions {
             cloudflared: Some("/nonexistent/cloudflared".into()),
+            ..TunnelOptions::default()
         },
     )
     .await;
@@ -441,4 +444,113 @@ async fn the_tunnel_is_chosen_through_the_api_and_remembered() {
     let status = wait_for(&again, "came up again", |s| s.state == TunnelState::Up).await;
     assert_eq!(status.choice, "manual:https://hooks.example.com");
     again.stop().await;
+}
+
+// ---- ngrok ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn ngrok_without_an_authtoken_fails_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(
+        dir.path(),
+        "ngrok".parse().unwrap(),
+        TunnelOptions::default(),
+    )
+    .await;
+    let failed = wait_for(&running, "failed", |s| s.state == TunnelState::Failed).await;
+    assert_eq!(failed.reason.as_deref(), Some("ngrok needs your authtoken"));
+    assert!(failed.hint.unwrap().contains("dashboard.ngrok.com"));
+    assert_eq!(
+        Api::of(&running).json("/api/tunnel").await["ngrok_authtoken_set"],
+        false
+    );
+    running.stop().await;
+}
+
+/// ngrok's service is out of reach here: a local peer that hangs up on every connection
+/// stands in for it, so the token is used and the network failure is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ngrok_keeps_its_authtoken_private_and_retries_when_unreachable() {
+    let refuser = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refuser_addr = refuser.local_addr().unwrap();
+    let hangups = tokio::spawn(async move {
+        let mut count = 0u32;
+        while let Ok((socket, _)) = refuser.accept().await {
+            drop(socket);
+            count += 1;
+        }
+        count
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let options = TunnelOptions {
+        ngrok_server: Some(refuser_addr.to_string()),
+        ..TunnelOptions::default()
+    };
+    let running = start(dir.path(), TunnelChoice::Off, options).await;
+    let api = Api::of(&running);
+    let secret = "2abcSECRETtokenVALUE_xyz";
+    let chosen = api
+        .http
+        .put(format!("{}/api/tunnel", api.base))
+        .bearer_auth(&api.token)
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"tunnel": "ngrok:Hooks.ngrok.app", "ngrok_authtoken": "{secret}"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chosen.status(), 200);
+    let answer = chosen.text().await.unwrap();
+    assert!(
+        !answer.contains(secret),
+        "the token is never sent back: {answer}"
+    );
+    let lost = wait_for(&running, "tried and retried", |s| {
+        s.state == TunnelState::Reconnecting
+    })
+    .await;
+    assert_eq!(lost.choice, "ngrok:hooks.ngrok.app");
+    assert!(
+        lost.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("cannot reach ngrok"),
+        "{lost:?}"
+    );
+    let tunnel = api.json("/api/tunnel").await;
+    assert_eq!(tunnel["ngrok_authtoken_set"], true);
+    assert!(!tunnel.to_string().contains(secret));
+    let status = api.json("/api/status").await;
+    assert!(!status.to_string().contains(secret));
+    running.stop().await;
+
+    // Restarted without a token on the command line: the stored one is used again.
+    let again = server::start(ServeOptions {
+        tunnel: None,
+        tunnel_options: TunnelOptions {
+            ngrok_server: Some(refuser_addr.to_string()),
+            ..TunnelOptions::default()
+        },
+        ..test_options(dir.path())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        Api::of(&again).json("/api/tunnel").await["ngrok_authtoken_set"],
+        true
+    );
+    wait_for(&again, "tried again", |s| {
+        s.state == TunnelState::Reconnecting
+    })
+    .await;
+    again.stop().await;
+    hangups.abort();
+    let database = std::fs::read(hookscope_core::db::database_path(dir.path())).unwrap();
+    assert!(
+        database
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes()),
+        "the token is kept in the local database (settings), where the next start finds it"
+    );
 }

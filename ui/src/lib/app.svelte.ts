@@ -86,7 +86,7 @@ export class AppModel {
     this.unsubscribe = this.backend.subscribe({
       captured: (event) => this.captured(event),
       resync: () => void this.resync(),
-      tunnel: (status) => (this.tunnel = status),
+      tunnel: (status) => this.setTunnel(status),
       state: (state) => {
         this.stream = state;
         if (state === 'live') this.problem = null;
@@ -98,7 +98,12 @@ export class AppModel {
 
   private setStatus(status: Status): void {
     this.status = status;
-    this.tunnel = status.tunnel;
+    this.setTunnel(status.tunnel);
+  }
+
+  /** Answers can cross (a reply to a switch and a stream event): the newest wins. */
+  private setTunnel(status: TunnelStatus): void {
+    if (!this.tunnel || status.revision >= this.tunnel.revision) this.tunnel = status;
   }
 
   /** The public URL changed since systeme.io was set up, and the user has not said they
@@ -109,8 +114,8 @@ export class AppModel {
   }
 
   /** Switches the tunnel; errors (an invalid URL) are for the caller to show. */
-  async chooseTunnel(choice: string): Promise<void> {
-    this.tunnel = await this.backend.setTunnel(choice);
+  async chooseTunnel(choice: string, ngrokAuthtoken?: string): Promise<void> {
+    this.setTunnel(await this.backend.setTunnel(choice, ngrokAuthtoken));
   }
 
   stop(): void {

@@ -3,8 +3,10 @@ import { AppModel } from './app.svelte';
 import type { Backend, StreamHandlers } from './backend';
 import { ApiError, type Contact, type EventSummary, type Page, type TunnelStatus } from './types';
 
+let revision = 0;
 function tunnel(choice: string, state: TunnelStatus['state'], url: string | null = null, previous: string | null = null): TunnelStatus {
   return {
+    revision: ++revision,
     choice,
     provider: choice.split(':')[0] as TunnelStatus['provider'],
     state,
@@ -15,6 +17,7 @@ function tunnel(choice: string, state: TunnelStatus['state'], url: string | null
     webhook_url: url && `${url}/h/t`,
     previous_webhook_url: previous && `${previous}/h/t`,
     insecure: url?.startsWith('http://') ?? false,
+    ngrok_authtoken_set: false,
   };
 }
 
@@ -231,6 +234,12 @@ describe('AppModel tunnel', () => {
     await expect(model.chooseTunnel('manual:nope')).rejects.toMatchObject({ code: 'invalid_request' });
     expect(model.tunnel?.choice).toBe('bore:bore.pub');
     expect(backend.chosen).toEqual(['bore:bore.pub', 'manual:nope']);
+    // A stream event newer than a late reply is not undone by it.
+    const late = tunnel('manual:https://x.example', 'starting');
+    backend.handlers!.tunnel(tunnel('manual:https://x.example', 'up', 'https://x.example'));
+    backend.setTunnel = async () => late;
+    await model.chooseTunnel('manual:https://x.example');
+    expect(model.tunnel?.state).toBe('up');
     model.stop();
   });
 });

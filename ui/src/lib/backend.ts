@@ -36,8 +36,9 @@ export interface Backend {
   exportUrl(filter: EventFilter, format: ExportFormat): string;
   /** Saves an export; resolves when handed to the browser (or a save dialog). */
   saveExport(filter: EventFilter, format: ExportFormat): Promise<void>;
-  /** Switches the tunnel (`cloudflared`, `bore:HOST`, `manual:URL`, `off`); remembered. */
-  setTunnel(choice: string): Promise<TunnelStatus>;
+  /** Switches the tunnel (`cloudflared`, `ngrok[:DOMAIN]`, `bore:HOST`, `manual:URL`, `off`);
+   * remembered. A given ngrok authtoken is stored on this machine. */
+  setTunnel(choice: string, ngrokAuthtoken?: string): Promise<TunnelStatus>;
 }
 
 export function queryString(params: Record<string, string | number | undefined | null>): string {
@@ -78,14 +79,14 @@ export class HttpBackend implements Backend {
     return response;
   }
 
-  async setTunnel(choice: string): Promise<TunnelStatus> {
+  async setTunnel(choice: string, ngrokAuthtoken?: string): Promise<TunnelStatus> {
     let response: Response;
     try {
       response = await this.fetcher(`${this.base}/api/tunnel`, {
         method: 'PUT',
         credentials: 'same-origin',
         headers: { accept: 'application/json', 'content-type': 'application/json' },
-        body: JSON.stringify({ tunnel: choice }),
+        body: JSON.stringify({ tunnel: choice, ngrok_authtoken: ngrokAuthtoken || undefined }),
       });
     } catch {
       throw new ApiError('offline', 'Hookscope is not answering. Is it still running?', 0);

@@ -54,9 +54,11 @@ export type TunnelState = 'off' | 'starting' | 'up' | 'reconnecting' | 'failed';
 
 /** The public URL through a tunnel (`GET /api/tunnel`, `tunnel` stream events). */
 export interface TunnelStatus {
+  /** Grows with every change: of two answers, the higher one is current. */
+  revision: number;
   /** As `hookscope serve --tunnel` takes it: `cloudflared`, `bore:HOST`, `manual:URL`, `off`. */
   choice: string;
-  provider: 'off' | 'cloudflared' | 'bore' | 'manual';
+  provider: 'off' | 'cloudflared' | 'ngrok' | 'bore' | 'manual';
   state: TunnelState;
   public_url: string | null;
   reason: string | null;
@@ -67,6 +69,8 @@ export interface TunnelStatus {
   previous_webhook_url: string | null;
   /** Plain HTTP: systeme.io's Settings webhooks need HTTPS. */
   insecure: boolean;
+  /** ngrok has an authtoken (the token itself never leaves the server). */
+  ngrok_authtoken_set: boolean;
 }
 
 export interface Page<T> {

@@ -5,6 +5,7 @@
 
 mod bore;
 mod cloudflared;
+mod ngrok;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -23,11 +24,16 @@ const LAST_RETRY: Duration = Duration::from_secs(30);
 /// A tunnel that stayed up this long starts the next backoff from the beginning.
 const STABLE: Duration = Duration::from_secs(60);
 
-/// Which tunnel the user chose: `off`, `cloudflared`, `bore[:HOST]` or `manual:URL`.
+/// Which tunnel the user chose: `off`, `cloudflared`, `ngrok[:DOMAIN]`, `bore[:HOST]` or
+/// `manual:URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TunnelChoice {
     Off,
     Cloudflared,
+    /// With the user's reserved domain, or a random one.
+    Ngrok {
+        domain: Option<String>,
+    },
     Bore {
         host: String,
     },
@@ -52,35 +58,41 @@ impl FromStr for TunnelChoice {
             ("bore", None) => Ok(TunnelChoice::Bore {
                 host: DEFAULT_BORE_HOST.into(),
             }),
-            ("bore", Some(host)) => {
-                let host = host.trim();
-                let valid = !host.is_empty()
-                    && host
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c));
-                if valid {
-                    Ok(TunnelChoice::Bore {
-                        host: host.to_ascii_lowercase(),
-                    })
-                } else {
-                    Err(format!(
-                        "bore:{host}: give a host name or IP address, e.g. bore:bore.pub"
-                    ))
-                }
+            ("bore", Some(host)) => host_name(host)
+                .map(|host| TunnelChoice::Bore { host })
+                .ok_or_else(|| {
+                    format!("bore:{host}: give a host name or IP address, e.g. bore:bore.pub")
+                }),
+            ("ngrok", None) => Ok(TunnelChoice::Ngrok { domain: None }),
+            ("ngrok", Some(domain)) if domain.trim().is_empty() => {
+                Ok(TunnelChoice::Ngrok { domain: None })
             }
+            ("ngrok", Some(domain)) => host_name(domain)
+                .map(|domain| TunnelChoice::Ngrok {
+                    domain: Some(domain),
+                })
+                .ok_or_else(|| {
+                    format!("ngrok:{domain}: give your reserved domain, e.g. ngrok:hooks.ngrok.app")
+                }),
             ("manual", Some(url)) => manual_base(url).map(|base| TunnelChoice::Manual { base }),
             ("manual", None) => Err(
                 "manual needs your public base URL, e.g. manual:https://hooks.example.com".into(),
             ),
-            ("ngrok", _) => Err(
-                "ngrok is not available in this version: pick cloudflared, bore or manual:URL"
-                    .into(),
-            ),
             _ => Err(format!(
-                "unknown tunnel {text:?}: pick cloudflared, bore, bore:HOST, manual:URL or off"
+                "unknown tunnel {text:?}: pick cloudflared, ngrok, ngrok:DOMAIN, bore, bore:HOST, manual:URL or off"
             )),
         }
     }
+}
+
+/// A bare host name or address, lower-cased.
+fn host_name(text: &str) -> Option<String> {
+    let host = text.trim();
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c));
+    valid.then(|| host.to_ascii_lowercase())
 }
 
 /// `https://host[:port][/prefix]` without a trailing slash.
@@ -108,6 +120,10 @@ impl fmt::Display for TunnelChoice {
         match self {
             TunnelChoice::Off => f.write_str("off"),
             TunnelChoice::Cloudflared => f.write_str("cloudflared"),
+            TunnelChoice::Ngrok { domain: None } => f.write_str("ngrok"),
+            TunnelChoice::Ngrok {
+                domain: Some(domain),
+            } => write!(f, "ngrok:{domain}"),
             TunnelChoice::Bore { host } => write!(f, "bore:{host}"),
             TunnelChoice::Manual { base } => write!(f, "manual:{base}"),
         }
@@ -119,6 +135,7 @@ impl TunnelChoice {
         match self {
             TunnelChoice::Off => "off",
             TunnelChoice::Cloudflared => "cloudflared",
+            TunnelChoice::Ngrok { .. } => "ngrok",
             TunnelChoice::Bore { .. } => "bore",
             TunnelChoice::Manual { .. } => "manual",
         }
@@ -143,6 +160,8 @@ pub enum TunnelState {
 /// What the UI header and `Public URL:` line show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TunnelStatus {
+    /// Grows with every change (and across restarts).
+    pub revision: u64,
     /// The choice as `hookscope serve --tunnel` takes it.
     pub choice: String,
     pub provider: &'static str,
@@ -160,6 +179,7 @@ pub struct TunnelStatus {
 impl TunnelStatus {
     fn new(choice: &TunnelChoice, state: TunnelState) -> TunnelStatus {
         TunnelStatus {
+            revision: 0,
             choice: choice.to_string(),
             provider: choice.provider(),
             state,
@@ -176,6 +196,24 @@ impl TunnelStatus {
             .as_deref()
             .is_some_and(|u| u.starts_with("http://"))
     }
+}
+
+/// Every change bumps `revision`, so a viewer holding two answers (an API reply and a
+/// stream event) keeps the newer one.
+fn update(status: &watch::Sender<TunnelStatus>, change: impl FnOnce(&mut TunnelStatus)) {
+    status.send_modify(|s| {
+        change(s);
+        s.revision += 1;
+    });
+}
+
+fn reset(status: &watch::Sender<TunnelStatus>, choice: &TunnelChoice, state: TunnelState) {
+    update(status, |s| {
+        *s = TunnelStatus {
+            revision: s.revision,
+            ..TunnelStatus::new(choice, state)
+        }
+    });
 }
 
 /// How a provider's run ended.
@@ -203,7 +241,7 @@ impl Report<'_> {
             .filter(|old| *old != url)
             .map(str::to_string);
         *self.last_url = Some(url.to_string());
-        self.status.send_modify(|s| {
+        update(self.status, |s| {
             s.state = TunnelState::Up;
             s.reason = None;
             s.hint = None;
@@ -216,18 +254,35 @@ impl Report<'_> {
 
     /// Still running, but not reachable right now (the provider reconnects by itself).
     pub(crate) fn reconnecting(&mut self, reason: &str) {
-        self.status.send_modify(|s| {
+        update(self.status, |s| {
             s.state = TunnelState::Reconnecting;
             s.reason = Some(reason.to_string());
         });
     }
 }
 
-/// Where tunnel programs are found.
-#[derive(Debug, Clone, Default)]
+/// Where tunnel programs are found, and the credentials given on the command line or
+/// in the environment (they take precedence over the ones stored in settings).
+#[derive(Clone, Default)]
 pub struct TunnelOptions {
     /// The cloudflared executable; `None` looks for `cloudflared` on `PATH`.
     pub cloudflared: Option<PathBuf>,
+    pub ngrok_authtoken: Option<String>,
+    /// ngrok's service address (`host:port`), for self-hosted or test setups.
+    pub ngrok_server: Option<String>,
+}
+
+impl fmt::Debug for TunnelOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TunnelOptions")
+            .field("cloudflared", &self.cloudflared)
+            .field(
+                "ngrok_authtoken",
+                &self.ngrok_authtoken.as_ref().map(|_| "(set)"),
+            )
+            .field("ngrok_server", &self.ngrok_server)
+            .finish()
+    }
 }
 
 /// A supervised tunnel. Dropping it does not stop it: call [`Tunnel::stop`].
@@ -259,7 +314,7 @@ pub fn supervise(
     } else {
         TunnelState::Starting
     };
-    status.send_replace(TunnelStatus::new(&choice, initial));
+    reset(&status, &choice, initial);
     let stop = CancellationToken::new();
     let task = tokio::spawn(run(choice, target, options, last_url, status, stop.clone()));
     Tunnel { stop, task }
@@ -272,16 +327,23 @@ pub struct Tunnels {
     options: TunnelOptions,
     status: watch::Sender<TunnelStatus>,
     current: tokio::sync::Mutex<Option<Tunnel>>,
+    stored_ngrok_authtoken: std::sync::Mutex<Option<String>>,
 }
 
 impl Tunnels {
     pub fn new(target: SocketAddr, options: TunnelOptions) -> Tunnels {
-        let (status, _) = watch::channel(TunnelStatus::new(&TunnelChoice::Off, TunnelState::Off));
+        // Revisions start at the clock, so they keep growing across restarts too.
+        let initial = TunnelStatus {
+            revision: crate::timefmt::now_micros().max(0) as u64,
+            ..TunnelStatus::new(&TunnelChoice::Off, TunnelState::Off)
+        };
+        let (status, _) = watch::channel(initial);
         Tunnels {
             target,
             options,
             status,
             current: tokio::sync::Mutex::new(None),
+            stored_ngrok_authtoken: std::sync::Mutex::new(None),
         }
     }
 
@@ -304,6 +366,13 @@ impl Tunnels {
 
     /// Stops the current tunnel (if any) and starts `choice`.
     pub async fn switch(&self, choice: TunnelChoice, last_url: Option<String>) {
+        let mut options = self.options.clone();
+        let stored = self
+            .stored_ngrok_authtoken
+            .lock()
+            .expect("token lock")
+            .clone();
+        options.ngrok_authtoken = options.ngrok_authtoken.or(stored);
         let mut current = self.current.lock().await;
         if let Some(tunnel) = current.take() {
             tunnel.stop().await;
@@ -311,18 +380,33 @@ impl Tunnels {
         *current = Some(supervise(
             choice,
             self.target,
-            self.options.clone(),
+            options,
             last_url,
             self.status.clone(),
         ));
+    }
+
+    /// The authtoken kept in settings; one given on the command line or in the
+    /// environment wins over it.
+    pub fn set_stored_ngrok_authtoken(&self, authtoken: Option<String>) {
+        *self.stored_ngrok_authtoken.lock().expect("token lock") = authtoken;
+    }
+
+    /// Whether an ngrok tunnel would have an authtoken (never the token itself).
+    pub fn has_ngrok_authtoken(&self) -> bool {
+        self.options.ngrok_authtoken.is_some()
+            || self
+                .stored_ngrok_authtoken
+                .lock()
+                .expect("token lock")
+                .is_some()
     }
 
     pub async fn stop(&self) {
         if let Some(tunnel) = self.current.lock().await.take() {
             tunnel.stop().await;
         }
-        self.status
-            .send_replace(TunnelStatus::new(&TunnelChoice::Off, TunnelState::Off));
+        reset(&self.status, &TunnelChoice::Off, TunnelState::Off);
     }
 }
 
@@ -352,6 +436,9 @@ async fn run(
                 Ended::Stopped
             }
             TunnelChoice::Bore { host } => bore::run(host, target, &mut report, &stop).await,
+            TunnelChoice::Ngrok { domain } => {
+                ngrok::run(domain.as_deref(), &options, target, &mut report, &stop).await
+            }
             TunnelChoice::Cloudflared => {
                 cloudflared::run(&options, target, &mut report, &stop).await
             }
@@ -360,7 +447,7 @@ async fn run(
             Ended::Stopped => return,
             Ended::Failed { reason, hint } => {
                 tracing::warn!(tunnel = %choice, %reason, "tunnel failed");
-                status.send_modify(|s| {
+                update(&status, |s| {
                     s.state = TunnelState::Failed;
                     s.reason = Some(reason);
                     s.hint = Some(hint);
@@ -373,7 +460,7 @@ async fn run(
                     retry = FIRST_RETRY;
                 }
                 tracing::warn!(tunnel = %choice, %reason, retry_in = ?retry, "tunnel lost; restarting");
-                status.send_modify(|s| {
+                update(&status, |s| {
                     s.state = TunnelState::Reconnecting;
                     s.reason = Some(format!("{reason}; retrying in {} s", retry.as_secs()));
                 });
@@ -396,6 +483,13 @@ mod tests {
         for (text, expected) in [
             ("off", TunnelChoice::Off),
             ("cloudflared", TunnelChoice::Cloudflared),
+            ("ngrok", TunnelChoice::Ngrok { domain: None }),
+            (
+                "NGROK:Hooks.ngrok.app",
+                TunnelChoice::Ngrok {
+                    domain: Some("hooks.ngrok.app".into()),
+                },
+            ),
             (
                 "bore",
                 TunnelChoice::Bore {
@@ -440,7 +534,7 @@ mod tests {
             ("manual", "public base URL"),
             ("manual:ftp://x", "not an http"),
             ("manual:https://x.example/?a=1", "not a base URL"),
-            ("ngrok", "not available"),
+            ("ngrok:bad/domain", "reserved domain"),
         ] {
             let error = text.parse::<TunnelChoice>().unwrap_err();
             assert!(error.contains(needle), "{text}: {error}");
