@@ -1,8 +1,10 @@
-//! The tray menu: listening status, copy the webhook URL, notifications on/off, quit.
+//! The tray menu: listening and tunnel status, copy the webhook URLs, notifications on/off,
+//! quit.
 
 use std::sync::Arc;
 
 use hookscope_core::server::AppState;
+use hookscope_core::tunnel::{TunnelState, TunnelStatus};
 use tauri::App;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -29,6 +31,25 @@ pub fn install(
     let status = MenuItem::with_id(app, "status", status_text, false, None::<&str>)?;
     let open = MenuItem::with_id(app, "open", "Open Hookscope", true, None::<&str>)?;
     let copy = MenuItem::with_id(app, "copy", "Copy webhook URL", url.is_some(), None::<&str>)?;
+    let tunnel_now = running.as_ref().map(|(state, _)| state.tunnels.status());
+    let tunnel = MenuItem::with_id(
+        app,
+        "tunnel",
+        tunnel_now
+            .as_ref()
+            .map_or_else(|| "Tunnel: none".into(), tunnel_text),
+        false,
+        None::<&str>,
+    )?;
+    let copy_public = MenuItem::with_id(
+        app,
+        "copy-public",
+        "Copy public webhook URL",
+        tunnel_now
+            .as_ref()
+            .is_some_and(|t| t.state == TunnelState::Up),
+        None::<&str>,
+    )?;
     let notify_on = running.as_ref().is_some_and(|(_, switch)| switch.is_on());
     let notify = CheckMenuItem::with_id(
         app,
@@ -43,14 +64,42 @@ pub fn install(
         app,
         &[
             &status,
+            &tunnel,
             &PredefinedMenuItem::separator(app)?,
             &open,
             &copy,
+            &copy_public,
             &notify,
             &PredefinedMenuItem::separator(app)?,
             &quit,
         ],
     )?;
+    // The webhook path is the same through the tunnel.
+    let path = url
+        .as_deref()
+        .and_then(|u| u.find("/h/").map(|at| u[at..].to_string()));
+    let public_url = {
+        let running = running.clone();
+        move || {
+            let (state, _) = running.as_ref()?;
+            let status = state.tunnels.status();
+            let base = status
+                .public_url
+                .filter(|_| status.state == TunnelState::Up)?;
+            Some(format!("{base}{}", path.as_deref()?))
+        }
+    };
+    if let Some((state, _)) = &running {
+        let mut changes = state.tunnels.subscribe();
+        let (tunnel, copy_public) = (tunnel.clone(), copy_public.clone());
+        tauri::async_runtime::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let now = changes.borrow_and_update().clone();
+                let _ = tunnel.set_text(tunnel_text(&now));
+                let _ = copy_public.set_enabled(now.state == TunnelState::Up);
+            }
+        });
+    }
     let mut tray = TrayIconBuilder::with_id("hookscope")
         .menu(&menu)
         .tooltip("Hookscope")
@@ -59,6 +108,11 @@ pub fn install(
             "copy" => {
                 if let Some(url) = &url {
                     let _ = app.clipboard().write_text(url.clone());
+                }
+            }
+            "copy-public" => {
+                if let Some(url) = public_url() {
+                    let _ = app.clipboard().write_text(url);
                 }
             }
             "notify" => {
@@ -74,4 +128,17 @@ pub fn install(
     }
     tray.build(app)?;
     Ok(())
+}
+
+fn tunnel_text(status: &TunnelStatus) -> String {
+    match status.state {
+        TunnelState::Off => "Tunnel: none".into(),
+        TunnelState::Starting => format!("Tunnel: {} starting…", status.provider),
+        TunnelState::Up => format!("Public: {}", status.public_url.as_deref().unwrap_or("")),
+        TunnelState::Reconnecting => format!("Tunnel: {} reconnecting…", status.provider),
+        TunnelState::Failed => format!(
+            "Tunnel failed: {}",
+            status.reason.as_deref().unwrap_or("see the window")
+        ),
+    }
 }

@@ -23,13 +23,19 @@ struct Serve {
 }
 
 impl Serve {
-    /// Starts on free ports, the data dir given through the environment.
+    /// Starts on free ports, the data dir given through the environment, no tunnel.
     fn start(data_dir: &Path) -> Serve {
+        Serve::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, env: &[(&str, &Path)]) -> Serve {
         let mut child = Command::new(BIN)
             .arg("serve")
             .env("HOOKSCOPE_DATA_DIR", data_dir)
             .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
             .env("HOOKSCOPE_UI", "127.0.0.1:0")
+            .env("HOOKSCOPE_TUNNEL", "off")
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -367,4 +373,57 @@ async fn send_export_and_import_from_the_command_line() {
     let nowhere = run(&["export"], &dir.path().join("missing"));
     assert!(!nowhere.status.success());
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("no Hookscope data"));
+}
+
+/// cloudflared is Hookscope's child: even a SIGKILLed Hookscope leaves no tunnel behind.
+#[test]
+fn a_killed_hookscope_takes_its_cloudflared_with_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let programs = tempfile::tempdir().unwrap();
+    let pid_file = programs.path().join("pid");
+    let program = programs.path().join("cloudflared");
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\necho $$ > '{}'\nexec sleep 600\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut serve = Serve::start_with(
+        dir.path(),
+        &[
+            ("HOOKSCOPE_TUNNEL", Path::new("cloudflared")),
+            ("HOOKSCOPE_CLOUDFLARED", &program),
+        ],
+    );
+    let started = Instant::now();
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "cloudflared was started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Reaped, or a zombie waiting for a reaper: either way no longer running.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    };
+    assert!(running(), "the stand-in cloudflared runs");
+    serve.signal("KILL");
+    serve.wait(Duration::from_secs(5));
+    let killed = Instant::now();
+    while running() && killed.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!running(), "cloudflared ({pid}) ended with Hookscope");
 }
