@@ -275,3 +275,34 @@ test('a tunnel is chosen in the window, its URL shown, and a changed URL announc
   await expect(page.getByTestId('public-url')).toHaveCount(0);
 });
 
+test('signatures are shown, checked once the secret is set, and filtered', async ({ hookscope, watched: page }) => {
+  const sale = fixture('systeme-settings/sale-new');
+  await hookscope.send(sale);
+  await hookscope.send(tagAdded('plain@example.com', 'Unsigned'));
+  const tampered = { ...sale, body: sale.text.replaceAll('Blog qui rapporte', 'Blog changed') };
+  await page.goto(hookscope.uiUrl);
+  const badges = page.getByTestId('signature-badge');
+  await expect(badges).toHaveCount(1);
+  await expect(badges).toHaveText('signed, no secret');
+
+  await row(page, 'Blog qui rapporte').click();
+  await expect(page.getByTestId('signature')).toContainText('no secret is set');
+  await page.getByLabel('Endpoint secret').fill('not the secret');
+  await page.getByRole('button', { name: 'Set secret' }).click();
+  await expect(page.getByTestId('signature')).toContainText('INVALID');
+  await page.getByLabel('Endpoint secret').fill('whsec-test-0123456789abcdef');
+  await page.getByRole('button', { name: 'Set secret' }).click();
+  await expect(page.getByTestId('signature')).toContainText('Valid');
+  await expect(row(page, 'Blog qui rapporte').getByTestId('signature-badge')).toHaveText('signed ✓');
+
+  // A delivery changed on the way is loud, live, and found by the filter.
+  await hookscope.send(tampered);
+  await expect(row(page, 'Blog changed').getByTestId('signature-badge')).toHaveText('invalid signature');
+  await page.getByLabel('Signature filter').selectOption('invalid');
+  await expect(page.getByTestId('event')).toHaveCount(1);
+  await expect(page.getByTestId('event')).toContainText('Blog changed');
+  await shot(page, 'signatures');
+  await page.getByLabel('Signature filter').selectOption('');
+  await expect(page.getByTestId('event')).toHaveCount(3);
+});
+

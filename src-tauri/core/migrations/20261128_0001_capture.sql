@@ -4,7 +4,8 @@ CREATE TABLE endpoints (
     name        TEXT NOT NULL,
     token       TEXT NOT NULL UNIQUE,
     created_at  INTEGER NOT NULL,          -- unix microseconds
-    is_default  INTEGER NOT NULL DEFAULT 0
+    is_default  INTEGER NOT NULL DEFAULT 0,
+    secret      TEXT                       -- systeme.io Settings-webhook secret; stays local
 ) STRICT;
 
 -- One row per delivery, body byte for byte. Decoded fields are derived from the body and
@@ -22,6 +23,7 @@ CREATE TABLE events (
     remote_addr      TEXT,                 -- the TCP peer (behind a tunnel: the tunnel's local end)
     client_ip        TEXT,                 -- the sender: the peer, or what the tunnel reports
     via_tunnel       INTEGER NOT NULL DEFAULT 0,
+    signature        TEXT NOT NULL DEFAULT 'unsigned', -- valid | invalid | unsigned | no_secret
     content_type     TEXT,
     content_encoding TEXT,
     size             INTEGER NOT NULL,

@@ -47,7 +47,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/endpoints", get(list_endpoints).post(create_endpoint))
         .route(
             "/endpoints/{id}",
-            axum::routing::patch(rename_endpoint).delete(delete_endpoint),
+            axum::routing::patch(change_endpoint).delete(delete_endpoint),
         )
         .fallback(|| async { ApiError(Error::NotFound("no such API route".into())) })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -510,14 +510,42 @@ async fn create_endpoint(State(state): State<Arc<AppState>>, body: Bytes) -> Api
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-async fn rename_endpoint(
+/// `PATCH /api/endpoints/{id}`: any of `name`, `secret` (a string sets it, `null` clears).
+#[derive(Deserialize)]
+struct EndpointPatch {
+    name: Option<String>,
+    /// Absent: unchanged. `null`: cleared.
+    #[serde(default, deserialize_with = "present_or_null")]
+    secret: Option<Option<String>>,
+}
+
+fn present_or_null<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+async fn change_endpoint(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<EndpointView>> {
-    let body: EndpointBody = json_body(&body)?;
+    let patch: EndpointPatch = json_body(&body)?;
+    if patch.name.is_none() && patch.secret.is_none() {
+        return Err(ApiError(Error::Invalid(
+            "nothing to change: send \"name\" and/or \"secret\"".into(),
+        )));
+    }
     let endpoint = state
-        .change_endpoints(move |conn| endpoints::rename(conn, &id, &body.name))
+        .change_endpoints(move |conn| {
+            if let Some(name) = &patch.name {
+                endpoints::rename(conn, &id, name)?;
+            }
+            match &patch.secret {
+                Some(secret) => endpoints::set_secret(conn, &id, secret.as_deref()),
+                None => endpoints::get(conn, &id),
+            }
+        })
         .await?;
     Ok(Json(EndpointView {
         url: state.webhook_url(&endpoint),

@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use crate::body::{self, BodyKind};
 use crate::decode::{self, Decoded, Delivery};
+use crate::signature::{self, Verdict};
 
 /// The request as it arrived, untouched.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct Capture {
     pub body_kind: BodyKind,
     pub decoded: Decoded,
     pub search_text: String,
+    /// Under no secret until [`Capture::check_signature`] is given the endpoint's.
+    pub signature: Verdict,
 }
 
 /// A fresh, time-ordered, globally unique event id.
@@ -76,14 +79,21 @@ impl Capture {
         }
         let headers_json =
             serde_json::to_string(&raw.headers).expect("a list of string pairs serialises");
+        let signature = signature::verify(&raw.headers, &raw.body, None);
         Capture {
             raw,
             headers_json,
             content_type,
             content_encoding,
             body_kind,
+            signature,
             decoded,
             search_text,
         }
+    }
+
+    /// The signature verdict under the endpoint's secret (on the bytes as received).
+    pub fn check_signature(&mut self, secret: Option<&str>) {
+        self.signature = signature::verify(&self.raw.headers, &self.raw.body, secret);
     }
 }

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::signature;
 use crate::timefmt::{format_micros, now_micros};
 use crate::tokens;
 
@@ -18,6 +19,10 @@ pub struct Endpoint {
     pub token: String,
     pub created_at: String,
     pub is_default: bool,
+    /// Checks `X-Webhook-Signature`; kept on this machine, never serialised.
+    #[serde(skip)]
+    pub secret: Option<String>,
+    pub has_secret: bool,
 }
 
 const MAX_NAME_CHARS: usize = 100;
@@ -36,18 +41,21 @@ fn valid_name(name: &str) -> Result<String> {
 }
 
 fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Endpoint> {
+    let secret: Option<String> = row.get("secret")?;
     Ok(Endpoint {
         id: row.get("id")?,
         name: row.get("name")?,
         token: row.get("token")?,
         created_at: format_micros(row.get("created_at")?),
         is_default: row.get("is_default")?,
+        has_secret: secret.is_some(),
+        secret,
     })
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<Endpoint>> {
     let mut stmt = conn.prepare(
-        "SELECT id, name, token, created_at, is_default FROM endpoints
+        "SELECT id, name, token, created_at, is_default, secret FROM endpoints
          ORDER BY is_default DESC, created_at, id",
     )?;
     let rows = stmt.query_map([], from_row)?;
@@ -56,7 +64,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Endpoint>> {
 
 pub fn get(conn: &Connection, id: &str) -> Result<Endpoint> {
     conn.query_row(
-        "SELECT id, name, token, created_at, is_default FROM endpoints WHERE id = ?1",
+        "SELECT id, name, token, created_at, is_default, secret FROM endpoints WHERE id = ?1",
         [id],
         from_row,
     )
@@ -68,7 +76,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Endpoint> {
 pub fn ensure_default(conn: &Connection) -> Result<Endpoint> {
     let existing = conn
         .query_row(
-            "SELECT id, name, token, created_at, is_default FROM endpoints
+            "SELECT id, name, token, created_at, is_default, secret FROM endpoints
              ORDER BY is_default DESC, created_at LIMIT 1",
             [],
             from_row,
@@ -113,6 +121,59 @@ pub fn rename(conn: &Connection, id: &str, name: &str) -> Result<Endpoint> {
         return Err(Error::NotFound(format!("no endpoint {id}")));
     }
     get(conn, id)
+}
+
+const MAX_SECRET_CHARS: usize = 500;
+
+/// Sets (or with `None` clears) the endpoint's signing secret and re-checks the signature
+/// of every delivery it holds, on the stored bytes.
+pub fn set_secret(conn: &mut Connection, id: &str, secret: Option<&str>) -> Result<Endpoint> {
+    let secret = match secret {
+        None => None,
+        Some(text) if text.trim().is_empty() => {
+            return Err(Error::Invalid(
+                "the secret is empty: paste the secret key from systeme.io, or send null to remove it".into(),
+            ));
+        }
+        Some(text) if text.chars().count() > MAX_SECRET_CHARS => {
+            return Err(Error::Invalid(format!(
+                "secrets are at most {MAX_SECRET_CHARS} characters"
+            )));
+        }
+        // systeme.io shows the key with no surrounding spaces; a pasted newline is not part of it.
+        Some(text) => Some(text.trim().to_string()),
+    };
+    let tx = conn.transaction()?;
+    if tx.execute(
+        "UPDATE endpoints SET secret = ?2 WHERE id = ?1",
+        (id, &secret),
+    )? == 0
+    {
+        return Err(Error::NotFound(format!("no endpoint {id}")));
+    }
+    reverify(&tx, id, secret.as_deref())?;
+    tx.commit()?;
+    get(conn, id)
+}
+
+/// New verdicts for the endpoint's signed deliveries under `secret`.
+fn reverify(tx: &rusqlite::Transaction, endpoint_id: &str, secret: Option<&str>) -> Result<()> {
+    let mut select = tx.prepare(
+        "SELECT seq, headers, body, signature FROM events
+         WHERE endpoint_id = ?1 AND signature <> 'unsigned'",
+    )?;
+    let mut update = tx.prepare("UPDATE events SET signature = ?2 WHERE seq = ?1")?;
+    let mut rows = select.query([endpoint_id])?;
+    while let Some(row) = rows.next()? {
+        let headers: Vec<(String, String)> =
+            serde_json::from_str(&row.get::<_, String>(1)?).unwrap_or_default();
+        let body: Vec<u8> = row.get(2)?;
+        let verdict = signature::verify(&headers, &body, secret).as_str();
+        if row.get::<_, String>(3)? != verdict {
+            update.execute((row.get::<_, i64>(0)?, verdict))?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes an endpoint: its URL stops answering; its events stay searchable. The last

@@ -31,6 +31,10 @@ pub struct EventMeta {
     pub via_tunnel: bool,
     /// `systeme.io`, `local`, `unknown` or `outside` (flagged): see [`Sender`].
     pub sender: Option<&'static str>,
+    /// Sent from one of systeme.io's addresses: true, false, or null when unknown.
+    pub source_ok: Option<bool>,
+    /// `valid`, `invalid`, `unsigned` or `no_secret`: see [`crate::signature`].
+    pub signature: &'static str,
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
     pub size: i64,
@@ -50,6 +54,11 @@ pub struct EventMeta {
 impl EventMeta {
     pub fn from_capture(capture: &Capture) -> EventMeta {
         let raw = &capture.raw;
+        let sender = raw
+            .client_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .map(|ip| Sender::of(ip, raw.via_tunnel));
         EventMeta {
             id: raw.id.clone(),
             received_at: format_micros(raw.received_at),
@@ -63,11 +72,9 @@ impl EventMeta {
             remote_addr: raw.remote_addr.clone(),
             client_ip: raw.client_ip.clone(),
             via_tunnel: raw.via_tunnel,
-            sender: raw
-                .client_ip
-                .as_deref()
-                .and_then(|ip| ip.parse().ok())
-                .map(|ip| Sender::of(ip, raw.via_tunnel).as_str()),
+            sender: sender.map(Sender::as_str),
+            source_ok: sender.and_then(Sender::is_systeme),
+            signature: capture.signature.as_str(),
             content_type: capture.content_type.clone(),
             content_encoding: capture.content_encoding.clone(),
             size: raw.body.len() as i64,

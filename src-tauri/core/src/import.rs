@@ -1,6 +1,7 @@
 //! Loading an export back: JSON array or NDJSON, streamed. Events keep their ids, so an
 //! import never duplicates what the store already holds, and bodies come back byte for byte.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 
 use base64::Engine;
@@ -99,7 +100,13 @@ pub fn import(
         report: ImportReport::default(),
         seen: 0,
         inflate_limit,
+        secrets: HashMap::new(),
     };
+    // Imported deliveries are checked against this store's endpoint secrets.
+    sink.secrets = crate::endpoints::list(sink.conn)?
+        .into_iter()
+        .filter_map(|e| Some((e.id, e.secret?)))
+        .collect();
     let starts_with_array = loop {
         let buf = reader.fill_buf()?;
         match buf.iter().position(|b| !b.is_ascii_whitespace()) {
@@ -145,6 +152,8 @@ struct Sink<'c> {
     report: ImportReport,
     seen: u64,
     inflate_limit: usize,
+    /// Endpoint id → secret.
+    secrets: HashMap<String, String>,
 }
 
 impl Sink<'_> {
@@ -153,8 +162,13 @@ impl Sink<'_> {
         let delivery = event
             .into_delivery()
             .map_err(|e| format!("import stopped at event #{}: {e}", self.seen))?;
-        self.pending
-            .push(Capture::build(delivery, self.inflate_limit));
+        let mut capture = Capture::build(delivery, self.inflate_limit);
+        capture.check_signature(
+            self.secrets
+                .get(&capture.raw.endpoint_id)
+                .map(String::as_str),
+        );
+        self.pending.push(capture);
         if self.pending.len() >= IMPORT_BATCH {
             self.flush()?;
         }

@@ -104,7 +104,8 @@ async fn deliver(
         body,
     };
     let inflate_limit = state.max_body;
-    let capture = if raw.body.len() <= INLINE_DECODE_LIMIT {
+    let secret = endpoint.secret;
+    let mut capture = if raw.body.len() <= INLINE_DECODE_LIMIT {
         Capture::build(raw, inflate_limit)
     } else {
         match tokio::task::spawn_blocking(move || Capture::build(raw, inflate_limit)).await {
@@ -112,6 +113,7 @@ async fn deliver(
             Err(_) => return unavailable("decoding failed unexpectedly"),
         }
     };
+    capture.check_signature(secret.as_deref());
     match state.writer.capture(capture).await {
         Ok(meta) => answer(StatusCode::OK, json!({"ok": true, "id": meta.id})),
         Err(error) => {
@@ -132,10 +134,17 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 fn too_large(limit: usize) -> Response {
-    answer(
+    let mut response = answer(
         StatusCode::PAYLOAD_TOO_LARGE,
         json!({"error": format!("body larger than {limit} bytes; nothing was stored")}),
-    )
+    );
+    // The rest of the body is never read, so the connection cannot carry another request:
+    // say so, or a client reusing it would see its next request fail.
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// Not stored, so not acknowledged: the sender should retry.

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod queries;
 pub mod sender;
 pub mod server;
+pub mod signature;
 pub mod timefmt;
 pub mod tokens;
 pub mod tunnel;

@@ -11,6 +11,7 @@ use crate::decode::normalise_email;
 use crate::error::{Error, Result};
 use crate::event_json::EventMeta;
 use crate::sender::Sender;
+use crate::signature::Verdict;
 use crate::timefmt::{format_micros, parse_rfc3339_micros};
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -23,6 +24,8 @@ pub struct EventFilter {
     #[serde(rename = "type")]
     pub event_type: Option<String>,
     pub family: Option<String>,
+    /// `valid`, `invalid`, `unsigned` or `no_secret`.
+    pub signature: Option<String>,
     pub q: Option<String>,
     pub endpoint: Option<String>,
     pub since: Option<String>,
@@ -111,6 +114,14 @@ fn conditions(filter: &EventFilter) -> Result<Option<(Conditions, bool)>> {
     if let Some(kind) = present(&filter.event_type) {
         c.push("e.event_type = ?", [SqlValue::Text(kind)]);
     }
+    if let Some(signature) = present(&filter.signature) {
+        let verdict = Verdict::parse(&signature).ok_or_else(|| {
+            Error::Invalid(format!(
+                "signature={signature:?}: use valid, invalid, unsigned or no_secret"
+            ))
+        })?;
+        c.push("e.signature = ?", [SqlValue::Text(verdict.as_str().into())]);
+    }
     if let Some(family) = present(&filter.family) {
         c.push("e.family = ?", [SqlValue::Text(family)]);
     }
@@ -184,16 +195,18 @@ const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
     coalesce(p.name, e.endpoint_name) AS endpoint_name, e.method, e.path, e.query, e.headers,
     e.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
     e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
-    e.contact_name, e.occurred_at, e.client_ip, e.via_tunnel";
+    e.contact_name, e.occurred_at, e.client_ip, e.via_tunnel, e.signature";
 
 const JOIN_ENDPOINTS: &str = "LEFT JOIN endpoints p ON p.id = e.endpoint_id";
 
-fn sender_of(client_ip: Option<String>, via_tunnel: bool) -> Option<&'static str> {
-    let ip = client_ip?.parse().ok()?;
-    Some(Sender::of(ip, via_tunnel).as_str())
+fn sender_of(client_ip: Option<&str>, via_tunnel: bool) -> Option<Sender> {
+    Some(Sender::of(client_ip?.parse().ok()?, via_tunnel))
 }
 
 fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
+    let client_ip: Option<String> = row.get("client_ip")?;
+    let via_tunnel: bool = row.get("via_tunnel")?;
+    let sender = sender_of(client_ip.as_deref(), via_tunnel);
     let headers: String = row.get("headers")?;
     Ok(EventMeta {
         id: row.get("id")?,
@@ -206,9 +219,13 @@ fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
         headers: RawValue::from_string(headers)
             .unwrap_or_else(|_| RawValue::from_string("[]".into()).expect("an empty list is JSON")),
         remote_addr: row.get("remote_addr")?,
-        sender: sender_of(row.get("client_ip")?, row.get("via_tunnel")?),
-        client_ip: row.get("client_ip")?,
-        via_tunnel: row.get("via_tunnel")?,
+        sender: sender.map(Sender::as_str),
+        source_ok: sender.and_then(Sender::is_systeme),
+        signature: Verdict::parse(&row.get::<_, String>("signature")?)
+            .unwrap_or(Verdict::Unsigned)
+            .as_str(),
+        client_ip,
+        via_tunnel,
         content_type: row.get("content_type")?,
         content_encoding: row.get("content_encoding")?,
         size: row.get("size")?,

@@ -65,6 +65,15 @@ impl Sender {
         }
     }
 
+    /// Whether this is systeme.io: unknown for local deliveries and silent tunnels.
+    pub fn is_systeme(self) -> Option<bool> {
+        match self {
+            Sender::SystemeIo => Some(true),
+            Sender::Outside => Some(false),
+            Sender::Local | Sender::Unknown => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Sender::SystemeIo => "systeme.io",

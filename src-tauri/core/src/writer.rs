@@ -234,9 +234,9 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<bool> {
             "INSERT OR IGNORE INTO events (id, received_at, endpoint_id, endpoint_name, method,
                 path, query, headers, remote_addr, content_type, content_encoding, size, body,
                 body_kind, source, family, event_type, label, summary, contact_key,
-                contact_email, contact_id, contact_name, occurred_at, client_ip, via_tunnel)
+                contact_email, contact_id, contact_name, occurred_at, client_ip, via_tunnel, signature)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+                ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
         )?
         .execute(rusqlite::params![
             raw.id,
@@ -265,6 +265,7 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<bool> {
             decoded.occurred_at,
             raw.client_ip,
             raw.via_tunnel,
+            capture.signature.as_str(),
         ])?;
     if inserted == 0 {
         return Ok(false);

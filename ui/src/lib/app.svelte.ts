@@ -8,6 +8,7 @@ import {
   type Contact,
   type EventFilter,
   type EventSummary,
+  type SignatureVerdict,
   type Status,
   type StreamState,
   type TunnelStatus,
@@ -39,6 +40,9 @@ export class AppModel {
   eventsNext = $state<string | null>(null);
   eventsLoading = $state(false);
   selectedEventId = $state<string | null>(null);
+  signatureFilter = $state<SignatureVerdict | null>(null);
+  /** Bumped when stored events changed under the same ids (a secret re-checked them). */
+  detailRevision = $state(0);
 
   /** Events that just arrived, highlighted for a moment. */
   fresh = new SvelteSet<string>();
@@ -72,7 +76,27 @@ export class AppModel {
 
   /** The filter of the timeline on screen (for "export current view"). */
   get currentFilter(): EventFilter {
-    return this.selectedContact ? { email: this.selectedContact } : {};
+    const filter: EventFilter = this.selectedContact ? { email: this.selectedContact } : {};
+    if (this.signatureFilter) filter.signature = this.signatureFilter;
+    return filter;
+  }
+
+  /** Shows only deliveries with this signature verdict (or all). */
+  setSignatureFilter(verdict: SignatureVerdict | null): void {
+    if (this.signatureFilter === verdict) return;
+    this.signatureFilter = verdict;
+    this.selectedEventId = null;
+    this.events = [];
+    this.eventsNext = null;
+    this.newAbove = 0;
+    void this.loadEvents();
+  }
+
+  /** Sets the endpoint's secret, then reloads: every verdict of that endpoint may change. */
+  async setEndpointSecret(endpointId: string, secret: string | null): Promise<void> {
+    await this.backend.setEndpointSecret(endpointId, secret);
+    this.detailRevision += 1;
+    await this.resync();
   }
 
   async start(): Promise<void> {
@@ -248,7 +272,10 @@ export class AppModel {
   // ---- live -------------------------------------------------------------------------
 
   private belongs(event: EventSummary): boolean {
-    return this.selectedContact === null || event.contact_key === this.selectedContact;
+    return (
+      (this.selectedContact === null || event.contact_key === this.selectedContact) &&
+      (this.signatureFilter === null || event.signature === this.signatureFilter)
+    );
   }
 
   captured(event: EventSummary): void {

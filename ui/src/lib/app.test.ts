@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppModel } from './app.svelte';
 import type { Backend, StreamHandlers } from './backend';
-import { ApiError, type Contact, type EventSummary, type Page, type TunnelStatus } from './types';
+import { ApiError, type Contact, type EventFilter, type EventSummary, type Page, type TunnelStatus } from './types';
 
 let revision = 0;
 function tunnel(choice: string, state: TunnelStatus['state'], url: string | null = null, previous: string | null = null): TunnelStatus {
@@ -35,6 +35,8 @@ function event(id: string, key: string | null, name: string | null = null, at = 
     client_ip: null,
     via_tunnel: false,
     sender: null,
+    source_ok: null,
+    signature: 'unsigned',
     content_type: 'application/json',
     content_encoding: null,
     size: 2,
@@ -86,12 +88,18 @@ class FakeBackend implements Backend {
   }
   tunnelStatus: TunnelStatus = tunnel('off', 'off');
   chosen: string[] = [];
+  secrets: [string, string | null][] = [];
+  async setEndpointSecret(endpointId: string, secret: string | null) {
+    this.secrets.push([endpointId, secret]);
+  }
   async setTunnel(choice: string) {
     this.chosen.push(choice);
     if (choice === 'manual:nope') throw new ApiError('invalid_request', 'not a base URL', 400);
     return tunnel(choice, 'starting');
   }
-  async events() {
+  queries: EventFilter[] = [];
+  async events(filter: EventFilter) {
+    this.queries.push(filter);
     return this.eventPages;
   }
   async eventDocument() {
@@ -243,3 +251,25 @@ describe('AppModel tunnel', () => {
     model.stop();
   });
 });
+
+describe('AppModel signatures', () => {
+  it('filters the timeline on a verdict, live deliveries included, and reloads after a secret is set', async () => {
+    const backend = new FakeBackend();
+    const model = new AppModel(backend);
+    await model.start();
+    model.setSignatureFilter('invalid');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(backend.queries.at(-1)).toEqual({ signature: 'invalid', limit: 100 });
+    backend.handlers!.captured({ ...event('ok', null), signature: 'valid' });
+    backend.handlers!.captured({ ...event('bad', null), signature: 'invalid' });
+    expect(model.events.map((e) => e.id)).toEqual(['bad']);
+
+    const before = backend.queries.length;
+    await model.setEndpointSecret('ep', 'whsec');
+    expect(backend.secrets).toEqual([['ep', 'whsec']]);
+    expect(backend.queries.length).toBeGreaterThan(before);
+    expect(model.detailRevision).toBe(1);
+    model.stop();
+  });
+});
+

@@ -39,6 +39,8 @@ export interface Backend {
   /** Switches the tunnel (`cloudflared`, `ngrok[:DOMAIN]`, `bore:HOST`, `manual:URL`, `off`);
    * remembered. A given ngrok authtoken is stored on this machine. */
   setTunnel(choice: string, ngrokAuthtoken?: string): Promise<TunnelStatus>;
+  /** Sets (or with null clears) an endpoint's signing secret; past deliveries are re-checked. */
+  setEndpointSecret(endpointId: string, secret: string | null): Promise<void>;
 }
 
 export function queryString(params: Record<string, string | number | undefined | null>): string {
@@ -79,20 +81,30 @@ export class HttpBackend implements Backend {
     return response;
   }
 
-  async setTunnel(choice: string, ngrokAuthtoken?: string): Promise<TunnelStatus> {
+  /** A request with a JSON body (the API refuses other origins; the cookie authenticates). */
+  private async send(method: string, path: string, body: unknown): Promise<Response> {
     let response: Response;
     try {
-      response = await this.fetcher(`${this.base}/api/tunnel`, {
-        method: 'PUT',
+      response = await this.fetcher(`${this.base}${path}`, {
+        method,
         credentials: 'same-origin',
         headers: { accept: 'application/json', 'content-type': 'application/json' },
-        body: JSON.stringify({ tunnel: choice, ngrok_authtoken: ngrokAuthtoken || undefined }),
+        body: JSON.stringify(body),
       });
     } catch {
       throw new ApiError('offline', 'Hookscope is not answering. Is it still running?', 0);
     }
     if (!response.ok) throw await failure(response);
-    return response.json();
+    return response;
+  }
+
+  async setTunnel(choice: string, ngrokAuthtoken?: string): Promise<TunnelStatus> {
+    const body = { tunnel: choice, ngrok_authtoken: ngrokAuthtoken || undefined };
+    return (await this.send('PUT', '/api/tunnel', body)).json();
+  }
+
+  async setEndpointSecret(endpointId: string, secret: string | null): Promise<void> {
+    await this.send('PATCH', `/api/endpoints/${encodeURIComponent(endpointId)}`, { secret });
   }
 
   async status(): Promise<Status> {

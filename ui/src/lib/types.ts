@@ -32,6 +32,9 @@ export interface EventSummary {
   via_tunnel: boolean;
   /** `outside` is flagged: not one of systeme.io's sending addresses. */
   sender: Sender | null;
+  /** Sent from one of systeme.io's addresses; null when that cannot be told. */
+  source_ok: boolean | null;
+  signature: SignatureVerdict;
   content_type: string | null;
   content_encoding: string | null;
   size: number;
@@ -49,6 +52,9 @@ export interface EventSummary {
 }
 
 export type Sender = 'systeme.io' | 'local' | 'unknown' | 'outside';
+
+/** `X-Webhook-Signature` checked against the endpoint's secret, on the stored bytes. */
+export type SignatureVerdict = 'valid' | 'invalid' | 'unsigned' | 'no_secret';
 
 export type TunnelState = 'off' | 'starting' | 'up' | 'reconnecting' | 'failed';
 
@@ -107,6 +113,7 @@ export interface EventFilter {
   email?: string;
   type?: string;
   family?: string;
+  signature?: SignatureVerdict;
   q?: string;
   endpoint?: string;
   since?: string;

@@ -1,0 +1,163 @@
+//! systeme.io's signed deliveries over real HTTP: verdicts at capture, re-checked on the
+//! stored bytes when a secret is set later, filtered, and the secret never shown.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Api, all_fixtures, deliver, fixture, start_server};
+
+/// The secret `fixtures/make_fixtures.py` signs the Settings-webhook fixtures with.
+const TEST_SECRET: &str = "whsec-test-0123456789abcdef";
+
+async fn patch(api: &Api, path: &str, body: Value) -> reqwest::Response {
+    api.http
+        .patch(format!("{}{path}", api.base))
+        .bearer_auth(&api.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn verdicts(api: &Api, filter: &str) -> Vec<(String, String)> {
+    let page = api.json(&format!("/api/events?limit=200{filter}")).await;
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().to_string(),
+                e["signature"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn signatures_are_checked_and_rechecked_when_the_secret_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let http = reqwest::Client::new();
+
+    let mut signed = Vec::new();
+    let mut unsigned = Vec::new();
+    for f in all_fixtures() {
+        let id = deliver(&http, &running.webhook_url, &f).await;
+        if f.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("x-webhook-signature"))
+        {
+            signed.push(id);
+        } else {
+            unsigned.push(id);
+        }
+    }
+    assert!(signed.len() >= 5, "the Settings fixtures are signed");
+    // The same signed delivery with one byte changed on the way.
+    let mut tampered = fixture("systeme-settings/sale-new");
+    let at = tampered.body.iter().position(|b| *b == b'5').unwrap();
+    tampered.body[at] = b'9';
+    let tampered_id = deliver(&http, &running.webhook_url, &tampered).await;
+
+    let all = verdicts(&api, "").await;
+    let of = |id: &str| all.iter().find(|(i, _)| i == id).unwrap().1.clone();
+    for id in signed.iter().chain([&tampered_id]) {
+        assert_eq!(of(id), "no_secret", "signed, but no secret yet");
+    }
+    for id in &unsigned {
+        assert_eq!(of(id), "unsigned");
+    }
+    let event = api.json(&format!("/api/events/{}", unsigned[0])).await;
+    assert_eq!(event["source_ok"], Value::Null, "a local sender is neither");
+
+    // The secret set later re-checks what is stored.
+    let endpoint = running.state.default_endpoint().await.unwrap();
+    let path = format!("/api/endpoints/{}", endpoint.id);
+    let answer = patch(&api, &path, json!({"secret": format!("{TEST_SECRET}\n")})).await;
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer["has_secret"], true);
+    let all = verdicts(&api, "").await;
+    let of = |id: &str| all.iter().find(|(i, _)| i == id).unwrap().1.clone();
+    for id in &signed {
+        assert_eq!(of(id), "valid", "{id}");
+    }
+    assert_eq!(of(&tampered_id), "invalid");
+    assert_eq!(
+        verdicts(&api, "&signature=invalid").await,
+        vec![(tampered_id.clone(), "invalid".to_string())]
+    );
+    let one = api.json(&format!("/api/events/{}", signed[0])).await;
+    assert_eq!(one["signature"], "valid");
+
+    // New deliveries are checked as they arrive; the stream says so too.
+    let fresh = deliver(
+        &http,
+        &running.webhook_url,
+        &fixture("systeme-settings/sale-new"),
+    )
+    .await;
+    assert_eq!(
+        api.json(&format!("/api/events/{fresh}")).await["signature"],
+        "valid"
+    );
+
+    // Never shown, never exported.
+    for listing in [
+        api.json("/api/endpoints").await.to_string(),
+        api.json("/api/status").await.to_string(),
+        api.get("/api/export")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    ] {
+        assert!(!listing.contains(TEST_SECRET));
+    }
+    assert_eq!(
+        api.json("/api/endpoints").await["endpoints"][0]["has_secret"],
+        true
+    );
+
+    // A wrong secret makes them invalid; clearing it goes back to "no secret".
+    patch(&api, &path, json!({"secret": "not the secret"})).await;
+    assert!(verdicts(&api, "&signature=valid").await.is_empty());
+    let cleared = patch(&api, &path, json!({"secret": null})).await;
+    assert_eq!(cleared.json::<Value>().await.unwrap()["has_secret"], false);
+    assert_eq!(
+        verdicts(&api, "&signature=no_secret").await.len(),
+        signed.len() + 2
+    );
+
+    // Bad requests say what is wrong and change nothing.
+    for (body, needle) in [
+        (json!({"secret": "  "}), "empty"),
+        (json!({}), "nothing to change"),
+    ] {
+        let refused = patch(&api, &path, body).await;
+        assert_eq!(refused.status(), 400);
+        let error: Value = refused.json().await.unwrap();
+        assert!(
+            error["message"].as_str().unwrap().contains(needle),
+            "{error}"
+        );
+    }
+    let refused = api.get("/api/events?signature=maybe").send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    // Renaming leaves the secret alone.
+    patch(&api, &path, json!({"secret": TEST_SECRET})).await;
+    let renamed: Value = patch(&api, &path, json!({"name": "Sales"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (renamed["name"].as_str(), renamed["has_secret"].as_bool()),
+        (Some("Sales"), Some(true))
+    );
+    running.stop().await;
+}
