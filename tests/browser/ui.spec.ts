@@ -306,3 +306,22 @@ test('signatures are shown, checked once the secret is set, and filtered', async
   await expect(page.getByTestId('event')).toHaveCount(3);
 });
 
+test('retries of one message and repeated automation bodies are marked, not dropped', async ({ hookscope, watched: page }) => {
+  await page.goto(hookscope.uiUrl);
+  const sale = fixture('systeme-settings/sale-new');
+  await hookscope.send(sale);
+  await hookscope.send({ ...sale, headers: { ...sale.headers, 'x-webhook-delivery-attempt-id': 'second-attempt' } });
+  const tag = tagAdded('twice@example.com', 'Twice');
+  await hookscope.send(tag);
+  await hookscope.send(tag);
+  await expect(page.getByTestId('event')).toHaveCount(4);
+  await expect(page.getByTestId('attempt-badge')).toHaveText('retry #1');
+  await expect(page.getByTestId('repeat-badge')).toHaveText('probable repeat');
+  await page.getByTestId('repeat-badge').click();
+  await expect(page.getByTestId('repeat')).toContainText('Same body as an earlier delivery');
+  await page.getByTestId('attempt-badge').click();
+  await expect(page.getByTestId('attempt')).toContainText('attempt 2');
+  // One message, counted once.
+  await expect(page.locator('[data-email="marie.dupont@example.fr"] .count')).toHaveText('1');
+});
+

@@ -24,6 +24,10 @@ CREATE TABLE events (
     client_ip        TEXT,                 -- the sender: the peer, or what the tunnel reports
     via_tunnel       INTEGER NOT NULL DEFAULT 0,
     signature        TEXT NOT NULL DEFAULT 'unsigned', -- valid | invalid | unsigned | no_secret
+    message_id       TEXT,                 -- X-Webhook-Message-Id: one message, several attempts
+    attempt          INTEGER NOT NULL DEFAULT 1, -- 1 for the first delivery of a message
+    body_hash        BLOB,                 -- SHA-256 of unsigned bodies, to spot repeats
+    repeat_of        TEXT,                 -- an identical unsigned delivery shortly before
     content_type     TEXT,
     content_encoding TEXT,
     size             INTEGER NOT NULL,
@@ -47,6 +51,8 @@ CREATE INDEX events_by_time     ON events (received_at);
 CREATE INDEX events_by_contact  ON events (contact_key, received_at) WHERE contact_key IS NOT NULL;
 CREATE INDEX events_by_type     ON events (event_type, received_at);
 CREATE INDEX events_by_endpoint ON events (endpoint_id, received_at);
+CREATE INDEX events_by_message  ON events (endpoint_id, message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX events_by_body     ON events (endpoint_id, body_hash, received_at) WHERE body_hash IS NOT NULL;
 
 -- Maintained by the writer in the same transaction as the event, so the list of contacts
 -- never needs a GROUP BY over a million rows.

@@ -35,6 +35,12 @@ pub struct EventMeta {
     pub source_ok: Option<bool>,
     /// `valid`, `invalid`, `unsigned` or `no_secret`: see [`crate::signature`].
     pub signature: &'static str,
+    /// `X-Webhook-Message-Id`: deliveries sharing it are attempts at one message.
+    pub message_id: Option<String>,
+    /// 1 for the first delivery of a message.
+    pub attempt: i64,
+    /// Id of an identical unsigned delivery shortly before: a probable repeat.
+    pub repeat_of: Option<String>,
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
     pub size: i64,
@@ -75,6 +81,10 @@ impl EventMeta {
             sender: sender.map(Sender::as_str),
             source_ok: sender.and_then(Sender::is_systeme),
             signature: capture.signature.as_str(),
+            // Known once stored: the writer fills them in.
+            message_id: None,
+            attempt: 1,
+            repeat_of: None,
             content_type: capture.content_type.clone(),
             content_encoding: capture.content_encoding.clone(),
             size: raw.body.len() as i64,

@@ -185,7 +185,7 @@ impl Sink<'_> {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut batch = ImportReport::default();
             for capture in &self.pending {
-                if insert_capture(&tx, capture)? {
+                if insert_capture(&tx, capture)?.is_some() {
                     batch.imported += 1;
                 } else {
                     batch.already_present += 1;

@@ -195,7 +195,8 @@ const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
     coalesce(p.name, e.endpoint_name) AS endpoint_name, e.method, e.path, e.query, e.headers,
     e.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
     e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
-    e.contact_name, e.occurred_at, e.client_ip, e.via_tunnel, e.signature";
+    e.contact_name, e.occurred_at, e.client_ip, e.via_tunnel, e.signature,
+    e.message_id, e.attempt, e.repeat_of";
 
 const JOIN_ENDPOINTS: &str = "LEFT JOIN endpoints p ON p.id = e.endpoint_id";
 
@@ -224,6 +225,9 @@ fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
         signature: Verdict::parse(&row.get::<_, String>("signature")?)
             .unwrap_or(Verdict::Unsigned)
             .as_str(),
+        message_id: row.get("message_id")?,
+        attempt: row.get("attempt")?,
+        repeat_of: row.get("repeat_of")?,
         client_ip,
         via_tunnel,
         content_type: row.get("content_type")?,

@@ -161,3 +161,108 @@ async fn signatures_are_checked_and_rechecked_when_the_secret_changes() {
     );
     running.stop().await;
 }
+
+// ---- retries and repeats --------------------------------------------------------------
+
+#[tokio::test]
+async fn retries_of_one_message_are_attempts_and_identical_automation_bodies_are_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let http = reqwest::Client::new();
+
+    // systeme.io retries a Settings webhook with the same message id.
+    let sale = fixture("systeme-settings/sale-new");
+    let first = deliver(&http, &running.webhook_url, &sale).await;
+    let mut retry = sale.clone();
+    for (name, value) in &mut retry.headers {
+        if name.eq_ignore_ascii_case("x-webhook-delivery-attempt-id") {
+            *value = "01a0e483-0a93-7c11-9d55-2b8f3a1c0002".into();
+        }
+    }
+    let second = deliver(&http, &running.webhook_url, &retry).await;
+    let a = api.json(&format!("/api/events/{first}")).await;
+    let b = api.json(&format!("/api/events/{second}")).await;
+    assert_eq!(
+        (a["attempt"].as_i64(), b["attempt"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(a["message_id"], b["message_id"]);
+    assert!(a["message_id"].as_str().unwrap().starts_with("01a0e483"));
+    let contacts = api.json("/api/contacts?q=marie.dupont").await;
+    assert_eq!(
+        contacts["contacts"][0]["events"], 1,
+        "one message, counted once"
+    );
+    let timeline = api.json("/api/events?email=marie.dupont@example.fr").await;
+    assert_eq!(
+        timeline["events"].as_array().unwrap().len(),
+        2,
+        "both attempts are kept"
+    );
+
+    // Automation webhooks carry no id: an identical body shortly after is a probable repeat.
+    let tag = fixture("systeme-automation/tag-added");
+    let original = deliver(&http, &running.webhook_url, &tag).await;
+    let again = deliver(&http, &running.webhook_url, &tag).await;
+    let again = api.json(&format!("/api/events/{again}")).await;
+    assert_eq!(again["repeat_of"], original.as_str());
+    assert_eq!(again["attempt"], 1);
+    assert_eq!(
+        api.json(&format!("/api/events/{original}")).await["repeat_of"],
+        Value::Null
+    );
+    // Signed deliveries are told apart by their message id, never by their body.
+    assert_eq!(b["repeat_of"], Value::Null);
+    running.stop().await;
+}
+
+#[test]
+fn repeats_are_only_flagged_within_the_window() {
+    use bytes::Bytes;
+    use hookscope_core::capture::{Capture, RawDelivery};
+    use hookscope_core::db::{self, Synchronous};
+    use hookscope_core::writer::{REPEAT_WINDOW_MICROS, insert_capture};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();
+    let at = |id: &str, micros: i64| {
+        Capture::build(
+            RawDelivery {
+                id: id.into(),
+                received_at: micros,
+                endpoint_id: "ep".into(),
+                endpoint_name: "Default".into(),
+                method: "POST".into(),
+                path: "/h/t".into(),
+                query: None,
+                headers: vec![("content-type".into(), "application/json".into())],
+                remote_addr: None,
+                client_ip: None,
+                via_tunnel: false,
+                body: Bytes::from_static(
+                    br#"{"type":"contact.tag.added","data":{"contact":{"email":"a@b.c"}}}"#,
+                ),
+            },
+            1 << 20,
+        )
+    };
+    let tx = conn.transaction().unwrap();
+    let stored = |c: &Capture| insert_capture(&tx, c).unwrap().unwrap().repeat_of;
+    assert_eq!(stored(&at("a", 0)), None);
+    assert_eq!(
+        stored(&at("b", REPEAT_WINDOW_MICROS)),
+        Some("a".into()),
+        "at the edge"
+    );
+    assert_eq!(
+        stored(&at("c", 3 * REPEAT_WINDOW_MICROS)),
+        None,
+        "long after"
+    );
+    assert_eq!(
+        insert_capture(&tx, &at("a", 0)).unwrap(),
+        None,
+        "already stored"
+    );
+}

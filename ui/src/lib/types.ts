@@ -35,6 +35,12 @@ export interface EventSummary {
   /** Sent from one of systeme.io's addresses; null when that cannot be told. */
   source_ok: boolean | null;
   signature: SignatureVerdict;
+  /** `X-Webhook-Message-Id`: deliveries sharing it are attempts at one message. */
+  message_id: string | null;
+  /** 1 for the first delivery of a message. */
+  attempt: number;
+  /** An identical unsigned delivery shortly before: a probable repeat. */
+  repeat_of: string | null;
   content_type: string | null;
   content_encoding: string | null;
   size: number;
