@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use hookscope_core::db::{self, Synchronous};
+use hookscope_core::endpoints;
 use hookscope_core::export::{self, Format};
 use hookscope_core::queries::EventFilter;
 use hookscope_core::server::{self, DEFAULT_MAX_BODY, ServeOptions};
@@ -41,6 +42,30 @@ enum Command {
     Export(ExportArgs),
     /// Load an export back; events already present are skipped.
     Import(ImportArgs),
+    /// List endpoints, or set an endpoint's systeme.io secret (a running Hookscope picks it
+    /// up within seconds; past deliveries are re-checked).
+    Endpoints(EndpointsArgs),
+}
+
+#[derive(Args)]
+struct EndpointsArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    #[command(subcommand)]
+    action: Option<EndpointAction>,
+}
+
+#[derive(Subcommand)]
+enum EndpointAction {
+    /// Set the secret key systeme.io signs Settings webhooks with (read from standard input
+    /// when not given, so it stays out of your shell history), or --clear it.
+    Secret {
+        /// The endpoint's name or id
+        endpoint: String,
+        secret: Option<String>,
+        #[arg(long, conflicts_with = "secret")]
+        clear: bool,
+    },
 }
 
 #[derive(Args)]
@@ -126,6 +151,9 @@ struct ExportArgs {
     /// Only this event type, e.g. customer.sale.completed or SALE_NEW
     #[arg(long = "type", value_name = "TYPE")]
     event_type: Option<String>,
+    /// Only this signature verdict: valid, invalid, unsigned or no_secret
+    #[arg(long, value_name = "VERDICT")]
+    signature: Option<String>,
     /// Only events whose payload contains these words
     #[arg(long = "q", value_name = "WORDS")]
     query: Option<String>,
@@ -169,6 +197,7 @@ fn main() -> std::process::ExitCode {
         Command::Send(args) => send::run(args),
         Command::Export(args) => export_command(args),
         Command::Import(args) => import_command(args),
+        Command::Endpoints(args) => endpoints_command(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -249,6 +278,7 @@ fn export_command(args: ExportArgs) -> Result<()> {
     let filter = EventFilter {
         email: args.email,
         event_type: args.event_type,
+        signature: args.signature,
         q: args.query,
         endpoint: args.endpoint,
         since: args.since,
@@ -283,6 +313,64 @@ fn import_command(args: ImportArgs) -> Result<()> {
     eprintln!(
         "Imported {} events ({} already present).",
         report.imported, report.already_present
+    );
+    Ok(())
+}
+
+fn endpoints_command(args: EndpointsArgs) -> Result<()> {
+    let data_dir = args.data_dir.resolve()?;
+    let path = existing_database(&data_dir)?;
+    let mut conn = db::open_writer(&path, Synchronous::Full)?;
+    let list = endpoints::list(&conn)?;
+    let Some(EndpointAction::Secret {
+        endpoint,
+        secret,
+        clear,
+    }) = args.action
+    else {
+        let mut out = std::io::stdout().lock();
+        for e in &list {
+            let default = if e.is_default { " (default)" } else { "" };
+            let secret = if e.has_secret {
+                "secret set"
+            } else {
+                "no secret"
+            };
+            writeln!(
+                out,
+                "{}\t{}{default}\t/h/{}\t{secret}",
+                e.id, e.name, e.token
+            )?;
+        }
+        return Ok(());
+    };
+    let matching: Vec<_> = list
+        .iter()
+        .filter(|e| e.id == endpoint || e.name.eq_ignore_ascii_case(&endpoint))
+        .collect();
+    let target = match matching.as_slice() {
+        [one] => one.id.clone(),
+        [] => bail!("no endpoint named {endpoint:?}: `hookscope endpoints` lists them"),
+        _ => bail!("several endpoints are named {endpoint:?}: give its id"),
+    };
+    let secret = match (clear, secret) {
+        (true, _) => None,
+        (false, Some(secret)) => Some(secret),
+        (false, None) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            Some(line)
+        }
+    };
+    let changed = endpoints::set_secret(&mut conn, &target, secret.as_deref())?;
+    eprintln!(
+        "{}: {}. Past deliveries were re-checked.",
+        changed.name,
+        if changed.has_secret {
+            "secret set"
+        } else {
+            "secret cleared"
+        }
     );
     Ok(())
 }

@@ -427,3 +427,83 @@ fn a_killed_hookscope_takes_its_cloudflared_with_it() {
     }
     assert!(!running(), "cloudflared ({pid}) ended with Hookscope");
 }
+
+/// The signing secret set from the command line while Hookscope runs: past deliveries are
+/// re-checked at once, new ones are checked within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_secret_set_from_the_command_line_reaches_the_running_server() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let sale = fixtures().join("systeme-settings/sale-new.json");
+    let send = || {
+        run(
+            &["send", sale.to_str().unwrap(), "--to", &serve.webhook_url],
+            dir.path(),
+        )
+    };
+    assert!(send().status.success());
+
+    let listed = run(&["endpoints"], dir.path());
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains("Default (default)") && listed.contains("no secret"),
+        "{listed}"
+    );
+
+    let mut child = Command::new(BIN)
+        .args(["endpoints", "secret", "default"])
+        .env("HOOKSCOPE_DATA_DIR", dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"whsec-test-0123456789abcdef\n")
+        .unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success());
+    assert!(String::from_utf8_lossy(&done.stderr).contains("secret set"));
+    assert!(
+        run(&["endpoints"], dir.path())
+            .stdout
+            .ends_with(b"secret set\n")
+    );
+
+    let verdicts = || async {
+        let events = reqwest::Client::new()
+            .get(format!("{}/api/events", serve.ui_base))
+            .bearer_auth(&serve.token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["signature"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        verdicts().await,
+        ["valid"],
+        "the stored delivery was re-checked"
+    );
+    // The running server follows the change within its refresh interval.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(send().status.success());
+    assert_eq!(verdicts().await, ["valid", "valid"]);
+
+    let refused = run(&["endpoints", "secret", "nope", "x"], dir.path());
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no endpoint named"));
+    let cleared = run(&["endpoints", "secret", "Default", "--clear"], dir.path());
+    assert!(cleared.status.success());
+    assert_eq!(verdicts().await, ["no_secret", "no_secret"]);
+}

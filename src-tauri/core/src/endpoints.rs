@@ -210,16 +210,35 @@ pub fn delete(conn: &mut Connection, id: &str) -> Result<()> {
 /// Token → endpoint, for the ingest hot path. Refreshed after every endpoint change.
 #[derive(Default)]
 pub struct Directory {
-    by_token: RwLock<HashMap<String, Endpoint>>,
+    /// The map and how many times it was replaced.
+    by_token: RwLock<(HashMap<String, Endpoint>, u64)>,
 }
 
 impl Directory {
     pub fn replace(&self, endpoints: Vec<Endpoint>) {
-        let map = endpoints
+        let mut current = self.by_token.write().expect("endpoint directory lock");
+        *current = (Self::map(endpoints), current.1 + 1);
+    }
+
+    /// How many times it was replaced: pass it to [`Directory::refresh`].
+    pub fn version(&self) -> u64 {
+        self.by_token.read().expect("endpoint directory lock").1
+    }
+
+    /// Replaces the map with a list read from the store while the directory was at
+    /// `version`, unless a newer change got there first (the list would be older).
+    pub fn refresh(&self, endpoints: Vec<Endpoint>, version: u64) {
+        let mut current = self.by_token.write().expect("endpoint directory lock");
+        if current.1 == version {
+            *current = (Self::map(endpoints), version + 1);
+        }
+    }
+
+    fn map(endpoints: Vec<Endpoint>) -> HashMap<String, Endpoint> {
+        endpoints
             .into_iter()
             .map(|e| (e.token.clone(), e))
-            .collect();
-        *self.by_token.write().expect("endpoint directory lock") = map;
+            .collect()
     }
 
     /// The endpoint a token belongs to. Tokens are 128-bit random: a hash lookup cannot
@@ -228,6 +247,7 @@ impl Directory {
         self.by_token
             .read()
             .expect("endpoint directory lock")
+            .0
             .get(token)
             .cloned()
     }

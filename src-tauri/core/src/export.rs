@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::event_json::{Layout, write_event};
-use crate::queries::{EventFilter, for_each_event};
+use crate::queries::{EventFilter, check_filter, for_each_event};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -60,6 +60,7 @@ pub fn export(
         Format::Json => Layout::Document,
         Format::Ndjson => Layout::Line,
     };
+    check_filter(filter)?;
     if format == Format::Json {
         out.write_all(b"[")?;
     }

@@ -84,6 +84,12 @@ impl Conditions {
 /// The `WHERE` conditions of a filter and whether it is a full-text search (then the
 /// full-text index drives the query, in store order). `None` when it can match nothing
 /// (a search with no searchable word).
+/// Refuses a filter that cannot be run (bad verdict, time or cursor) before anything is
+/// written.
+pub fn check_filter(filter: &EventFilter) -> Result<()> {
+    conditions(filter).map(|_| ())
+}
+
 fn conditions(filter: &EventFilter) -> Result<Option<(Conditions, bool)>> {
     let mut c = Conditions {
         sql: Vec::new(),

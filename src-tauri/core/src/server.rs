@@ -352,6 +352,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     };
     state.choose_tunnel(choice, None).await?;
     remember_public_urls(state.clone());
+    follow_endpoint_changes(state.clone());
     Ok(Running {
         ingest_addr,
         ui_addr,
@@ -376,6 +377,27 @@ async fn remembered_tunnel(state: &AppState) -> Result<TunnelChoice> {
     } else {
         TunnelChoice::Off
     })
+}
+
+/// Endpoint changes made outside this process (`hookscope endpoints secret`) reach the
+/// ingest directory within this long.
+const ENDPOINTS_REFRESH: Duration = Duration::from_secs(2);
+
+fn follow_endpoint_changes(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ENDPOINTS_REFRESH);
+        loop {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let version = state.directory.version();
+            match state.read(endpoints::list).await {
+                Ok(list) => state.directory.refresh(list, version),
+                Err(error) => tracing::warn!(%error, "cannot re-read endpoints"),
+            }
+        }
+    });
 }
 
 /// Keeps the last public URL shown, so a new one after a restart is announced as a change.
