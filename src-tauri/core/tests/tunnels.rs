@@ -294,20 +294,19 @@ fn started_pids(dir: &Path) -> Vec<(u32, String)> {
     pids
 }
 
+/// Hookscope with the stand-in as its cloudflared, which reports into `programs`.
+async fn start_with_stand_in(data_dir: &Path, programs: &Path, mode: &str) -> Running {
+    let options = TunnelOptions {
+        cloudflared: Some(stand_in(programs, mode)),
+        ..TunnelOptions::default()
+    };
+    start(data_dir, TunnelChoice::Cloudflared, options).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudflared_is_discovered_through_its_metrics_and_stopped_on_quit() {
-    let dir = tempfile::tempdir().unwrap();
-    let programs = tempfile::tempdir().unwrap();
-    let program = stand_in(programs.path(), "steady");
-    let running = start(
-        dir.path(),
-        TunnelChoice::Cloudflared,
-        TunnelOptions {
-            cloudflared: Some(program),
-            ..TunnelOptions::default()
-        },
-    )
-    .await;
+    let (dir, programs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let running = start_with_stand_in(dir.path(), programs.path(), "steady").await;
     let up = wait_for(&running, "came up", |s| s.state == TunnelState::Up).await;
     let started = started_pids(programs.path());
     assert_eq!(started.len(), 1, "one cloudflared");
@@ -339,18 +338,8 @@ async fn cloudflared_is_discovered_through_its_metrics_and_stopped_on_quit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloudflared_that_dies_is_restarted_and_its_new_url_announced() {
-    let dir = tempfile::tempdir().unwrap();
-    let programs = tempfile::tempdir().unwrap();
-    let program = stand_in(programs.path(), "crash");
-    let running = start(
-        dir.path(),
-        TunnelChoice::Cloudflared,
-        TunnelOptions {
-            cloudflared: Some(program),
-            ..TunnelOptions::default()
-        },
-    )
-    .await;
+    let (dir, programs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let running = start_with_stand_in(dir.path(), programs.path(), "crash").await;
     let first = wait_for(&running, "came up", |s| s.state == TunnelState::Up).await;
     let lost = wait_for(&running, "noticed the exit", |s| {
         s.state == TunnelState::Reconnecting

@@ -85,11 +85,7 @@ export class AppModel {
   setSignatureFilter(verdict: SignatureVerdict | null): void {
     if (this.signatureFilter === verdict) return;
     this.signatureFilter = verdict;
-    this.selectedEventId = null;
-    this.events = [];
-    this.eventsNext = null;
-    this.newAbove = 0;
-    void this.loadEvents();
+    this.showNewTimeline();
   }
 
   /** Sets the endpoint's secret, then reloads: every verdict of that endpoint may change. */
@@ -203,6 +199,11 @@ export class AppModel {
   selectContact(email: string | null): void {
     if (this.selectedContact === email) return;
     this.selectedContact = email;
+    this.showNewTimeline();
+  }
+
+  /** The filter changed: start the timeline over. */
+  private showNewTimeline(): void {
     this.selectedEventId = null;
     this.events = [];
     this.eventsNext = null;
