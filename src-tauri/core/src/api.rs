@@ -24,12 +24,15 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, ReceiverStream, WatchStream};
 
+use crate::contact_card;
 use crate::endpoints::{self, Endpoint};
 use crate::error::Error;
 use crate::event_json::{Layout, write_event};
 use crate::export::{self, Format};
+use crate::funnels;
 use crate::queries::{self, ContactFilter, EventFilter};
 use crate::server::AppState;
+use crate::shapes;
 use crate::tokens::tokens_match;
 use crate::tunnel::TunnelChoice;
 use crate::ui_assets;
@@ -41,6 +44,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/events/{id}", get(get_event))
         .route("/events/{id}/raw", get(get_raw_body))
         .route("/contacts", get(list_contacts))
+        .route("/contacts/{email}", get(get_contact_card))
+        .route("/shapes", get(list_shapes))
+        .route("/shapes/{event_type}", get(get_shape))
+        .route("/funnels", get(funnel_report))
         .route("/stream", get(live_stream))
         .route("/tunnel", get(get_tunnel).put(put_tunnel))
         .route("/export", get(export_events))
@@ -348,6 +355,84 @@ async fn list_contacts(
     Ok(Json(
         state
             .read(move |conn| queries::list_contacts(conn, &filter))
+            .await?,
+    ))
+}
+
+/// A contact with its card: state derived from its events.
+async fn get_contact_card(
+    State(state): State<Arc<AppState>>,
+    Path(email): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (contact, card) = state
+        .read(move |conn| {
+            let contact = queries::get_contact(conn, &email)?;
+            let card = contact_card::current(conn, &contact.email)?;
+            Ok((contact, card))
+        })
+        .await?;
+    Ok(Json(json!({"contact": contact, "card": card})))
+}
+
+/// Event types whose shape Hookscope has learned, with how many deliveries drifted.
+async fn list_shapes(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    let shapes = state
+        .read(|conn| {
+            let mut out = Vec::new();
+            for (event_type, deliveries) in shapes::list(conn)? {
+                let drifted: i64 = conn
+                    .prepare_cached(
+                        "SELECT count(*) FROM events WHERE event_type = ?1 AND drift IS NOT NULL",
+                    )?
+                    .query_row([&event_type], |r| r.get(0))?;
+                out.push(json!({
+                    "event_type": event_type,
+                    "deliveries": deliveries,
+                    "drifted": drifted,
+                }));
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(Json(json!({"shapes": shapes})))
+}
+
+/// One type's shape: each path, the kinds of value seen there and how often.
+async fn get_shape(
+    State(state): State<Arc<AppState>>,
+    Path(event_type): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let wanted = event_type.clone();
+    let shape = state
+        .read(move |conn| shapes::load(conn, &wanted))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no deliveries of type {event_type} yet")))?;
+    let paths: Vec<_> = shape
+        .paths
+        .iter()
+        .map(|(path, stats)| {
+            json!({
+                "path": path,
+                "seen": stats.seen,
+                "always": stats.seen == shape.deliveries,
+                "kinds": stats.kinds,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "event_type": event_type,
+        "deliveries": shape.deliveries,
+        "paths": paths,
+    })))
+}
+
+async fn funnel_report(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(filter): ApiQuery<funnels::FunnelFilter>,
+) -> ApiResult<Json<funnels::FunnelReport>> {
+    Ok(Json(
+        state
+            .read(move |conn| funnels::report(conn, &filter))
             .await?,
     ))
 }

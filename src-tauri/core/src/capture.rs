@@ -6,6 +6,8 @@ use bytes::Bytes;
 
 use crate::body::{self, BodyKind};
 use crate::decode::{self, Decoded, Delivery};
+use crate::facts::{self, Fact};
+use crate::shapes::{self, Paths};
 use crate::signature::{self, Verdict};
 
 /// The request as it arrived, untouched.
@@ -38,6 +40,10 @@ pub struct Capture {
     pub body_kind: BodyKind,
     pub decoded: Decoded,
     pub search_text: String,
+    /// What the event says about its contact and funnel.
+    pub fact: Option<Fact>,
+    /// The payload's JSON paths, for schema drift; for typed JSON events only.
+    pub paths: Option<Paths>,
     /// Under no secret until [`Capture::check_signature`] is given the endpoint's.
     pub signature: Verdict,
 }
@@ -77,6 +83,11 @@ impl Capture {
             search_text.push('\n');
             search_text.push_str(extra);
         }
+        let fact = facts::of(&decoded, json.as_ref());
+        let paths = match (&decoded.event_type, &json) {
+            (Some(_), Some(json)) => shapes::paths_of(json),
+            _ => None,
+        };
         let headers_json =
             serde_json::to_string(&raw.headers).expect("a list of string pairs serialises");
         let signature = signature::verify(&raw.headers, &raw.body, None);
@@ -89,6 +100,8 @@ impl Capture {
             signature,
             decoded,
             search_text,
+            fact,
+            paths,
         }
     }
 

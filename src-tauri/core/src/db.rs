@@ -37,9 +37,12 @@ impl std::str::FromStr for Synchronous {
 
 /// One file per schema change, never edited once landed.
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!(
-        "../migrations/20261128_0001_capture.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/20261128_0001_capture.sql")),
+        M::up(include_str!(
+            "../migrations/20261128_0002_facts_cards_shapes.sql"
+        )),
+    ])
 });
 
 /// The database path inside a data directory.

@@ -427,12 +427,12 @@ fn finish(
     }
 }
 
-fn at<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
+pub(crate) fn at<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
     path.iter().fold(value, |v, key| &v[*key])
 }
 
 /// A non-empty string at `path`.
-fn text_at(value: &Value, path: &[&str]) -> Option<String> {
+pub(crate) fn text_at(value: &Value, path: &[&str]) -> Option<String> {
     at(value, path)
         .as_str()
         .map(str::trim)
@@ -441,7 +441,7 @@ fn text_at(value: &Value, path: &[&str]) -> Option<String> {
 }
 
 /// A string or number at `path`, as text (ids come as either).
-fn scalar_at(value: &Value, path: &[&str]) -> Option<String> {
+pub(crate) fn scalar_at(value: &Value, path: &[&str]) -> Option<String> {
     match at(value, path) {
         Value::Number(n) => Some(n.to_string()),
         Value::String(s) if !s.is_empty() => Some(s.clone()),

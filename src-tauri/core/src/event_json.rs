@@ -41,6 +41,9 @@ pub struct EventMeta {
     pub attempt: i64,
     /// Id of an identical unsigned delivery shortly before: a probable repeat.
     pub repeat_of: Option<String>,
+    /// How the payload differed from its type's shape before it: `[{path, change, was,
+    /// now}]`, or null.
+    pub drift: Option<Box<RawValue>>,
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
     pub size: i64,
@@ -85,6 +88,7 @@ impl EventMeta {
             message_id: None,
             attempt: 1,
             repeat_of: None,
+            drift: None,
             content_type: capture.content_type.clone(),
             content_encoding: capture.content_encoding.clone(),
             size: raw.body.len() as i64,

@@ -5,19 +5,24 @@
 //! [`api`] streams to the UI. Reads go through a pool of read-only connections ([`db`]).
 
 pub mod api;
+pub mod backfill;
 pub mod body;
 pub mod capture;
+pub mod contact_card;
 pub mod db;
 pub mod decode;
 pub mod endpoints;
 pub mod error;
 pub mod event_json;
 pub mod export;
+pub mod facts;
+pub mod funnels;
 pub mod import;
 pub mod ingest;
 pub mod queries;
 pub mod sender;
 pub mod server;
+pub mod shapes;
 pub mod signature;
 pub mod timefmt;
 pub mod tokens;

@@ -26,6 +26,8 @@ pub struct EventFilter {
     pub family: Option<String>,
     /// `valid`, `invalid`, `unsigned` or `no_secret`.
     pub signature: Option<String>,
+    /// `true`: only deliveries whose shape differed from their type's before them.
+    pub drift: Option<String>,
     pub q: Option<String>,
     pub endpoint: Option<String>,
     pub since: Option<String>,
@@ -128,6 +130,17 @@ fn conditions(filter: &EventFilter) -> Result<Option<(Conditions, bool)>> {
         })?;
         c.push("e.signature = ?", [SqlValue::Text(verdict.as_str().into())]);
     }
+    if let Some(drift) = present(&filter.drift) {
+        match drift.as_str() {
+            "true" | "1" => c.push("e.drift IS NOT NULL", []),
+            "false" | "0" => c.push("e.drift IS NULL", []),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "drift={other:?}: use true or false"
+                )));
+            }
+        }
+    }
     if let Some(family) = present(&filter.family) {
         c.push("e.family = ?", [SqlValue::Text(family)]);
     }
@@ -167,7 +180,7 @@ fn source_and_order(searching: bool, ascending: bool) -> (String, &'static str) 
     (from, order)
 }
 
-fn instant(text: &str, name: &str) -> Result<i64> {
+pub(crate) fn instant(text: &str, name: &str) -> Result<i64> {
     parse_rfc3339_micros(text).ok_or_else(|| {
         Error::Invalid(format!(
             "{name}={text:?} is not an RFC 3339 time (e.g. 2026-11-28T09:00:00Z)"
@@ -202,7 +215,7 @@ const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
     e.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
     e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
     e.contact_name, e.occurred_at, e.client_ip, e.via_tunnel, e.signature,
-    e.message_id, e.attempt, e.repeat_of";
+    e.message_id, e.attempt, e.repeat_of, e.drift";
 
 const JOIN_ENDPOINTS: &str = "LEFT JOIN endpoints p ON p.id = e.endpoint_id";
 
@@ -234,6 +247,9 @@ fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
         message_id: row.get("message_id")?,
         attempt: row.get("attempt")?,
         repeat_of: row.get("repeat_of")?,
+        drift: row
+            .get::<_, Option<String>>("drift")?
+            .and_then(|d| RawValue::from_string(d).ok()),
         client_ip,
         via_tunnel,
         content_type: row.get("content_type")?,
@@ -423,9 +439,7 @@ pub fn list_contacts(conn: &Connection, filter: &ContactFilter) -> Result<Contac
         );
     }
     let sql = format!(
-        "SELECT key, name, contact_id, events, first_seen, last_seen, last_event_id,
-                last_event_type, last_label, last_summary
-         FROM contacts {} ORDER BY last_seen DESC, key DESC LIMIT {}",
+        "SELECT {CONTACT_COLUMNS} FROM contacts {} ORDER BY last_seen DESC, key DESC LIMIT {}",
         c.where_clause(),
         limit + 1
     );
@@ -442,20 +456,38 @@ pub fn list_contacts(conn: &Connection, filter: &ContactFilter) -> Result<Contac
         let last_seen: i64 = row.get("last_seen")?;
         let key: String = row.get("key")?;
         last_cursor = Some(format!("{last_seen}:{key}"));
-        contacts.push(Contact {
-            email: key,
-            name: row.get("name")?,
-            contact_id: row.get("contact_id")?,
-            events: row.get("events")?,
-            first_seen: format_micros(row.get("first_seen")?),
-            last_seen: format_micros(last_seen),
-            last_event_id: row.get("last_event_id")?,
-            last_event_type: row.get("last_event_type")?,
-            last_label: row.get("last_label")?,
-            last_summary: row.get("last_summary")?,
-        });
+        contacts.push(contact_from_row(row)?);
     }
     Ok(ContactPage { contacts, next })
+}
+
+const CONTACT_COLUMNS: &str = "key, name, contact_id, events, first_seen, last_seen,
+    last_event_id, last_event_type, last_label, last_summary";
+
+fn contact_from_row(row: &Row) -> rusqlite::Result<Contact> {
+    Ok(Contact {
+        email: row.get("key")?,
+        name: row.get("name")?,
+        contact_id: row.get("contact_id")?,
+        events: row.get("events")?,
+        first_seen: format_micros(row.get("first_seen")?),
+        last_seen: format_micros(row.get("last_seen")?),
+        last_event_id: row.get("last_event_id")?,
+        last_event_type: row.get("last_event_type")?,
+        last_label: row.get("last_label")?,
+        last_summary: row.get("last_summary")?,
+    })
+}
+
+/// One contact by email, any case.
+pub fn get_contact(conn: &Connection, email: &str) -> Result<Contact> {
+    let key = normalise_email(email);
+    conn.prepare_cached(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE key = ?1"
+    ))?
+    .query_row([&key], contact_from_row)
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("no contact {key}")))
 }
 
 fn escape_like(text: &str) -> String {

@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::backfill;
 use crate::db::{self, ReadPool, Synchronous};
 use crate::endpoints::{self, Directory, Endpoint};
 use crate::error::{Error, Result};
@@ -353,6 +354,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     state.choose_tunnel(choice, None).await?;
     remember_public_urls(state.clone());
     follow_endpoint_changes(state.clone());
+    backfill_in_background(state.clone());
     Ok(Running {
         ingest_addr,
         ui_addr,
@@ -395,6 +397,27 @@ fn follow_endpoint_changes(state: Arc<AppState>) {
             match state.read(endpoints::list).await {
                 Ok(list) => state.directory.refresh(list, version),
                 Err(error) => tracing::warn!(%error, "cannot re-read endpoints"),
+            }
+        }
+    });
+}
+
+/// Derives facts and shapes for events stored by an earlier version (see [`backfill`]).
+fn backfill_in_background(state: Arc<AppState>) {
+    let inflate_limit = state.max_body;
+    tokio::spawn(async move {
+        loop {
+            match state
+                .writer
+                .run(move |conn| backfill::step(conn, inflate_limit))
+                .await
+            {
+                Ok(0) => return,
+                Ok(left) => tracing::info!(left, "deriving facts of earlier events"),
+                Err(error) => {
+                    tracing::warn!(%error, "deriving facts of earlier events stopped");
+                    return;
+                }
             }
         }
     });

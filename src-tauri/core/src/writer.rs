@@ -201,6 +201,7 @@ fn commit(
             }
         }
         Err(error) => {
+            crate::shapes::forget_cached();
             tracing::warn!(%error, size = batch.len(), "batch commit failed; retrying one by one");
             for mut pending in batch.drain(..) {
                 match in_transaction(conn, |tx| store(tx, &mut pending)) {
@@ -210,6 +211,7 @@ fn commit(
                         let _ = published.send(meta);
                     }
                     Err(error) => {
+                        crate::shapes::forget_cached();
                         let _ = pending.done.send(Err(error));
                     }
                 }
@@ -223,6 +225,9 @@ fn store(tx: &Transaction, pending: &mut Pending) -> Result<()> {
         pending.meta.message_id = stored.message_id;
         pending.meta.attempt = stored.attempt;
         pending.meta.repeat_of = stored.repeat_of;
+        pending.meta.drift = stored
+            .drift
+            .and_then(|d| serde_json::value::RawValue::from_string(d).ok());
     }
     Ok(())
 }
@@ -245,9 +250,12 @@ pub struct Stored {
     pub attempt: i64,
     /// The first identical unsigned delivery shortly before, if any.
     pub repeat_of: Option<String>,
+    /// How the payload differed from its type's shape (JSON list), if it did.
+    pub drift: Option<String>,
 }
 
-/// Inserts one event, its full-text entry and its contact's running totals. Returns
+/// Inserts one event, its full-text entry, its contact's running totals and card, and
+/// learns its type's shape. Returns
 /// `None` when an event with the same id is already stored (an import seen before).
 pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stored>> {
     let raw = &capture.raw;
@@ -255,15 +263,22 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stor
     let contact_key = decoded.contact_key();
     let (message_id, attempt) = attempt_of(tx, capture)?;
     let (body_hash, repeat_of) = repeat_of(tx, capture)?;
+    // Only what is stored for the first time teaches the shape: an import seen before
+    // must not count twice, so the shape is learned after the insert succeeded. The drift
+    // column is filled in then.
+    let fact_json = capture
+        .fact
+        .as_ref()
+        .map(|f| serde_json::to_string(f).expect("a fact serialises"));
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO events (id, received_at, endpoint_id, endpoint_name, method,
                 path, query, headers, remote_addr, content_type, content_encoding, size, body,
                 body_kind, source, family, event_type, label, summary, contact_key,
                 contact_email, contact_id, contact_name, occurred_at, client_ip, via_tunnel, signature,
-                message_id, attempt, body_hash, repeat_of)
+                message_id, attempt, body_hash, repeat_of, facts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
+                ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
         )?
         .execute(rusqlite::params![
             raw.id,
@@ -297,12 +312,31 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stor
             attempt,
             body_hash,
             repeat_of,
+            fact_json,
         ])?;
 
     if inserted == 0 {
         return Ok(None);
     }
     let seq = tx.last_insert_rowid();
+    let drift = match (&decoded.event_type, &capture.paths) {
+        (Some(event_type), Some(paths)) => {
+            let changes = crate::shapes::record(tx, event_type, paths)?;
+            if changes.is_empty() {
+                None
+            } else {
+                let drift = serde_json::to_string(&changes).expect("changes serialise");
+                tx.prepare_cached("UPDATE events SET drift = ?2 WHERE seq = ?1")?
+                    .execute((seq, &drift))?;
+                Some(drift)
+            }
+        }
+        _ => None,
+    };
+    // A retry or a probable repeat tells the card nothing new.
+    if let (Some(key), Some(fact), 1, None) = (&contact_key, &capture.fact, attempt, &repeat_of) {
+        crate::contact_card::record(tx, key, fact, raw.received_at, seq)?;
+    }
     tx.prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")?
         .execute((seq, &capture.search_text))?;
     if let Some(key) = contact_key {
@@ -363,6 +397,7 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stor
         message_id,
         attempt,
         repeat_of,
+        drift,
     }))
 }
 

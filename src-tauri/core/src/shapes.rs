@@ -1,0 +1,397 @@
+//! Schema drift: per event type, the JSON paths seen and the kinds of value at each, and
+//! what a new delivery adds, drops or retypes compared with everything before it.
+//!
+//! Paths use dots for object keys and `[]` for array items (`contact.tags[].name`). Two
+//! variations are not drift: `null` where something else was seen (optional values), and
+//! an empty `[]` or `{}` where the other container was seen (PHP encodes an empty map as
+//! `[]`, so systeme.io's `fields` comes both ways).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::{OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Result;
+
+/// Kinds of JSON value, as bits so a path can hold several in one delivery (array items).
+pub const STRING: u8 = 1;
+pub const NUMBER: u8 = 2;
+pub const BOOLEAN: u8 = 4;
+pub const NULL: u8 = 8;
+pub const OBJECT: u8 = 16;
+pub const ARRAY: u8 = 32;
+/// An empty array or object: either container.
+pub const EMPTY: u8 = 64;
+
+const KIND_NAMES: [(u8, &str); 7] = [
+    (STRING, "string"),
+    (NUMBER, "number"),
+    (BOOLEAN, "boolean"),
+    (NULL, "null"),
+    (OBJECT, "object"),
+    (ARRAY, "array"),
+    (EMPTY, "empty"),
+];
+
+/// Past this many paths or this depth a payload is not learned from (it is no webhook
+/// schema, and its shape would bloat the store).
+const MAX_PATHS: usize = 2_000;
+const MAX_DEPTH: usize = 32;
+
+/// The paths of one delivery and the kinds of value at each. `None` when the payload is
+/// too large or deep to be a shape worth learning.
+pub type Paths = BTreeMap<String, u8>;
+
+pub fn paths_of(json: &Value) -> Option<Paths> {
+    let mut paths = Paths::new();
+    walk(json, &mut String::new(), 0, &mut paths).then_some(paths)
+}
+
+fn walk(value: &Value, path: &mut String, depth: usize, out: &mut Paths) -> bool {
+    if depth > MAX_DEPTH || out.len() > MAX_PATHS {
+        return false;
+    }
+    if !path.is_empty() {
+        *out.entry(path.clone()).or_default() |= kind_of(value);
+    }
+    let len = path.len();
+    match value {
+        Value::Object(map) => map.iter().all(|(key, child)| {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
+            let ok = walk(child, path, depth + 1, out);
+            path.truncate(len);
+            ok
+        }),
+        Value::Array(items) => items.iter().all(|child| {
+            path.push_str("[]");
+            let ok = walk(child, path, depth + 1, out);
+            path.truncate(len);
+            ok
+        }),
+        _ => true,
+    }
+}
+
+fn kind_of(value: &Value) -> u8 {
+    match value {
+        Value::String(_) => STRING,
+        Value::Number(_) => NUMBER,
+        Value::Bool(_) => BOOLEAN,
+        Value::Null => NULL,
+        Value::Object(map) if map.is_empty() => EMPTY,
+        Value::Array(items) if items.is_empty() => EMPTY,
+        Value::Object(_) => OBJECT,
+        Value::Array(_) => ARRAY,
+    }
+}
+
+pub fn kind_names(kinds: u8) -> Vec<&'static str> {
+    KIND_NAMES
+        .iter()
+        .filter(|(bit, _)| kinds & bit != 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
+/// What has been seen of one event type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Shape {
+    pub deliveries: i64,
+    pub paths: BTreeMap<String, PathStats>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PathStats {
+    /// Deliveries that had this path.
+    pub seen: i64,
+    /// Kind name → deliveries in which the path held that kind.
+    pub kinds: BTreeMap<String, i64>,
+}
+
+impl PathStats {
+    fn kinds_mask(&self) -> u8 {
+        KIND_NAMES
+            .iter()
+            .filter(|(_, name)| self.kinds.contains_key(*name))
+            .fold(0, |mask, (bit, _)| mask | bit)
+    }
+}
+
+/// One difference between a delivery and the shape before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub path: String,
+    /// `added`, `dropped` or `retyped`.
+    pub change: String,
+    /// Kinds seen before (dropped, retyped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub was: Vec<String>,
+    /// Kinds in this delivery (added, retyped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub now: Vec<String>,
+}
+
+fn parent(path: &str) -> Option<&str> {
+    if let Some(stripped) = path.strip_suffix("[]") {
+        return Some(stripped);
+    }
+    path.rfind(['.', '['])
+        .map(|i| &path[..i])
+        .filter(|p| !p.is_empty())
+}
+
+fn compatible(now: u8, was: u8) -> bool {
+    if was & !NULL == 0 {
+        return true; // only ever null (or nothing): the first real value tells
+    }
+    // Optional values and PHP's empty map/list are not drift.
+    let mut allowed = was | NULL;
+    if was & (OBJECT | ARRAY) != 0 {
+        allowed |= EMPTY;
+    }
+    if was & !(EMPTY | NULL) == 0 {
+        allowed |= OBJECT | ARRAY; // only ever empty: the first filled one shows its kind
+    }
+    now & !allowed == 0
+}
+
+impl Shape {
+    /// How `paths` differs from what was seen before; empty for the first delivery.
+    pub fn compare(&self, paths: &Paths) -> Vec<Change> {
+        if self.deliveries == 0 {
+            return Vec::new();
+        }
+        let mut changes = Vec::new();
+        for (path, &now) in paths {
+            match self.paths.get(path) {
+                None => {
+                    // Report where the new part starts, not every path inside it.
+                    let parent_new = parent(path)
+                        .is_some_and(|p| !self.paths.contains_key(p) && paths.contains_key(p));
+                    if !parent_new {
+                        changes.push(Change {
+                            path: path.clone(),
+                            change: "added".into(),
+                            was: vec![],
+                            now: names(now),
+                        });
+                    }
+                }
+                Some(stats) => {
+                    let was = stats.kinds_mask();
+                    if !compatible(now, was) {
+                        changes.push(Change {
+                            path: path.clone(),
+                            change: "retyped".into(),
+                            was: names(was),
+                            now: names(now),
+                        });
+                    }
+                }
+            }
+        }
+        for (path, stats) in &self.paths {
+            if stats.seen < self.deliveries || paths.contains_key(path) {
+                continue; // optional, or present
+            }
+            // Only where the missing part starts, and not inside a container that came
+            // empty or null this time.
+            let reported_above = match parent(path) {
+                None => false,
+                Some(p) => match paths.get(p) {
+                    None => true,
+                    Some(&kinds) => kinds & (EMPTY | NULL) != 0 && kinds & (OBJECT | ARRAY) == 0,
+                },
+            };
+            if !reported_above {
+                changes.push(Change {
+                    path: path.clone(),
+                    change: "dropped".into(),
+                    was: names(stats.kinds_mask()),
+                    now: vec![],
+                });
+            }
+        }
+        changes
+    }
+
+    pub fn learn(&mut self, paths: &Paths) {
+        self.deliveries += 1;
+        for (path, &kinds) in paths {
+            let stats = self.paths.entry(path.clone()).or_default();
+            stats.seen += 1;
+            for name in kind_names(kinds) {
+                *stats.kinds.entry(name.to_string()).or_default() += 1;
+            }
+        }
+    }
+}
+
+fn names(kinds: u8) -> Vec<String> {
+    kind_names(kinds).into_iter().map(str::to_string).collect()
+}
+
+thread_local! {
+    /// The writer's copy of the shapes it maintains, so a delivery costs no JSON parse of
+    /// its type's shape. Checked against the stored delivery count before use: another
+    /// process (an import) or a rolled-back transaction makes it reload.
+    static CACHE: RefCell<HashMap<String, Shape>> = RefCell::new(HashMap::new());
+}
+
+/// Compares a delivery of `event_type` with its type's shape, learns from it and stores
+/// the shape; returns the drift (empty when none).
+pub fn record(tx: &Transaction, event_type: &str, paths: &Paths) -> Result<Vec<Change>> {
+    let stored: Option<i64> = tx
+        .prepare_cached("SELECT deliveries FROM event_shapes WHERE event_type = ?1")?
+        .query_row([event_type], |r| r.get(0))
+        .optional()?;
+    let mut shape = CACHE
+        .with_borrow_mut(|cache| cache.remove(event_type))
+        .filter(|cached| {
+            Some(cached.deliveries) == stored || (stored.is_none() && cached.deliveries == 0)
+        });
+    if shape.is_none() {
+        shape = Some(match stored {
+            None => Shape::default(),
+            Some(_) => load(tx, event_type)?.unwrap_or_default(),
+        });
+    }
+    let mut shape = shape.expect("loaded above");
+    let changes = shape.compare(paths);
+    shape.learn(paths);
+    tx.prepare_cached(
+        "INSERT INTO event_shapes (event_type, deliveries, shape) VALUES (?1, ?2, ?3)
+         ON CONFLICT (event_type) DO UPDATE SET deliveries = excluded.deliveries,
+            shape = excluded.shape",
+    )?
+    .execute((
+        event_type,
+        shape.deliveries,
+        serde_json::to_string(&shape.paths).expect("a shape serialises"),
+    ))?;
+    CACHE.with_borrow_mut(|cache| cache.insert(event_type.to_string(), shape));
+    Ok(changes)
+}
+
+/// Forgets the writer's cached shapes (after a failed transaction).
+pub fn forget_cached() {
+    CACHE.with_borrow_mut(HashMap::clear);
+}
+
+pub fn load(conn: &rusqlite::Connection, event_type: &str) -> Result<Option<Shape>> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached("SELECT deliveries, shape FROM event_shapes WHERE event_type = ?1")?
+        .query_row([event_type], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.map(|(deliveries, paths)| Shape {
+        deliveries,
+        paths: serde_json::from_str(&paths).unwrap_or_default(),
+    }))
+}
+
+/// Every learned type with its delivery count, most delivered first.
+pub fn list(conn: &rusqlite::Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_type, deliveries FROM event_shapes ORDER BY deliveries DESC, event_type",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(json: &str) -> Paths {
+        paths_of(&serde_json::from_str(json).unwrap()).unwrap()
+    }
+
+    fn shape_of(samples: &[&str]) -> Shape {
+        let mut shape = Shape::default();
+        for sample in samples {
+            shape.learn(&paths(sample));
+        }
+        shape
+    }
+
+    fn changes(shape: &Shape, json: &str) -> Vec<(String, String)> {
+        shape
+            .compare(&paths(json))
+            .into_iter()
+            .map(|c| (c.path, c.change))
+            .collect()
+    }
+
+    #[test]
+    fn paths_name_keys_and_array_items() {
+        let p = paths(r#"{"a":{"b":1,"c":[{"d":"x"},{"d":null}]},"e":[]}"#);
+        assert_eq!(p["a"], OBJECT);
+        assert_eq!(p["a.b"], NUMBER);
+        assert_eq!(p["a.c"], ARRAY);
+        assert_eq!(p["a.c[].d"], STRING | NULL);
+        assert_eq!(p["e"], EMPTY);
+        assert!(
+            paths_of(
+                &serde_json::from_str(&format!("{}1{}", "[".repeat(40), "]".repeat(40))).unwrap()
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn added_dropped_and_retyped_are_reported_where_they_start() {
+        let shape = shape_of(&[
+            r#"{"contact":{"id":1,"email":"a@b.c","tags":[{"id":1,"name":"x"}]}}"#,
+            r#"{"contact":{"id":2,"email":"d@e.f","tags":[]}}"#,
+        ]);
+        assert!(changes(&shape, r#"{"contact":{"id":3,"email":"g@h.i","tags":[]}}"#).is_empty());
+        assert_eq!(
+            changes(
+                &shape,
+                r#"{"contact":{"id":"3","email":"g@h.i","phone":{"n":"1"}}}"#
+            ),
+            vec![
+                ("contact.id".to_string(), "retyped".to_string()),
+                ("contact.phone".to_string(), "added".to_string()),
+                ("contact.tags".to_string(), "dropped".to_string()),
+            ],
+            "the tag items were optional, so only tags itself is dropped; phone.n is inside the addition"
+        );
+        assert_eq!(
+            changes(&shape, r#"{"contact":{"email":"g@h.i","tags":[]}}"#),
+            vec![("contact.id".to_string(), "dropped".to_string())]
+        );
+        assert_eq!(
+            changes(&shape, r#"{"other":1}"#),
+            vec![
+                ("other".to_string(), "added".to_string()),
+                ("contact".to_string(), "dropped".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn known_variants_are_not_drift() {
+        // `fields` as an object, then as PHP's empty list; an optional value coming null.
+        let shape = shape_of(&[
+            r#"{"fields":{"first_name":"A"},"coupon":{"code":"X"}}"#,
+            r#"{"fields":{"first_name":"B"},"coupon":{"code":"Y"}}"#,
+        ]);
+        assert!(changes(&shape, r#"{"fields":[],"coupon":null}"#).is_empty());
+        let empty_first = shape_of(&[r#"{"fields":[]}"#]);
+        assert!(
+            changes(&empty_first, r#"{"fields":{"first_name":"A"}}"#)
+                .iter()
+                .all(|(_, c)| c == "added")
+        );
+        assert!(
+            shape_of(&[]).compare(&paths(r#"{"x":1}"#)).is_empty(),
+            "nothing to compare with"
+        );
+    }
+}
