@@ -170,10 +170,14 @@ impl Shape {
         for (path, &now) in paths {
             match self.paths.get(path) {
                 None => {
-                    // Report where the new part starts, not every path inside it.
-                    let parent_new = parent(path)
-                        .is_some_and(|p| !self.paths.contains_key(p) && paths.contains_key(p));
-                    if !parent_new {
+                    // Report where the new part starts, not every path inside it; and the
+                    // contents of a container only ever seen empty (`fields: []`) are
+                    // what it always could hold, not drift.
+                    let inside_known = parent(path).is_some_and(|p| match self.paths.get(p) {
+                        None => paths.contains_key(p),
+                        Some(stats) => stats.kinds_mask() & !(EMPTY | NULL) == 0,
+                    });
+                    if !inside_known {
                         changes.push(Change {
                             path: path.clone(),
                             change: "added".into(),
@@ -384,10 +388,12 @@ mod tests {
         ]);
         assert!(changes(&shape, r#"{"fields":[],"coupon":null}"#).is_empty());
         let empty_first = shape_of(&[r#"{"fields":[]}"#]);
-        assert!(
-            changes(&empty_first, r#"{"fields":{"first_name":"A"}}"#)
-                .iter()
-                .all(|(_, c)| c == "added")
+        assert!(changes(&empty_first, r#"{"fields":{"first_name":"A"}}"#).is_empty());
+        // Once fields held something, a new custom field is news.
+        let filled = shape_of(&[r#"{"fields":{"first_name":"A"}}"#]);
+        assert_eq!(
+            changes(&filled, r#"{"fields":{"first_name":"A","phone":"1"}}"#),
+            vec![("fields.phone".to_string(), "added".to_string())]
         );
         assert!(
             shape_of(&[]).compare(&paths(r#"{"x":1}"#)).is_empty(),

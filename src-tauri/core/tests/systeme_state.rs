@@ -1,0 +1,463 @@
+//! What Hookscope derives from systeme.io deliveries over real HTTP: the contact card
+//! (checked against a rebuild from the stored bytes), schema drift and shapes, the funnel
+//! report, and the upgrade of a store written before any of them existed.
+
+mod support;
+
+use bytes::Bytes;
+use hookscope_core::capture::{Capture, RawDelivery};
+use hookscope_core::contact_card::{self, Card};
+use hookscope_core::db;
+use serde_json::{Value, json};
+use support::{Api, Fixture, deliver, fixture, start_server};
+
+/// A fixture about someone else: every contact email in it (not the account's) replaced.
+fn about(name: &str, email: &str) -> Fixture {
+    let mut f = fixture(name);
+    let mut body: Value = serde_json::from_slice(&f.body).unwrap();
+    fn swap(v: &mut Value, email: &str) {
+        match v {
+            Value::Object(map) => {
+                for (key, child) in map.iter_mut() {
+                    if key == "account" {
+                        continue;
+                    }
+                    if key == "email" && child.is_string() {
+                        *child = Value::String(email.to_string());
+                    } else {
+                        swap(child, email);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|c| swap(c, email)),
+            _ => {}
+        }
+    }
+    swap(&mut body, email);
+    f.body = serde_json::to_vec(&body).unwrap();
+    f
+}
+
+fn edited(mut f: Fixture, edit: impl FnOnce(&mut Value)) -> Fixture {
+    let mut body: Value = serde_json::from_slice(&f.body).unwrap();
+    edit(&mut body);
+    f.body = serde_json::to_vec(&body).unwrap();
+    f
+}
+
+/// The card folded from scratch: each counted event's stored bytes decoded again.
+fn card_from_stored_bytes(dir: &std::path::Path, key: &str) -> Card {
+    let conn = db::open_reader(&db::database_path(dir)).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, received_at, endpoint_id, endpoint_name, method, path, query, headers,
+                    remote_addr, client_ip, via_tunnel, body
+             FROM events WHERE contact_key = ?1 AND attempt = 1 AND repeat_of IS NULL
+             ORDER BY received_at, seq",
+        )
+        .unwrap();
+    let mut card = Card::default();
+    let mut rows = stmt.query([key]).unwrap();
+    while let Some(row) = rows.next().unwrap() {
+        let headers: String = row.get("headers").unwrap();
+        let raw = RawDelivery {
+            id: row.get("id").unwrap(),
+            received_at: row.get("received_at").unwrap(),
+            endpoint_id: row.get("endpoint_id").unwrap(),
+            endpoint_name: row.get("endpoint_name").unwrap(),
+            method: row.get("method").unwrap(),
+            path: row.get("path").unwrap(),
+            query: row.get("query").unwrap(),
+            headers: serde_json::from_str(&headers).unwrap(),
+            remote_addr: row.get("remote_addr").unwrap(),
+            client_ip: row.get("client_ip").unwrap(),
+            via_tunnel: row.get("via_tunnel").unwrap(),
+            body: Bytes::from(row.get::<_, Vec<u8>>("body").unwrap()),
+        };
+        let at = raw.received_at;
+        if let Some(fact) = Capture::build(raw, 1 << 20).fact {
+            card.apply(&fact, at);
+        }
+    }
+    card
+}
+
+#[tokio::test]
+async fn the_contact_card_follows_the_events_and_equals_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let http = reqwest::Client::new();
+    let marie = "marie.dupont@example.fr";
+
+    let tag = |name: &str, tag: &str| {
+        let tag = tag.to_string();
+        edited(about(name, marie), move |b| {
+            if b["data"].is_object() {
+                b["data"]["tag"]["name"] = json!(tag);
+            } else {
+                b["tag"]["name"] = json!(tag);
+            }
+        })
+    };
+    let sequence = [
+        about("systeme-settings/contact-opt-in", marie),
+        tag("systeme-settings/contact-tag-added", "Client"),
+        tag("systeme-automation/tag-added", "Lead"),
+        tag("systeme-automation/tag-added", "VIP"),
+        tag("systeme-settings/contact-tag-removed-nested", "Client"),
+        about("systeme-automation/sale-completed", marie),
+        fixture("systeme-settings/sale-new"),
+        // systeme.io retrying the same message: one more attempt, not one more purchase.
+        fixture("systeme-settings/sale-new"),
+        fixture("systeme-settings/sale-canceled"),
+        about("systeme-automation/course-enrolled", marie),
+        about("systeme-automation/course-bundle-enrolled", marie),
+        about("systeme-automation/webinar-registered", marie),
+        about("systeme-automation/campaign-finished", marie),
+        about("systeme-automation/page-visited", marie),
+        edited(about("systeme-automation/page-visited", marie), |b| {
+            b["created_at"] = json!("2021-10-05T16:30:00+00:00") // not a byte-identical repeat
+        }),
+        about("systeme-automation/email-link-clicked", marie),
+        about("systeme-automation/optin-funnel-step", marie),
+        // Someone else's events stay off Marie's card.
+        fixture("systeme-automation/tag-added"),
+    ];
+    for f in &sequence {
+        deliver(&http, &running.webhook_url, f).await;
+    }
+
+    // Any case finds the contact.
+    let answer = api.json("/api/contacts/Marie.Dupont@Example.FR").await;
+    assert_eq!(answer["contact"]["email"], marie);
+    let card = &answer["card"];
+    assert_eq!(
+        card["tags"],
+        json!(["Lead", "VIP"]),
+        "added minus removed, in order"
+    );
+    let purchases = card["purchases"].as_array().unwrap();
+    assert_eq!(purchases.len(), 2, "{purchases:?}");
+    assert_eq!(purchases[0]["amount_cents"], 583);
+    assert_eq!(purchases[0]["currency"], "EUR");
+    assert_eq!(purchases[0]["canceled"], false);
+    assert_eq!(purchases[1]["order_id"], "7771001");
+    assert_eq!(purchases[1]["offer"], "Blog qui rapporte");
+    assert_eq!(
+        purchases[1]["canceled"], true,
+        "SALE_CANCELED marks its order"
+    );
+    let enrolments: Vec<&str> = card["enrolments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(enrolments, ["course", "bundle"]);
+    assert_eq!(card["webinars"].as_array().unwrap().len(), 1);
+    assert_eq!(card["campaigns"].as_array().unwrap().len(), 1);
+    assert_eq!(card["pages"][0]["visits"], 2);
+    assert_eq!(
+        card["pages"][0]["step"]["step"],
+        "Thank You / Download Page"
+    );
+    assert_eq!(card["email_clicks"][0]["subject"], "test email webhook");
+    let optins = card["optins"].as_array().unwrap();
+    assert_eq!(optins.len(), 2);
+    assert_eq!(
+        optins[1]["step"]["funnel"],
+        "webhook data structure documentation"
+    );
+
+    // The stored card is exactly what the events give when folded from scratch.
+    let stored: Card = serde_json::from_value(card.clone()).unwrap();
+    assert_eq!(stored, card_from_stored_bytes(dir.path(), marie));
+    let conn = db::open_reader(&db::database_path(dir.path())).unwrap();
+    assert_eq!(stored, contact_card::rebuild(&conn, marie).unwrap().0);
+
+    // An older event imported afterwards takes its place in history.
+    let export = api
+        .get(&format!(
+            "/api/export?email={marie}&type=contact.tag.added&format=ndjson"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut early: Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    early["id"] = json!("01800000-0000-7000-8000-000000000001");
+    early["received_at"] = json!("2020-01-01T00:00:00Z");
+    early["body"]["data"]["tag"]["name"] = json!("Early bird");
+    let mut writer =
+        db::open_writer(&db::database_path(dir.path()), db::Synchronous::Full).unwrap();
+    let report =
+        hookscope_core::import::import(&mut writer, early.to_string().as_bytes(), 1 << 20).unwrap();
+    assert_eq!(report.imported, 1);
+    let answer = api.json(&format!("/api/contacts/{marie}")).await;
+    assert_eq!(answer["card"]["tags"], json!(["Early bird", "Lead", "VIP"]));
+    let after_import: Card = serde_json::from_value(answer["card"].clone()).unwrap();
+    assert_eq!(after_import, card_from_stored_bytes(dir.path(), marie));
+
+    // The next live event stores a card that still agrees.
+    deliver(
+        &http,
+        &running.webhook_url,
+        &tag("systeme-automation/tag-removed", "VIP"),
+    )
+    .await;
+    let answer = api.json(&format!("/api/contacts/{marie}")).await;
+    assert_eq!(answer["card"]["tags"], json!(["Early bird", "Lead"]));
+    let stored_row: Option<String> = conn
+        .query_row(
+            "SELECT card FROM contact_cards WHERE contact_key = ?1",
+            [marie],
+            |r| r.get(0),
+        )
+        .ok();
+    let stored_row: Card = serde_json::from_str(&stored_row.expect("a stored card")).unwrap();
+    assert_eq!(stored_row, card_from_stored_bytes(dir.path(), marie));
+
+    let missing = api
+        .get("/api/contacts/nobody@example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn drift_is_flagged_on_a_modified_delivery_and_shapes_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let http = reqwest::Client::new();
+    let sale = |email: &str| about("systeme-automation/sale-completed", email);
+
+    let first = deliver(&http, &running.webhook_url, &sale("a@example.com")).await;
+    deliver(&http, &running.webhook_url, &sale("b@example.com")).await;
+    // `fields` as PHP's empty list where an object was seen: a known variant.
+    let variant = edited(sale("c@example.com"), |b| {
+        b["data"]["customer"]["fields"] = json!([])
+    });
+    let variant = deliver(&http, &running.webhook_url, &variant).await;
+    let changed = edited(sale("d@example.com"), |b| {
+        b["data"]["customer"]["phone"] = json!({"number": "+33 6"});
+        b["data"]["offer_price_plan"]["direct_charge_amount"] = json!("5.83");
+        b["data"].as_object_mut().unwrap().remove("order_item");
+    });
+    let changed = deliver(&http, &running.webhook_url, &changed).await;
+
+    for quiet in [&first, &variant] {
+        let event = api.json(&format!("/api/events/{quiet}")).await;
+        assert_eq!(event["drift"], Value::Null, "{quiet}");
+    }
+    let event = api.json(&format!("/api/events/{changed}")).await;
+    let drift: Vec<(String, String)> = event["drift"]
+        .as_array()
+        .expect("drift listed")
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap().to_string(),
+                c["change"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("data.customer.phone", "added"),
+        ("data.offer_price_plan.direct_charge_amount", "retyped"),
+        ("data.order_item", "dropped"),
+    ];
+    assert_eq!(
+        drift,
+        expected
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let retyped = &event["drift"][1];
+    assert_eq!(retyped["was"], json!(["number"]));
+    assert_eq!(retyped["now"], json!(["string"]));
+
+    let drifted = api.json("/api/events?drift=true").await;
+    let ids: Vec<&str> = drifted["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [changed.as_str()]);
+    let bad = api.get("/api/events?drift=maybe").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let shapes = api.json("/api/shapes").await;
+    assert_eq!(
+        shapes["shapes"][0],
+        json!({"event_type": "customer.sale.completed", "deliveries": 4, "drifted": 1})
+    );
+    let shape = api.json("/api/shapes/customer.sale.completed").await;
+    assert_eq!(shape["deliveries"], 4);
+    let path = |p: &str| {
+        shape["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["path"] == p)
+            .unwrap_or_else(|| panic!("{p} in the shape"))
+            .clone()
+    };
+    assert_eq!(
+        path("data.offer_price_plan.direct_charge_amount")["kinds"],
+        json!({"number": 3, "string": 1})
+    );
+    assert_eq!(path("data.order_item")["seen"], 3);
+    assert_eq!(path("data.order_item")["always"], false);
+    assert_eq!(path("data.customer.email")["always"], true);
+    assert_eq!(
+        path("data.order_item.resources[].type")["kinds"],
+        json!({"string": 3})
+    );
+    let unknown = api
+        .get("/api/shapes/nothing.like.this")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_funnel_report_counts_optins_sales_and_revenue_per_funnel_and_offer() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let http = reqwest::Client::new();
+    let optin = |email: &str| about("systeme-automation/optin-funnel-step", email);
+    // A sale in the opt-in's funnel (614554), with its own order number.
+    let sale = |email: &str, order: i64| {
+        edited(
+            about("systeme-automation/sale-completed", email),
+            move |b| {
+                b["data"]["funnel_step"]["funnel"] =
+                    json!({"id": 614554, "name": "webhook data structure documentation"});
+                b["data"]["order"]["id"] = json!(order);
+            },
+        )
+    };
+    let started = hookscope_core::timefmt::format_micros(hookscope_core::timefmt::now_micros());
+    for f in [
+        optin("a@example.com"),
+        optin("b@example.com"),
+        sale("a@example.com", 1),
+        sale("c@example.com", 2), // bought without opting in
+        fixture("systeme-settings/sale-new"),
+        fixture("systeme-settings/sale-new"), // a retry
+        fixture("systeme-settings/sale-canceled"),
+    ] {
+        deliver(&http, &running.webhook_url, &f).await;
+    }
+    let report = api.json("/api/funnels").await;
+    let funnels = report["funnels"].as_array().unwrap();
+    assert_eq!(funnels.len(), 2, "{report}");
+    let documentation = &funnels[0];
+    assert_eq!(documentation["funnel_id"], "614554");
+    assert_eq!(documentation["optins"], 2);
+    assert_eq!(documentation["buyers"], 1);
+    assert_eq!(documentation["conversion"], 0.5);
+    assert_eq!(documentation["sales"], 2);
+    assert_eq!(
+        documentation["revenue"],
+        json!([{"currency": "EUR", "amount_cents": 1166}])
+    );
+    assert_eq!(documentation["offers"][0]["offer_id"], "19");
+    let blog = &funnels[1];
+    assert_eq!(blog["funnel"], "Créer un blog");
+    assert_eq!(blog["sales"], 1, "the retry is the same sale");
+    assert_eq!(blog["canceled"], 1);
+    assert_eq!(blog["optins"], 0);
+    assert_eq!(blog["conversion"], Value::Null);
+    assert_eq!(
+        blog["offers"][0]["canceled_amount"],
+        json!([{"currency": "EUR", "amount_cents": 4700}])
+    );
+
+    let before = api.json(&format!("/api/funnels?until={started}")).await;
+    assert_eq!(before["funnels"], json!([]), "nothing before the period");
+    let bad = api
+        .get("/api/funnels?since=yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_store_from_before_facts_is_upgraded_and_derived_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    db::ensure_data_dir(dir.path()).unwrap();
+    let path = db::database_path(dir.path());
+    {
+        // The first released schema, with two of Marie's events as it stored them.
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        rusqlite_migration::Migrations::new(vec![rusqlite_migration::M::up(include_str!(
+            "../migrations/20261128_0001_capture.sql"
+        ))])
+        .to_latest(&mut conn)
+        .unwrap();
+        for (i, name) in [
+            "systeme-settings/contact-tag-added",
+            "systeme-settings/sale-new",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let f = fixture(name);
+            conn.execute(
+                "INSERT INTO events (id, received_at, endpoint_id, endpoint_name, method, path,
+                    headers, size, body_kind, source, family, event_type, label, summary,
+                    contact_key, contact_email, body)
+                 VALUES (?1, ?2, 'old', 'Old', 'POST', '/h/x', ?3, ?4, 'json', 'systeme_settings',
+                    'sale', ?5, 'Old', 'Old', 'marie.dupont@example.fr', 'marie.dupont@example.fr', ?6)",
+                rusqlite::params![
+                    format!("0190000{i}-0000-7000-8000-000000000000"),
+                    1_700_000_000_000_000i64 + i as i64,
+                    serde_json::to_string(&f.headers).unwrap(),
+                    f.body.len() as i64,
+                    f.headers.iter().find(|(n, _)| n == "x-webhook-event").unwrap().1,
+                    f.body,
+                ],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO contacts (key, events, first_seen, last_seen, last_event_id, last_label,
+                last_summary) VALUES ('marie.dupont@example.fr', 2, 1, 2, 'x', 'Old', 'Old')",
+            [],
+        )
+        .unwrap();
+    }
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let mut card = Value::Null;
+    for _ in 0..100 {
+        card = api.json("/api/contacts/marie.dupont@example.fr").await["card"].clone();
+        if card["purchases"].as_array().is_some_and(|p| !p.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(card["tags"], json!(["Client"]));
+    assert_eq!(card["purchases"][0]["order_id"], "7771001");
+    let shapes = api.json("/api/shapes").await;
+    assert_eq!(shapes["shapes"].as_array().unwrap().len(), 2, "{shapes}");
+    let conn = db::open_reader(&path).unwrap();
+    let left: Option<String> =
+        db::get_setting(&conn, hookscope_core::backfill::BACKFILL_SETTING).unwrap();
+    assert_eq!(left, None, "the backfill finished and said so");
+    running.stop().await;
+}
