@@ -298,11 +298,11 @@ test('signatures are shown, checked once the secret is set, and filtered', async
   // A delivery changed on the way is loud, live, and found by the filter.
   await hookscope.send(tampered);
   await expect(row(page, 'Blog changed').getByTestId('signature-badge')).toHaveText('invalid signature');
-  await page.getByLabel('Signature filter').selectOption('invalid');
+  await page.getByLabel('Delivery filter').selectOption('invalid');
   await expect(page.getByTestId('event')).toHaveCount(1);
   await expect(page.getByTestId('event')).toContainText('Blog changed');
   await shot(page, 'signatures');
-  await page.getByLabel('Signature filter').selectOption('');
+  await page.getByLabel('Delivery filter').selectOption('');
   await expect(page.getByTestId('event')).toHaveCount(3);
 });
 
@@ -314,14 +314,64 @@ test('retries of one message and repeated automation bodies are marked, not drop
   const tag = tagAdded('twice@example.com', 'Twice');
   await hookscope.send(tag);
   await hookscope.send(tag);
-  await expect(page.getByTestId('event')).toHaveCount(4);
-  await expect(page.getByTestId('attempt-badge')).toHaveText('retry #1');
+  // The retry sits folded under its first attempt: one row per message.
+  await expect(page.getByTestId('event')).toHaveCount(3);
+  await expect(page.getByTestId('attempts-badge')).toHaveText('2 attempts');
   await expect(page.getByTestId('repeat-badge')).toHaveText('probable repeat');
   await page.getByTestId('repeat-badge').click();
   await expect(page.getByTestId('repeat')).toContainText('Same body as an earlier delivery');
+  await page.getByTestId('attempts-badge').click();
+  await expect(page.getByTestId('attempts').getByRole('listitem')).toHaveCount(2);
+  await page.getByRole('button', { name: 'Show each attempt in the timeline' }).click();
+  await expect(page.getByTestId('event')).toHaveCount(4);
   await page.getByTestId('attempt-badge').click();
   await expect(page.getByTestId('attempt')).toContainText('attempt 2');
   // One message, counted once.
   await expect(page.locator('[data-email="marie.dupont@example.fr"] .count')).toHaveText('1');
 });
 
+
+test('the contact card, shape changes and insights show what the events say', async ({ hookscope, watched: page }) => {
+  const marie = 'marie.dupont@example.fr';
+  await hookscope.send(fixture('systeme-settings/contact-tag-added'));
+  await hookscope.send(fixture('systeme-settings/sale-new'));
+  await hookscope.send(fixture('systeme-settings/sale-canceled'));
+  await hookscope.send(tagAdded(marie, 'Lead'));
+  await page.goto(hookscope.uiUrl);
+  await page.locator(`[data-testid="contact"][data-email="${marie}"]`).click();
+  const card = page.getByTestId('contact-card');
+  await expect(card.getByTestId('card-tags')).toHaveText('ClientLead');
+  await expect(card.getByTestId('card-purchases')).toContainText('47.00 EUR');
+  await expect(card.getByTestId('card-purchases')).toContainText('canceled');
+
+  // Live: a tag removed and one more added change the card without a reload.
+  const removal = fixture('systeme-settings/contact-tag-removed-nested');
+  await hookscope.send(removal);
+  await hookscope.send(tagAdded(marie, 'VIP'));
+  await expect(card.getByTestId('card-tags')).toHaveText('LeadVIP');
+
+  // A delivery whose payload grew a field is flagged, and the detail says where.
+  const grown = JSON.parse(tagAdded(marie, 'Grown').body as string);
+  grown.data.contact.phone = '+33 6 00 00 00 00';
+  await hookscope.send({ body: JSON.stringify(grown), headers: { 'content-type': 'application/json' } });
+  const flagged = row(page, 'Tag added: Grown');
+  await expect(flagged.getByTestId('drift-badge')).toHaveText('shape changed');
+  await flagged.click();
+  await expect(page.getByTestId('drift')).toContainText('added');
+  await expect(page.getByTestId('drift')).toContainText('data.contact.phone');
+  await expect(page.getByTestId('drift-badge')).toHaveCount(1);
+  await page.getByLabel('Delivery filter').selectOption('drift');
+  await expect(page.getByTestId('event')).toHaveCount(1);
+  await shot(page, 'contact-card');
+
+  await page.getByRole('button', { name: 'Insights…' }).click();
+  const funnels = page.getByTestId('funnels');
+  await expect(funnels).toContainText('Créer un blog');
+  await expect(funnels).toContainText('Blog qui rapporte');
+  await expect(funnels).toContainText('47.00 EUR');
+  await page.getByRole('tab', { name: 'Shapes' }).click();
+  await page.getByTestId('shape-type').filter({ hasText: 'contact.tag.added' }).click();
+  await expect(page.getByTestId('shape')).toContainText('data.contact.phone');
+  await expect(page.getByTestId('shape')).toContainText('1 of 3');
+  await shot(page, 'insights');
+});

@@ -6,6 +6,7 @@ import type { Backend } from './backend';
 import {
   ApiError,
   type Contact,
+  type ContactCard,
   type EventFilter,
   type EventSummary,
   type SignatureVerdict,
@@ -41,6 +42,12 @@ export class AppModel {
   eventsLoading = $state(false);
   selectedEventId = $state<string | null>(null);
   signatureFilter = $state<SignatureVerdict | null>(null);
+  /** Only deliveries whose shape differed from their type's before them. */
+  driftOnly = $state(false);
+  /** The selected contact's card (state derived from its events), once loaded. */
+  card = $state<ContactCard | null>(null);
+  /** Messages whose retries are shown as rows of their own. */
+  expandedMessages = new SvelteSet<string>();
   /** Bumped when stored events changed under the same ids (a secret re-checked them). */
   detailRevision = $state(0);
 
@@ -66,6 +73,40 @@ export class AppModel {
 
   constructor(private readonly backend: Backend) {}
 
+  /** The timeline as shown: a message's retries sit under its first attempt, folded
+   * unless expanded, so a message appears once however often systeme.io sent it. */
+  get timeline(): EventSummary[] {
+    const firsts = new Map(
+      this.events.filter((e) => e.message_id && e.attempt === 1).map((e) => [messageKey(e), e]),
+    );
+    // A retry that differs from its first attempt (another size or signature verdict:
+    // tampered, or re-signed) is news and keeps its own row.
+    const folded = (e: EventSummary) => {
+      const first = firsts.get(messageKey(e));
+      return !!first && first.size === e.size && first.signature === e.signature;
+    };
+    return this.events.filter(
+      (e) => !e.message_id || e.attempt === 1 || !folded(e) || this.expandedMessages.has(messageKey(e)),
+    );
+  }
+
+  /** Every delivery of the event's message on screen, first attempt first. */
+  attemptsOf(event: EventSummary): EventSummary[] {
+    if (!event.message_id) return [event];
+    const key = messageKey(event);
+    return this.events.filter((e) => e.message_id && messageKey(e) === key).sort((a, b) => a.attempt - b.attempt);
+  }
+
+  attemptsShown(event: EventSummary): boolean {
+    return this.expandedMessages.has(messageKey(event));
+  }
+
+  toggleAttempts(event: EventSummary): void {
+    const key = messageKey(event);
+    if (this.expandedMessages.has(key)) this.expandedMessages.delete(key);
+    else this.expandedMessages.add(key);
+  }
+
   get selectedEvent(): EventSummary | undefined {
     return this.events.find((e) => e.id === this.selectedEventId);
   }
@@ -78,7 +119,31 @@ export class AppModel {
   get currentFilter(): EventFilter {
     const filter: EventFilter = this.selectedContact ? { email: this.selectedContact } : {};
     if (this.signatureFilter) filter.signature = this.signatureFilter;
+    if (this.driftOnly) filter.drift = true;
     return filter;
+  }
+
+  /** Shows only deliveries whose shape changed (or all). */
+  setDriftOnly(only: boolean): void {
+    if (this.driftOnly === only) return;
+    this.driftOnly = only;
+    this.showNewTimeline();
+  }
+
+  /** Loads the selected contact's card; stale answers (another contact by now) are dropped. */
+  async loadCard(): Promise<void> {
+    const email = this.selectedContact;
+    if (!email) {
+      this.card = null;
+      return;
+    }
+    try {
+      const card = await this.backend.contactCard(email);
+      if (this.selectedContact === email) this.card = card;
+    } catch (error) {
+      if (this.selectedContact === email) this.card = null;
+      if (!(error instanceof ApiError && error.status === 404)) this.report(error);
+    }
   }
 
   /** Shows only deliveries with this signature verdict (or all). */
@@ -199,7 +264,9 @@ export class AppModel {
   selectContact(email: string | null): void {
     if (this.selectedContact === email) return;
     this.selectedContact = email;
+    this.card = null;
     this.showNewTimeline();
+    void this.loadCard();
   }
 
   /** The filter changed: start the timeline over. */
@@ -259,11 +326,12 @@ export class AppModel {
 
   /** Moves the selection through the timeline (keyboard). */
   step(delta: number): void {
-    if (this.events.length === 0) return;
-    const index = this.events.findIndex((e) => e.id === this.selectedEventId);
-    const next = Math.max(0, Math.min(this.events.length - 1, (index < 0 ? -1 : index) + delta));
-    this.selectedEventId = this.events[next]!.id;
-    if (next >= this.events.length - 10) void this.moreEvents();
+    const rows = this.timeline;
+    if (rows.length === 0) return;
+    const index = rows.findIndex((e) => e.id === this.selectedEventId);
+    const next = Math.max(0, Math.min(rows.length - 1, (index < 0 ? -1 : index) + delta));
+    this.selectedEventId = rows[next]!.id;
+    if (next >= rows.length - 10) void this.moreEvents();
   }
 
   seenTop(): void {
@@ -275,13 +343,15 @@ export class AppModel {
   private belongs(event: EventSummary): boolean {
     return (
       (this.selectedContact === null || event.contact_key === this.selectedContact) &&
-      (this.signatureFilter === null || event.signature === this.signatureFilter)
+      (this.signatureFilter === null || event.signature === this.signatureFilter) &&
+      (!this.driftOnly || event.drift !== null)
     );
   }
 
   captured(event: EventSummary): void {
     this.refreshStatusSoon();
     if (event.contact_key) this.touchContact(event);
+    if (event.contact_key && event.contact_key === this.selectedContact) void this.loadCard();
     if (!this.belongs(event) || this.events.some((e) => e.id === event.id)) return;
     this.shift = !this.timelineAtTop;
     this.events = [event, ...this.events];
@@ -345,8 +415,12 @@ export class AppModel {
     } catch (error) {
       this.report(error);
     }
-    await Promise.all([this.loadContacts(), this.loadEvents()]);
+    await Promise.all([this.loadContacts(), this.loadEvents(), this.loadCard()]);
   }
+}
+
+function messageKey(event: EventSummary): string {
+  return `${event.endpoint}\u0000${event.message_id}`;
 }
 
 /** One entry per contact (the most up to date), most recent activity first, as the API

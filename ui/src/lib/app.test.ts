@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { AppModel } from './app.svelte';
 import type { Backend, StreamHandlers } from './backend';
-import { ApiError, type Contact, type EventFilter, type EventSummary, type Page, type TunnelStatus } from './types';
+import {
+  ApiError,
+  type Contact,
+  type ContactCard,
+  type EventFilter,
+  type EventSummary,
+  type Page,
+  type Shape,
+  type TunnelStatus,
+} from './types';
 
 let revision = 0;
 function tunnel(choice: string, state: TunnelStatus['state'], url: string | null = null, previous: string | null = null): TunnelStatus {
@@ -40,6 +49,7 @@ function event(id: string, key: string | null, name: string | null = null, at = 
     message_id: null,
     attempt: 1,
     repeat_of: null,
+    drift: null,
     content_type: 'application/json',
     content_encoding: null,
     size: 2,
@@ -119,6 +129,21 @@ class FakeBackend implements Backend {
     return '';
   }
   async saveExport() {}
+  cards: Record<string, ContactCard> = {};
+  async contactCard(email: string) {
+    const card = this.cards[email];
+    if (!card) throw new ApiError('not_found', 'no contact', 404);
+    return card;
+  }
+  async shapes() {
+    return [];
+  }
+  async shape(): Promise<Shape> {
+    throw new ApiError('not_found', 'no shape', 404);
+  }
+  async funnels() {
+    return [];
+  }
 }
 
 describe('AppModel live updates', () => {
@@ -276,3 +301,85 @@ describe('AppModel signatures', () => {
   });
 });
 
+
+describe('AppModel systeme.io state', () => {
+  function retry(id: string, message: string, attempt: number, at: string): EventSummary {
+    return { ...event(id, 'a@x.io', null, at), message_id: message, attempt };
+  }
+
+  it('folds retries under their first attempt until asked to show them', async () => {
+    const backend = new FakeBackend();
+    backend.eventPages = {
+      items: [
+        retry('r3', 'm1', 3, '2026-11-28T07:00:03.000000Z'),
+        event('other', 'b@x.io', null, '2026-11-28T07:00:02.500000Z'),
+        retry('r2', 'm1', 2, '2026-11-28T07:00:02.000000Z'),
+        retry('r1', 'm1', 1, '2026-11-28T07:00:01.000000Z'),
+        // A retry whose first attempt is not loaded stays visible.
+        retry('lone', 'm2', 2, '2026-11-28T07:00:00.000000Z'),
+      ],
+      next: null,
+    };
+    const model = new AppModel(backend);
+    await model.start();
+    expect(model.timeline.map((e) => e.id)).toEqual(['other', 'r1', 'lone']);
+    // A retry whose bytes differ is not hidden.
+    backend.handlers!.captured({ ...retry('tampered', 'm1', 4, '2026-11-28T07:00:04.000000Z'), signature: 'invalid' });
+    expect(model.timeline.map((e) => e.id)).toEqual(['tampered', 'other', 'r1', 'lone']);
+    const first = model.events.find((e) => e.id === 'r1')!;
+    expect(model.attemptsOf(first).map((e) => e.attempt)).toEqual([1, 2, 3, 4]);
+    model.toggleAttempts(first);
+    expect(model.attemptsShown(first)).toBe(true);
+    expect(model.timeline.map((e) => e.id)).toEqual(['tampered', 'r3', 'other', 'r2', 'r1', 'lone']);
+    model.selectEvent('other');
+    model.toggleAttempts(first);
+    model.step(1);
+    expect(model.selectedEventId).toBe('r1');
+    model.stop();
+  });
+
+  it('loads the selected contact card and reloads it when the contact gets an event', async () => {
+    const backend = new FakeBackend();
+    const empty: ContactCard = {
+      tags: [],
+      purchases: [],
+      enrolments: [],
+      webinars: [],
+      optins: [],
+      campaigns: [],
+      pages: [],
+      email_clicks: [],
+    };
+    backend.cards['a@x.io'] = { ...empty, tags: ['Lead'] };
+    const model = new AppModel(backend);
+    await model.start();
+    model.selectContact('a@x.io');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(model.card?.tags).toEqual(['Lead']);
+    backend.cards['a@x.io'] = { ...empty, tags: ['Lead', 'VIP'] };
+    backend.handlers!.captured(event('e9', 'b@x.io'));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(model.card?.tags).toEqual(['Lead'], 'another contact changes nothing');
+    backend.handlers!.captured(event('e10', 'a@x.io'));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(model.card?.tags).toEqual(['Lead', 'VIP']);
+    model.selectContact('nobody@x.io');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(model.card).toBeNull();
+    expect(model.problem).toBeNull();
+    model.stop();
+  });
+
+  it('filters on drift and keeps only drifted live events', async () => {
+    const backend = new FakeBackend();
+    const model = new AppModel(backend);
+    await model.start();
+    model.setDriftOnly(true);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(backend.queries.at(-1)?.drift).toBe(true);
+    backend.handlers!.captured(event('plain', 'a@x.io'));
+    backend.handlers!.captured({ ...event('drifted', 'a@x.io'), drift: [{ path: 'x', change: 'added', now: ['string'] }] });
+    expect(model.events.map((e) => e.id)).toEqual(['drifted']);
+    model.stop();
+  });
+});

@@ -6,10 +6,14 @@ import type { TauriIpc } from './platform';
 import {
   ApiError,
   type Contact,
+  type ContactCard,
   type EventFilter,
   type EventSummary,
   type ExportFormat,
+  type FunnelRow,
   type Page,
+  type Shape,
+  type ShapeSummary,
   type Status,
   type StreamState,
   type TunnelStatus,
@@ -41,9 +45,14 @@ export interface Backend {
   setTunnel(choice: string, ngrokAuthtoken?: string): Promise<TunnelStatus>;
   /** Sets (or with null clears) an endpoint's signing secret; past deliveries are re-checked. */
   setEndpointSecret(endpointId: string, secret: string | null): Promise<void>;
+  contactCard(email: string): Promise<ContactCard>;
+  shapes(): Promise<ShapeSummary[]>;
+  shape(eventType: string): Promise<Shape>;
+  /** Opt-ins, sales and revenue per funnel received in [since, until). */
+  funnels(since: string | null, until: string | null): Promise<FunnelRow[]>;
 }
 
-export function queryString(params: Record<string, string | number | undefined | null>): string {
+export function queryString(params: Record<string, string | number | boolean | undefined | null>): string {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
@@ -105,6 +114,22 @@ export class HttpBackend implements Backend {
 
   async setEndpointSecret(endpointId: string, secret: string | null): Promise<void> {
     await this.send('PATCH', `/api/endpoints/${encodeURIComponent(endpointId)}`, { secret });
+  }
+
+  async contactCard(email: string): Promise<ContactCard> {
+    return (await (await this.get(`/api/contacts/${encodeURIComponent(email)}`)).json()).card;
+  }
+
+  async shapes(): Promise<ShapeSummary[]> {
+    return (await (await this.get('/api/shapes')).json()).shapes;
+  }
+
+  async shape(eventType: string): Promise<Shape> {
+    return (await this.get(`/api/shapes/${encodeURIComponent(eventType)}`)).json();
+  }
+
+  async funnels(since: string | null, until: string | null): Promise<FunnelRow[]> {
+    return (await (await this.get(`/api/funnels${queryString({ since, until })}`)).json()).funnels;
   }
 
   async status(): Promise<Status> {

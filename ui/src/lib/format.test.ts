@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { byteSize, familyBadge, initials, relativeTime } from './format';
+import { byteSize, familyBadge, initials, money, moneyList, relativeTime } from './format';
 
 describe('format', () => {
   const now = Date.parse('2026-11-28T12:00:00Z');
@@ -31,5 +31,15 @@ describe('format', () => {
     expect(initials('Marie Dupont', 'm@x.fr')).toBe('MD');
     expect(initials(null, 'temochkaykvlv+test@gmail.com')).toBe('TT');
     expect(initials('  ', '')).toBe('?');
+  });
+});
+
+describe('money', () => {
+  it('shows cents as units with the currency, several side by side', () => {
+    expect(money({ amount_cents: 4700, currency: 'EUR' })).toBe('47.00 EUR');
+    expect(moneyList([{ amount_cents: 583, currency: 'EUR' }, { amount_cents: 900, currency: 'USD' }])).toBe(
+      '5.83 EUR + 9.00 USD',
+    );
+    expect(moneyList([])).toBe('—');
   });
 });

@@ -61,3 +61,13 @@ export function initials(name: string | null, email: string): string {
   const words = source.split(/[\s.@_+-]+/).filter(Boolean);
   return ((words[0]?.[0] ?? '?') + (words[1]?.[0] ?? '')).toUpperCase();
 }
+
+/** `4,700` cents + `EUR` → `47.00 EUR` (systeme.io amounts are in cents). */
+export function money(amount: { amount_cents: number; currency: string }): string {
+  return `${(amount.amount_cents / 100).toFixed(2)} ${amount.currency}`.trim();
+}
+
+/** Several currencies side by side: `47.00 EUR + 9.00 USD`, or `—`. */
+export function moneyList(amounts: { amount_cents: number; currency: string }[]): string {
+  return amounts.length ? amounts.map(money).join(' + ') : '—';
+}

@@ -41,6 +41,8 @@ export interface EventSummary {
   attempt: number;
   /** An identical unsigned delivery shortly before: a probable repeat. */
   repeat_of: string | null;
+  /** How the payload differed from its type's shape before it; null when it did not. */
+  drift: DriftChange[] | null;
   content_type: string | null;
   content_encoding: string | null;
   size: number;
@@ -55,6 +57,15 @@ export interface EventSummary {
   contact_id: string | null;
   contact_name: string | null;
   occurred_at: string | null;
+}
+
+export interface DriftChange {
+  path: string;
+  change: 'added' | 'dropped' | 'retyped';
+  /** Kinds of value seen before (dropped, retyped). */
+  was?: string[];
+  /** Kinds in this delivery (added, retyped). */
+  now?: string[];
 }
 
 export type Sender = 'systeme.io' | 'local' | 'unknown' | 'outside';
@@ -103,6 +114,76 @@ export interface Contact {
   last_summary: string;
 }
 
+/** A funnel step as systeme.io names it. */
+export interface Step {
+  funnel_id?: string;
+  funnel?: string;
+  step_id?: string;
+  step?: string;
+}
+
+export interface Purchase {
+  order_id?: string;
+  offer_id?: string;
+  offer?: string;
+  amount_cents?: number;
+  currency?: string;
+  step?: Step;
+  at: string;
+  canceled: boolean;
+  canceled_at?: string;
+}
+
+/** A contact's state as its events tell it (`GET /api/contacts/{email}`). */
+export interface ContactCard {
+  tags: string[];
+  purchases: Purchase[];
+  enrolments: { kind: 'course' | 'bundle'; name: string; access?: string; at: string }[];
+  webinars: { step?: Step; scheduled_at?: string; at: string }[];
+  optins: { step?: Step; page?: string; at: string }[];
+  campaigns: { name: string; at: string }[];
+  pages: { step: Step; visits: number; last_at: string }[];
+  email_clicks: { subject: string; clicks: number; last_at: string }[];
+}
+
+export interface ShapeSummary {
+  event_type: string;
+  deliveries: number;
+  drifted: number;
+}
+
+export interface Shape {
+  event_type: string;
+  deliveries: number;
+  paths: { path: string; seen: number; always: boolean; kinds: Record<string, number> }[];
+}
+
+export interface Money {
+  currency: string;
+  amount_cents: number;
+}
+
+export interface OfferRow {
+  offer_id: string | null;
+  offer: string | null;
+  sales: number;
+  canceled: number;
+  revenue: Money[];
+  canceled_amount: Money[];
+}
+
+export interface FunnelRow {
+  funnel_id: string | null;
+  funnel: string | null;
+  optins: number;
+  buyers: number;
+  conversion: number | null;
+  sales: number;
+  canceled: number;
+  revenue: Money[];
+  offers: OfferRow[];
+}
+
 export interface Status {
   version: string;
   listening: boolean;
@@ -120,6 +201,7 @@ export interface EventFilter {
   type?: string;
   family?: string;
   signature?: SignatureVerdict;
+  drift?: boolean;
   q?: string;
   endpoint?: string;
   since?: string;
