@@ -74,11 +74,12 @@ export class Hookscope {
     return new URL(this.uiUrl).searchParams.get('token') ?? '';
   }
 
-  async start(): Promise<this> {
+  /** `env`: more of the server's environment (e.g. a stand-in's address). */
+  async start(env: Record<string, string> = {}): Promise<this> {
     const child = spawn(BINARY, ['serve', '--data-dir', this.dataDir, '--ingest', this.ingest, '--ui', this.ui], {
       stdio: ['ignore', 'pipe', 'inherit'],
       // No tunnel unless a test picks one (a real one would need the internet).
-      env: { HOOKSCOPE_TUNNEL: 'off', ...process.env, NGROK_AUTHTOKEN: '', HOOKSCOPE_LOG: 'warn' },
+      env: { HOOKSCOPE_TUNNEL: 'off', ...process.env, NGROK_AUTHTOKEN: '', HOOKSCOPE_LOG: 'warn', ...env },
     });
     this.child = child;
     const lines = createInterface({ input: child.stdout! });

@@ -1,4 +1,6 @@
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { test as base, expect, type Page } from '@playwright/test';
 import { ARTIFACTS, allFixtures, fixture, freePort, Hookscope, tagAdded } from './hookscope.ts';
@@ -374,4 +376,86 @@ test('the contact card, shape changes and insights show what the events say', as
   await expect(page.getByTestId('shape')).toContainText('data.contact.phone');
   await expect(page.getByTestId('shape')).toContainText('1 of 3');
   await shot(page, 'insights');
+});
+
+/** A stand-in for systeme.io's webhook API (list, create, merge-patch update); the real
+ * one needs the internet and an account. */
+async function systemeStandIn() {
+  const hooks: { id: number; name: string; url: string; secret: string; subscriptions: string[] }[] = [];
+  const server = createHttpServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      const answer = (status: number, value: unknown) => {
+        response.writeHead(status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(value));
+      };
+      if (request.headers['x-api-key'] !== 'sk-browser') return answer(401, { message: 'Invalid API key' });
+      const view = ({ secret: _secret, ...rest }: (typeof hooks)[number]) => ({ ...rest, active: true });
+      if (request.method === 'GET') return answer(200, { items: hooks.map(view), hasMore: false });
+      const data = JSON.parse(body);
+      if (request.method === 'POST') {
+        if (hooks.some((h) => h.url === data.url)) return answer(422, { detail: 'url: This value is already used.' });
+        hooks.push({ id: hooks.length + 1, ...data });
+        return answer(201, view(hooks.at(-1)!));
+      }
+      const hook = hooks.find((h) => request.url === `/api/webhooks/${h.id}`);
+      if (!hook) return answer(404, { detail: 'Not Found' });
+      hook.url = data.url;
+      return answer(200, view(hook));
+    });
+  });
+  const port = await new Promise<number>((done) => server.listen(0, '127.0.0.1', () => done((server.address() as { port: number }).port)));
+  return { base: `http://127.0.0.1:${port}`, hooks, close: () => server.close() };
+}
+
+test('systeme.io is pointed at the public URL from the window, and follows a new one', async ({ watched: page }) => {
+  const systeme = await systemeStandIn();
+  const hookscope = await new Hookscope().start({ HOOKSCOPE_SYSTEME_API: systeme.base });
+  try {
+    await page.goto(hookscope.uiUrl);
+    const useUrl = async (url: string) => {
+      await page.getByRole('button', { name: 'Tunnel…' }).click();
+      await page.getByLabel(/My own public URL/).check();
+      await page.getByLabel('Public base URL').fill(url);
+      await page.getByRole('button', { name: 'Use this tunnel' }).click();
+    };
+    await useUrl('https://first.example');
+    const token = hookscope.webhookUrl.split('/h/')[1];
+    await expect(page.getByTestId('public-url')).toHaveText(`https://first.example/h/${token}`);
+
+    await page.getByRole('button', { name: 'systeme.io…' }).click();
+    await page.getByLabel('systeme.io API key').fill('sk-wrong');
+    await page.getByRole('button', { name: 'Save key' }).click();
+    await expect(page.getByRole('alert').filter({ hasText: 'refused the API key' })).toBeVisible();
+    await page.getByRole('button', { name: 'Forget it' }).click();
+    await page.getByLabel('systeme.io API key').fill('sk-browser');
+    await page.getByRole('button', { name: 'Save key' }).click();
+    await expect(page.getByTestId('systeme-webhooks')).toContainText('No Settings webhooks');
+    await page.getByRole('button', { name: 'Point systeme.io here' }).click();
+    await expect(page.getByTestId('registration')).toContainText('Created in systeme.io');
+    await expect(page.getByTestId('registration')).toContainText('signatures are checked');
+    await expect(page.getByTestId('systeme-webhooks')).toContainText('(this Hookscope)');
+    expect(systeme.hooks.map((h) => h.url)).toEqual([`https://first.example/h/${token}`]);
+    await shot(page, 'systeme-registered');
+    await page.getByRole('button', { name: 'systeme.io…' }).click();
+
+    // The stored secret checks what systeme.io signs with it.
+    const sale = fixture('systeme-settings/sale-new');
+    const signature = createHmac('sha256', systeme.hooks[0]!.secret).update(sale.body).digest('hex');
+    await hookscope.send({ ...sale, headers: { ...sale.headers, 'x-webhook-signature': signature } });
+    await expect(row(page, 'Blog qui rapporte').getByTestId('signature-badge')).toHaveText('signed ✓');
+
+    // A new address: one click in the banner updates systeme.io.
+    await useUrl('https://second.example');
+    const notice = page.getByTestId('tunnel-notice');
+    await notice.getByRole('button', { name: 'Update in systeme.io' }).click();
+    await expect(notice).toContainText(`systeme.io now sends to https://second.example/h/${token}`);
+    expect(systeme.hooks.map((h) => h.url)).toEqual([`https://second.example/h/${token}`]);
+    await notice.getByRole('button', { name: 'OK' }).click();
+    await expect(notice).toHaveCount(0);
+  } finally {
+    await hookscope.dispose();
+    systeme.close();
+  }
 });

@@ -124,6 +124,7 @@ async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Run
         synchronous,
         tunnel: Some(hookscope_core::tunnel::TunnelChoice::Off),
         tunnel_options: Default::default(),
+        systeme_api: None,
     })
     .await
     .unwrap()

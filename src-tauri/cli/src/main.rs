@@ -45,6 +45,46 @@ enum Command {
     /// List endpoints, or set an endpoint's systeme.io secret (a running Hookscope picks it
     /// up within seconds; past deliveries are re-checked).
     Endpoints(EndpointsArgs),
+    /// Your systeme.io account: store its API key, list its Settings webhooks, point one at
+    /// this machine's public URL (created with a fresh secret when there is none).
+    Systeme(SystemeArgs),
+}
+
+#[derive(Args)]
+struct SystemeArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// systeme.io's API base URL (a stand-in for rehearsals and tests)
+    #[arg(long, env = "HOOKSCOPE_SYSTEME_API", value_name = "URL", hide = true)]
+    systeme_api: Option<String>,
+    #[command(subcommand)]
+    action: SystemeAction,
+}
+
+#[derive(Subcommand)]
+enum SystemeAction {
+    /// Store the API key from systeme.io → Settings → Public API keys (read from standard
+    /// input when not given), or --clear it.
+    Key {
+        key: Option<String>,
+        #[arg(long, conflicts_with = "key")]
+        clear: bool,
+    },
+    /// List the account's Settings webhooks and which endpoint each points at.
+    Webhooks,
+    /// Point the endpoint's Settings webhook at the public URL: updates the one that points
+    /// at an earlier address, or creates one (its secret stored on the endpoint).
+    Register {
+        /// The endpoint's name or id [default: the default endpoint]
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// The public base URL [default: the last one a tunnel gave]
+        #[arg(long, value_name = "https://...")]
+        url: Option<String>,
+        /// Events to subscribe a new webhook to [default: all]
+        #[arg(long, value_delimiter = ',', value_name = "EVENT,...")]
+        events: Option<Vec<String>>,
+    },
 }
 
 #[derive(Args)]
@@ -139,6 +179,9 @@ struct ServeArgs {
         hide = true
     )]
     ngrok_server: Option<String>,
+    /// systeme.io's API base URL (a stand-in for rehearsals and tests).
+    #[arg(long, env = "HOOKSCOPE_SYSTEME_API", value_name = "URL", hide = true)]
+    systeme_api: Option<String>,
 }
 
 #[derive(Args)]
@@ -198,6 +241,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => export_command(args),
         Command::Import(args) => import_command(args),
         Command::Endpoints(args) => endpoints_command(args),
+        Command::Systeme(args) => systeme_command(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -228,6 +272,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             ngrok_authtoken: args.ngrok_authtoken,
             ngrok_server: args.ngrok_server,
         },
+        systeme_api: args.systeme_api,
     };
     runtime()?.block_on(async {
         let running = server::start(options.clone()).await?;
@@ -314,6 +359,108 @@ fn import_command(args: ImportArgs) -> Result<()> {
         "Imported {} events ({} already present).",
         report.imported, report.already_present
     );
+    Ok(())
+}
+
+fn systeme_command(args: SystemeArgs) -> Result<()> {
+    use hookscope_core::systeme_api::{self, API_KEY_SETTING};
+    let data_dir = args.data_dir.resolve()?;
+    let path = existing_database(&data_dir)?;
+    let mut conn = db::open_writer(&path, Synchronous::Full)?;
+    let key = || -> Result<String> {
+        db::get_setting(&conn, API_KEY_SETTING)?
+            .context("no systeme.io API key yet: `hookscope systeme key` stores one")
+    };
+    match args.action {
+        SystemeAction::Key { key, clear } => {
+            let key = match (clear, key) {
+                (true, _) => None,
+                (false, Some(key)) => Some(key),
+                (false, None) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    Some(line)
+                }
+            };
+            match key.map(|k| k.trim().to_string()) {
+                Some(key) if key.is_empty() => bail!("the API key is empty"),
+                Some(key) => {
+                    db::put_setting(&conn, API_KEY_SETTING, &key)?;
+                    eprintln!("systeme.io API key stored in {}.", path.display());
+                }
+                None => {
+                    db::delete_setting(&conn, API_KEY_SETTING)?;
+                    eprintln!("systeme.io API key forgotten.");
+                }
+            }
+        }
+        SystemeAction::Webhooks => {
+            let client = systeme_api::Client::new(args.systeme_api.as_deref(), &key()?)?;
+            let endpoints = endpoints::list(&conn)?;
+            let webhooks = runtime()?.block_on(client.list())?;
+            let mut out = std::io::stdout().lock();
+            for w in webhooks {
+                let endpoint = endpoints
+                    .iter()
+                    .find(|e| systeme_api::points_at(&w.url, &e.token))
+                    .map(|e| format!("→ {}", e.name))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{endpoint}",
+                    w.id,
+                    w.name.unwrap_or_default(),
+                    w.url,
+                    w.subscriptions.join(",")
+                )?;
+            }
+        }
+        SystemeAction::Register {
+            endpoint,
+            url,
+            events,
+        } => {
+            let list = endpoints::list(&conn)?;
+            let target = match &endpoint {
+                None => list.iter().find(|e| e.is_default).or(list.first()),
+                Some(wanted) => list
+                    .iter()
+                    .find(|e| &e.id == wanted || e.name.eq_ignore_ascii_case(wanted)),
+            }
+            .context("no such endpoint: `hookscope endpoints` lists them")?
+            .clone();
+            let base = match url {
+                Some(url) => url,
+                None => db::get_setting(&conn, hookscope_core::server::LAST_URL_SETTING)?
+                    .context("no public URL known yet: pass --url https://... or start a tunnel with `hookscope serve --tunnel cloudflared`")?,
+            };
+            let registration = runtime()?.block_on(systeme_api::register_endpoint(
+                args.systeme_api.as_deref(),
+                &key()?,
+                &target,
+                &base,
+                events,
+            ))?;
+            if let Some(secret) = &registration.new_secret {
+                endpoints::set_secret(&mut conn, &target.id, Some(secret))?;
+            }
+            let what = match registration.action {
+                "created" => "created",
+                "updated" => "updated",
+                _ => "already up to date",
+            };
+            println!("{}\t{what}", registration.webhook.url);
+            if let Some(previous) = registration.previous_url {
+                eprintln!("It pointed at {previous} before.");
+            }
+            if registration.new_secret.is_some() {
+                eprintln!(
+                    "Its secret is stored on {}: signatures are checked from now on.",
+                    target.name
+                );
+            }
+        }
+    }
     Ok(())
 }
 

@@ -507,3 +507,103 @@ async fn an_endpoint_secret_set_from_the_command_line_reaches_the_running_server
     assert!(cleared.status.success());
     assert_eq!(verdicts().await, ["no_secret", "no_secret"]);
 }
+
+/// `hookscope systeme`: key stored, webhook created against a stand-in of systeme.io's API
+/// (list + create only; the full flow is tested in the core), its secret put on the
+/// endpoint, listed with the endpoint it points at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settings_webhook_is_registered_from_the_command_line() {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use std::sync::{Arc, Mutex};
+    type Hooks = Arc<Mutex<Vec<serde_json::Value>>>;
+    fn allowed(headers: &HeaderMap) -> bool {
+        headers.get("x-api-key").is_some_and(|k| k == "sk-cli")
+    }
+    let hooks: Hooks = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/api/webhooks",
+            axum::routing::get(
+                |State(hooks): State<Hooks>, headers: HeaderMap| async move {
+                    if !allowed(&headers) {
+                        return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({})));
+                    }
+                    let items = hooks.lock().unwrap().clone();
+                    (
+                        StatusCode::OK,
+                        axum::Json(serde_json::json!({"items": items, "hasMore": false})),
+                    )
+                },
+            )
+            .post(
+                |State(hooks): State<Hooks>,
+                 headers: HeaderMap,
+                 axum::Json(mut body): axum::Json<serde_json::Value>| async move {
+                    if !allowed(&headers) {
+                        return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({})));
+                    }
+                    let mut hooks = hooks.lock().unwrap();
+                    body["id"] = serde_json::json!(hooks.len() + 1);
+                    hooks.push(body.clone());
+                    body.as_object_mut().unwrap().remove("secret");
+                    (StatusCode::CREATED, axum::Json(body))
+                },
+            ),
+        )
+        .with_state(hooks.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let systeme = |args: &[&str]| {
+        let mut all = vec!["systeme", "--systeme-api", api.as_str()];
+        all.extend_from_slice(args);
+        run(&all, dir.path())
+    };
+    let refused = systeme(&["register", "--url", "https://cli.example.test"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("hookscope systeme key"));
+
+    assert!(systeme(&["key", "sk-cli"]).status.success());
+    let registered = systeme(&[
+        "register",
+        "--url",
+        "https://cli.example.test/",
+        "--events",
+        "SALE_NEW,SALE_CANCELED",
+    ]);
+    let stdout = String::from_utf8_lossy(&registered.stdout);
+    assert!(
+        registered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    assert!(
+        stdout.contains("https://cli.example.test/h/") && stdout.contains("created"),
+        "{stdout}"
+    );
+    let stored = hooks.lock().unwrap()[0].clone();
+    assert_eq!(
+        stored["subscriptions"],
+        serde_json::json!(["SALE_NEW", "SALE_CANCELED"])
+    );
+    let listed = String::from_utf8(run(&["endpoints"], dir.path()).stdout).unwrap();
+    assert!(listed.contains("secret set"), "{listed}");
+
+    let again = systeme(&["register", "--url", "https://cli.example.test"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already up to date"));
+    let webhooks = String::from_utf8(systeme(&["webhooks"]).stdout).unwrap();
+    assert!(webhooks.contains("→ Default"), "{webhooks}");
+    let bad = systeme(&[
+        "register",
+        "--url",
+        "https://cli.example.test",
+        "--events",
+        "NOPE",
+    ]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("events: pick one or more of"));
+    drop(serve);
+}

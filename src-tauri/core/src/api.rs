@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
@@ -25,6 +25,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, ReceiverStream, WatchStream};
 
 use crate::contact_card;
+use crate::db;
 use crate::endpoints::{self, Endpoint};
 use crate::error::Error;
 use crate::event_json::{Layout, write_event};
@@ -33,6 +34,7 @@ use crate::funnels;
 use crate::queries::{self, ContactFilter, EventFilter};
 use crate::server::AppState;
 use crate::shapes;
+use crate::systeme_api;
 use crate::tokens::tokens_match;
 use crate::tunnel::TunnelChoice;
 use crate::ui_assets;
@@ -48,6 +50,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/shapes", get(list_shapes))
         .route("/shapes/{event_type}", get(get_shape))
         .route("/funnels", get(funnel_report))
+        .route("/systeme", get(get_systeme).put(put_systeme))
+        .route("/systeme/webhooks", get(list_systeme_webhooks))
+        .route("/endpoints/{id}/systeme", post(register_with_systeme))
         .route("/stream", get(live_stream))
         .route("/tunnel", get(get_tunnel).put(put_tunnel))
         .route("/export", get(export_events))
@@ -435,6 +440,102 @@ async fn funnel_report(
             .read(move |conn| funnels::report(conn, &filter))
             .await?,
     ))
+}
+
+// ---- systeme.io account -------------------------------------------------------------
+
+async fn systeme_view(state: &AppState) -> ApiResult<serde_json::Value> {
+    let key = state
+        .read(|conn| db::get_setting(conn, systeme_api::API_KEY_SETTING))
+        .await?;
+    Ok(json!({"api_key_set": key.is_some(), "events": systeme_api::EVENTS}))
+}
+
+/// Whether an API key is stored (never the key) and the events a webhook can carry.
+async fn get_systeme(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(systeme_view(&state).await?))
+}
+
+/// Stores (`{"api_key": "..."}`) or forgets (`null`) the systeme.io API key.
+async fn put_systeme(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    #[derive(Deserialize)]
+    struct Change {
+        api_key: Option<String>,
+    }
+    let change: Change = json_body(&body)?;
+    let key = change.api_key.map(|k| k.trim().to_string());
+    if key
+        .as_deref()
+        .is_some_and(|k| k.is_empty() || k.len() > 500)
+    {
+        return Err(ApiError(Error::Invalid(
+            "api_key: paste the key from systeme.io → Settings → Public API keys, or null to forget it".into(),
+        )));
+    }
+    state
+        .writer
+        .run(move |conn| match key {
+            Some(key) => db::put_setting(conn, systeme_api::API_KEY_SETTING, &key),
+            None => db::delete_setting(conn, systeme_api::API_KEY_SETTING),
+        })
+        .await?;
+    Ok(Json(systeme_view(&state).await?))
+}
+
+/// The account's Settings webhooks, each with the Hookscope endpoint it points at.
+async fn list_systeme_webhooks(
+    State(state): State<Arc<AppState>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (key, endpoints) = state
+        .read(|conn| {
+            Ok((
+                db::get_setting(conn, systeme_api::API_KEY_SETTING)?,
+                endpoints::list(conn)?,
+            ))
+        })
+        .await?;
+    let key = key.ok_or_else(|| Error::Invalid("set your systeme.io API key first".into()))?;
+    let client = systeme_api::Client::new(state.systeme_api.as_deref(), &key)?;
+    let webhooks: Vec<_> = client
+        .list()
+        .await?
+        .into_iter()
+        .map(|w| {
+            let endpoint = endpoints
+                .iter()
+                .find(|e| systeme_api::points_at(&w.url, &e.token))
+                .map(|e| e.id.clone());
+            json!({"id": w.id, "name": w.name, "url": w.url, "subscriptions": w.subscriptions,
+                   "active": w.active, "endpoint": endpoint})
+        })
+        .collect();
+    Ok(Json(json!({"webhooks": webhooks})))
+}
+
+/// Points the endpoint's systeme.io Settings webhook at its current public URL:
+/// `{"events"?: [...]}` → `{"action": "created"|"updated"|"unchanged", "webhook",
+/// "previous_url", "secret_stored"}`.
+async fn register_with_systeme(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    #[derive(Deserialize, Default)]
+    struct Choice {
+        events: Option<Vec<String>>,
+    }
+    let choice: Choice = if body.iter().all(u8::is_ascii_whitespace) {
+        Choice::default()
+    } else {
+        json_body(&body)?
+    };
+    let registration = state.register_with_systeme(id, choice.events).await?;
+    let mut view = serde_json::to_value(&registration).expect("a registration serialises");
+    view["secret_stored"] = json!(registration.new_secret.is_some());
+    Ok(Json(view))
 }
 
 // ---- live stream ----------------------------------------------------------------------

@@ -24,6 +24,7 @@ pub mod sender;
 pub mod server;
 pub mod shapes;
 pub mod signature;
+pub mod systeme_api;
 pub mod timefmt;
 pub mod tokens;
 pub mod tunnel;

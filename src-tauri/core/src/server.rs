@@ -19,6 +19,7 @@ use crate::endpoints::{self, Directory, Endpoint};
 use crate::error::{Error, Result};
 use crate::event_json::EventMeta;
 use crate::ingest::Listener;
+use crate::systeme_api;
 use crate::tunnel::{self, TunnelChoice, TunnelOptions, TunnelState, Tunnels};
 use crate::writer::Writer;
 use crate::{api, ingest, tokens};
@@ -44,6 +45,8 @@ pub struct ServeOptions {
     /// (first run: cloudflared when it is installed, else none).
     pub tunnel: Option<TunnelChoice>,
     pub tunnel_options: TunnelOptions,
+    /// systeme.io's API base (`HOOKSCOPE_SYSTEME_API`); `None`: the real one.
+    pub systeme_api: Option<String>,
 }
 
 /// The platform's data directory for Hookscope (`~/.local/share/hookscope` on Linux).
@@ -92,6 +95,7 @@ impl ServeOptions {
                 ngrok_authtoken: var("NGROK_AUTHTOKEN"),
                 ngrok_server: var("HOOKSCOPE_NGROK_SERVER"),
             },
+            systeme_api: var("HOOKSCOPE_SYSTEME_API"),
         })
     }
 }
@@ -114,6 +118,7 @@ pub struct AppState {
     pub max_body: usize,
     pub shutdown: CancellationToken,
     pub tunnels: Tunnels,
+    pub systeme_api: Option<String>,
 }
 
 impl AppState {
@@ -169,6 +174,52 @@ impl AppState {
         base.map(|base| format!("{base}/h/{}", endpoint.token))
     }
 
+    /// Points this endpoint's systeme.io Settings webhook at its current public URL
+    /// (created with a fresh secret, stored on the endpoint, when there is none).
+    pub async fn register_with_systeme(
+        &self,
+        endpoint_id: String,
+        events: Option<Vec<String>>,
+    ) -> Result<systeme_api::Registration> {
+        let (key, endpoint) = self
+            .read(move |conn| {
+                Ok((
+                    db::get_setting(conn, systeme_api::API_KEY_SETTING)?,
+                    endpoints::get(conn, &endpoint_id)?,
+                ))
+            })
+            .await?;
+        let key = key.ok_or_else(|| {
+            Error::Invalid(
+                "set your systeme.io API key first (systeme.io → Settings → Public API keys)"
+                    .into(),
+            )
+        })?;
+        let status = self.tunnels.status();
+        let base = status
+            .public_url
+            .filter(|_| status.state == TunnelState::Up)
+            .ok_or_else(|| {
+                Error::Invalid(
+                    "no public URL yet: start a tunnel (cloudflared or ngrok) first".into(),
+                )
+            })?;
+        let registration = systeme_api::register_endpoint(
+            self.systeme_api.as_deref(),
+            &key,
+            &endpoint,
+            &base,
+            events,
+        )
+        .await?;
+        if let Some(secret) = registration.new_secret.clone() {
+            let id = endpoint.id.clone();
+            self.change_endpoints(move |conn| endpoints::set_secret(conn, &id, Some(&secret)))
+                .await?;
+        }
+        Ok(registration)
+    }
+
     /// Remembers `choice` and switches the running tunnel to it. A given ngrok
     /// authtoken is stored first (an empty one is forgotten).
     pub async fn choose_tunnel(
@@ -202,7 +253,7 @@ const TUNNEL_SETTING: &str = "tunnel";
 /// Kept in the local database only: never exported, never shown by the API.
 const NGROK_TOKEN_SETTING: &str = "ngrok.authtoken";
 /// The last public URL the user was shown, to announce a different one after a restart.
-const LAST_URL_SETTING: &str = "tunnel.last_url";
+pub const LAST_URL_SETTING: &str = "tunnel.last_url";
 
 /// A running Hookscope. Drop it or call [`Running::stop`] to shut down.
 pub struct Running {
@@ -332,6 +383,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         max_body: options.max_body,
         shutdown: CancellationToken::new(),
         tunnels: Tunnels::new(tunnel_target, options.tunnel_options.clone()),
+        systeme_api: options.systeme_api.clone(),
     });
 
     let servers = vec![

@@ -9,6 +9,7 @@ import {
   type ContactCard,
   type EventFilter,
   type EventSummary,
+  type Registration,
   type SignatureVerdict,
   type Status,
   type StreamState,
@@ -44,6 +45,10 @@ export class AppModel {
   signatureFilter = $state<SignatureVerdict | null>(null);
   /** Only deliveries whose shape differed from their type's before them. */
   driftOnly = $state(false);
+  /** Whether a systeme.io API key is stored (Settings webhooks can then follow the tunnel). */
+  systemeKeySet = $state(false);
+  /** What the last "update in systeme.io" did, for the banner. */
+  registration = $state<Registration | null>(null);
   /** The selected contact's card (state derived from its events), once loaded. */
   card = $state<ContactCard | null>(null);
   /** Messages whose retries are shown as rows of their own. */
@@ -123,6 +128,25 @@ export class AppModel {
     return filter;
   }
 
+  async setSystemeKey(key: string | null): Promise<void> {
+    this.systemeKeySet = (await this.backend.setSystemeKey(key)).api_key_set;
+  }
+
+  /** Points the default endpoint's systeme.io Settings webhook at the current public URL;
+   * a new secret lands on the endpoint, so verdicts are re-read. */
+  async registerWithSysteme(events?: string[]): Promise<Registration> {
+    const endpoint = this.status?.default_endpoint;
+    if (!endpoint) throw new ApiError('not_ready', 'Hookscope is still starting', 0);
+    const registration = await this.backend.registerWithSysteme(endpoint, events);
+    this.registration = registration;
+    if (registration.action !== 'unchanged') this.acknowledgedChange = this.tunnel?.webhook_url ?? null;
+    if (registration.secret_stored) {
+      this.detailRevision += 1;
+      await this.resync();
+    }
+    return registration;
+  }
+
   /** Shows only deliveries whose shape changed (or all). */
   setDriftOnly(only: boolean): void {
     if (this.driftOnly === only) return;
@@ -168,6 +192,10 @@ export class AppModel {
       this.report(error);
       if (this.needsLink) return;
     }
+    void this.backend.systeme().then(
+      (account) => (this.systemeKeySet = account.api_key_set),
+      () => {},
+    );
     this.unsubscribe = this.backend.subscribe({
       captured: (event) => this.captured(event),
       resync: () => void this.resync(),

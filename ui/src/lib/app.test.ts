@@ -8,6 +8,7 @@ import {
   type EventFilter,
   type EventSummary,
   type Page,
+  type Registration,
   type Shape,
   type TunnelStatus,
 } from './types';
@@ -143,6 +144,18 @@ class FakeBackend implements Backend {
   }
   async funnels() {
     return [];
+  }
+  async systeme() {
+    return { api_key_set: false, events: [] };
+  }
+  async setSystemeKey(key: string | null) {
+    return { api_key_set: key !== null, events: [] };
+  }
+  async systemeWebhooks() {
+    return [];
+  }
+  async registerWithSysteme(): Promise<Registration> {
+    throw new ApiError('invalid_request', 'no key', 400);
   }
 }
 
@@ -359,7 +372,7 @@ describe('AppModel systeme.io state', () => {
     backend.cards['a@x.io'] = { ...empty, tags: ['Lead', 'VIP'] };
     backend.handlers!.captured(event('e9', 'b@x.io'));
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(model.card?.tags).toEqual(['Lead'], 'another contact changes nothing');
+    expect(model.card?.tags, 'another contact changes nothing').toEqual(['Lead']);
     backend.handlers!.captured(event('e10', 'a@x.io'));
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(model.card?.tags).toEqual(['Lead', 'VIP']);

@@ -12,10 +12,13 @@ import {
   type ExportFormat,
   type FunnelRow,
   type Page,
+  type Registration,
   type Shape,
   type ShapeSummary,
   type Status,
   type StreamState,
+  type SystemeAccount,
+  type SystemeWebhook,
   type TunnelStatus,
 } from './types';
 
@@ -50,6 +53,12 @@ export interface Backend {
   shape(eventType: string): Promise<Shape>;
   /** Opt-ins, sales and revenue per funnel received in [since, until). */
   funnels(since: string | null, until: string | null): Promise<FunnelRow[]>;
+  systeme(): Promise<SystemeAccount>;
+  /** Stores (or with null forgets) the systeme.io API key. */
+  setSystemeKey(key: string | null): Promise<SystemeAccount>;
+  systemeWebhooks(): Promise<SystemeWebhook[]>;
+  /** Points the endpoint's Settings webhook at the current public URL. */
+  registerWithSysteme(endpointId: string, events?: string[]): Promise<Registration>;
 }
 
 export function queryString(params: Record<string, string | number | boolean | undefined | null>): string {
@@ -130,6 +139,22 @@ export class HttpBackend implements Backend {
 
   async funnels(since: string | null, until: string | null): Promise<FunnelRow[]> {
     return (await (await this.get(`/api/funnels${queryString({ since, until })}`)).json()).funnels;
+  }
+
+  async systeme(): Promise<SystemeAccount> {
+    return (await this.get('/api/systeme')).json();
+  }
+
+  async setSystemeKey(key: string | null): Promise<SystemeAccount> {
+    return (await this.send('PUT', '/api/systeme', { api_key: key })).json();
+  }
+
+  async systemeWebhooks(): Promise<SystemeWebhook[]> {
+    return (await (await this.get('/api/systeme/webhooks')).json()).webhooks;
+  }
+
+  async registerWithSysteme(endpointId: string, events?: string[]): Promise<Registration> {
+    return (await this.send('POST', `/api/endpoints/${encodeURIComponent(endpointId)}/systeme`, { events })).json();
   }
 
   async status(): Promise<Status> {

@@ -184,6 +184,31 @@ export interface FunnelRow {
   offers: OfferRow[];
 }
 
+/** The systeme.io account link (`GET /api/systeme`); the key itself is never returned. */
+export interface SystemeAccount {
+  api_key_set: boolean;
+  /** Every Settings-webhook event systeme.io sends. */
+  events: string[];
+}
+
+export interface SystemeWebhook {
+  id: string;
+  name: string | null;
+  url: string;
+  subscriptions: string[];
+  active: boolean | null;
+  /** The Hookscope endpoint it points at, if any. */
+  endpoint: string | null;
+}
+
+export interface Registration {
+  action: 'created' | 'updated' | 'unchanged';
+  webhook: SystemeWebhook;
+  previous_url: string | null;
+  /** A new webhook's secret was put on the endpoint: signatures are checked at once. */
+  secret_stored: boolean;
+}
+
 export interface Status {
   version: string;
   listening: boolean;

@@ -82,6 +82,7 @@ pub fn test_options(data_dir: &Path) -> ServeOptions {
         synchronous: Synchronous::Full,
         tunnel: Some(TunnelChoice::Off),
         tunnel_options: Default::default(),
+        systeme_api: None,
     }
 }
 
