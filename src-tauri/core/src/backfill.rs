@@ -14,6 +14,14 @@ const CHUNK: i64 = 500;
 
 /// Derives one chunk; returns how many events are left (0 when done).
 pub fn step(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
+    let done = derive_chunk(conn, inflate_limit);
+    if done.is_err() {
+        crate::shapes::forget_cached();
+    }
+    done
+}
+
+fn derive_chunk(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
     let Some(through) =
         db::get_setting(conn, BACKFILL_SETTING)?.and_then(|t| t.parse::<i64>().ok())
     else {
@@ -35,6 +43,7 @@ pub fn step(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
             crate::shapes::record(&tx, &event_type, paths)?;
         }
     }
+    crate::shapes::flush(&tx)?;
     let left = match lowest {
         Some(lowest) if lowest > 1 => {
             db::put_setting(&tx, BACKFILL_SETTING, &(lowest - 1).to_string())?;

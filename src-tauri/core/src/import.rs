@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use base64::Engine;
 use bytes::Bytes;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use crate::capture::{Capture, RawDelivery};
 use crate::error::{Error, Result};
 use crate::timefmt::parse_rfc3339_micros;
-use crate::writer::insert_capture;
+use crate::writer::{in_transaction, insert_capture};
 
 /// Events per transaction while importing.
 const IMPORT_BATCH: usize = 1000;
@@ -179,22 +179,19 @@ impl Sink<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut commit = || -> Result<ImportReport> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut batch = ImportReport::default();
-            for capture in &self.pending {
-                if insert_capture(&tx, capture)?.is_some() {
+        let mut batch = ImportReport::default();
+        let pending = &self.pending;
+        in_transaction(self.conn, |tx| {
+            for capture in pending {
+                if insert_capture(tx, capture)?.is_some() {
                     batch.imported += 1;
                 } else {
                     batch.already_present += 1;
                 }
             }
-            tx.commit()?;
-            Ok(batch)
-        };
-        let batch = commit().map_err(|e| format!("import failed while saving: {e}"))?;
+            Ok(())
+        })
+        .map_err(|e| format!("import failed while saving: {e}"))?;
         self.report.imported += batch.imported;
         self.report.already_present += batch.already_present;
         self.pending.clear();

@@ -240,49 +240,89 @@ fn names(kinds: u8) -> Vec<String> {
     kind_names(kinds).into_iter().map(str::to_string).collect()
 }
 
-thread_local! {
-    /// The writer's copy of the shapes it maintains, so a delivery costs no JSON parse of
-    /// its type's shape. Checked against the stored delivery count before use: another
-    /// process (an import) or a rolled-back transaction makes it reload.
-    static CACHE: RefCell<HashMap<String, Shape>> = RefCell::new(HashMap::new());
+/// The writer's working copy of a type's shape.
+struct Cached {
+    shape: Shape,
+    /// Deliveries the stored row counted when this copy was loaded or last flushed.
+    stored: i64,
+    /// Checked against the stored row in this transaction.
+    checked: bool,
+    /// Learned from since the last flush.
+    dirty: bool,
 }
 
-/// Compares a delivery of `event_type` with its type's shape, learns from it and stores
-/// the shape; returns the drift (empty when none).
+thread_local! {
+    /// Shapes as the writing thread maintains them: a delivery costs no JSON parse of its
+    /// type's shape, and each shape is written once per transaction ([`flush`]), not once
+    /// per delivery. Checked against the stored delivery count once per transaction, so
+    /// another writer (an import in another process) makes it reload; a failed
+    /// transaction must call [`forget_cached`].
+    static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+}
+
+/// Compares a delivery of `event_type` with its type's shape and learns from it; returns
+/// the drift (empty when none). The shape is stored by [`flush`] before the commit.
 pub fn record(tx: &Transaction, event_type: &str, paths: &Paths) -> Result<Vec<Change>> {
-    let stored: Option<i64> = tx
-        .prepare_cached("SELECT deliveries FROM event_shapes WHERE event_type = ?1")?
-        .query_row([event_type], |r| r.get(0))
-        .optional()?;
-    let mut shape = CACHE
-        .with_borrow_mut(|cache| cache.remove(event_type))
-        .filter(|cached| {
-            Some(cached.deliveries) == stored || (stored.is_none() && cached.deliveries == 0)
-        });
-    if shape.is_none() {
-        shape = Some(match stored {
-            None => Shape::default(),
-            Some(_) => load(tx, event_type)?.unwrap_or_default(),
-        });
-    }
-    let mut shape = shape.expect("loaded above");
-    let changes = shape.compare(paths);
-    shape.learn(paths);
-    tx.prepare_cached(
-        "INSERT INTO event_shapes (event_type, deliveries, shape) VALUES (?1, ?2, ?3)
-         ON CONFLICT (event_type) DO UPDATE SET deliveries = excluded.deliveries,
-            shape = excluded.shape",
-    )?
-    .execute((
-        event_type,
-        shape.deliveries,
-        serde_json::to_string(&shape.paths).expect("a shape serialises"),
-    ))?;
-    CACHE.with_borrow_mut(|cache| cache.insert(event_type.to_string(), shape));
+    let cached = CACHE.with_borrow_mut(|cache| cache.remove(event_type));
+    let mut entry = match cached {
+        Some(entry) if entry.checked => entry,
+        cached => {
+            let stored: Option<i64> = tx
+                .prepare_cached("SELECT deliveries FROM event_shapes WHERE event_type = ?1")?
+                .query_row([event_type], |r| r.get(0))
+                .optional()?;
+            match cached {
+                Some(entry) if entry.stored == stored.unwrap_or(0) => Cached {
+                    checked: true,
+                    ..entry
+                },
+                _ => {
+                    let shape = match stored {
+                        Some(_) => load(tx, event_type)?.unwrap_or_default(),
+                        None => Shape::default(),
+                    };
+                    Cached {
+                        stored: shape.deliveries,
+                        shape,
+                        checked: true,
+                        dirty: false,
+                    }
+                }
+            }
+        }
+    };
+    let changes = entry.shape.compare(paths);
+    entry.shape.learn(paths);
+    entry.dirty = true;
+    CACHE.with_borrow_mut(|cache| cache.insert(event_type.to_string(), entry));
     Ok(changes)
 }
 
-/// Forgets the writer's cached shapes (after a failed transaction).
+/// Stores every shape learned from in this transaction; call it just before committing.
+pub fn flush(tx: &Transaction) -> Result<()> {
+    CACHE.with_borrow_mut(|cache| -> Result<()> {
+        for (event_type, entry) in cache.iter_mut() {
+            if entry.dirty {
+                tx.prepare_cached(
+                    "INSERT INTO event_shapes (event_type, deliveries, shape) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (event_type) DO UPDATE SET deliveries = excluded.deliveries,
+                        shape = excluded.shape",
+                )?
+                .execute((
+                    event_type,
+                    entry.shape.deliveries,
+                    serde_json::to_string(&entry.shape.paths).expect("a shape serialises"),
+                ))?;
+                entry.stored = entry.shape.deliveries;
+                entry.dirty = false;
+            }
+            entry.checked = false;
+        }
+        Ok(())
+    })
+}
+
+/// Forgets the thread's cached shapes: a transaction that learned from them failed.
 pub fn forget_cached() {
     CACHE.with_borrow_mut(HashMap::clear);
 }

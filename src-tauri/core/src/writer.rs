@@ -201,7 +201,6 @@ fn commit(
             }
         }
         Err(error) => {
-            crate::shapes::forget_cached();
             tracing::warn!(%error, size = batch.len(), "batch commit failed; retrying one by one");
             for mut pending in batch.drain(..) {
                 match in_transaction(conn, |tx| store(tx, &mut pending)) {
@@ -211,7 +210,6 @@ fn commit(
                         let _ = published.send(meta);
                     }
                     Err(error) => {
-                        crate::shapes::forget_cached();
                         let _ = pending.done.send(Err(error));
                     }
                 }
@@ -232,14 +230,22 @@ fn store(tx: &Transaction, pending: &mut Pending) -> Result<()> {
     Ok(())
 }
 
-fn in_transaction(
+/// Runs `work` in one transaction with the deliveries' shapes stored at its end.
+pub fn in_transaction(
     conn: &mut Connection,
     work: impl FnOnce(&Transaction) -> Result<()>,
 ) -> Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    work(&tx)?;
-    tx.commit()?;
-    Ok(())
+    let done = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        work(&tx)?;
+        crate::shapes::flush(&tx)?;
+        tx.commit()?;
+        Ok(())
+    })();
+    if done.is_err() {
+        crate::shapes::forget_cached();
+    }
+    done
 }
 
 /// What the store learned while inserting a delivery.
@@ -255,7 +261,8 @@ pub struct Stored {
 }
 
 /// Inserts one event, its full-text entry, its contact's running totals and card, and
-/// learns its type's shape. Returns
+/// learns its type's shape (stored when the transaction ends: use [`in_transaction`]).
+/// Returns
 /// `None` when an event with the same id is already stored (an import seen before).
 pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stored>> {
     let raw = &capture.raw;
