@@ -362,6 +362,19 @@ fn import_command(args: ImportArgs) -> Result<()> {
     Ok(())
 }
 
+/// The endpoint's secret, written straight into the data directory's database.
+struct CliSecret<'c> {
+    conn: std::cell::RefCell<&'c mut db::Connection>,
+    endpoint: String,
+}
+
+impl hookscope_core::systeme_api::SecretStore for CliSecret<'_> {
+    async fn store(&self, secret: Option<String>) -> hookscope_core::Result<()> {
+        let mut conn = self.conn.borrow_mut();
+        endpoints::set_secret(&mut conn, &self.endpoint, secret.as_deref()).map(|_| ())
+    }
+}
+
 fn systeme_command(args: SystemeArgs) -> Result<()> {
     use hookscope_core::systeme_api::{self, API_KEY_SETTING};
     let data_dir = args.data_dir.resolve()?;
@@ -434,16 +447,19 @@ fn systeme_command(args: SystemeArgs) -> Result<()> {
                 None => db::get_setting(&conn, hookscope_core::server::LAST_URL_SETTING)?
                     .context("no public URL known yet: pass --url https://... or start a tunnel with `hookscope serve --tunnel cloudflared`")?,
             };
+            let key = key()?;
+            let store = CliSecret {
+                conn: std::cell::RefCell::new(&mut conn),
+                endpoint: target.id.clone(),
+            };
             let registration = runtime()?.block_on(systeme_api::register_endpoint(
                 args.systeme_api.as_deref(),
-                &key()?,
+                &key,
                 &target,
                 &base,
                 events,
+                &store,
             ))?;
-            if let Some(secret) = &registration.new_secret {
-                endpoints::set_secret(&mut conn, &target.id, Some(secret))?;
-            }
             let what = match registration.action {
                 "created" => "created",
                 "updated" => "updated",

@@ -551,6 +551,28 @@ async fn a_settings_webhook_is_registered_from_the_command_line() {
                 },
             ),
         )
+        .route(
+            "/api/webhooks/{id}",
+            axum::routing::patch(
+                |State(hooks): State<Hooks>,
+                 headers: HeaderMap,
+                 axum::extract::Path(id): axum::extract::Path<usize>,
+                 body: String| async move {
+                    if !allowed(&headers) {
+                        return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({})));
+                    }
+                    let change: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    let mut hooks = hooks.lock().unwrap();
+                    let hook = &mut hooks[id - 1];
+                    for (key, value) in change.as_object().unwrap() {
+                        hook[key] = value.clone();
+                    }
+                    let mut view = hook.clone();
+                    view.as_object_mut().unwrap().remove("secret");
+                    (StatusCode::OK, axum::Json(view))
+                },
+            ),
+        )
         .with_state(hooks.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());

@@ -10,7 +10,10 @@ use crate::db;
 use crate::error::Result;
 
 pub const BACKFILL_SETTING: &str = "facts.backfill_through";
+/// Events per chunk, and body bytes per chunk (bodies can be 10 MiB each): a live delivery
+/// waits at most for this much decoding.
 const CHUNK: i64 = 500;
+const CHUNK_BYTES: i64 = 8 * 1024 * 1024;
 
 /// Derives one chunk; returns how many events are left (0 when done).
 pub fn step(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
@@ -44,35 +47,54 @@ fn derive_chunk(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
         }
     }
     crate::shapes::flush(&tx)?;
-    let left = match lowest {
-        Some(lowest) if lowest > 1 => {
-            db::put_setting(&tx, BACKFILL_SETTING, &(lowest - 1).to_string())?;
-            tx.query_row(
-                "SELECT count(*) FROM events WHERE seq < ?1",
-                [lowest],
-                |r| r.get(0),
-            )?
+    let left: i64 = match lowest {
+        Some(lowest) => tx.query_row(
+            "SELECT count(*) FROM events WHERE seq < ?1",
+            [lowest],
+            |r| r.get(0),
+        )?,
+        None => 0,
+    };
+    match lowest {
+        Some(lowest) if left > 0 => {
+            db::put_setting(&tx, BACKFILL_SETTING, &(lowest - 1).to_string())?
         }
         _ => {
             tx.execute("DELETE FROM settings WHERE key = ?1", [BACKFILL_SETTING])?;
             tx.execute("DELETE FROM contact_cards", [])?;
-            0
         }
-    };
+    }
     tx.commit()?;
     Ok(left)
 }
 
+/// The next events at or below `through`, newest first, as many as fit the chunk.
 fn stored_deliveries(
     tx: &Transaction,
     through: i64,
 ) -> Result<Vec<(i64, RawDelivery, Option<String>)>> {
+    // Sizes first (the size column comes before the body, so no body is read here).
+    let mut taken: i64 = 0;
+    let mut budget = CHUNK_BYTES;
+    {
+        let mut sizes = tx
+            .prepare_cached("SELECT size FROM events WHERE seq <= ?1 ORDER BY seq DESC LIMIT ?2")?;
+        let mut rows = sizes.query((through, CHUNK))?;
+        while let Some(row) = rows.next()? {
+            let size: i64 = row.get(0)?;
+            if taken > 0 && size > budget {
+                break;
+            }
+            budget -= size;
+            taken += 1;
+        }
+    }
     let mut stmt = tx.prepare_cached(
         "SELECT seq, id, received_at, endpoint_id, endpoint_name, method, path, query, headers,
                 remote_addr, client_ip, via_tunnel, event_type, body
          FROM events WHERE seq <= ?1 ORDER BY seq DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map((through, CHUNK), |row| {
+    let rows = stmt.query_map((through, taken), |row| {
         let headers: String = row.get("headers")?;
         let body: Vec<u8> = row.get("body")?;
         Ok((

@@ -236,9 +236,14 @@ pub fn record(tx: &Transaction, key: &str, fact: &Fact, at: i64, seq: i64) -> Re
         .optional()?;
     let card = match stored {
         Some((card, through_at, through_seq)) if (at, seq) > (through_at, through_seq) => {
-            let mut card: Card = serde_json::from_str(&card).unwrap_or_default();
-            card.apply(fact, at);
-            card
+            match serde_json::from_str::<Card>(&card) {
+                Ok(mut card) => {
+                    card.apply(fact, at);
+                    card
+                }
+                // Unreadable (written by a later version?): the events have it all.
+                Err(_) => rebuild(tx, key)?.0,
+            }
         }
         Some(_) => {
             tx.prepare_cached("DELETE FROM contact_cards WHERE contact_key = ?1")?

@@ -6,7 +6,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags};
+pub use rusqlite::Connection;
+use rusqlite::OpenFlags;
 use rusqlite_migration::{M, Migrations};
 
 use crate::error::{Error, Result};

@@ -157,8 +157,9 @@ fn settings(event: &str, json: &Value) -> Option<Fact> {
                 order_id: scalar_at(json, &["order", "id"]),
                 offer_id: scalar_at(plan, &["id"]),
                 offer: text_at(plan, &["name"]).or_else(|| text_at(json, &["funnelStep", "name"])),
-                amount_cents: cents(&plan["amount"])
-                    .or_else(|| cents(&json["order"]["totalPrice"])),
+                // What the order charged (after discounts), else the plan's price.
+                amount_cents: cents(&json["order"]["totalPrice"])
+                    .or_else(|| cents(&plan["amount"])),
                 currency: currency(&plan["currency"]),
                 step: Step::from(&json["funnelStep"]),
             };
@@ -178,12 +179,16 @@ fn settings(event: &str, json: &Value) -> Option<Fact> {
     })
 }
 
+/// Larger amounts are no price (a hostile or broken payload): left out of totals.
+const MAX_CENTS: f64 = 1e13;
+
 fn cents(amount: &Value) -> Option<i64> {
-    match amount {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.round() as i64)),
-        Value::String(s) => s.trim().parse::<f64>().ok().map(|f| f.round() as i64),
-        _ => None,
-    }
+    let value = match amount {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (value.is_finite() && value.abs() < MAX_CENTS).then(|| value.round() as i64)
 }
 
 fn currency(value: &Value) -> Option<String> {
@@ -274,5 +279,13 @@ mod tests {
             fact(&[], r#"{"type":"contact.tag.added","data":{"contact":{}}}"#),
             None
         );
+        // An absurd amount is left out, not summed.
+        let Some(Fact::Sale(sale)) = fact(
+            &[],
+            r#"{"type":"customer.sale.completed","data":{"offer_price_plan":{"direct_charge_amount":1e300}}}"#,
+        ) else {
+            panic!("still a sale")
+        };
+        assert_eq!(sale.amount_cents, None);
     }
 }

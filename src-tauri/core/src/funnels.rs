@@ -187,9 +187,10 @@ fn count_sale(tally: &mut FunnelTally, sale: &Sale, canceled: bool) {
     }
     *count += 1;
     if let Some(amount) = sale.amount_cents {
-        *totals
+        let total = totals
             .entry(sale.currency.clone().unwrap_or_else(|| "?".into()))
-            .or_default() += amount;
+            .or_default();
+        *total = total.saturating_add(amount);
     }
 }
 
@@ -201,7 +202,8 @@ fn finish(tally: FunnelTally) -> FunnelRow {
     let (mut sales, mut canceled) = (0, 0);
     for offer in tally.offers.into_values() {
         for (currency, amount) in &offer.revenue {
-            *revenue.entry(currency.clone()).or_default() += amount;
+            let total = revenue.entry(currency.clone()).or_default();
+            *total = total.saturating_add(*amount);
         }
         sales += offer.row.sales;
         canceled += offer.row.canceled;

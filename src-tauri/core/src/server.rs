@@ -100,6 +100,22 @@ impl ServeOptions {
     }
 }
 
+/// An endpoint's secret, changed through the writer (so the ingest directory follows).
+struct EndpointSecret<'s> {
+    state: &'s AppState,
+    endpoint: String,
+}
+
+impl systeme_api::SecretStore for EndpointSecret<'_> {
+    async fn store(&self, secret: Option<String>) -> Result<()> {
+        let id = self.endpoint.clone();
+        self.state
+            .change_endpoints(move |conn| endpoints::set_secret(conn, &id, secret.as_deref()))
+            .await
+            .map(|_| ())
+    }
+}
+
 /// What the handlers share.
 pub struct AppState {
     /// The SQLite file, for exports written straight to disk.
@@ -119,6 +135,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub tunnels: Tunnels,
     pub systeme_api: Option<String>,
+    /// Held while a systeme.io registration runs.
+    pub registering: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -181,6 +199,8 @@ impl AppState {
         endpoint_id: String,
         events: Option<Vec<String>>,
     ) -> Result<systeme_api::Registration> {
+        // One registration at a time: a double click must not create two webhooks.
+        let _one_at_a_time = self.registering.lock().await;
         let (key, endpoint) = self
             .read(move |conn| {
                 Ok((
@@ -204,20 +224,19 @@ impl AppState {
                     "no public URL yet: start a tunnel (cloudflared or ngrok) first".into(),
                 )
             })?;
-        let registration = systeme_api::register_endpoint(
+        let store = EndpointSecret {
+            state: self,
+            endpoint: endpoint.id.clone(),
+        };
+        systeme_api::register_endpoint(
             self.systeme_api.as_deref(),
             &key,
             &endpoint,
             &base,
             events,
+            &store,
         )
-        .await?;
-        if let Some(secret) = registration.new_secret.clone() {
-            let id = endpoint.id.clone();
-            self.change_endpoints(move |conn| endpoints::set_secret(conn, &id, Some(&secret)))
-                .await?;
-        }
-        Ok(registration)
+        .await
     }
 
     /// Remembers `choice` and switches the running tunnel to it. A given ngrok
@@ -384,7 +403,14 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         shutdown: CancellationToken::new(),
         tunnels: Tunnels::new(tunnel_target, options.tunnel_options.clone()),
         systeme_api: options.systeme_api.clone(),
+        registering: tokio::sync::Mutex::new(()),
     });
+
+    // Until events from before shapes existed are learned from, shapes are incomplete.
+    let history = state
+        .read(|conn| db::get_setting(conn, backfill::BACKFILL_SETTING))
+        .await?;
+    crate::shapes::set_learning_history(history.is_some());
 
     let servers = vec![
         spawn_server(
@@ -464,7 +490,10 @@ fn backfill_in_background(state: Arc<AppState>) {
                 .run(move |conn| backfill::step(conn, inflate_limit))
                 .await
             {
-                Ok(0) => return,
+                Ok(0) => {
+                    crate::shapes::set_learning_history(false);
+                    return;
+                }
                 Ok(left) => tracing::info!(left, "deriving facts of earlier events"),
                 Err(error) => {
                     tracing::warn!(%error, "deriving facts of earlier events stopped");

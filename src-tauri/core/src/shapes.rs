@@ -39,6 +39,13 @@ const KIND_NAMES: [(u8, &str); 7] = [
 /// schema, and its shape would bloat the store).
 const MAX_PATHS: usize = 2_000;
 const MAX_DEPTH: usize = 32;
+/// A longer path (a key that is data, not a field name) is no schema either.
+const MAX_PATH_BYTES: usize = 256;
+/// Paths one type's stored shape keeps; beyond it new paths are still reported as drift
+/// but no longer remembered (payloads keyed by ids would grow it without end).
+const MAX_SHAPE_PATHS: usize = 5_000;
+/// Event types the writer keeps in memory; the cache starts over beyond it.
+const MAX_CACHED_TYPES: usize = 256;
 
 /// The paths of one delivery and the kinds of value at each. `None` when the payload is
 /// too large or deep to be a shape worth learning.
@@ -50,7 +57,7 @@ pub fn paths_of(json: &Value) -> Option<Paths> {
 }
 
 fn walk(value: &Value, path: &mut String, depth: usize, out: &mut Paths) -> bool {
-    if depth > MAX_DEPTH || out.len() > MAX_PATHS {
+    if depth > MAX_DEPTH || out.len() > MAX_PATHS || path.len() > MAX_PATH_BYTES {
         return false;
     }
     if !path.is_empty() {
@@ -227,6 +234,9 @@ impl Shape {
     pub fn learn(&mut self, paths: &Paths) {
         self.deliveries += 1;
         for (path, &kinds) in paths {
+            if !self.paths.contains_key(path) && self.paths.len() >= MAX_SHAPE_PATHS {
+                continue;
+            }
             let stats = self.paths.entry(path.clone()).or_default();
             stats.seen += 1;
             for name in kind_names(kinds) {
@@ -260,6 +270,14 @@ thread_local! {
     static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
 }
 
+/// While events stored before shapes existed are being learned from, a shape is still
+/// incomplete: live deliveries teach it but are not flagged.
+static LEARNING_HISTORY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_learning_history(learning: bool) {
+    LEARNING_HISTORY.store(learning, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Compares a delivery of `event_type` with its type's shape and learns from it; returns
 /// the drift (empty when none). The shape is stored by [`flush`] before the commit.
 pub fn record(tx: &Transaction, event_type: &str, paths: &Paths) -> Result<Vec<Change>> {
@@ -291,10 +309,20 @@ pub fn record(tx: &Transaction, event_type: &str, paths: &Paths) -> Result<Vec<C
             }
         }
     };
-    let changes = entry.shape.compare(paths);
+    let changes = if LEARNING_HISTORY.load(std::sync::atomic::Ordering::Relaxed) {
+        Vec::new()
+    } else {
+        entry.shape.compare(paths)
+    };
     entry.shape.learn(paths);
     entry.dirty = true;
-    CACHE.with_borrow_mut(|cache| cache.insert(event_type.to_string(), entry));
+    CACHE.with_borrow_mut(|cache| {
+        if cache.len() >= MAX_CACHED_TYPES && !cache.contains_key(event_type) {
+            // Written-out entries can go; unwritten ones must stay until the flush.
+            cache.retain(|_, e| e.dirty);
+        }
+        cache.insert(event_type.to_string(), entry)
+    });
     Ok(changes)
 }
 
@@ -385,6 +413,9 @@ mod tests {
             )
             .is_none()
         );
+        // A key that is data, not a field name: not a schema.
+        let long_key = format!(r#"{{"{}":{{"a":1}}}}"#, "k".repeat(300));
+        assert!(paths_of(&serde_json::from_str(&long_key).unwrap()).is_none());
     }
 
     #[test]

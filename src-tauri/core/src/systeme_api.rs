@@ -70,6 +70,22 @@ pub struct Client {
     http: reqwest::Client,
 }
 
+/// Why a call failed: systeme.io answered no (nothing changed there), or the answer never
+/// came (the change may or may not have happened).
+#[derive(Debug)]
+pub enum Failure {
+    Refused(String),
+    Unanswered(String),
+}
+
+impl From<Failure> for Error {
+    fn from(failure: Failure) -> Error {
+        match failure {
+            Failure::Refused(message) | Failure::Unanswered(message) => Error::Invalid(message),
+        }
+    }
+}
+
 impl Client {
     pub fn new(base: Option<&str>, key: &str) -> Result<Client> {
         let base = base
@@ -88,15 +104,15 @@ impl Client {
         })
     }
 
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value> {
+    async fn call(&self, request: reqwest::RequestBuilder) -> std::result::Result<Value, Failure> {
         let response = request
             .header("X-API-Key", &self.key)
             .header("Accept", "application/json")
             .send()
             .await
             .map_err(|e| {
-                Error::Invalid(format!(
-                    "systeme.io's API could not be reached ({}): check the internet connection",
+                Failure::Unanswered(format!(
+                    "systeme.io's API did not answer ({}): check the internet connection",
                     e.without_url()
                 ))
             })?;
@@ -111,7 +127,7 @@ impl Client {
         if status.is_success() {
             return Ok(body);
         }
-        Err(Error::Invalid(match status.as_u16() {
+        let message = match status.as_u16() {
             401 | 403 => "systeme.io refused the API key: create one under Settings → Public API keys and set it again".to_string(),
             422 => format!("systeme.io refused the webhook: {}", problem(&body)),
             429 => format!(
@@ -119,14 +135,20 @@ impl Client {
                 retry_after.map(|s| format!(" in {s} s")).unwrap_or_default()
             ),
             code => format!("systeme.io answered {code}: {}", problem(&body)),
-        }))
+        };
+        Err(if status.is_server_error() {
+            Failure::Unanswered(message)
+        } else {
+            Failure::Refused(message)
+        })
     }
 
     /// Every Settings webhook of the account (all pages).
     pub async fn list(&self) -> Result<Vec<RemoteWebhook>> {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
-        loop {
+        // A guard against an API that ignores the cursor: no account has this many.
+        for _ in 0..1_000 {
             let mut url = url::Url::parse(&format!("{}/api/webhooks", self.base))
                 .map_err(|e| Error::Invalid(format!("systeme.io API address: {e}")))?;
             url.query_pairs_mut()
@@ -147,12 +169,14 @@ impl Client {
                 .get("hasMore")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            after = page.last().map(|w| w.id.clone());
+            let last = page.last().map(|w| w.id.clone());
             all.extend(page);
-            if !more || after.is_none() {
+            if !more || last.is_none() || last == after {
                 return Ok(all);
             }
+            after = last;
         }
+        Ok(all)
     }
 
     pub async fn create(
@@ -161,7 +185,7 @@ impl Client {
         url: &str,
         secret: &str,
         events: &[String],
-    ) -> Result<RemoteWebhook> {
+    ) -> std::result::Result<RemoteWebhook, Failure> {
         let body = self
             .call(
                 self.http
@@ -179,22 +203,30 @@ impl Client {
                     ),
             )
             .await?;
-        serde_json::from_value(body)
-            .map_err(|e| Error::Invalid(format!("systeme.io's answer was not understood: {e}")))
+        understood(body)
     }
 
-    pub async fn update_url(&self, id: &str, url: &str) -> Result<RemoteWebhook> {
+    /// Changes what `change` names (`url`, `secret`, `subscriptions`, `active`).
+    pub async fn update(
+        &self,
+        id: &str,
+        change: &Value,
+    ) -> std::result::Result<RemoteWebhook, Failure> {
         let body = self
             .call(
                 self.http
                     .patch(format!("{}/api/webhooks/{id}", self.base))
                     .header("Content-Type", "application/merge-patch+json")
-                    .body(json!({ "url": url }).to_string()),
+                    .body(change.to_string()),
             )
             .await?;
-        serde_json::from_value(body)
-            .map_err(|e| Error::Invalid(format!("systeme.io's answer was not understood: {e}")))
+        understood(body)
     }
+}
+
+fn understood(body: Value) -> std::result::Result<RemoteWebhook, Failure> {
+    serde_json::from_value(body)
+        .map_err(|e| Failure::Unanswered(format!("systeme.io's answer was not understood: {e}")))
 }
 
 /// The message of an API problem answer (`violations`, `detail`, `message`).
@@ -235,95 +267,141 @@ pub fn points_at(url: &str, token: &str) -> bool {
     url.path() == prefix || url.path().starts_with(&format!("{prefix}/"))
 }
 
-/// The Settings webhook of this endpoint, pointed at `public_url`: the one found on
-/// another host is updated; none found, one is created with `new_secret()`.
+/// Where the endpoint's secret lives: [`register`] stores a new one there *before* telling
+/// systeme.io, so a webhook is never left with a secret Hookscope does not know.
+pub trait SecretStore {
+    /// Stores (or with `None` clears) the endpoint's secret.
+    fn store(&self, secret: Option<String>) -> impl std::future::Future<Output = Result<()>>;
+}
+
+/// The endpoint's Settings webhook, pointed at `public_url` and signing with the endpoint's
+/// secret: the one found (on any host) is updated, else one is created. `secret` is the
+/// endpoint's; without one a fresh one is made and stored first. `events`: the
+/// subscriptions to set (all six for a new webhook when `None`).
 pub async fn register(
     client: &Client,
     token: &str,
     public_url: &str,
     name: &str,
-    events: &[String],
-    new_secret: impl FnOnce() -> String,
+    events: Option<&[String]>,
+    secret: Option<String>,
+    store: &impl SecretStore,
 ) -> Result<Registration> {
     if !public_url.starts_with("https://") {
         return Err(Error::Invalid(format!(
             "systeme.io's Settings webhooks need an HTTPS URL, and {public_url} is not one: use a cloudflared or ngrok tunnel"
         )));
     }
-    let unknown: Vec<&String> = events
-        .iter()
-        .filter(|e| !EVENTS.contains(&e.as_str()))
-        .collect();
-    if events.is_empty() || !unknown.is_empty() {
+    if let Some(events) = events
+        && (events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())))
+    {
         return Err(Error::Invalid(format!(
             "events: pick one or more of {}",
             EVENTS.join(", ")
         )));
     }
     let existing = client.list().await?;
-    let mine: Vec<&RemoteWebhook> = existing
+    let found = existing
         .iter()
-        .filter(|w| points_at(&w.url, token))
-        .collect();
-    if let Some(current) = mine.iter().find(|w| w.url == public_url) {
-        return Ok(Registration {
-            action: "unchanged",
-            webhook: (*current).clone(),
-            previous_url: None,
-            new_secret: None,
-        });
-    }
-    if let Some(stale) = mine.first() {
-        let webhook = client.update_url(&stale.id, public_url).await?;
-        return Ok(Registration {
-            action: "updated",
-            webhook,
-            previous_url: Some(stale.url.clone()),
-            new_secret: None,
-        });
-    }
-    let secret = new_secret();
-    match client.create(name, public_url, &secret, events).await {
-        Ok(webhook) => Ok(Registration {
-            action: "created",
-            webhook,
-            previous_url: None,
-            new_secret: Some(secret),
-        }),
-        // Registered meanwhile (or listed before it was visible): adopt that one.
-        Err(Error::Invalid(message)) if message.contains("already used") => {
-            let again = client.list().await?;
-            match again.into_iter().find(|w| w.url == public_url) {
-                Some(webhook) => Ok(Registration {
-                    action: "unchanged",
+        .find(|w| w.url == public_url)
+        .or_else(|| existing.iter().find(|w| points_at(&w.url, token)))
+        .cloned();
+    let had_secret = secret.is_some();
+    let secret = match secret {
+        Some(secret) => secret,
+        None => {
+            let fresh = crate::tokens::random_hex(24);
+            store.store(Some(fresh.clone())).await?;
+            fresh
+        }
+    };
+    // A refusal changed nothing at systeme.io: a secret stored for it goes again. A call
+    // left unanswered may have changed it: the secret stays, and the next try fixes it.
+    let undo = async |failure: Failure| -> Error {
+        if let (false, Failure::Refused(_)) = (had_secret, &failure) {
+            let _ = store.store(None).await;
+        }
+        failure.into()
+    };
+    let all_events: Vec<String> = EVENTS.iter().map(|e| e.to_string()).collect();
+    match found {
+        Some(webhook) => {
+            let mut change = json!({"url": public_url, "secret": secret, "active": true});
+            if let Some(events) = events {
+                change["subscriptions"] = json!(events);
+            }
+            let previous = (webhook.url != public_url).then(|| webhook.url.clone());
+            let updated = match client.update(&webhook.id, &change).await {
+                Ok(updated) => updated,
+                Err(failure) => return Err(undo(failure).await),
+            };
+            Ok(Registration {
+                action: if previous.is_some() {
+                    "updated"
+                } else {
+                    "unchanged"
+                },
+                webhook: updated,
+                previous_url: previous,
+                new_secret: (!had_secret).then_some(secret),
+            })
+        }
+        None => {
+            let wanted = events.unwrap_or(&all_events);
+            match client.create(name, public_url, &secret, wanted).await {
+                Ok(webhook) => Ok(Registration {
+                    action: "created",
                     webhook,
                     previous_url: None,
-                    new_secret: None,
+                    new_secret: (!had_secret).then_some(secret),
                 }),
-                None => Err(Error::Invalid(message)),
+                // Registered meanwhile (or not listed yet): take that one over.
+                Err(Failure::Refused(message)) if message.contains("already used") => {
+                    let again = client.list().await?;
+                    let Some(webhook) = again.into_iter().find(|w| w.url == public_url) else {
+                        return Err(undo(Failure::Refused(message)).await);
+                    };
+                    let mut change = json!({"url": public_url, "secret": secret, "active": true});
+                    if let Some(events) = events {
+                        change["subscriptions"] = json!(events);
+                    }
+                    match client.update(&webhook.id, &change).await {
+                        Ok(webhook) => Ok(Registration {
+                            action: "unchanged",
+                            webhook,
+                            previous_url: None,
+                            new_secret: (!had_secret).then_some(secret),
+                        }),
+                        Err(failure) => Err(undo(failure).await),
+                    }
+                }
+                Err(failure) => Err(undo(failure).await),
             }
         }
-        Err(error) => Err(error),
     }
 }
 
-/// Registers `endpoint` at `public_base` (`https://NAME.trycloudflare.com`): a new
-/// webhook gets the endpoint's secret when it has one, else a fresh one.
+/// Registers `endpoint` at `public_base` (`https://NAME.trycloudflare.com`).
 pub async fn register_endpoint(
     api_base: Option<&str>,
     key: &str,
     endpoint: &crate::endpoints::Endpoint,
     public_base: &str,
     events: Option<Vec<String>>,
+    store: &impl SecretStore,
 ) -> Result<Registration> {
-    let events = events.unwrap_or_else(|| EVENTS.iter().map(|e| e.to_string()).collect());
     let client = Client::new(api_base, key)?;
     let url = format!("{}/h/{}", public_base.trim_end_matches('/'), endpoint.token);
     let name = format!("Hookscope – {}", endpoint.name);
-    let reuse = endpoint.secret.clone();
-    register(&client, &endpoint.token, &url, &name, &events, || {
-        reuse.unwrap_or_else(|| crate::tokens::random_hex(24))
-    })
+    register(
+        &client,
+        &endpoint.token,
+        &url,
+        &name,
+        events.as_deref(),
+        endpoint.secret.clone(),
+        store,
+    )
     .await
 }
 

@@ -39,6 +39,8 @@ struct Account {
     /// URLs the list does not show (registered elsewhere meanwhile); `true`: only once.
     hidden: Vec<(String, bool)>,
     creates: usize,
+    /// Create the next webhook but lose the answer (a 502 from a proxy).
+    lose_next_answer: bool,
 }
 
 type Shared = Arc<Mutex<Account>>;
@@ -123,6 +125,12 @@ async fn create(
         subscriptions: serde_json::from_value(body["subscriptions"].clone()).unwrap_or_default(),
     };
     account.hooks.push(hook.clone());
+    if std::mem::take(&mut account.lose_next_answer) {
+        return (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"detail": "Bad gateway"})),
+        );
+    }
     (StatusCode::CREATED, Json(view(&hook)))
 }
 
@@ -152,6 +160,12 @@ async fn update(
     match account.hooks.iter_mut().find(|h| h.id == id) {
         Some(hook) => {
             hook.url = url;
+            if let Some(secret) = body["secret"].as_str() {
+                hook.secret = secret.to_string();
+            }
+            if let Ok(subscriptions) = serde_json::from_value(body["subscriptions"].clone()) {
+                hook.subscriptions = subscriptions;
+            }
             let hook = hook.clone();
             (StatusCode::OK, Json(view(&hook)))
         }
@@ -268,6 +282,10 @@ async fn the_settings_webhook_is_created_then_follows_the_public_url() {
             .unwrap()
             .contains("refused the API key"),
         "{answer}"
+    );
+    assert_eq!(
+        api.json("/api/endpoints").await["endpoints"][0]["has_secret"],
+        false
     );
 
     let (_, view) = send(
@@ -390,20 +408,39 @@ async fn a_url_already_used_is_adopted_or_explained() {
     let endpoint = running.state.default_endpoint().await.unwrap();
     let url = format!("https://race.example.test/h/{}", endpoint.token);
     let register = format!("/api/endpoints/{}/systeme", endpoint.id);
-    // Registered by someone else while Hookscope was looking: the first list misses it,
-    // the create gets 422, the second list finds it.
+    let has_secret =
+        async || api.json("/api/endpoints").await["endpoints"][0]["has_secret"].clone();
+    let hand_made = Hook {
+        id: 7,
+        name: "By hand".into(),
+        url: url.clone(),
+        secret: "typed by hand".into(),
+        subscriptions: vec!["SALE_NEW".into()],
+    };
+
+    // systeme.io says the URL is used, yet never lists it: explained, and the secret
+    // Hookscope made for it is not kept (systeme.io refused it).
     {
         let mut a = account.lock().unwrap();
-        a.hooks.push(Hook {
-            id: 7,
-            name: "By hand".into(),
-            url: url.clone(),
-            secret: "typed by hand".into(),
-            subscriptions: vec!["SALE_NEW".into()],
-        });
+        a.hooks.push(hand_made.clone());
         a.next_id = 7;
-        a.hidden.push((url.clone(), true));
+        a.hidden.push((url.clone(), false));
     }
+    let (status, answer) = send(&api, reqwest::Method::POST, &register, json!({})).await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("This value is already used"),
+        "{answer}"
+    );
+    assert_eq!(has_secret().await, false);
+
+    // Registered by someone else while Hookscope was looking: the first list misses it,
+    // the create gets 422, the second list finds it and it is taken over with a secret
+    // Hookscope knows.
+    account.lock().unwrap().hidden = vec![(url.clone(), true)];
     let (status, adopted) = send(
         &api,
         reqwest::Method::POST,
@@ -414,25 +451,53 @@ async fn a_url_already_used_is_adopted_or_explained() {
     assert_eq!(status, 200, "{adopted}");
     assert_eq!(adopted["action"], "unchanged");
     assert_eq!(adopted["webhook"]["id"], "7");
+    assert_eq!(adopted["secret_stored"], true);
+    let secret = account.lock().unwrap().hooks[0].secret.clone();
+    assert_ne!(secret, "typed by hand");
+    let http = reqwest::Client::new();
+    let id = deliver(&http, &running.webhook_url, &signed(&secret)).await;
     assert_eq!(
-        adopted["secret_stored"], false,
-        "its secret is not Hookscope's to know"
+        api.json(&format!("/api/events/{id}")).await["signature"],
+        "valid"
     );
 
-    // Hidden for good: the 422 is explained, nothing stored.
-    account.lock().unwrap().hidden.push((url.clone(), false));
-    let (status, answer) = send(&api, reqwest::Method::POST, &register, json!({})).await;
-    assert_eq!(status, 400);
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap()
-            .contains("This value is already used"),
-        "{answer}"
+    // An answer lost on the way: the webhook may exist, so the secret made for it stays,
+    // and the next try finds the webhook and makes it use that secret.
+    let (_, second_endpoint) = send(
+        &api,
+        reqwest::Method::POST,
+        "/api/endpoints",
+        json!({"name": "Second"}),
+    )
+    .await;
+    let second = format!(
+        "/api/endpoints/{}/systeme",
+        second_endpoint["id"].as_str().unwrap()
     );
+    account.lock().unwrap().lose_next_answer = true;
+    let (status, _) = send(&api, reqwest::Method::POST, &second, json!({})).await;
+    assert_eq!(status, 400);
+    let (status, retried) = send(&api, reqwest::Method::POST, &second, json!({})).await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["action"], "unchanged");
     assert_eq!(
-        api.json("/api/endpoints").await["endpoints"][0]["has_secret"],
-        false
+        retried["secret_stored"], false,
+        "the secret stored on the first try is used"
+    );
+    let lost = {
+        let a = account.lock().unwrap();
+        assert_eq!(a.hooks.len(), 2, "no duplicate");
+        a.hooks.iter().find(|h| h.id != 7).unwrap().clone()
+    };
+    let second_url = format!(
+        "{}/h/{}",
+        running.webhook_url.split("/h/").next().unwrap(),
+        second_endpoint["token"].as_str().unwrap()
+    );
+    let id = deliver(&http, &second_url, &signed(&lost.secret)).await;
+    assert_eq!(
+        api.json(&format!("/api/events/{id}")).await["signature"],
+        "valid"
     );
     running.stop().await;
 }
