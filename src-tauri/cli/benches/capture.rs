@@ -261,6 +261,7 @@ fn million_store() -> PathBuf {
             );
             hookscope_core::writer::insert_capture(&tx, &capture).unwrap();
         }
+        hookscope_core::shapes::flush(&tx).unwrap();
         tx.commit().unwrap();
         if chunk % 10 == 9 {
             eprint!("\rgenerating the store: {}k events", (chunk + 1) * 10);
@@ -474,11 +475,13 @@ fn writer_alone() {
         let started = Instant::now();
         let cpu_before = thread_cpu_micros();
         for chunk in captures.chunks(per_commit) {
-            let tx = conn.transaction().unwrap();
-            for c in chunk {
-                hookscope_core::writer::insert_capture(&tx, c).unwrap();
-            }
-            tx.commit().unwrap();
+            hookscope_core::writer::in_transaction(&mut conn, |tx| {
+                for c in chunk {
+                    hookscope_core::writer::insert_capture(tx, c)?;
+                }
+                Ok(())
+            })
+            .unwrap();
         }
         let seconds = started.elapsed().as_secs_f64();
         let cpu = (thread_cpu_micros() - cpu_before) as f64;

@@ -411,7 +411,8 @@ async fn get_shape(
     let shape = state
         .read(move |conn| shapes::load(conn, &wanted))
         .await?
-        .ok_or_else(|| Error::NotFound(format!("no deliveries of type {event_type} yet")))?;
+        .ok_or_else(|| Error::NotFound(format!("no deliveries of type {event_type} yet")))?
+        .shape();
     let paths: Vec<_> = shape
         .paths
         .iter()

@@ -232,17 +232,102 @@ impl Shape {
     }
 
     pub fn learn(&mut self, paths: &Paths) {
-        self.deliveries += 1;
+        self.learn_many(paths, 1);
+    }
+
+    /// Learns `count` deliveries that all had `paths`.
+    fn learn_many(&mut self, paths: &Paths, count: i64) {
+        self.deliveries += count;
         for (path, &kinds) in paths {
             if !self.paths.contains_key(path) && self.paths.len() >= MAX_SHAPE_PATHS {
                 continue;
             }
             let stats = self.paths.entry(path.clone()).or_default();
-            stats.seen += 1;
+            stats.seen += count;
             for name in kind_names(kinds) {
-                *stats.kinds.entry(name.to_string()).or_default() += 1;
+                *stats.kinds.entry(name.to_string()).or_default() += count;
             }
         }
+    }
+}
+
+/// Variants of a type's payload: most deliveries of a type share their exact set of paths
+/// and kinds, so a type is stored as its distinct variants with a count each. A delivery
+/// like one seen before costs a hash lookup and cannot drift (every path and kind in it
+/// was seen, and no path it lacks can have been in every earlier delivery); only a new
+/// variant is compared with the whole shape.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Learned {
+    pub variants: Vec<Variant>,
+    /// Deliveries past [`MAX_VARIANTS`] distinct variants, summed path by path.
+    #[serde(default)]
+    pub others: Shape,
+    #[serde(skip)]
+    index: HashMap<u64, usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Variant {
+    pub count: i64,
+    /// Path → kinds bits.
+    pub paths: Paths,
+}
+
+/// Distinct variants one type keeps; beyond, deliveries are summed into `others`.
+const MAX_VARIANTS: usize = 200;
+
+fn fingerprint(paths: &Paths) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    paths.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Learned {
+    pub fn deliveries(&self) -> i64 {
+        self.variants.iter().map(|v| v.count).sum::<i64>() + self.others.deliveries
+    }
+
+    /// Every path with how often it appeared and with which kinds.
+    pub fn shape(&self) -> Shape {
+        let mut shape = self.others.clone();
+        for variant in &self.variants {
+            shape.learn_many(&variant.paths, variant.count);
+        }
+        shape
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (fingerprint(&v.paths), i))
+            .collect();
+    }
+
+    /// Learns a delivery; returns how it differs from everything before (unless `quiet`).
+    pub fn record(&mut self, paths: &Paths, quiet: bool) -> Vec<Change> {
+        let key = fingerprint(paths);
+        if let Some(&i) = self.index.get(&key) {
+            self.variants[i].count += 1;
+            return Vec::new();
+        }
+        let changes = if quiet {
+            Vec::new()
+        } else {
+            self.shape().compare(paths)
+        };
+        if self.variants.len() < MAX_VARIANTS {
+            self.index.insert(key, self.variants.len());
+            self.variants.push(Variant {
+                count: 1,
+                paths: paths.clone(),
+            });
+        } else {
+            self.others.learn(paths);
+        }
+        changes
     }
 }
 
@@ -252,7 +337,7 @@ fn names(kinds: u8) -> Vec<String> {
 
 /// The writer's working copy of a type's shape.
 struct Cached {
-    shape: Shape,
+    learned: Learned,
     /// Deliveries the stored row counted when this copy was loaded or last flushed.
     stored: i64,
     /// Checked against the stored row in this transaction.
@@ -295,13 +380,13 @@ pub fn record(tx: &Transaction, event_type: &str, paths: &Paths) -> Result<Vec<C
                     ..entry
                 },
                 _ => {
-                    let shape = match stored {
+                    let learned = match stored {
                         Some(_) => load(tx, event_type)?.unwrap_or_default(),
-                        None => Shape::default(),
+                        None => Learned::default(),
                     };
                     Cached {
-                        stored: shape.deliveries,
-                        shape,
+                        stored: learned.deliveries(),
+                        learned,
                         checked: true,
                         dirty: false,
                     }
@@ -309,12 +394,8 @@ pub fn record(tx: &Transaction, event_type: &str, paths: &Paths) -> Result<Vec<C
             }
         }
     };
-    let changes = if LEARNING_HISTORY.load(std::sync::atomic::Ordering::Relaxed) {
-        Vec::new()
-    } else {
-        entry.shape.compare(paths)
-    };
-    entry.shape.learn(paths);
+    let quiet = LEARNING_HISTORY.load(std::sync::atomic::Ordering::Relaxed);
+    let changes = entry.learned.record(paths, quiet);
     entry.dirty = true;
     CACHE.with_borrow_mut(|cache| {
         if cache.len() >= MAX_CACHED_TYPES && !cache.contains_key(event_type) {
@@ -331,6 +412,7 @@ pub fn flush(tx: &Transaction) -> Result<()> {
     CACHE.with_borrow_mut(|cache| -> Result<()> {
         for (event_type, entry) in cache.iter_mut() {
             if entry.dirty {
+                let deliveries = entry.learned.deliveries();
                 tx.prepare_cached(
                     "INSERT INTO event_shapes (event_type, deliveries, shape) VALUES (?1, ?2, ?3)
                      ON CONFLICT (event_type) DO UPDATE SET deliveries = excluded.deliveries,
@@ -338,10 +420,10 @@ pub fn flush(tx: &Transaction) -> Result<()> {
                 )?
                 .execute((
                     event_type,
-                    entry.shape.deliveries,
-                    serde_json::to_string(&entry.shape.paths).expect("a shape serialises"),
+                    deliveries,
+                    serde_json::to_string(&entry.learned).expect("a shape serialises"),
                 ))?;
-                entry.stored = entry.shape.deliveries;
+                entry.stored = deliveries;
                 entry.dirty = false;
             }
             entry.checked = false;
@@ -355,14 +437,15 @@ pub fn forget_cached() {
     CACHE.with_borrow_mut(HashMap::clear);
 }
 
-pub fn load(conn: &rusqlite::Connection, event_type: &str) -> Result<Option<Shape>> {
-    let row: Option<(i64, String)> = conn
-        .prepare_cached("SELECT deliveries, shape FROM event_shapes WHERE event_type = ?1")?
-        .query_row([event_type], |r| Ok((r.get(0)?, r.get(1)?)))
+pub fn load(conn: &rusqlite::Connection, event_type: &str) -> Result<Option<Learned>> {
+    let stored: Option<String> = conn
+        .prepare_cached("SELECT shape FROM event_shapes WHERE event_type = ?1")?
+        .query_row([event_type], |r| r.get(0))
         .optional()?;
-    Ok(row.map(|(deliveries, paths)| Shape {
-        deliveries,
-        paths: serde_json::from_str(&paths).unwrap_or_default(),
+    Ok(stored.map(|text| {
+        let mut learned: Learned = serde_json::from_str(&text).unwrap_or_default();
+        learned.reindex();
+        learned
     }))
 }
 
@@ -448,6 +531,39 @@ mod tests {
                 ("contact".to_string(), "dropped".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn variants_are_counted_and_only_new_ones_compared() {
+        let mut learned = Learned::default();
+        let a = paths(r#"{"id":1,"email":"a@b.c"}"#);
+        let b = paths(r#"{"id":1,"email":"a@b.c","phone":"1"}"#);
+        assert!(
+            learned.record(&a, false).is_empty(),
+            "the first is the baseline"
+        );
+        assert!(learned.record(&a, false).is_empty());
+        assert_eq!(learned.record(&b, false).len(), 1, "phone added");
+        assert!(
+            learned.record(&b, false).is_empty(),
+            "a variant seen before"
+        );
+        // Missing an always-present field is drift even after many deliveries.
+        assert_eq!(
+            learned.record(&paths(r#"{"email":"a@b.c"}"#), false)[0].change,
+            "dropped"
+        );
+        assert_eq!(learned.variants.len(), 3);
+        assert_eq!(learned.deliveries(), 5);
+        let shape = learned.shape();
+        assert_eq!(shape.paths["phone"].seen, 2);
+        assert_eq!(shape.paths["id"].seen, 4);
+        // Stored and loaded again, it still recognises its variants.
+        let mut again: Learned =
+            serde_json::from_str(&serde_json::to_string(&learned).unwrap()).unwrap();
+        again.reindex();
+        assert!(again.record(&b, false).is_empty());
+        assert_eq!(again.deliveries(), 6);
     }
 
     #[test]
