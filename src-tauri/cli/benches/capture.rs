@@ -125,6 +125,7 @@ async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Run
         tunnel: Some(hookscope_core::tunnel::TunnelChoice::Off),
         tunnel_options: Default::default(),
         systeme_api: None,
+        forward: Default::default(),
     })
     .await
     .unwrap()

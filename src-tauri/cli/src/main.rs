@@ -273,6 +273,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             ngrok_server: args.ngrok_server,
         },
         systeme_api: args.systeme_api,
+        forward: Default::default(),
     };
     runtime()?.block_on(async {
         let running = server::start(options.clone()).await?;

@@ -45,6 +45,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/events", get(list_events))
         .route("/events/{id}", get(get_event))
         .route("/events/{id}/raw", get(get_raw_body))
+        .route("/events/{id}/forward", get(get_forward_answer))
         .route("/contacts", get(list_contacts))
         .route("/contacts/{email}", get(get_contact_card))
         .route("/shapes", get(list_shapes))
@@ -353,6 +354,37 @@ async fn get_raw_body(
         .into_response())
 }
 
+/// What the forward target last answered: `{"status", "headers", "body_text"|"body_base64"}`.
+async fn get_forward_answer(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let wanted = id.clone();
+    let crate::forward::TargetAnswer {
+        status,
+        headers,
+        body,
+    } = state
+        .read(move |conn| crate::forward::last_answer(conn, &wanted))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("event {id} was not forwarded")))?;
+    let headers: serde_json::Value = headers
+        .and_then(|h| serde_json::from_str(&h).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let mut view = json!({"status": status, "headers": headers});
+    match body.map(String::from_utf8) {
+        Some(Ok(text)) => view["body_text"] = json!(text),
+        Some(Err(bytes)) => {
+            view["body_base64"] = json!(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                bytes.into_bytes()
+            ))
+        }
+        None => {}
+    }
+    Ok(Json(view))
+}
+
 async fn list_contacts(
     State(state): State<Arc<AppState>>,
     ApiQuery(filter): ApiQuery<ContactFilter>,
@@ -572,9 +604,20 @@ async fn live_stream(
             Ok(event)
         }
     });
+    let forwarded =
+        BroadcastStream::new(state.forwarded.subscribe()).filter_map(|item| async move {
+            // A missed forward result shows at the next reload; nothing to resync for.
+            let update = item.ok()?;
+            Some(Ok(SseEvent::default()
+                .event("forwarded")
+                .json_data(&*update)
+                .unwrap_or_else(|_| {
+                    SseEvent::default().event("resync").data("{}")
+                })))
+        });
     let ready = stream::once(async { Ok(SseEvent::default().event("ready").data("{}")) });
     let stream = ready
-        .chain(stream::select(updates, tunnel))
+        .chain(stream::select(stream::select(updates, tunnel), forwarded))
         .take_until(state.shutdown.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
@@ -704,6 +747,9 @@ struct EndpointPatch {
     /// Absent: unchanged. `null`: cleared.
     #[serde(default, deserialize_with = "present_or_null")]
     secret: Option<Option<String>>,
+    /// Absent: unchanged. `null`: forwarding stops.
+    #[serde(default, deserialize_with = "present_or_null")]
+    forward_to: Option<Option<String>>,
 }
 
 fn present_or_null<'de, D: serde::Deserializer<'de>>(
@@ -718,15 +764,18 @@ async fn change_endpoint(
     body: Bytes,
 ) -> ApiResult<Json<EndpointView>> {
     let patch: EndpointPatch = json_body(&body)?;
-    if patch.name.is_none() && patch.secret.is_none() {
+    if patch.name.is_none() && patch.secret.is_none() && patch.forward_to.is_none() {
         return Err(ApiError(Error::Invalid(
-            "nothing to change: send \"name\" and/or \"secret\"".into(),
+            "nothing to change: send \"name\", \"secret\" and/or \"forward_to\"".into(),
         )));
     }
     let endpoint = state
         .change_endpoints(move |conn| {
             if let Some(name) = &patch.name {
                 endpoints::rename(conn, &id, name)?;
+            }
+            if let Some(target) = &patch.forward_to {
+                endpoints::set_forward_to(conn, &id, target.as_deref())?;
             }
             match &patch.secret {
                 Some(secret) => endpoints::set_secret(conn, &id, secret.as_deref()),

@@ -46,6 +46,8 @@ pub struct Capture {
     pub paths: Option<Paths>,
     /// Under no secret until [`Capture::check_signature`] is given the endpoint's.
     pub signature: Verdict,
+    /// The full URL to pass the delivery on to, when its endpoint forwards.
+    pub forward_to: Option<String>,
 }
 
 /// A fresh, time-ordered, globally unique event id.
@@ -102,6 +104,7 @@ impl Capture {
             search_text,
             fact,
             paths,
+            forward_to: None,
         }
     }
 

@@ -43,6 +43,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!(
             "../migrations/20261128_0002_facts_cards_shapes.sql"
         )),
+        M::up(include_str!("../migrations/20261128_0003_forwarding.sql")),
     ])
 });
 

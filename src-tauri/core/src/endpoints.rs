@@ -23,6 +23,8 @@ pub struct Endpoint {
     #[serde(skip)]
     pub secret: Option<String>,
     pub has_secret: bool,
+    /// Where every delivery is passed on to (the user's own handler), if anywhere.
+    pub forward_to: Option<String>,
 }
 
 const MAX_NAME_CHARS: usize = 100;
@@ -50,12 +52,13 @@ fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Endpoint> {
         is_default: row.get("is_default")?,
         has_secret: secret.is_some(),
         secret,
+        forward_to: row.get("forward_to")?,
     })
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<Endpoint>> {
     let mut stmt = conn.prepare(
-        "SELECT id, name, token, created_at, is_default, secret FROM endpoints
+        "SELECT id, name, token, created_at, is_default, secret, forward_to FROM endpoints
          ORDER BY is_default DESC, created_at, id",
     )?;
     let rows = stmt.query_map([], from_row)?;
@@ -64,7 +67,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Endpoint>> {
 
 pub fn get(conn: &Connection, id: &str) -> Result<Endpoint> {
     conn.query_row(
-        "SELECT id, name, token, created_at, is_default, secret FROM endpoints WHERE id = ?1",
+        "SELECT id, name, token, created_at, is_default, secret, forward_to FROM endpoints WHERE id = ?1",
         [id],
         from_row,
     )
@@ -76,7 +79,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Endpoint> {
 pub fn ensure_default(conn: &Connection) -> Result<Endpoint> {
     let existing = conn
         .query_row(
-            "SELECT id, name, token, created_at, is_default, secret FROM endpoints
+            "SELECT id, name, token, created_at, is_default, secret, forward_to FROM endpoints
              ORDER BY is_default DESC, created_at LIMIT 1",
             [],
             from_row,
@@ -153,6 +156,35 @@ pub fn set_secret(conn: &mut Connection, id: &str, secret: Option<&str>) -> Resu
     }
     reverify(&tx, id, secret.as_deref())?;
     tx.commit()?;
+    get(conn, id)
+}
+
+/// Sets (or with `None` stops) forwarding of the endpoint's deliveries to `target`, an
+/// `http://` or `https://` URL.
+pub fn set_forward_to(conn: &Connection, id: &str, target: Option<&str>) -> Result<Endpoint> {
+    let target = match target.map(str::trim) {
+        None => None,
+        Some(text) => {
+            let url = url::Url::parse(text).map_err(|e| {
+                Error::Invalid(format!(
+                    "forward_to: {text:?} is not a URL ({e}); e.g. http://localhost:3000/webhooks/systeme"
+                ))
+            })?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(Error::Invalid(format!(
+                    "forward_to: {text:?} is not an http:// or https:// URL"
+                )));
+            }
+            Some(text.trim_end_matches('/').to_string())
+        }
+    };
+    if conn.execute(
+        "UPDATE endpoints SET forward_to = ?2 WHERE id = ?1",
+        (id, &target),
+    )? == 0
+    {
+        return Err(Error::NotFound(format!("no endpoint {id}")));
+    }
     get(conn, id)
 }
 

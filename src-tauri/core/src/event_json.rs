@@ -44,6 +44,8 @@ pub struct EventMeta {
     /// How the payload differed from its type's shape before it: `[{path, change, was,
     /// now}]`, or null.
     pub drift: Option<Box<RawValue>>,
+    /// Passed on to the endpoint's forward target: how that went, or null.
+    pub forward: Option<crate::forward::ForwardView>,
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
     pub size: i64,
@@ -89,6 +91,17 @@ impl EventMeta {
             attempt: 1,
             repeat_of: None,
             drift: None,
+            forward: capture
+                .forward_to
+                .as_ref()
+                .map(|target| crate::forward::ForwardView {
+                    target: target.clone(),
+                    state: "pending".into(),
+                    attempts: 0,
+                    status: None,
+                    duration_ms: None,
+                    error: None,
+                }),
             content_type: capture.content_type.clone(),
             content_encoding: capture.content_encoding.clone(),
             size: raw.body.len() as i64,

@@ -87,6 +87,10 @@ async fn deliver(
             )
         })
         .collect::<Vec<_>>();
+    let forward_to = endpoint
+        .forward_to
+        .as_deref()
+        .map(|base| crate::forward::target_url(base, &path, token, parts.uri.query()));
     let via_tunnel = listener == Listener::Tunnel;
     let client_ip = sender::client_ip(peer.ip().to_canonical(), &headers, via_tunnel);
     let raw = RawDelivery {
@@ -114,6 +118,7 @@ async fn deliver(
         }
     };
     capture.check_signature(secret.as_deref());
+    capture.forward_to = forward_to;
     match state.writer.capture(capture).await {
         Ok(meta) => answer(StatusCode::OK, json!({"ok": true, "id": meta.id})),
         Err(error) => {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod event_json;
 pub mod export;
 pub mod facts;
+pub mod forward;
 pub mod funnels;
 pub mod import;
 pub mod ingest;

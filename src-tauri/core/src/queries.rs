@@ -215,9 +215,12 @@ const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
     e.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
     e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
     e.contact_name, e.occurred_at, e.client_ip, e.via_tunnel, e.signature,
-    e.message_id, e.attempt, e.repeat_of, e.drift";
+    e.message_id, e.attempt, e.repeat_of, e.drift, fw.target AS fw_target,
+    fw.state AS fw_state, fw.attempts AS fw_attempts, fw.status AS fw_status,
+    fw.duration_ms AS fw_duration_ms, fw.error AS fw_error";
 
-const JOIN_ENDPOINTS: &str = "LEFT JOIN endpoints p ON p.id = e.endpoint_id";
+const JOIN_ENDPOINTS: &str = "LEFT JOIN endpoints p ON p.id = e.endpoint_id
+    LEFT JOIN forwards fw ON fw.event_seq = e.seq";
 
 fn sender_of(client_ip: Option<&str>, via_tunnel: bool) -> Option<Sender> {
     Some(Sender::of(client_ip?.parse().ok()?, via_tunnel))
@@ -250,6 +253,17 @@ fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
         drift: row
             .get::<_, Option<String>>("drift")?
             .and_then(|d| RawValue::from_string(d).ok()),
+        forward: match row.get::<_, Option<String>>("fw_target")? {
+            Some(target) => Some(crate::forward::ForwardView {
+                target,
+                state: row.get("fw_state")?,
+                attempts: row.get("fw_attempts")?,
+                status: row.get("fw_status")?,
+                duration_ms: row.get("fw_duration_ms")?,
+                error: row.get("fw_error")?,
+            }),
+            None => None,
+        },
         client_ip,
         via_tunnel,
         content_type: row.get("content_type")?,

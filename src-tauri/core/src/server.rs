@@ -18,6 +18,7 @@ use crate::db::{self, ReadPool, Synchronous};
 use crate::endpoints::{self, Directory, Endpoint};
 use crate::error::{Error, Result};
 use crate::event_json::EventMeta;
+use crate::forward::{self, ForwardPolicy, ForwardUpdate};
 use crate::ingest::Listener;
 use crate::systeme_api;
 use crate::tunnel::{self, TunnelChoice, TunnelOptions, TunnelState, Tunnels};
@@ -47,6 +48,8 @@ pub struct ServeOptions {
     pub tunnel_options: TunnelOptions,
     /// systeme.io's API base (`HOOKSCOPE_SYSTEME_API`); `None`: the real one.
     pub systeme_api: Option<String>,
+    /// Retries and timeout of forwarding to endpoints' targets.
+    pub forward: ForwardPolicy,
 }
 
 /// The platform's data directory for Hookscope (`~/.local/share/hookscope` on Linux).
@@ -96,6 +99,7 @@ impl ServeOptions {
                 ngrok_server: var("HOOKSCOPE_NGROK_SERVER"),
             },
             systeme_api: var("HOOKSCOPE_SYSTEME_API"),
+            forward: ForwardPolicy::default(),
         })
     }
 }
@@ -137,6 +141,9 @@ pub struct AppState {
     pub systeme_api: Option<String>,
     /// Held while a systeme.io registration runs.
     pub registering: tokio::sync::Mutex<()>,
+    pub forward_policy: ForwardPolicy,
+    /// Forward results as they come, for the live stream.
+    pub forwarded: broadcast::Sender<Arc<ForwardUpdate>>,
 }
 
 impl AppState {
@@ -404,6 +411,8 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         tunnels: Tunnels::new(tunnel_target, options.tunnel_options.clone()),
         systeme_api: options.systeme_api.clone(),
         registering: tokio::sync::Mutex::new(()),
+        forward_policy: options.forward.clone(),
+        forwarded: broadcast::channel(STREAM_BUFFER).0,
     });
 
     // Until events from before shapes existed are learned from, shapes are incomplete.
@@ -433,6 +442,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     remember_public_urls(state.clone());
     follow_endpoint_changes(state.clone());
     backfill_in_background(state.clone());
+    forward::start(state.clone());
     Ok(Running {
         ingest_addr,
         ui_addr,

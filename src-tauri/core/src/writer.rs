@@ -326,6 +326,14 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stor
         return Ok(None);
     }
     let seq = tx.last_insert_rowid();
+    if let Some(target) = &capture.forward_to {
+        // In the same transaction: an acknowledged delivery is never lost to its forward.
+        tx.prepare_cached(
+            "INSERT INTO forwards (event_seq, target, state, next_at, updated_at)
+             VALUES (?1, ?2, 'pending', ?3, ?3)",
+        )?
+        .execute((seq, target, raw.received_at))?;
+    }
     let drift = match (&decoded.event_type, &capture.paths) {
         (Some(event_type), Some(paths)) => {
             let changes = crate::shapes::record(tx, event_type, paths)?;

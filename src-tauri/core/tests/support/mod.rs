@@ -83,6 +83,7 @@ pub fn test_options(data_dir: &Path) -> ServeOptions {
         tunnel: Some(TunnelChoice::Off),
         tunnel_options: Default::default(),
         systeme_api: None,
+        forward: Default::default(),
     }
 }
 

@@ -1,0 +1,348 @@
+//! Forwarding to the user's own handler, against real local target servers: exact bytes
+//! and headers, retries of a failing target, a target that is down or slow never slowing
+//! ingest, and forwards that survive a restart.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use hookscope_core::Running;
+use hookscope_core::forward::ForwardPolicy;
+use hookscope_core::server::{self, ServeOptions};
+use serde_json::{Value, json};
+use support::{Api, Fixture, fixture, test_options};
+
+/// What a target received.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// A target answering from a script (one status per request, then 200), after `delay`.
+#[derive(Default)]
+struct Target {
+    received: Vec<Received>,
+    script: Vec<u16>,
+    delay: Duration,
+}
+
+type Shared = Arc<Mutex<Target>>;
+
+async fn target_on(listener: tokio::net::TcpListener, target: Shared) {
+    let app = axum::Router::new()
+        .fallback(
+            |State(target): State<Shared>, request: Request| async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap()
+                    .to_vec();
+                let (status, delay) = {
+                    let mut t = target.lock().unwrap();
+                    t.received.push(Received {
+                        method: parts.method.to_string(),
+                        path: parts.uri.path().to_string(),
+                        query: parts.uri.query().map(str::to_string),
+                        headers: parts
+                            .headers
+                            .iter()
+                            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+                            .collect(),
+                        body,
+                    });
+                    let status = if t.script.is_empty() {
+                        200
+                    } else {
+                        t.script.remove(0)
+                    };
+                    (status, t.delay)
+                };
+                tokio::time::sleep(delay).await;
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    [("x-handler", "test")],
+                    format!("handled with {status}"),
+                )
+            },
+        )
+        .with_state(target);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+}
+
+async fn target(script: Vec<u16>, delay: Duration) -> (String, Shared) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shared: Shared = Arc::new(Mutex::new(Target {
+        script,
+        delay,
+        ..Target::default()
+    }));
+    target_on(listener, shared.clone()).await;
+    (base, shared)
+}
+
+const QUICK: ForwardPolicy = ForwardPolicy {
+    first_retry: Duration::from_millis(100),
+    attempts: 3,
+    timeout: Duration::from_millis(500),
+};
+
+async fn start(dir: &std::path::Path, policy: ForwardPolicy) -> Running {
+    server::start(ServeOptions {
+        forward: policy,
+        ..test_options(dir)
+    })
+    .await
+    .unwrap()
+}
+
+async fn forward_to(api: &Api, running: &Running, target: Option<&str>) {
+    let endpoint = running.state.default_endpoint().await.unwrap();
+    let answer = api
+        .http
+        .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))
+        .bearer_auth(&api.token)
+        .json(&json!({ "forward_to": target }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+}
+
+/// Posts a fixture to the webhook URL plus `suffix`; returns the event id and how long the
+/// acknowledgement took.
+async fn post(running: &Running, f: &Fixture, suffix: &str) -> (String, Duration) {
+    let started = Instant::now();
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{suffix}", running.webhook_url))
+        .body(f.body.clone());
+    for (name, value) in &f.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(response.status(), 200);
+    let ack: Value = response.json().await.unwrap();
+    (ack["id"].as_str().unwrap().to_string(), took)
+}
+
+/// The event's `forward` once it is no longer pending.
+async fn settled(api: &Api, id: &str) -> Value {
+    for _ in 0..200 {
+        let event = api.json(&format!("/api/events/{id}")).await;
+        if event["forward"]["state"] != "pending" {
+            return event["forward"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the forward of {id} never settled");
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn deliveries_reach_the_target_byte_for_byte_with_their_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), QUICK).await;
+    let api = Api::of(&running);
+    let (base, target) = target(vec![], Duration::ZERO).await;
+    forward_to(&api, &running, Some(&format!("{base}/webhooks/systeme"))).await;
+    let endpoints = api.json("/api/endpoints").await;
+    assert_eq!(
+        endpoints["endpoints"][0]["forward_to"],
+        format!("{base}/webhooks/systeme")
+    );
+
+    let sale = fixture("systeme-settings/sale-new");
+    let (id, _) = post(&running, &sale, "/orders?attempt=1").await;
+    let forward = settled(&api, &id).await;
+    assert_eq!(forward["state"], "delivered");
+    assert_eq!(forward["status"], 200);
+    assert_eq!(forward["attempts"], 1);
+    assert_eq!(
+        forward["target"],
+        format!("{base}/webhooks/systeme/orders?attempt=1")
+    );
+
+    let got = target.lock().unwrap().received[0].clone();
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.path, "/webhooks/systeme/orders");
+    assert_eq!(got.query.as_deref(), Some("attempt=1"));
+    assert_eq!(got.body, sale.body, "the exact bytes");
+    for name in [
+        "x-webhook-signature",
+        "x-webhook-message-id",
+        "x-webhook-event",
+        "user-agent",
+        "content-type",
+    ] {
+        assert_eq!(
+            header(&got.headers, name),
+            header(&sale.headers, name),
+            "{name} passed on"
+        );
+    }
+    let host = header(&got.headers, "host").unwrap();
+    assert!(
+        base.ends_with(host),
+        "the target's own Host, not Hookscope's: {host}"
+    );
+
+    let answer = api.json(&format!("/api/events/{id}/forward")).await;
+    assert_eq!(answer["status"], 200);
+    assert_eq!(answer["body_text"], "handled with 200");
+    assert!(answer["headers"].to_string().contains("x-handler"));
+
+    // Forwarding stopped: later deliveries stay here only.
+    forward_to(&api, &running, None).await;
+    let (id, _) = post(&running, &sale, "").await;
+    assert_eq!(
+        api.json(&format!("/api/events/{id}")).await["forward"],
+        Value::Null
+    );
+    let bad = api
+        .http
+        .patch(format!(
+            "{}/api/endpoints/{}",
+            api.base,
+            running.state.default_endpoint().await.unwrap().id
+        ))
+        .bearer_auth(&api.token)
+        .json(&json!({"forward_to": "ftp://nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_target_is_retried_and_every_attempt_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), QUICK).await;
+    let api = Api::of(&running);
+    let (base, target) = target(vec![500, 503], Duration::ZERO).await;
+    forward_to(&api, &running, Some(&base)).await;
+    let tag = fixture("systeme-automation/tag-added");
+    let (id, _) = post(&running, &tag, "").await;
+    let forward = settled(&api, &id).await;
+    assert_eq!(forward["state"], "delivered");
+    assert_eq!(forward["attempts"], 3);
+    assert_eq!(forward["error"], Value::Null);
+    let received = target.lock().unwrap().received.clone();
+    assert_eq!(received.len(), 3);
+    assert!(received.iter().all(|r| r.body == tag.body));
+
+    // Always 500: given up after the last attempt, with the reason.
+    target.lock().unwrap().script = vec![500; 10];
+    let (id, _) = post(&running, &tag, "").await;
+    let forward = settled(&api, &id).await;
+    assert_eq!(forward["state"], "failed");
+    assert_eq!(forward["attempts"], 3);
+    assert_eq!(forward["status"], 500);
+    assert_eq!(forward["error"], "the target answered 500");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_target_that_is_down_or_slow_never_slows_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), QUICK).await;
+    let api = Api::of(&running);
+
+    // Down: nothing listens there.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    forward_to(&api, &running, Some(&down)).await;
+    let tag = fixture("systeme-automation/tag-added");
+    let (id, _) = post(&running, &tag, "").await;
+    let forward = settled(&api, &id).await;
+    assert_eq!(forward["state"], "failed");
+    assert_eq!(forward["attempts"], 3);
+    assert!(
+        forward["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused the connection"),
+        "{forward}"
+    );
+
+    // Slow: longer than the timeout. Deliveries meanwhile are acknowledged at once.
+    let (slow, target) = target(vec![], Duration::from_secs(3)).await;
+    forward_to(&api, &running, Some(&slow)).await;
+    let (first, _) = post(&running, &tag, "").await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let (_, took) = post(&running, &tag, "").await;
+        slowest = slowest.max(took);
+    }
+    assert!(
+        slowest < Duration::from_millis(400),
+        "acknowledged in {slowest:?} while the target hangs"
+    );
+    // Forwards to one target go one at a time: the first attempt is what this checks.
+    let mut forward = Value::Null;
+    for _ in 0..200 {
+        forward = api.json(&format!("/api/events/{first}")).await["forward"].clone();
+        if forward["attempts"].as_i64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(forward["error"], "the target did not answer in time");
+    assert!(!target.lock().unwrap().received.is_empty());
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn forwards_waiting_for_a_retry_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let patient = ForwardPolicy {
+        first_retry: Duration::from_millis(800),
+        attempts: 5,
+        timeout: Duration::from_millis(500),
+    };
+    let running = start(dir.path(), patient.clone()).await;
+    let api = Api::of(&running);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener); // down for now
+    forward_to(&api, &running, Some(&format!("http://{addr}/in"))).await;
+    let sale = fixture("systeme-settings/sale-new");
+    let (id, _) = post(&running, &sale, "").await;
+    // The first attempt fails; stop before the retry is due.
+    for _ in 0..100 {
+        if api.json(&format!("/api/events/{id}")).await["forward"]["attempts"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.stop().await;
+
+    let shared: Shared = Arc::default();
+    target_on(
+        tokio::net::TcpListener::bind(addr).await.unwrap(),
+        shared.clone(),
+    )
+    .await;
+    let running = start(dir.path(), patient).await;
+    let api = Api::of(&running);
+    let forward = settled(&api, &id).await;
+    assert_eq!(forward["state"], "delivered");
+    assert_eq!(forward["attempts"], 2);
+    assert_eq!(shared.lock().unwrap().received[0].body, sale.body);
+    running.stop().await;
+}
