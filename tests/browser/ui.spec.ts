@@ -459,3 +459,46 @@ test('systeme.io is pointed at the public URL from the window, and follows a new
     systeme.close();
   }
 });
+
+test('deliveries are forwarded to your handler and its answers shown', async ({ hookscope, watched: page }) => {
+  const received: { url: string; body: string; signature: string | undefined }[] = [];
+  const handler = createHttpServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      received.push({ url: request.url ?? '', body, signature: request.headers['x-webhook-signature'] as string | undefined });
+      response.writeHead(202, { 'content-type': 'text/plain' });
+      response.end('queued by the handler');
+    });
+  });
+  const port = await new Promise<number>((done) => handler.listen(0, '127.0.0.1', () => done((handler.address() as { port: number }).port)));
+  try {
+    await page.goto(hookscope.uiUrl);
+    await page.getByTestId('forward-button').click();
+    await page.getByLabel('Forward target URL').fill(`http://127.0.0.1:${port}/webhooks/systeme`);
+    await page.getByRole('button', { name: 'Forward', exact: true }).click();
+    await expect(page.getByTestId('forward-button')).toHaveText('Forwarding…');
+
+    const sale = fixture('systeme-settings/sale-new');
+    await hookscope.send({ ...sale, suffix: '/orders' });
+    const forwarded = row(page, 'Blog qui rapporte').getByTestId('forward-badge');
+    await expect(forwarded).toHaveText('→ 202');
+    expect(received).toHaveLength(1);
+    expect(received[0]!.url).toBe('/webhooks/systeme/orders');
+    expect(received[0]!.body).toBe(sale.text);
+    expect(received[0]!.signature).toBe(sale.headers!['x-webhook-signature']);
+    await row(page, 'Blog qui rapporte').click();
+    await expect(page.getByTestId('forward')).toContainText('answered 202');
+    await page.getByRole('button', { name: 'Show the answer' }).click();
+    await expect(page.getByTestId('forward-answer')).toContainText('queued by the handler');
+
+    // The handler goes away: the delivery is still stored and answered, the forward retries.
+    await new Promise((done) => handler.close(done));
+    handler.closeAllConnections();
+    await hookscope.send(tagAdded('later@example.com', 'Later'));
+    await expect(row(page, 'Tag added: Later').getByTestId('forward-badge')).toHaveText('→ retrying');
+    await shot(page, 'forwarding');
+  } finally {
+    handler.close();
+  }
+});

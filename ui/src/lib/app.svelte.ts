@@ -9,6 +9,7 @@ import {
   type ContactCard,
   type EventFilter,
   type EventSummary,
+  type ForwardView,
   type Registration,
   type SignatureVerdict,
   type Status,
@@ -45,6 +46,8 @@ export class AppModel {
   signatureFilter = $state<SignatureVerdict | null>(null);
   /** Only deliveries whose shape differed from their type's before them. */
   driftOnly = $state(false);
+  /** Where the default endpoint forwards its deliveries, if anywhere. */
+  forwardTo = $state<string | null>(null);
   /** Whether a systeme.io API key is stored (Settings webhooks can then follow the tunnel). */
   systemeKeySet = $state(false);
   /** What the last "update in systeme.io" did, for the banner. */
@@ -196,8 +199,13 @@ export class AppModel {
       (account) => (this.systemeKeySet = account.api_key_set),
       () => {},
     );
+    void this.backend.endpoints().then(
+      (endpoints) => (this.forwardTo = endpoints.find((e) => e.is_default)?.forward_to ?? null),
+      () => {},
+    );
     this.unsubscribe = this.backend.subscribe({
       captured: (event) => this.captured(event),
+      forwarded: (id, forward) => this.forwarded(id, forward),
       resync: () => void this.resync(),
       tunnel: (status) => this.setTunnel(status),
       state: (state) => {
@@ -387,6 +395,16 @@ export class AppModel {
     if (this.selectedEventId === null) this.selectedEventId = event.id;
     this.fresh.add(event.id);
     setTimeout(() => this.fresh.delete(event.id), HIGHLIGHT_MS);
+  }
+
+  /** A forward result: the event on screen shows it. */
+  forwarded(id: string, forward: ForwardView): void {
+    const index = this.events.findIndex((e) => e.id === id);
+    if (index < 0) return;
+    const events = [...this.events];
+    events[index] = { ...events[index]!, forward };
+    this.shift = false;
+    this.events = events;
   }
 
   private touchContact(event: EventSummary): void {

@@ -5,6 +5,7 @@ import {
   ApiError,
   type Contact,
   type ContactCard,
+  type Endpoint,
   type EventFilter,
   type EventSummary,
   type Page,
@@ -51,6 +52,7 @@ function event(id: string, key: string | null, name: string | null = null, at = 
     attempt: 1,
     repeat_of: null,
     drift: null,
+    forward: null,
     content_type: 'application/json',
     content_encoding: null,
     size: 2,
@@ -156,6 +158,15 @@ class FakeBackend implements Backend {
   }
   async registerWithSysteme(): Promise<Registration> {
     throw new ApiError('invalid_request', 'no key', 400);
+  }
+  async endpoints() {
+    return [];
+  }
+  async setForwardTo(): Promise<Endpoint> {
+    throw new ApiError('invalid_request', 'no', 400);
+  }
+  async forwardAnswer() {
+    return { status: 200, headers: [] };
   }
 }
 
@@ -393,6 +404,22 @@ describe('AppModel systeme.io state', () => {
     backend.handlers!.captured(event('plain', 'a@x.io'));
     backend.handlers!.captured({ ...event('drifted', 'a@x.io'), drift: [{ path: 'x', change: 'added', now: ['string'] }] });
     expect(model.events.map((e) => e.id)).toEqual(['drifted']);
+    model.stop();
+  });
+});
+
+describe('AppModel forwarding', () => {
+  it('shows a forward result on the event it belongs to', async () => {
+    const backend = new FakeBackend();
+    backend.eventPages = { items: [event('a', 'a@x.io'), event('b', 'a@x.io')], next: null };
+    const model = new AppModel(backend);
+    await model.start();
+    const forward = { target: 'http://localhost:3000/', state: 'delivered' as const, attempts: 1, status: 200, duration_ms: 12, error: null };
+    backend.handlers!.forwarded('b', forward);
+    expect(model.events.find((e) => e.id === 'b')?.forward).toEqual(forward);
+    expect(model.events.find((e) => e.id === 'a')?.forward).toBeNull();
+    backend.handlers!.forwarded('not-on-screen', forward);
+    expect(model.events).toHaveLength(2);
     model.stop();
   });
 });

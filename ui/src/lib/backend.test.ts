@@ -94,6 +94,7 @@ describe('HttpBackend stream', () => {
     const seen: string[] = [];
     const stop = new HttpBackend('').subscribe({
       captured: (event) => seen.push(`captured ${event.id}`),
+      forwarded: (id, forward) => seen.push(`forwarded ${id} ${forward.status}`),
       resync: () => seen.push('resync'),
       state: (state) => seen.push(state),
       tunnel: (status) => seen.push(`tunnel ${status.state}`),
@@ -102,11 +103,12 @@ describe('HttpBackend stream', () => {
     first.emit('ready');
     first.emit('captured', '{"id":"e1"}');
     first.emit('tunnel', '{"state":"up"}');
+    first.emit('forwarded', '{"id":"e1","forward":{"status":200}}');
     first.onerror!();
     expect(first.closed).toBe(true);
     vi.advanceTimersByTime(500);
     FakeEventSource.opened[1]!.emit('ready');
-    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'reconnecting', 'reconnecting', 'live', 'resync']);
+    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'forwarded e1 200', 'reconnecting', 'reconnecting', 'live', 'resync']);
     stop();
     expect(FakeEventSource.opened[1]!.closed).toBe(true);
   });

@@ -7,9 +7,12 @@ import {
   ApiError,
   type Contact,
   type ContactCard,
+  type Endpoint,
   type EventFilter,
   type EventSummary,
   type ExportFormat,
+  type ForwardAnswer,
+  type ForwardView,
   type FunnelRow,
   type Page,
   type Registration,
@@ -25,6 +28,8 @@ import {
 export interface StreamHandlers {
   /** A delivery was stored. */
   captured(event: EventSummary): void;
+  /** A delivery's forward to the endpoint's target went through, failed or will retry. */
+  forwarded(id: string, forward: ForwardView): void;
   /** Events may have been missed (slow client, reconnect): reload what is shown. */
   resync(): void;
   state(state: StreamState): void;
@@ -59,6 +64,10 @@ export interface Backend {
   systemeWebhooks(): Promise<SystemeWebhook[]>;
   /** Points the endpoint's Settings webhook at the current public URL. */
   registerWithSysteme(endpointId: string, events?: string[]): Promise<Registration>;
+  endpoints(): Promise<Endpoint[]>;
+  /** Forwards the endpoint's deliveries to `target` (or, with null, stops). */
+  setForwardTo(endpointId: string, target: string | null): Promise<Endpoint>;
+  forwardAnswer(eventId: string): Promise<ForwardAnswer>;
 }
 
 export function queryString(params: Record<string, string | number | boolean | undefined | null>): string {
@@ -157,6 +166,18 @@ export class HttpBackend implements Backend {
     return (await this.send('POST', `/api/endpoints/${encodeURIComponent(endpointId)}/systeme`, { events })).json();
   }
 
+  async endpoints(): Promise<Endpoint[]> {
+    return (await (await this.get('/api/endpoints')).json()).endpoints;
+  }
+
+  async setForwardTo(endpointId: string, target: string | null): Promise<Endpoint> {
+    return (await this.send('PATCH', `/api/endpoints/${encodeURIComponent(endpointId)}`, { forward_to: target })).json();
+  }
+
+  async forwardAnswer(eventId: string): Promise<ForwardAnswer> {
+    return (await this.get(`/api/events/${encodeURIComponent(eventId)}/forward`)).json();
+  }
+
   async status(): Promise<Status> {
     return (await this.get('/api/status')).json();
   }
@@ -214,6 +235,10 @@ export class HttpBackend implements Backend {
       });
       source.addEventListener('captured', (message) => {
         handlers.captured(JSON.parse((message as MessageEvent<string>).data));
+      });
+      source.addEventListener('forwarded', (message) => {
+        const update = JSON.parse((message as MessageEvent<string>).data);
+        handlers.forwarded(update.id, update.forward);
       });
       source.addEventListener('resync', () => handlers.resync());
       source.addEventListener('tunnel', (message) => {

@@ -43,6 +43,8 @@ export interface EventSummary {
   repeat_of: string | null;
   /** How the payload differed from its type's shape before it; null when it did not. */
   drift: DriftChange[] | null;
+  /** Passed on to the endpoint's forward target: how that went. */
+  forward: ForwardView | null;
   content_type: string | null;
   content_encoding: string | null;
   size: number;
@@ -57,6 +59,34 @@ export interface EventSummary {
   contact_id: string | null;
   contact_name: string | null;
   occurred_at: string | null;
+}
+
+export interface ForwardView {
+  target: string;
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  status: number | null;
+  duration_ms: number | null;
+  error: string | null;
+}
+
+/** What a forward target last answered (`GET /api/events/{id}/forward`). */
+export interface ForwardAnswer {
+  status: number | null;
+  headers: [string, string][] | null;
+  body_text?: string;
+  body_base64?: string;
+}
+
+export interface Endpoint {
+  id: string;
+  name: string;
+  token: string;
+  is_default: boolean;
+  has_secret: boolean;
+  forward_to: string | null;
+  url: string;
+  public_url: string | null;
 }
 
 export interface DriftChange {
