@@ -498,6 +498,19 @@ test('deliveries are forwarded to your handler and its answers shown', async ({ 
     await hookscope.send(tagAdded('later@example.com', 'Later'));
     await expect(row(page, 'Tag added: Later').getByTestId('forward-badge')).toHaveText('→ retrying');
     await shot(page, 'forwarding');
+
+    // Rehearse a failing handler: the endpoint answers 503, and still stores the delivery.
+    await page.getByTestId('forward-button').click();
+    await page.getByLabel('Answer status').fill('503');
+    await page.getByLabel('Answer body').fill('try later');
+    await page.getByRole('button', { name: 'Answer like this' }).click();
+    await expect(page.getByTestId('answering')).toHaveText('now answering 503');
+    const refused = await fetch(hookscope.webhookUrl, { method: 'POST', body: '{"type":"ping"}' });
+    expect(refused.status).toBe(503);
+    expect(await refused.text()).toBe('try later');
+    await page.getByRole('button', { name: 'Back to a fast 200' }).click();
+    await expect(page.getByTestId('answering')).toHaveCount(0);
+    await hookscope.send(tagAdded('after@example.com', 'After'));
   } finally {
     handler.close();
   }

@@ -2,6 +2,9 @@
 -- delivery to forward gets a row in the same transaction that stores it, so a forward is
 -- never lost to a crash; the forwarder works through the due rows and keeps the answer.
 ALTER TABLE endpoints ADD COLUMN forward_to TEXT;
+-- How the endpoint answers deliveries (JSON {status, headers, body, delay_ms}); NULL: a
+-- fast 200.
+ALTER TABLE endpoints ADD COLUMN response TEXT;
 
 CREATE TABLE forwards (
     event_seq         INTEGER PRIMARY KEY,  -- events.seq

@@ -750,6 +750,15 @@ struct EndpointPatch {
     /// Absent: unchanged. `null`: forwarding stops.
     #[serde(default, deserialize_with = "present_or_null")]
     forward_to: Option<Option<String>>,
+    /// Absent: unchanged. `null`: back to a fast 200.
+    #[serde(default, deserialize_with = "present_or_null_response")]
+    response: Option<Option<endpoints::CannedResponse>>,
+}
+
+fn present_or_null_response<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<endpoints::CannedResponse>>, D::Error> {
+    Option::<endpoints::CannedResponse>::deserialize(deserializer).map(Some)
 }
 
 fn present_or_null<'de, D: serde::Deserializer<'de>>(
@@ -764,9 +773,14 @@ async fn change_endpoint(
     body: Bytes,
 ) -> ApiResult<Json<EndpointView>> {
     let patch: EndpointPatch = json_body(&body)?;
-    if patch.name.is_none() && patch.secret.is_none() && patch.forward_to.is_none() {
+    if patch.name.is_none()
+        && patch.secret.is_none()
+        && patch.forward_to.is_none()
+        && patch.response.is_none()
+    {
         return Err(ApiError(Error::Invalid(
-            "nothing to change: send \"name\", \"secret\" and/or \"forward_to\"".into(),
+            "nothing to change: send \"name\", \"secret\", \"forward_to\" and/or \"response\""
+                .into(),
         )));
     }
     let endpoint = state
@@ -776,6 +790,9 @@ async fn change_endpoint(
             }
             if let Some(target) = &patch.forward_to {
                 endpoints::set_forward_to(conn, &id, target.as_deref())?;
+            }
+            if let Some(response) = &patch.response {
+                endpoints::set_response(conn, &id, response.as_ref())?;
             }
             match &patch.secret {
                 Some(secret) => endpoints::set_secret(conn, &id, secret.as_deref()),

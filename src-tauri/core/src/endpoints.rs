@@ -25,6 +25,57 @@ pub struct Endpoint {
     pub has_secret: bool,
     /// Where every delivery is passed on to (the user's own handler), if anywhere.
     pub forward_to: Option<String>,
+    /// How deliveries are answered; `None`: a fast 200.
+    pub response: Option<CannedResponse>,
+}
+
+/// An answer an endpoint gives every delivery (after storing it), to rehearse how a
+/// sender behaves when a handler fails or is slow.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CannedResponse {
+    pub status: u16,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub delay_ms: u64,
+}
+
+/// Longest delay a canned response may ask for (systeme.io and proxies give up around 100 s).
+pub const MAX_RESPONSE_DELAY_MS: u64 = 120_000;
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+impl CannedResponse {
+    pub fn check(&self) -> Result<()> {
+        if !(200..=599).contains(&self.status) {
+            return Err(Error::Invalid(format!(
+                "response.status: {} is not an HTTP status from 200 to 599",
+                self.status
+            )));
+        }
+        if self.delay_ms > MAX_RESPONSE_DELAY_MS {
+            return Err(Error::Invalid(format!(
+                "response.delay_ms: at most {MAX_RESPONSE_DELAY_MS}"
+            )));
+        }
+        if self.body.len() > MAX_RESPONSE_BODY {
+            return Err(Error::Invalid(format!(
+                "response.body: at most {MAX_RESPONSE_BODY} bytes"
+            )));
+        }
+        for (name, value) in &self.headers {
+            let valid = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                && axum::http::HeaderValue::from_str(value).is_ok();
+            if !valid {
+                return Err(Error::Invalid(format!(
+                    "response.headers: {name:?}: {value:?} is not a valid header"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 const MAX_NAME_CHARS: usize = 100;
@@ -53,12 +104,15 @@ fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Endpoint> {
         has_secret: secret.is_some(),
         secret,
         forward_to: row.get("forward_to")?,
+        response: row
+            .get::<_, Option<String>>("response")?
+            .and_then(|r| serde_json::from_str(&r).ok()),
     })
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<Endpoint>> {
     let mut stmt = conn.prepare(
-        "SELECT id, name, token, created_at, is_default, secret, forward_to FROM endpoints
+        "SELECT id, name, token, created_at, is_default, secret, forward_to, response FROM endpoints
          ORDER BY is_default DESC, created_at, id",
     )?;
     let rows = stmt.query_map([], from_row)?;
@@ -67,7 +121,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Endpoint>> {
 
 pub fn get(conn: &Connection, id: &str) -> Result<Endpoint> {
     conn.query_row(
-        "SELECT id, name, token, created_at, is_default, secret, forward_to FROM endpoints WHERE id = ?1",
+        "SELECT id, name, token, created_at, is_default, secret, forward_to, response FROM endpoints WHERE id = ?1",
         [id],
         from_row,
     )
@@ -79,7 +133,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Endpoint> {
 pub fn ensure_default(conn: &Connection) -> Result<Endpoint> {
     let existing = conn
         .query_row(
-            "SELECT id, name, token, created_at, is_default, secret, forward_to FROM endpoints
+            "SELECT id, name, token, created_at, is_default, secret, forward_to, response FROM endpoints
              ORDER BY is_default DESC, created_at LIMIT 1",
             [],
             from_row,
@@ -181,6 +235,26 @@ pub fn set_forward_to(conn: &Connection, id: &str, target: Option<&str>) -> Resu
     if conn.execute(
         "UPDATE endpoints SET forward_to = ?2 WHERE id = ?1",
         (id, &target),
+    )? == 0
+    {
+        return Err(Error::NotFound(format!("no endpoint {id}")));
+    }
+    get(conn, id)
+}
+
+/// Sets (or with `None` resets to a fast 200) how the endpoint answers deliveries.
+pub fn set_response(
+    conn: &Connection,
+    id: &str,
+    response: Option<&CannedResponse>,
+) -> Result<Endpoint> {
+    if let Some(response) = response {
+        response.check()?;
+    }
+    let text = response.map(|r| serde_json::to_string(r).expect("a response serialises"));
+    if conn.execute(
+        "UPDATE endpoints SET response = ?2 WHERE id = ?1",
+        (id, &text),
     )? == 0
     {
         return Err(Error::NotFound(format!("no endpoint {id}")));

@@ -109,6 +109,7 @@ async fn deliver(
     };
     let inflate_limit = state.max_body;
     let secret = endpoint.secret;
+    let canned = endpoint.response;
     let mut capture = if raw.body.len() <= INLINE_DECODE_LIMIT {
         Capture::build(raw, inflate_limit)
     } else {
@@ -120,12 +121,45 @@ async fn deliver(
     capture.check_signature(secret.as_deref());
     capture.forward_to = forward_to;
     match state.writer.capture(capture).await {
-        Ok(meta) => answer(StatusCode::OK, json!({"ok": true, "id": meta.id})),
+        Ok(meta) => match canned {
+            Some(canned) => canned_answer(canned, &meta.id, &state.shutdown).await,
+            None => answer(StatusCode::OK, json!({"ok": true, "id": meta.id})),
+        },
         Err(error) => {
             tracing::error!(%error, "delivery not stored");
             unavailable(&error.to_string())
         }
     }
+}
+
+/// The endpoint's chosen answer, after its delay. The delivery is already stored; its id
+/// travels in `X-Hookscope-Event` since the body is the user's.
+async fn canned_answer(
+    canned: crate::endpoints::CannedResponse,
+    id: &str,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Response {
+    // A stopping server does not wait out a rehearsed delay.
+    tokio::select! {
+        _ = tokio::time::sleep(std::time::Duration::from_millis(canned.delay_ms)) => {}
+        _ = shutdown.cancelled() => {}
+    }
+    let mut response = Response::new(Body::from(canned.body));
+    *response.status_mut() = StatusCode::from_u16(canned.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    for (name, value) in &canned.headers {
+        // Checked when the response was set; a bad one is skipped rather than failing.
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            header::HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    if let Ok(value) = header::HeaderValue::from_str(id) {
+        headers.insert("x-hookscope-event", value);
+    }
+    response
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

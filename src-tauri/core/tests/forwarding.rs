@@ -1,6 +1,7 @@
 //! Forwarding to the user's own handler, against real local target servers: exact bytes
 //! and headers, retries of a failing target, a target that is down or slow never slowing
-//! ingest, and forwards that survive a restart.
+//! ingest, and forwards that survive a restart. And the answers an endpoint can be told to
+//! give.
 
 mod support;
 
@@ -344,5 +345,73 @@ async fn forwards_waiting_for_a_retry_survive_a_restart() {
     assert_eq!(forward["state"], "delivered");
     assert_eq!(forward["attempts"], 2);
     assert_eq!(shared.lock().unwrap().received[0].body, sale.body);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_answers_with_the_chosen_status_headers_body_and_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), QUICK).await;
+    let api = Api::of(&running);
+    let endpoint = running.state.default_endpoint().await.unwrap();
+    let patch = |body: Value| {
+        api.http
+            .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))
+            .bearer_auth(&api.token)
+            .json(&body)
+            .send()
+    };
+    let answer = patch(
+        json!({"response": {"status": 503, "headers": [["retry-after", "30"]],
+        "body": "handler down", "delay_ms": 300}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 200);
+    let view: Value = answer.json().await.unwrap();
+    assert_eq!(view["response"]["status"], 503);
+
+    let tag = fixture("systeme-automation/tag-added");
+    let started = Instant::now();
+    let mut request = reqwest::Client::new()
+        .post(&running.webhook_url)
+        .body(tag.body.clone());
+    for (name, value) in &tag.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the delay is kept"
+    );
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "30");
+    let id = response.headers()["x-hookscope-event"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(response.text().await.unwrap(), "handler down");
+    // Stored all the same.
+    assert_eq!(
+        api.json(&format!("/api/events/{id}")).await["body"],
+        serde_json::from_slice::<Value>(&tag.body).unwrap()
+    );
+
+    for bad in [
+        json!({"response": {"status": 99}}),
+        json!({"response": {"status": 200, "delay_ms": 999_999}}),
+        json!({"response": {"status": 200, "headers": [["bad header", "x"]]}}),
+        json!({"response": {"status": 200, "colour": "blue"}}),
+    ] {
+        assert_eq!(patch(bad.clone()).await.unwrap().status(), 400, "{bad}");
+    }
+
+    // Back to the default: a fast 200 with the event id.
+    assert_eq!(
+        patch(json!({"response": null})).await.unwrap().status(),
+        200
+    );
+    let (_, took) = post(&running, &tag, "").await;
+    assert!(took < Duration::from_millis(300));
     running.stop().await;
 }

@@ -165,6 +165,9 @@ class FakeBackend implements Backend {
   async setForwardTo(): Promise<Endpoint> {
     throw new ApiError('invalid_request', 'no', 400);
   }
+  async setResponse(): Promise<Endpoint> {
+    throw new ApiError('invalid_request', 'no', 400);
+  }
   async forwardAnswer() {
     return { status: 200, headers: [] };
   }

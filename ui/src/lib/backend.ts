@@ -5,6 +5,7 @@
 import type { TauriIpc } from './platform';
 import {
   ApiError,
+  type CannedResponse,
   type Contact,
   type ContactCard,
   type Endpoint,
@@ -68,6 +69,8 @@ export interface Backend {
   /** Forwards the endpoint's deliveries to `target` (or, with null, stops). */
   setForwardTo(endpointId: string, target: string | null): Promise<Endpoint>;
   forwardAnswer(eventId: string): Promise<ForwardAnswer>;
+  /** How the endpoint answers deliveries (null: a fast 200). */
+  setResponse(endpointId: string, response: CannedResponse | null): Promise<Endpoint>;
 }
 
 export function queryString(params: Record<string, string | number | boolean | undefined | null>): string {
@@ -172,6 +175,10 @@ export class HttpBackend implements Backend {
 
   async setForwardTo(endpointId: string, target: string | null): Promise<Endpoint> {
     return (await this.send('PATCH', `/api/endpoints/${encodeURIComponent(endpointId)}`, { forward_to: target })).json();
+  }
+
+  async setResponse(endpointId: string, response: CannedResponse | null): Promise<Endpoint> {
+    return (await this.send('PATCH', `/api/endpoints/${encodeURIComponent(endpointId)}`, { response })).json();
   }
 
   async forwardAnswer(eventId: string): Promise<ForwardAnswer> {

@@ -78,6 +78,13 @@ export interface ForwardAnswer {
   body_base64?: string;
 }
 
+export interface CannedResponse {
+  status: number;
+  headers: [string, string][];
+  body: string;
+  delay_ms: number;
+}
+
 export interface Endpoint {
   id: string;
   name: string;
@@ -85,6 +92,8 @@ export interface Endpoint {
   is_default: boolean;
   has_secret: boolean;
   forward_to: string | null;
+  /** How deliveries are answered; null: a fast 200. */
+  response: CannedResponse | null;
   url: string;
   public_url: string | null;
 }
