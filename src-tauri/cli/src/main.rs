@@ -48,6 +48,30 @@ enum Command {
     /// Your systeme.io account: store its API key, list its Settings webhooks, point one at
     /// this machine's public URL (created with a fresh secret when there is none).
     Systeme(SystemeArgs),
+    /// Send stored events again (to the endpoint's forward target or --to URL), as they
+    /// arrived, edited (--body) or re-signed with the endpoint's secret (--resign).
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    data_dir: DataDirArg,
+    /// Event ids, sent in the order given
+    #[arg(required_unless_present = "email", conflicts_with = "email")]
+    ids: Vec<String>,
+    /// A contact's whole timeline, oldest first
+    #[arg(long)]
+    email: Option<String>,
+    /// Where to send [default: the endpoint's forward target]
+    #[arg(long, value_name = "URL")]
+    to: Option<String>,
+    /// Sign again with the endpoint's secret (fresh X-Webhook-Signature and attempt id)
+    #[arg(long)]
+    resign: bool,
+    /// Send this file's bytes instead of the stored body (one event only)
+    #[arg(long, value_name = "FILE")]
+    body: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -242,6 +266,7 @@ fn main() -> std::process::ExitCode {
         Command::Import(args) => import_command(args),
         Command::Endpoints(args) => endpoints_command(args),
         Command::Systeme(args) => systeme_command(args),
+        Command::Replay(args) => replay_command(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -360,6 +385,58 @@ fn import_command(args: ImportArgs) -> Result<()> {
         "Imported {} events ({} already present).",
         report.imported, report.already_present
     );
+    Ok(())
+}
+
+fn replay_command(args: ReplayArgs) -> Result<()> {
+    use hookscope_core::replay::{self, ReplayRequest};
+    let data_dir = args.data_dir.resolve()?;
+    let path = existing_database(&data_dir)?;
+    let conn = db::open_writer(&path, Synchronous::Full)?;
+    let ids = match &args.email {
+        Some(email) => replay::contact_timeline(&conn, email)?,
+        None => args.ids.clone(),
+    };
+    let body = match &args.body {
+        Some(_) if ids.len() != 1 => bail!("--body edits one event: give a single id"),
+        Some(file) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?,
+        ),
+        None => None,
+    };
+    let request = ReplayRequest {
+        url: args.to.clone(),
+        resign: args.resign,
+        body,
+    };
+    let runtime = runtime()?;
+    let mut unanswered = 0;
+    let mut out = std::io::stdout().lock();
+    for id in ids {
+        let plan = replay::plan(&conn, &id, &request)?;
+        let result = runtime.block_on(replay::send(&plan));
+        replay::record(&conn, &plan, &result)?;
+        match (&result.status, &result.error) {
+            (Some(status), _) => writeln!(
+                out,
+                "{id}\t{status}\t{} ms\t{}",
+                result.duration_ms, result.target
+            )?,
+            (None, error) => {
+                unanswered += 1;
+                writeln!(
+                    out,
+                    "{id}\tno answer\t{}\t{}",
+                    error.as_deref().unwrap_or("?"),
+                    result.target
+                )?
+            }
+        }
+    }
+    if unanswered > 0 {
+        bail!("{unanswered} replay(s) got no answer");
+    }
     Ok(())
 }
 

@@ -629,3 +629,89 @@ async fn a_settings_webhook_is_registered_from_the_command_line() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("events: pick one or more of"));
     drop(serve);
 }
+
+/// `hookscope replay`: a contact's timeline sent again in order to a local handler, a
+/// re-sign refused without a secret, a handler that is down said plainly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_replayed_from_the_command_line() {
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<bytes::Bytes>>> = Arc::default();
+    let app = axum::Router::new().fallback({
+        let received = received.clone();
+        move |body: bytes::Bytes| async move {
+            received.lock().unwrap().push(body);
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handler = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let settings = fixtures().join("systeme-settings");
+    let names = ["contact-opt-in.json", "sale-new.json", "sale-canceled.json"];
+    for name in names {
+        let sent = run(
+            &[
+                "send",
+                settings.join(name).to_str().unwrap(),
+                "--to",
+                &serve.webhook_url,
+            ],
+            dir.path(),
+        );
+        assert!(sent.status.success());
+    }
+    let replayed = run(
+        &[
+            "replay",
+            "--email",
+            "MARIE.DUPONT@example.fr",
+            "--to",
+            &handler,
+        ],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&replayed.stdout);
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("\t200\t")).count(),
+        3,
+        "{stdout}"
+    );
+    let bodies: Vec<Vec<u8>> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b.to_vec())
+        .collect();
+    let expected: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(settings.join(n)).unwrap())
+        .collect();
+    assert_eq!(bodies, expected, "in the order they arrived, byte for byte");
+
+    let id = stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
+    let refused = run(&["replay", &id, "--to", &handler, "--resign"], dir.path());
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("secret"));
+    let down = run(
+        &["replay", &id, "--to", "http://127.0.0.1:9/nothing"],
+        dir.path(),
+    );
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stdout).contains("no answer"));
+    drop(serve);
+}

@@ -21,3 +21,21 @@ CREATE TABLE forwards (
 ) STRICT;
 
 CREATE INDEX forwards_due ON forwards (next_at) WHERE state = 'pending';
+
+-- Replays: a stored event sent again (as it was, edited, or re-signed) to the forward
+-- target or any URL, each with the target's answer.
+CREATE TABLE replays (
+    id                INTEGER PRIMARY KEY,
+    event_seq         INTEGER NOT NULL,     -- events.seq
+    at                INTEGER NOT NULL,     -- unix µs
+    target            TEXT NOT NULL,
+    resigned          INTEGER NOT NULL,
+    edited            INTEGER NOT NULL,
+    status            INTEGER,
+    duration_ms       INTEGER,
+    error             TEXT,
+    response_headers  TEXT,
+    response_body     BLOB
+) STRICT;
+
+CREATE INDEX replays_by_event ON replays (event_seq, at);

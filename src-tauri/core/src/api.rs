@@ -46,6 +46,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/events/{id}", get(get_event))
         .route("/events/{id}/raw", get(get_raw_body))
         .route("/events/{id}/forward", get(get_forward_answer))
+        .route("/events/{id}/replay", post(replay_event))
+        .route("/events/{id}/replays", get(replay_history))
+        .route("/contacts/{email}/replay", post(replay_contact))
         .route("/contacts", get(list_contacts))
         .route("/contacts/{email}", get(get_contact_card))
         .route("/shapes", get(list_shapes))
@@ -383,6 +386,74 @@ async fn get_forward_answer(
         None => {}
     }
     Ok(Json(view))
+}
+
+/// Sends the event again: `{"url"?, "resign"?, "body"?}` → the target's answer.
+async fn replay_event(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<crate::replay::ReplayResult>> {
+    let request: crate::replay::ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        json_body(&body)?
+    };
+    Ok(Json(replay_one(&state, id, request).await?))
+}
+
+async fn replay_one(
+    state: &AppState,
+    id: String,
+    request: crate::replay::ReplayRequest,
+) -> ApiResult<crate::replay::ReplayResult> {
+    let plan = state
+        .read(move |conn| crate::replay::plan(conn, &id, &request))
+        .await?;
+    let result = crate::replay::send(&plan).await;
+    let kept = result.clone();
+    state
+        .writer
+        .run(move |conn| crate::replay::record(conn, &plan, &kept))
+        .await?;
+    Ok(result)
+}
+
+/// A contact's whole timeline sent again, oldest first, one after the other (each waits
+/// for the previous answer): `{"url"?, "resign"?}` → `{"replays": [...]}`.
+async fn replay_contact(
+    State(state): State<Arc<AppState>>,
+    Path(email): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let request: crate::replay::ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        json_body(&body)?
+    };
+    if request.body.is_some() {
+        return Err(ApiError(Error::Invalid(
+            "body: edit one event at a time (POST /api/events/{id}/replay)".into(),
+        )));
+    }
+    let ids = state
+        .read(move |conn| crate::replay::contact_timeline(conn, &email))
+        .await?;
+    let mut results = Vec::with_capacity(ids.len());
+    for id in ids {
+        results.push(replay_one(&state, id, request.clone()).await?);
+    }
+    Ok(Json(json!({ "replays": results })))
+}
+
+async fn replay_history(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let replays = state
+        .read(move |conn| crate::replay::history(conn, &id))
+        .await?;
+    Ok(Json(json!({ "replays": replays })))
 }
 
 async fn list_contacts(

@@ -20,7 +20,7 @@ use crate::timefmt::now_micros;
 pub const RESPONSE_LIMIT: usize = 64 * 1024;
 /// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1), and those
 /// the client sets itself.
-const NOT_FORWARDED: [&str; 11] = [
+pub const NOT_FORWARDED: [&str; 11] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",

@@ -21,6 +21,7 @@ pub mod funnels;
 pub mod import;
 pub mod ingest;
 pub mod queries;
+pub mod replay;
 pub mod sender;
 pub mod server;
 pub mod shapes;

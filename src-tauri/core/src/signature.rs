@@ -66,6 +66,15 @@ pub fn verify(headers: &[(String, String)], body: &[u8], secret: Option<&str>) -
     }
 }
 
+/// `X-Webhook-Signature` for `body` under `secret`, as systeme.io computes it (lower-case
+/// hex of HMAC-SHA256).
+pub fn sign(body: &[u8], secret: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

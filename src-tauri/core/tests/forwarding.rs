@@ -415,3 +415,135 @@ async fn an_endpoint_answers_with_the_chosen_status_headers_body_and_delay() {
     assert!(took < Duration::from_millis(300));
     running.stop().await;
 }
+
+async fn replay(api: &Api, path: &str, body: Value) -> (u16, Value) {
+    let response = api
+        .http
+        .post(format!("{}{path}", api.base))
+        .bearer_auth(&api.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn stored_events_are_replayed_as_they_were_edited_or_re_signed() {
+    const SECRET: &str = "whsec-test-0123456789abcdef";
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), QUICK).await;
+    let api = Api::of(&running);
+    let (base, target) = target(vec![], Duration::ZERO).await;
+    let sale = fixture("systeme-settings/sale-new");
+    let (id, _) = post(&running, &sale, "/orders").await;
+
+    // Nowhere to send it yet.
+    let (status, answer) = replay(&api, &format!("/api/events/{id}/replay"), json!({})).await;
+    assert_eq!(status, 400, "{answer}");
+
+    // To a URL, exactly as it arrived.
+    let (status, first) = replay(
+        &api,
+        &format!("/api/events/{id}/replay"),
+        json!({"url": format!("{base}/replayed")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["body"], "handled with 200");
+    let got = target.lock().unwrap().received[0].clone();
+    assert_eq!(got.path, "/replayed");
+    assert_eq!(got.body, sale.body);
+    assert_eq!(
+        header(&got.headers, "x-webhook-signature"),
+        header(&sale.headers, "x-webhook-signature")
+    );
+
+    // Re-signing needs the secret; edited and re-signed, it verifies and is a new attempt.
+    let (status, _) = replay(
+        &api,
+        &format!("/api/events/{id}/replay"),
+        json!({"url": base.clone(), "resign": true}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let endpoint = running.state.default_endpoint().await.unwrap();
+    api.http
+        .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))
+        .bearer_auth(&api.token)
+        .json(&json!({"secret": SECRET, "forward_to": format!("{base}/hook")}))
+        .send()
+        .await
+        .unwrap();
+    let edited = String::from_utf8(sale.body.clone())
+        .unwrap()
+        .replace("4700", "9900");
+    let (status, second) = replay(
+        &api,
+        &format!("/api/events/{id}/replay"),
+        json!({"resign": true, "body": edited}),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(
+        second["target"],
+        format!("{base}/hook/orders"),
+        "the forward target"
+    );
+    assert_eq!(second["resigned"], true);
+    assert_eq!(second["edited"], true);
+    let got = target.lock().unwrap().received.last().unwrap().clone();
+    assert_eq!(got.body, edited.as_bytes());
+    assert_eq!(
+        header(&got.headers, "x-webhook-signature"),
+        Some(hookscope_core::signature::sign(edited.as_bytes(), SECRET).as_str())
+    );
+    assert_ne!(
+        header(&got.headers, "x-webhook-delivery-attempt-id"),
+        header(&sale.headers, "x-webhook-delivery-attempt-id")
+    );
+    assert_eq!(
+        header(&got.headers, "x-webhook-message-id"),
+        header(&sale.headers, "x-webhook-message-id"),
+        "the same message"
+    );
+
+    let history = api.json(&format!("/api/events/{id}/replays")).await;
+    let history = history["replays"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "the refused tries are not replays");
+    assert_eq!(history[1]["edited"], true);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_contact_timeline_is_replayed_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), QUICK).await;
+    let api = Api::of(&running);
+    let (base, target) = target(vec![], Duration::from_millis(20)).await;
+    let mut sent = Vec::new();
+    for (name, tag) in [("a", "First"), ("b", "Second"), ("c", "Third")] {
+        let mut f = fixture("systeme-automation/tag-added");
+        let mut body: Value = serde_json::from_slice(&f.body).unwrap();
+        body["data"]["contact"]["email"] = json!("Order@Example.com");
+        body["data"]["tag"]["name"] = json!(tag);
+        f.body = serde_json::to_vec(&body).unwrap();
+        post(&running, &f, &format!("/{name}")).await;
+        sent.push(f.body);
+    }
+    // Someone else's event is not part of it.
+    post(&running, &fixture("systeme-automation/tag-added"), "").await;
+    let (status, answer) = replay(
+        &api,
+        "/api/contacts/order@example.com/replay",
+        json!({"url": format!("{base}/in")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["replays"].as_array().unwrap().len(), 3);
+    let received = target.lock().unwrap().received.clone();
+    let bodies: Vec<Vec<u8>> = received.iter().map(|r| r.body.clone()).collect();
+    assert_eq!(bodies, sent, "oldest first, one after the other");
+    running.stop().await;
+}
