@@ -492,6 +492,17 @@ test('deliveries are forwarded to your handler and its answers shown', async ({ 
     await page.getByRole('button', { name: 'Show the answer' }).click();
     await expect(page.getByTestId('forward-answer')).toContainText('queued by the handler');
 
+    // Replayed, edited, to the same handler.
+    await page.getByRole('button', { name: 'Replay…' }).click();
+    await expect(page.getByLabel('Replay to')).toHaveValue(`http://127.0.0.1:${port}/webhooks/systeme/orders`);
+    await page.getByLabel('Edit the body first').check();
+    const body = page.getByLabel('Body to send');
+    await body.fill(sale.text.replace('4700', '9900'));
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
+    await expect(page.getByTestId('replay-result')).toContainText('→ 202');
+    expect(received).toHaveLength(2);
+    expect(received[1]!.body).toBe(sale.text.replace('4700', '9900'));
+
     // The handler goes away: the delivery is still stored and answered, the forward retries.
     await new Promise((done) => handler.close(done));
     handler.closeAllConnections();

@@ -10,6 +10,7 @@ import {
   type EventSummary,
   type Page,
   type Registration,
+  type ReplayResult,
   type Shape,
   type TunnelStatus,
 } from './types';
@@ -166,6 +167,9 @@ class FakeBackend implements Backend {
     throw new ApiError('invalid_request', 'no', 400);
   }
   async setResponse(): Promise<Endpoint> {
+    throw new ApiError('invalid_request', 'no', 400);
+  }
+  async replay(): Promise<ReplayResult> {
     throw new ApiError('invalid_request', 'no', 400);
   }
   async forwardAnswer() {

@@ -17,6 +17,7 @@ import {
   type FunnelRow,
   type Page,
   type Registration,
+  type ReplayResult,
   type Shape,
   type ShapeSummary,
   type Status,
@@ -71,6 +72,8 @@ export interface Backend {
   forwardAnswer(eventId: string): Promise<ForwardAnswer>;
   /** How the endpoint answers deliveries (null: a fast 200). */
   setResponse(endpointId: string, response: CannedResponse | null): Promise<Endpoint>;
+  /** Sends a stored event again (to `url`, else the forward target), maybe edited or re-signed. */
+  replay(eventId: string, request: { url?: string; resign?: boolean; body?: string }): Promise<ReplayResult>;
 }
 
 export function queryString(params: Record<string, string | number | boolean | undefined | null>): string {
@@ -179,6 +182,10 @@ export class HttpBackend implements Backend {
 
   async setResponse(endpointId: string, response: CannedResponse | null): Promise<Endpoint> {
     return (await this.send('PATCH', `/api/endpoints/${encodeURIComponent(endpointId)}`, { response })).json();
+  }
+
+  async replay(eventId: string, request: { url?: string; resign?: boolean; body?: string }): Promise<ReplayResult> {
+    return (await this.send('POST', `/api/events/${encodeURIComponent(eventId)}/replay`, request)).json();
   }
 
   async forwardAnswer(eventId: string): Promise<ForwardAnswer> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { curlCommand, hexDump, shellQuote, utf8 } from './bytes';
+import { curlCommand, hexDump, httpieCommand, shellQuote, utf8 } from './bytes';
 
 describe('curlCommand', () => {
   it('re-sends text bodies byte for byte, quoting anything a shell would read', () => {
@@ -45,5 +45,20 @@ describe('byte helpers', () => {
     const dump = hexDump(new TextEncoder().encode('Hello, world! 123'));
     expect(dump.split('\n')[0]).toBe('00000000  48 65 6c 6c 6f 2c 20 77 6f 72 6c 64 21 20 31 32  Hello, world! 12');
     expect(dump.split('\n')[1]).toMatch(/^00000010  33 +3$/);
+  });
+});
+
+describe('httpieCommand', () => {
+  it('pipes the exact body and passes every header but the hop-by-hop ones', () => {
+    const body = new TextEncoder().encode(`{"name":"O'Brien"}`);
+    expect(
+      httpieCommand('http://127.0.0.1:4747/h/abc', 'POST', [['Content-Type', 'application/json'], ['Host', 'x']], body),
+    ).toBe(
+      `printf '%s' '{"name":"O'\\''Brien"}' | http POST 'http://127.0.0.1:4747/h/abc' 'Content-Type:application/json'`,
+    );
+    expect(httpieCommand('http://h/x', 'PUT', [], new Uint8Array([0x1f, 0x8b]))).toBe(
+      `printf '%b' '\\x1f\\x8b' | http PUT 'http://h/x'`,
+    );
+    expect(httpieCommand('http://h/x', 'GET', [], new Uint8Array())).toBe(`http --ignore-stdin GET 'http://h/x'`);
   });
 });

@@ -60,6 +60,27 @@ export function curlCommand(
   return `printf '%b' '${escaped}' | ${[...parts, '--data-binary', '@-'].join(' ')}`;
 }
 
+/** An HTTPie command that re-sends the delivery with the exact same body bytes (piped in,
+ * so HTTPie sends them untouched). */
+export function httpieCommand(
+  url: string,
+  method: string,
+  headers: [string, string][],
+  body: Uint8Array,
+): string {
+  const parts = ['http', method, shellQuote(url)];
+  for (const [name, value] of headers) {
+    if (!HOP_BY_HOP.has(name.toLowerCase())) parts.push(shellQuote(`${name}:${value}`));
+  }
+  if (body.length === 0) return ['http', '--ignore-stdin', ...parts.slice(1)].join(' ');
+  const text = utf8(body);
+  const feed =
+    text !== null && !text.includes('\0')
+      ? `printf '%s' ${shellQuote(text)}`
+      : `printf '%b' '${Array.from(body, (b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}'`;
+  return `${feed} | ${parts.join(' ')}`;
+}
+
 /** The text of `bytes` if they are valid UTF-8, else null. */
 export function utf8(bytes: Uint8Array): string | null {
   try {

@@ -78,6 +78,20 @@ export interface ForwardAnswer {
   body_base64?: string;
 }
 
+/** A stored event sent again, and the answer (`POST /api/events/{id}/replay`). */
+export interface ReplayResult {
+  event_id: string;
+  at: string;
+  target: string;
+  resigned: boolean;
+  edited: boolean;
+  status: number | null;
+  duration_ms: number;
+  error: string | null;
+  headers: [string, string][];
+  body: string;
+}
+
 export interface CannedResponse {
   status: number;
   headers: [string, string][];
