@@ -526,3 +526,22 @@ test('deliveries are forwarded to your handler and its answers shown', async ({ 
     handler.close();
   }
 });
+
+test('a test event is made from a sample and shows like a real one', async ({ hookscope, watched: page }) => {
+  await page.goto(hookscope.uiUrl);
+  await page.getByRole('button', { name: 'Test event…' }).click();
+  await page.getByLabel('Test event from').selectOption('systeme-automation/tag-added');
+  await page.getByLabel('Test event email').fill('rehearsal@example.com');
+  await page.getByLabel('Test event tag').fill('Rehearsed');
+  await page.getByRole('button', { name: 'Send test event' }).click();
+  await expect(row(page, 'Tag added: Rehearsed')).toBeVisible();
+  await expect(page.locator('[data-testid="contact"][data-email="rehearsal@example.com"]')).toBeVisible();
+  await expect(page.getByTestId('detail-summary')).toHaveText('Tag added: Rehearsed');
+
+  // A sale with another amount, from the sample of Settings webhooks.
+  await page.getByRole('button', { name: 'Test event…' }).click();
+  await page.getByLabel('Test event from').selectOption('systeme-settings/sale-new');
+  await page.getByLabel('Test event amount').fill('12.50');
+  await page.getByRole('button', { name: 'Send test event' }).click();
+  await expect(row(page, 'New sale: 12.50 EUR')).toBeVisible();
+});

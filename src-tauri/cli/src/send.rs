@@ -22,6 +22,48 @@ pub struct SendArgs {
     /// Extra header, `Name: value` (repeatable); overrides the fixture's
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     headers: Vec<String>,
+    /// Change a JSON field before sending, `path=value` (repeatable; the value is JSON when
+    /// it parses as JSON): makes a new message from the sample
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+    /// The contact's email, wherever this delivery keeps it
+    #[arg(long)]
+    email: Option<String>,
+    /// The tag's name (tag events)
+    #[arg(long)]
+    tag: Option<String>,
+    /// The amount in cents (sales)
+    #[arg(long)]
+    amount: Option<i64>,
+    /// Sign signed deliveries with this secret [default: the endpoint's, when the data
+    /// directory has one for the URL's token]
+    #[arg(long, env = "HOOKSCOPE_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+}
+
+/// The secret of the endpoint `url` points at, when this machine's data directory has it.
+fn endpoint_secret(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let token = url
+        .path()
+        .strip_prefix("/h/")?
+        .split('/')
+        .next()?
+        .to_string();
+    let dir = match std::env::var_os("HOOKSCOPE_DATA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => hookscope_core::server::default_data_dir().ok()?,
+    };
+    let path = hookscope_core::db::database_path(&dir);
+    if !path.exists() {
+        return None;
+    }
+    let conn = hookscope_core::db::open_reader(&path).ok()?;
+    hookscope_core::endpoints::list(&conn)
+        .ok()?
+        .into_iter()
+        .find(|e| e.token == token)?
+        .secret
 }
 
 /// A body to send and the headers that go with it.
@@ -109,10 +151,34 @@ pub fn run(args: SendArgs) -> Result<()> {
         .method
         .parse()
         .with_context(|| format!("{:?} is not an HTTP method", args.method))?;
-    let deliveries = expand(&args.files)?
+    let overrides = hookscope_core::synth::Overrides {
+        email: args.email.clone(),
+        tag: args.tag.clone(),
+        amount: args.amount,
+        set: args
+            .set
+            .iter()
+            .map(|s| hookscope_core::synth::parse_assignment(s))
+            .collect::<hookscope_core::Result<_>>()?,
+    };
+    let secret = args.secret.clone().or_else(|| endpoint_secret(&args.to));
+    let mut deliveries = expand(&args.files)?
         .iter()
         .map(|path| load(path, &extra))
         .collect::<Result<Vec<_>>>()?;
+    if !overrides.is_empty() || args.secret.is_some() {
+        for delivery in &mut deliveries {
+            let (headers, body) = hookscope_core::synth::build(
+                std::mem::take(&mut delivery.headers),
+                &delivery.body,
+                &overrides,
+                secret.as_deref(),
+            )
+            .with_context(|| format!("{}", delivery.body_path.display()))?;
+            delivery.headers = headers;
+            delivery.body = body;
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -715,3 +715,83 @@ async fn events_are_replayed_from_the_command_line() {
     assert!(String::from_utf8_lossy(&down.stdout).contains("no answer"));
     drop(serve);
 }
+
+/// `hookscope send --email/--amount/--set`: a new message made from a sample, signed with
+/// the endpoint's secret found in the data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_is_changed_and_signed_from_the_command_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let mut child = Command::new(BIN)
+        .args(["endpoints", "secret", "default"])
+        .env("HOOKSCOPE_DATA_DIR", dir.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"cli-secret\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    // A running server takes up endpoint changes made outside it within two seconds.
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let sale = fixtures().join("systeme-settings/sale-new.json");
+    let sent = run(
+        &[
+            "send",
+            sale.to_str().unwrap(),
+            "--to",
+            &serve.webhook_url,
+            "--email",
+            "Rehearsal@Example.com",
+            "--amount",
+            "1234",
+            "--set",
+            "pricePlan.name=CLI offer",
+        ],
+        dir.path(),
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let http = reqwest::Client::new();
+    let events: serde_json::Value = http
+        .get(format!(
+            "{}/api/events?email=rehearsal@example.com",
+            serve.ui_base
+        ))
+        .bearer_auth(&serve.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event = &events["events"][0];
+    assert_eq!(event["signature"], "valid", "{event}");
+    assert!(
+        event["summary"].as_str().unwrap().contains("12.34 EUR"),
+        "{event}"
+    );
+    assert!(event["summary"].as_str().unwrap().contains("CLI offer"));
+    let bad = run(
+        &[
+            "send",
+            sale.to_str().unwrap(),
+            "--to",
+            &serve.webhook_url,
+            "--set",
+            "oops",
+        ],
+        dir.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("path=value"));
+    drop(serve);
+}

@@ -54,6 +54,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/shapes", get(list_shapes))
         .route("/shapes/{event_type}", get(get_shape))
         .route("/funnels", get(funnel_report))
+        .route("/templates", get(list_templates))
+        .route("/test-events", post(send_test_event))
         .route("/systeme", get(get_systeme).put(put_systeme))
         .route("/systeme/webhooks", get(list_systeme_webhooks))
         .route("/endpoints/{id}/systeme", post(register_with_systeme))
@@ -544,6 +546,110 @@ async fn funnel_report(
             .read(move |conn| funnels::report(conn, &filter))
             .await?,
     ))
+}
+
+// ---- synthetic deliveries ------------------------------------------------------------
+
+/// The bundled sample deliveries a test event can be made from.
+async fn list_templates() -> Json<serde_json::Value> {
+    let templates: Vec<_> = crate::synth::TEMPLATES
+        .iter()
+        .map(|t| {
+            let headers = t.headers();
+            let event_type = crate::decode::header(&headers, "x-webhook-event")
+                .map(str::to_string)
+                .or_else(|| {
+                    serde_json::from_str::<serde_json::Value>(t.body)
+                        .ok()
+                        .and_then(|b| b["type"].as_str().map(str::to_string))
+                });
+            json!({"name": t.name, "event_type": event_type})
+        })
+        .collect();
+    Json(json!({ "templates": templates }))
+}
+
+/// `{"template": NAME | "event": ID, "endpoint"?, "email"?, "tag"?, "amount"?,
+/// "set"?: {path: value}}`: a new delivery made from a sample or a captured event, sent
+/// through the webhook listener like any other (signed when the endpoint has a secret).
+async fn send_test_event(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct TestEvent {
+        template: Option<String>,
+        event: Option<String>,
+        endpoint: Option<String>,
+        email: Option<String>,
+        tag: Option<String>,
+        amount: Option<i64>,
+        #[serde(default)]
+        set: serde_json::Map<String, serde_json::Value>,
+    }
+    let wanted: TestEvent = json_body(&body)?;
+    let endpoint_id = wanted.endpoint.clone();
+    let endpoint = state
+        .read(move |conn| match endpoint_id {
+            Some(id) => endpoints::get(conn, &id),
+            None => endpoints::list(conn)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::NotFound("no endpoint".into())),
+        })
+        .await?;
+    let (headers, body) = match (&wanted.template, &wanted.event) {
+        (Some(name), None) => {
+            let template = crate::synth::Template::find(name).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "template: no sample named {name:?} (GET /api/templates)"
+                ))
+            })?;
+            (template.headers(), template.body.as_bytes().to_vec())
+        }
+        (None, Some(id)) => {
+            let id = id.clone();
+            let event = state
+                .read(move |conn| queries::get_event(conn, &id))
+                .await?;
+            let headers: Vec<(String, String)> =
+                serde_json::from_str(event.meta.headers.get()).unwrap_or_default();
+            (headers, event.body)
+        }
+        _ => {
+            return Err(ApiError(Error::Invalid(
+                "give a \"template\" (a sample) or an \"event\" (a captured one)".into(),
+            )));
+        }
+    };
+    let overrides = crate::synth::Overrides {
+        email: wanted.email,
+        tag: wanted.tag,
+        amount: wanted.amount,
+        set: wanted.set.into_iter().collect(),
+    };
+    let (headers, body) =
+        crate::synth::build(headers, &body, &overrides, endpoint.secret.as_deref())?;
+    let mut request = reqwest::Client::new()
+        .post(state.webhook_url(&endpoint))
+        .body(body);
+    for (name, value) in &headers {
+        if !crate::forward::NOT_FORWARDED.contains(&name.to_ascii_lowercase().as_str()) {
+            request = request.header(name, value);
+        }
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| Error::Invalid(format!("the webhook listener did not answer: {e}")))?;
+    let status = response.status().as_u16();
+    let id = response
+        .headers()
+        .get("x-hookscope-event")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok(Json(json!({"id": id, "status": status})))
 }
 
 // ---- systeme.io account -------------------------------------------------------------

@@ -123,7 +123,13 @@ async fn deliver(
     match state.writer.capture(capture).await {
         Ok(meta) => match canned {
             Some(canned) => canned_answer(canned, &meta.id, &state.shutdown).await,
-            None => answer(StatusCode::OK, json!({"ok": true, "id": meta.id})),
+            None => {
+                let mut ack = answer(StatusCode::OK, json!({"ok": true, "id": meta.id}));
+                if let Ok(value) = header::HeaderValue::from_str(&meta.id) {
+                    ack.headers_mut().insert("x-hookscope-event", value);
+                }
+                ack
+            }
         },
         Err(error) => {
             tracing::error!(%error, "delivery not stored");

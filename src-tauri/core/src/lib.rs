@@ -26,6 +26,7 @@ pub mod sender;
 pub mod server;
 pub mod shapes;
 pub mod signature;
+pub mod synth;
 pub mod systeme_api;
 pub mod timefmt;
 pub mod tokens;

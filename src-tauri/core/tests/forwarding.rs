@@ -547,3 +547,80 @@ async fn a_contact_timeline_is_replayed_in_order() {
     assert_eq!(bodies, sent, "oldest first, one after the other");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn test_events_are_made_from_samples_or_captures_and_signed() {
+    const SECRET: &str = "whsec-test-0123456789abcdef";
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), QUICK).await;
+    let api = Api::of(&running);
+    let templates = api.json("/api/templates").await;
+    let templates = templates["templates"].as_array().unwrap();
+    assert_eq!(templates.len(), 18);
+    assert!(templates.iter().any(|t| t["event_type"] == "SALE_NEW"));
+
+    let endpoint = running.state.default_endpoint().await.unwrap();
+    api.http
+        .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))
+        .bearer_auth(&api.token)
+        .json(&json!({ "secret": SECRET }))
+        .send()
+        .await
+        .unwrap();
+    let (status, made) = replay(
+        &api,
+        "/api/test-events",
+        json!({"template": "systeme-settings/sale-new", "email": "Test.Buyer@example.com",
+               "amount": 1999, "set": {"pricePlan.name": "Rehearsal offer"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{made}");
+    let event = api
+        .json(&format!("/api/events/{}", made["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(event["contact_key"], "test.buyer@example.com");
+    assert_eq!(
+        event["signature"], "valid",
+        "signed with the endpoint's secret"
+    );
+    assert_eq!(
+        event["attempt"], 1,
+        "a new message, not a retry of the sample"
+    );
+    assert!(
+        event["summary"].as_str().unwrap().contains("19.99 EUR"),
+        "{}",
+        event["summary"]
+    );
+    assert!(
+        event["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Rehearsal offer")
+    );
+
+    // From a captured event, another contact and tag.
+    let (captured, _) = post(&running, &fixture("systeme-automation/tag-added"), "").await;
+    let (status, made) = replay(
+        &api,
+        "/api/test-events",
+        json!({"event": captured, "email": "other@example.com", "tag": "Rehearsed"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{made}");
+    let event = api
+        .json(&format!("/api/events/{}", made["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(event["summary"], "Tag added: Rehearsed");
+    assert_eq!(event["contact_key"], "other@example.com");
+
+    for bad in [
+        json!({"template": "no/such"}),
+        json!({"template": "systeme-automation/tag-added", "amount": 5}),
+        json!({}),
+    ] {
+        let (status, _) = replay(&api, "/api/test-events", bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    running.stop().await;
+}

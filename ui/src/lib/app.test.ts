@@ -172,6 +172,12 @@ class FakeBackend implements Backend {
   async replay(): Promise<ReplayResult> {
     throw new ApiError('invalid_request', 'no', 400);
   }
+  async templates() {
+    return [];
+  }
+  async sendTestEvent() {
+    return { id: null, status: 200 };
+  }
   async forwardAnswer() {
     return { status: 200, headers: [] };
   }

@@ -22,6 +22,7 @@ import {
   type ShapeSummary,
   type Status,
   type StreamState,
+  type TestEventRequest,
   type SystemeAccount,
   type SystemeWebhook,
   type TunnelStatus,
@@ -74,6 +75,10 @@ export interface Backend {
   setResponse(endpointId: string, response: CannedResponse | null): Promise<Endpoint>;
   /** Sends a stored event again (to `url`, else the forward target), maybe edited or re-signed. */
   replay(eventId: string, request: { url?: string; resign?: boolean; body?: string }): Promise<ReplayResult>;
+  /** The bundled sample deliveries. */
+  templates(): Promise<{ name: string; event_type: string | null }[]>;
+  /** Sends a new delivery through the webhook listener; resolves with its id. */
+  sendTestEvent(request: TestEventRequest): Promise<{ id: string | null; status: number }>;
 }
 
 export function queryString(params: Record<string, string | number | boolean | undefined | null>): string {
@@ -186,6 +191,14 @@ export class HttpBackend implements Backend {
 
   async replay(eventId: string, request: { url?: string; resign?: boolean; body?: string }): Promise<ReplayResult> {
     return (await this.send('POST', `/api/events/${encodeURIComponent(eventId)}/replay`, request)).json();
+  }
+
+  async templates(): Promise<{ name: string; event_type: string | null }[]> {
+    return (await (await this.get('/api/templates')).json()).templates;
+  }
+
+  async sendTestEvent(request: TestEventRequest): Promise<{ id: string | null; status: number }> {
+    return (await this.send('POST', '/api/test-events', request)).json();
   }
 
   async forwardAnswer(eventId: string): Promise<ForwardAnswer> {

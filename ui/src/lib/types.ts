@@ -92,6 +92,15 @@ export interface ReplayResult {
   body: string;
 }
 
+/** A new delivery made from a sample (`template`) or a captured event (`event`). */
+export interface TestEventRequest {
+  template?: string;
+  event?: string;
+  email?: string;
+  tag?: string;
+  amount?: number;
+}
+
 export interface CannedResponse {
   status: number;
   headers: [string, string][];
