@@ -8,6 +8,9 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::signature::{SIGNATURE_HEADER, sign};
 
+/// Headers in order, repeats kept.
+pub type Headers = Vec<(String, String)>;
+
 /// A sample delivery shipped with Hookscope (the `fixtures/` of the source tree).
 pub struct Template {
     pub name: &'static str,
@@ -156,11 +159,11 @@ fn named_paths(root: &Value, what: &str) -> Vec<&'static str> {
 /// anew (compact JSON) only when something changed; message and attempt ids are fresh,
 /// so it is a new message rather than a retry; with `secret` it is signed.
 pub fn build(
-    mut headers: Vec<(String, String)>,
+    mut headers: Headers,
     body: &[u8],
     overrides: &Overrides,
     secret: Option<&str>,
-) -> Result<(Vec<(String, String)>, Vec<u8>)> {
+) -> Result<(Headers, Vec<u8>)> {
     let body = if overrides.is_empty() {
         body.to_vec()
     } else {
