@@ -405,21 +405,30 @@ async fn replay_event(
 }
 
 async fn replay_one(
-    state: &AppState,
+    state: &Arc<AppState>,
     id: String,
     request: crate::replay::ReplayRequest,
 ) -> ApiResult<crate::replay::ReplayResult> {
     let plan = state
         .read(move |conn| crate::replay::plan(conn, &id, &request))
         .await?;
-    let result = crate::replay::send(&plan).await;
-    let kept = result.clone();
-    state
-        .writer
-        .run(move |conn| crate::replay::record(conn, &plan, &kept))
-        .await?;
-    Ok(result)
+    // Sent and recorded on a task of its own: a client that goes away meanwhile does not
+    // leave a replay sent but missing from the history.
+    let state = state.clone();
+    let done = tokio::spawn(async move {
+        let result = crate::replay::send(&plan).await;
+        let kept = result.clone();
+        state
+            .writer
+            .run(move |conn| crate::replay::record(conn, &plan, &kept))
+            .await
+            .map(|()| result)
+    });
+    Ok(done.await.map_err(|_| Error::ShuttingDown)??)
 }
+
+/// Most events one request replays (each may wait up to 30 s for its answer).
+const MAX_TIMELINE_REPLAY: usize = 200;
 
 /// A contact's whole timeline sent again, oldest first, one after the other (each waits
 /// for the previous answer): `{"url"?, "resign"?}` → `{"replays": [...]}`.
@@ -441,9 +450,21 @@ async fn replay_contact(
     let ids = state
         .read(move |conn| crate::replay::contact_timeline(conn, &email))
         .await?;
+    if ids.len() > MAX_TIMELINE_REPLAY {
+        return Err(ApiError(Error::Invalid(format!(
+            "this contact has {} events; replay at most {MAX_TIMELINE_REPLAY} at once (hookscope replay takes any number)",
+            ids.len()
+        ))));
+    }
+    // An event that cannot be replayed says why and the rest go on.
     let mut results = Vec::with_capacity(ids.len());
     for id in ids {
-        results.push(replay_one(&state, id, request.clone()).await?);
+        match replay_one(&state, id.clone(), request.clone()).await {
+            Ok(result) => results.push(json!(result)),
+            Err(ApiError(error)) => {
+                results.push(json!({"event_id": id, "error": error.to_string()}))
+            }
+        }
     }
     Ok(Json(json!({ "replays": results })))
 }
@@ -959,6 +980,10 @@ async fn change_endpoint(
             "nothing to change: send \"name\", \"secret\", \"forward_to\" and/or \"response\""
                 .into(),
         )));
+    }
+    // Checked before anything changes, so a bad answer does not leave half a change.
+    if let Some(Some(response)) = &patch.response {
+        response.check()?;
     }
     let endpoint = state
         .change_endpoints(move |conn| {

@@ -66,6 +66,22 @@ impl CannedResponse {
             )));
         }
         for (name, value) in &self.headers {
+            // Headers that frame the message belong to the server, not to the answer.
+            const FRAMING: [&str; 8] = [
+                "content-length",
+                "transfer-encoding",
+                "connection",
+                "keep-alive",
+                "upgrade",
+                "te",
+                "trailer",
+                "x-hookscope-event",
+            ];
+            if FRAMING.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(Error::Invalid(format!(
+                    "response.headers: {name} is set by Hookscope itself"
+                )));
+            }
             let valid = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
                 && axum::http::HeaderValue::from_str(value).is_ok();
             if !valid {
@@ -239,7 +255,45 @@ pub fn set_forward_to(conn: &Connection, id: &str, target: Option<&str>) -> Resu
     {
         return Err(Error::NotFound(format!("no endpoint {id}")));
     }
-    get(conn, id)
+    let endpoint = get(conn, id)?;
+    // Forwards still waiting follow the change: to the new handler, or not at all.
+    match &target {
+        None => stop_pending_forwards(conn, id, "forwarding was turned off")?,
+        Some(base) => {
+            let pending: Vec<(i64, String, Option<String>)> = conn
+                .prepare(
+                    "SELECT f.event_seq, e.path, e.query FROM forwards f
+                     JOIN events e ON e.seq = f.event_seq
+                     WHERE f.state = 'pending' AND e.endpoint_id = ?1",
+                )?
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (seq, path, query) in pending {
+                match crate::forward::target_url(base, &path, &endpoint.token, query.as_deref()) {
+                    Some(url) => conn.execute(
+                        "UPDATE forwards SET target = ?2, next_at = ?3 WHERE event_seq = ?1",
+                        (seq, url, now_micros()),
+                    )?,
+                    None => conn.execute(
+                        "UPDATE forwards SET state = 'failed', error = ?2 WHERE event_seq = ?1",
+                        (seq, "the sub-path leaves the handler's path"),
+                    )?,
+                };
+            }
+        }
+    }
+    Ok(endpoint)
+}
+
+/// Forwards of the endpoint that are still waiting end here, with `reason`.
+fn stop_pending_forwards(conn: &Connection, endpoint_id: &str, reason: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE forwards SET state = 'failed', error = ?2, updated_at = ?3
+         WHERE state = 'pending'
+           AND event_seq IN (SELECT seq FROM events WHERE endpoint_id = ?1)",
+        (endpoint_id, reason, now_micros()),
+    )?;
+    Ok(())
 }
 
 /// Sets (or with `None` resets to a fast 200) how the endpoint answers deliveries.
@@ -302,6 +356,7 @@ pub fn delete(conn: &mut Connection, id: &str) -> Result<()> {
         ));
     }
     tx.execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
+    stop_pending_forwards(&tx, id, "the endpoint was deleted")?;
     if was_default {
         tx.execute(
             "UPDATE endpoints SET is_default = 1

@@ -4,7 +4,7 @@
 //! acknowledged first: the forward is a row written in the same transaction, worked
 //! through here, retried with backoff when the target fails, and its answer kept.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,8 +40,9 @@ const MAX_TARGETS_AT_ONCE: usize = 8;
 /// When to give up on a target and how long to wait before trying again.
 #[derive(Debug, Clone)]
 pub struct ForwardPolicy {
-    /// Wait before the second attempt; doubled for each next one.
+    /// Wait before the second attempt; doubled for each next one, up to `longest_wait`.
     pub first_retry: Duration,
+    pub longest_wait: Duration,
     /// Attempts in all before the forward is marked failed.
     pub attempts: i64,
     /// Longest wait for a target's answer.
@@ -49,12 +50,25 @@ pub struct ForwardPolicy {
 }
 
 impl Default for ForwardPolicy {
+    /// 1, 2, 4 … 256 s: a handler that is down for a few minutes (a restart, a deploy)
+    /// still gets every delivery.
     fn default() -> Self {
         ForwardPolicy {
             first_retry: Duration::from_secs(1),
-            attempts: 6,
+            longest_wait: Duration::from_secs(300),
+            attempts: 10,
             timeout: Duration::from_secs(10),
         }
+    }
+}
+
+impl ForwardPolicy {
+    /// The wait after the `attempts`-th failed attempt.
+    pub fn wait_after(&self, attempts: i64) -> Duration {
+        let doubled = self
+            .first_retry
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).clamp(0, 31) as u32));
+        doubled.min(self.longest_wait)
     }
 }
 
@@ -78,27 +92,35 @@ pub struct ForwardUpdate {
 }
 
 /// `base` + the delivery's sub-path (what follows `/h/TOKEN`) + its query (after any query
-/// `base` has of its own).
-pub fn target_url(base: &str, path: &str, token: &str, query: Option<&str>) -> String {
+/// `base` has of its own). `None` when the sub-path would leave `base`'s path (`..`, also
+/// percent-encoded): a sender must not reach other routes of the user's handler.
+pub fn target_url(base: &str, path: &str, token: &str, query: Option<&str>) -> Option<String> {
     let suffix = path
         .strip_prefix("/h/")
         .and_then(|rest| rest.strip_prefix(token))
         .unwrap_or("");
-    let Ok(mut url) = url::Url::parse(base) else {
-        return base.to_string();
-    };
-    let joined = format!("{}{suffix}", url.path().trim_end_matches('/'));
+    let mut url = url::Url::parse(base).ok()?;
+    let own = url.path().trim_end_matches('/').to_string();
+    let joined = format!("{own}{suffix}");
     url.set_path(if joined.is_empty() { "/" } else { &joined });
+    let inside = url.path() == own
+        || url.path().starts_with(&format!("{own}/"))
+        || (own.is_empty() && url.path() == "/");
+    if !inside {
+        return None;
+    }
     let query = match (url.query(), query.filter(|q| !q.is_empty())) {
         (Some(own), Some(theirs)) => Some(format!("{own}&{theirs}")),
         (own, theirs) => own.or(theirs).map(str::to_string),
     };
     url.set_query(query.as_deref());
-    url.to_string()
+    Some(url.to_string())
 }
 
 struct Due {
     seq: i64,
+    /// The endpoint: one delivery at a time per endpoint's handler.
+    queue: String,
     event_id: String,
     target: String,
     attempts: i64,
@@ -131,25 +153,32 @@ pub fn start(state: Arc<AppState>) {
             }
         };
         let mut wake = state.published.subscribe();
-        let mut running: JoinSet<String> = JoinSet::new();
-        let mut busy: HashSet<String> = HashSet::new();
+        let mut running: JoinSet<bool> = JoinSet::new();
+        // Queues with a delivery in flight, by task; queues resting after a result could
+        // not be stored (so the same delivery is not sent again at once).
+        let mut busy: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut resting: HashMap<String, Instant> = HashMap::new();
         loop {
+            resting.retain(|_, until| *until > Instant::now());
             if busy.len() < MAX_TARGETS_AT_ONCE {
-                let taken: Vec<String> = busy.iter().cloned().collect();
-                match state.read(move |conn| next_due(conn, &taken)).await {
+                let skip: HashSet<String> = busy.values().chain(resting.keys()).cloned().collect();
+                match state.read(move |conn| next_due(conn, &skip)).await {
                     Ok(due) => {
                         for due in due.into_iter().take(MAX_TARGETS_AT_ONCE - busy.len()) {
-                            busy.insert(due.target.clone());
+                            let queue = due.queue.clone();
                             let (state, client, policy) =
                                 (state.clone(), client.clone(), policy.clone());
-                            running.spawn(async move {
-                                let target = due.target.clone();
+                            let task = running.spawn(async move {
                                 let outcome = send(&client, &due).await;
-                                if let Err(error) = record(&state, &policy, due, outcome).await {
-                                    tracing::warn!(%error, "a forward's result was not stored");
+                                match record(&state, &policy, due, outcome).await {
+                                    Ok(()) => true,
+                                    Err(error) => {
+                                        tracing::warn!(%error, "a forward's result was not stored");
+                                        false
+                                    }
                                 }
-                                target
                             });
+                            busy.insert(task.id(), queue);
                         }
                     }
                     Err(error) => tracing::warn!(%error, "cannot read due forwards"),
@@ -162,9 +191,15 @@ pub fn start(state: Arc<AppState>) {
             };
             tokio::select! {
                 _ = state.shutdown.cancelled() => return,
-                Some(done) = running.join_next() => {
-                    if let Ok(target) = done {
-                        busy.remove(&target);
+                Some(done) = running.join_next_with_id() => {
+                    let (id, stored) = match done {
+                        Ok((id, stored)) => (id, stored),
+                        Err(error) => (error.id(), false),
+                    };
+                    if let Some(queue) = busy.remove(&id)
+                        && !stored
+                    {
+                        resting.insert(queue, Instant::now() + RESTING);
                     }
                 }
                 woke = wake.recv() => {
@@ -178,30 +213,36 @@ pub fn start(state: Arc<AppState>) {
     });
 }
 
-/// The earliest due forward of each target not being worked on.
-fn next_due(conn: &rusqlite::Connection, busy: &[String]) -> Result<Vec<Due>> {
+/// How long a queue waits after its result could not be stored.
+const RESTING: Duration = Duration::from_secs(5);
+
+/// The earliest due forward of each endpoint not in `skip`.
+fn next_due(conn: &rusqlite::Connection, skip: &HashSet<String>) -> Result<Vec<Due>> {
+    // SQLite takes the other columns from the row holding min(next_at).
     let mut stmt = conn.prepare_cached(
-        "SELECT f.event_seq, f.target, f.attempts, e.id, e.method, e.headers, e.body
+        "SELECT f.event_seq, f.target, f.attempts, e.id, e.method, e.headers, e.body,
+                e.endpoint_id, min(f.next_at)
          FROM forwards f JOIN events e ON e.seq = f.event_seq
          WHERE f.state = 'pending' AND f.next_at <= ?1
-         ORDER BY f.next_at, f.event_seq LIMIT 64",
+         GROUP BY e.endpoint_id",
     )?;
     let mut rows = stmt.query([now_micros()])?;
     let mut due: Vec<Due> = Vec::new();
     while let Some(row) = rows.next()? {
-        let target: String = row.get(1)?;
-        if busy.contains(&target) || due.iter().any(|d| d.target == target) {
+        let queue: String = row.get(7)?;
+        if skip.contains(&queue) {
             continue;
         }
         let headers: String = row.get(5)?;
         due.push(Due {
             seq: row.get(0)?,
-            target,
+            target: row.get(1)?,
             attempts: row.get(2)?,
             event_id: row.get(3)?,
             method: row.get(4)?,
             headers: serde_json::from_str(&headers).unwrap_or_default(),
             body: row.get(6)?,
+            queue,
         });
     }
     Ok(due)
@@ -232,15 +273,15 @@ async fn send(client: &reqwest::Client, due: &Due) -> Outcome {
                     )
                 })
                 .collect();
-            let (body, error) = read_limited(response).await;
+            // The status is the answer: a body that breaks off is kept as far as it came.
+            let (body, _) = read_limited(response).await;
             Outcome {
                 status: Some(status),
                 headers: serde_json::to_string(&headers).ok(),
                 body: Some(body),
                 duration_ms: elapsed(started),
-                error: error.or_else(|| {
-                    (!(200..300).contains(&status)).then(|| format!("the target answered {status}"))
-                }),
+                error: (!(200..300).contains(&status))
+                    .then(|| format!("the target answered {status}")),
             }
         }
         Err(error) => Outcome {
@@ -298,7 +339,7 @@ async fn record(
     } else if attempts >= policy.attempts {
         ("failed", 0)
     } else {
-        let wait = policy.first_retry * 2u32.saturating_pow((attempts - 1) as u32);
+        let wait = policy.wait_after(attempts);
         ("pending", now_micros() + wait.as_micros() as i64)
     };
     let view = ForwardView {
@@ -373,22 +414,47 @@ mod tests {
 
     #[test]
     fn the_target_gets_the_sub_path_and_both_queries() {
+        let url = |base, path, query| target_url(base, path, "tok", query);
         assert_eq!(
-            target_url(
+            url(
                 "http://localhost:3000/webhooks/systeme",
                 "/h/tok/orders/1",
-                "tok",
                 Some("x=1")
-            ),
+            )
+            .unwrap(),
             "http://localhost:3000/webhooks/systeme/orders/1?x=1"
         );
         assert_eq!(
-            target_url("http://localhost:3000", "/h/tok", "tok", None),
+            url("http://localhost:3000", "/h/tok", None).unwrap(),
             "http://localhost:3000/"
         );
         assert_eq!(
-            target_url("https://h.example/in?key=abc", "/h/tok", "tok", Some("a=b")),
+            url("https://h.example/in?key=abc", "/h/tok", Some("a=b")).unwrap(),
             "https://h.example/in?key=abc&a=b"
         );
+    }
+
+    #[test]
+    fn a_sub_path_cannot_leave_the_handler_path() {
+        let base = "http://localhost:3000/webhooks/systeme";
+        for path in [
+            "/h/tok/../../admin",
+            "/h/tok/%2e%2e/%2e%2e/admin",
+            "/h/tok/%2E%2E/x",
+            "/h/tok/..",
+        ] {
+            assert_eq!(target_url(base, path, "tok", None), None, "{path}");
+        }
+        assert!(
+            target_url(base, "/h/tok/a/../b", "tok", None).is_some(),
+            "stays inside"
+        );
+    }
+
+    #[test]
+    fn waits_double_up_to_the_longest() {
+        let policy = ForwardPolicy::default();
+        let waits: Vec<u64> = (1..=10).map(|a| policy.wait_after(a).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
     }
 }

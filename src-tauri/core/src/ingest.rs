@@ -87,10 +87,16 @@ async fn deliver(
             )
         })
         .collect::<Vec<_>>();
-    let forward_to = endpoint
-        .forward_to
-        .as_deref()
-        .map(|base| crate::forward::target_url(base, &path, token, parts.uri.query()));
+    let forward_to = endpoint.forward_to.as_deref().and_then(|base| {
+        let target = crate::forward::target_url(base, &path, token, parts.uri.query());
+        if target.is_none() {
+            tracing::warn!(
+                path,
+                "not forwarded: the sub-path leaves the handler's path"
+            );
+        }
+        target
+    });
     let via_tunnel = listener == Listener::Tunnel;
     let client_ip = sender::client_ip(peer.ip().to_canonical(), &headers, via_tunnel);
     let raw = RawDelivery {

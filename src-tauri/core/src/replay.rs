@@ -103,7 +103,13 @@ pub fn plan(conn: &Connection, event_id: &str, request: &ReplayRequest) -> Resul
             parsed.to_string()
         }
         (None, Some(endpoint)) => match &endpoint.forward_to {
-            Some(base) => target_url(base, &path, &endpoint.token, query.as_deref()),
+            Some(base) => {
+                target_url(base, &path, &endpoint.token, query.as_deref()).ok_or_else(|| {
+                    Error::Invalid(
+                        "the event's sub-path leaves the forward target's path: give a url".into(),
+                    )
+                })?
+            }
             None => {
                 return Err(Error::Invalid(
                     "the endpoint forwards nowhere: give a url to replay to".into(),
@@ -167,6 +173,8 @@ pub fn plan(conn: &Connection, event_id: &str, request: &ReplayRequest) -> Resul
 pub async fn send(plan: &Plan) -> ReplayResult {
     let at = format_micros(now_micros());
     let started = Instant::now();
+    // A client per replay: a shared one would keep connections tied to the runtime that
+    // opened them (the CLI and each server run on their own).
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -188,7 +196,7 @@ pub async fn send(plan: &Plan) -> ReplayResult {
     let client = match client {
         Ok(client) => client,
         Err(error) => {
-            result.error = Some(error.to_string());
+            result.error = Some(format!("cannot send: {error}"));
             return result;
         }
     };
@@ -210,10 +218,22 @@ pub async fn send(plan: &Plan) -> ReplayResult {
                 })
                 .collect();
             let mut body = Vec::new();
-            while let Ok(Some(chunk)) = response.chunk().await {
-                body.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_LIMIT - body.len())]);
-                if body.len() >= RESPONSE_LIMIT {
-                    break;
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        body.extend_from_slice(
+                            &chunk[..chunk.len().min(RESPONSE_LIMIT - body.len())],
+                        );
+                        if body.len() >= RESPONSE_LIMIT {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        result.error =
+                            Some(format!("the answer broke off: {}", error.without_url()));
+                        break;
+                    }
                 }
             }
             result.body = String::from_utf8_lossy(&body).into_owned();

@@ -165,15 +165,17 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let (value, list) = self
+        let outcome = self
             .writer
             .run(move |conn| {
-                let value = work(conn)?;
+                let value = work(conn);
+                // Even a change that failed halfway may have changed something.
                 Ok((value, endpoints::list(conn)?))
             })
             .await?;
+        let (value, list) = outcome;
         self.directory.replace(list);
-        Ok(value)
+        value
     }
 
     pub async fn default_endpoint(&self) -> Result<Endpoint> {

@@ -96,8 +96,14 @@ pub fn parse_assignment(text: &str) -> Result<(String, Value)> {
 /// Sets `path` (dots between keys, numbers index arrays) to `value`, creating objects on
 /// the way.
 pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<()> {
+    const MAX_DEPTH: usize = 32;
     let mut at = root;
     let keys: Vec<&str> = path.split('.').collect();
+    if keys.len() > MAX_DEPTH || keys.iter().any(|k| k.is_empty()) {
+        return Err(Error::Invalid(format!(
+            "{path}: a path is up to {MAX_DEPTH} names joined by dots"
+        )));
+    }
     for (i, key) in keys.iter().enumerate() {
         let last = i == keys.len() - 1;
         at = match at {
@@ -109,12 +115,20 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<()> {
                     Error::Invalid(format!("{path}: the list has no item {index}"))
                 })?
             }
-            other => {
-                if !other.is_object() {
-                    *other = Value::Object(Default::default());
-                }
-                let map = other.as_object_mut().expect("made an object above");
-                map.entry(key.to_string()).or_insert(Value::Null)
+            Value::Object(map) => map.entry(key.to_string()).or_insert(Value::Null),
+            // A missing part is made; a value in the way is not overwritten.
+            other @ Value::Null => {
+                *other = Value::Object(Default::default());
+                other
+                    .as_object_mut()
+                    .expect("made an object above")
+                    .entry(key.to_string())
+                    .or_insert(Value::Null)
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "{path}: {key:?} is inside a value that is not an object"
+                )));
             }
         };
         if last {
@@ -288,6 +302,12 @@ mod tests {
         assert!(set_path(&mut list, "a.5", json!(2)).is_err());
         set_path(&mut list, "b.c", json!("text")).unwrap();
         assert_eq!(list["b"]["c"], "text");
+        assert!(
+            set_path(&mut list, "b.c.d", json!(1)).is_err(),
+            "not through a string"
+        );
+        assert!(set_path(&mut list, "b..c", json!(1)).is_err());
+        assert!(set_path(&mut list, &"a.".repeat(40), json!(1)).is_err());
         assert!(build(vec![], b"not json", &amount, None).is_err());
         // Nothing to change: the exact bytes.
         let (_, same) = build(

@@ -91,6 +91,7 @@ async fn target(script: Vec<u16>, delay: Duration) -> (String, Shared) {
 
 const QUICK: ForwardPolicy = ForwardPolicy {
     first_retry: Duration::from_millis(100),
+    longest_wait: Duration::from_secs(1),
     attempts: 3,
     timeout: Duration::from_millis(500),
 };
@@ -132,6 +133,33 @@ async fn post(running: &Running, f: &Fixture, suffix: &str) -> (String, Duration
     assert_eq!(response.status(), 200);
     let ack: Value = response.json().await.unwrap();
     (ack["id"].as_str().unwrap().to_string(), took)
+}
+
+/// Posts `body` to the webhook path + `suffix` exactly as written (no client-side
+/// normalising); returns the stored event's id.
+async fn raw_post(running: &Running, suffix: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = url::Url::parse(&running.webhook_url).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(running.ingest_addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {}{suffix} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        url.path(),
+        running.ingest_addr,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix("x-hookscope-event: "))
+        .expect("the event id")
+        .trim()
+        .to_string()
 }
 
 /// The event's `forward` once it is no longer pending.
@@ -313,6 +341,7 @@ async fn forwards_waiting_for_a_retry_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let patient = ForwardPolicy {
         first_retry: Duration::from_millis(800),
+        longest_wait: Duration::from_secs(5),
         attempts: 5,
         timeout: Duration::from_millis(500),
     };
@@ -622,5 +651,79 @@ async fn test_events_are_made_from_samples_or_captures_and_signed() {
         let (status, _) = replay(&api, "/api/test-events", bad.clone()).await;
         assert_eq!(status, 400, "{bad}");
     }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn forwards_never_leave_the_handler_path_and_follow_a_changed_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let patient = ForwardPolicy {
+        first_retry: Duration::from_secs(30),
+        ..QUICK
+    };
+    let running = start(dir.path(), patient).await;
+    let api = Api::of(&running);
+    let (base, target) = target(vec![], Duration::ZERO).await;
+    forward_to(&api, &running, Some(&format!("{base}/webhooks/systeme"))).await;
+    let tag = fixture("systeme-automation/tag-added");
+
+    // A sender trying to reach other routes of the handler: stored, not forwarded.
+    // Sent raw: HTTP clients resolve `..` (even encoded) before sending, attackers don't.
+    for sneaky in [
+        "/../../admin",
+        "/%2e%2e/%2e%2e/admin",
+        "/%2E%2E/%2e%2E/admin",
+    ] {
+        let id = raw_post(&running, sneaky, &tag.body).await;
+        assert_eq!(
+            api.json(&format!("/api/events/{id}")).await["forward"],
+            Value::Null
+        );
+    }
+
+    // The handler is down and a forward waits for its retry; the target changes: the
+    // waiting forward goes to the new one at once.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    forward_to(&api, &running, Some(&down)).await;
+    let (waiting, _) = post(&running, &tag, "/x").await;
+    for _ in 0..100 {
+        if api.json(&format!("/api/events/{waiting}")).await["forward"]["attempts"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    forward_to(&api, &running, Some(&format!("{base}/new"))).await;
+    let forward = settled(&api, &waiting).await;
+    assert_eq!(forward["state"], "delivered");
+    assert_eq!(forward["target"], format!("{base}/new/x"));
+    assert_eq!(
+        target.lock().unwrap().received.last().unwrap().path,
+        "/new/x"
+    );
+    assert!(
+        target
+            .lock()
+            .unwrap()
+            .received
+            .iter()
+            .all(|r| !r.path.contains("admin")),
+        "nothing reached other routes"
+    );
+
+    // Turned off while one waits: it stops, saying why.
+    forward_to(&api, &running, Some(&down)).await;
+    let (stopped, _) = post(&running, &tag, "").await;
+    for _ in 0..100 {
+        if api.json(&format!("/api/events/{stopped}")).await["forward"]["attempts"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    forward_to(&api, &running, None).await;
+    let forward = api.json(&format!("/api/events/{stopped}")).await["forward"].clone();
+    assert_eq!(forward["state"], "failed");
+    assert_eq!(forward["error"], "forwarding was turned off");
     running.stop().await;
 }
