@@ -130,6 +130,34 @@ enum EndpointAction {
         #[arg(long, conflicts_with = "secret")]
         clear: bool,
     },
+    /// Pass every delivery of the endpoint on to your own handler (after storing it), or
+    /// --clear to stop.
+    Forward {
+        /// The endpoint's name or id
+        endpoint: String,
+        /// e.g. http://localhost:3000/webhooks/systeme
+        #[arg(required_unless_present = "clear")]
+        url: Option<String>,
+        #[arg(long, conflicts_with = "url")]
+        clear: bool,
+    },
+    /// Answer the endpoint's deliveries with a chosen status, headers, body and delay (to
+    /// rehearse a failing or slow handler), or --clear for a fast 200 again.
+    Respond {
+        /// The endpoint's name or id
+        endpoint: String,
+        #[arg(long, required_unless_present = "clear")]
+        status: Option<u16>,
+        #[arg(long, default_value = "")]
+        body: String,
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// `Name: value` (repeatable)
+        #[arg(short = 'H', long = "header", value_name = "HEADER")]
+        headers: Vec<String>,
+        #[arg(long, conflicts_with = "status")]
+        clear: bool,
+    },
 }
 
 #[derive(Args)]
@@ -563,12 +591,7 @@ fn endpoints_command(args: EndpointsArgs) -> Result<()> {
     let path = existing_database(&data_dir)?;
     let mut conn = db::open_writer(&path, Synchronous::Full)?;
     let list = endpoints::list(&conn)?;
-    let Some(EndpointAction::Secret {
-        endpoint,
-        secret,
-        clear,
-    }) = args.action
-    else {
+    let Some(action) = args.action else {
         let mut out = std::io::stdout().lock();
         for e in &list {
             let default = if e.is_default { " (default)" } else { "" };
@@ -577,41 +600,97 @@ fn endpoints_command(args: EndpointsArgs) -> Result<()> {
             } else {
                 "no secret"
             };
+            let forward = e
+                .forward_to
+                .as_deref()
+                .map(|to| format!("\tforwards to {to}"))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "{}\t{}{default}\t/h/{}\t{secret}",
+                "{}\t{}{default}\t/h/{}\t{secret}{forward}",
                 e.id, e.name, e.token
             )?;
         }
         return Ok(());
     };
+    let named = match &action {
+        EndpointAction::Secret { endpoint, .. }
+        | EndpointAction::Forward { endpoint, .. }
+        | EndpointAction::Respond { endpoint, .. } => endpoint.clone(),
+    };
     let matching: Vec<_> = list
         .iter()
-        .filter(|e| e.id == endpoint || e.name.eq_ignore_ascii_case(&endpoint))
+        .filter(|e| e.id == named || e.name.eq_ignore_ascii_case(&named))
         .collect();
     let target = match matching.as_slice() {
         [one] => one.id.clone(),
-        [] => bail!("no endpoint named {endpoint:?}: `hookscope endpoints` lists them"),
-        _ => bail!("several endpoints are named {endpoint:?}: give its id"),
+        [] => bail!("no endpoint named {named:?}: `hookscope endpoints` lists them"),
+        _ => bail!("several endpoints are named {named:?}: give its id"),
     };
-    let secret = match (clear, secret) {
-        (true, _) => None,
-        (false, Some(secret)) => Some(secret),
-        (false, None) => {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            Some(line)
+    // A running Hookscope takes these up within two seconds.
+    match action {
+        EndpointAction::Secret { secret, clear, .. } => {
+            let secret = match (clear, secret) {
+                (true, _) => None,
+                (false, Some(secret)) => Some(secret),
+                (false, None) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    Some(line)
+                }
+            };
+            let changed = endpoints::set_secret(&mut conn, &target, secret.as_deref())?;
+            eprintln!(
+                "{}: {}. Past deliveries were re-checked.",
+                changed.name,
+                if changed.has_secret {
+                    "secret set"
+                } else {
+                    "secret cleared"
+                }
+            );
         }
-    };
-    let changed = endpoints::set_secret(&mut conn, &target, secret.as_deref())?;
-    eprintln!(
-        "{}: {}. Past deliveries were re-checked.",
-        changed.name,
-        if changed.has_secret {
-            "secret set"
-        } else {
-            "secret cleared"
+        EndpointAction::Forward { url, clear, .. } => {
+            let url = if clear { None } else { url };
+            let changed = endpoints::set_forward_to(&conn, &target, url.as_deref())?;
+            match &changed.forward_to {
+                Some(to) => eprintln!("{}: every delivery is forwarded to {to}.", changed.name),
+                None => eprintln!("{}: not forwarded any more.", changed.name),
+            }
         }
-    );
+        EndpointAction::Respond {
+            status,
+            body,
+            delay_ms,
+            headers,
+            clear,
+            ..
+        } => {
+            let response = match (clear, status) {
+                (false, Some(status)) => Some(endpoints::CannedResponse {
+                    status,
+                    headers: headers
+                        .iter()
+                        .map(|h| {
+                            h.split_once(':')
+                                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+                                .with_context(|| format!("-H {h:?}: expected `Name: value`"))
+                        })
+                        .collect::<Result<_>>()?,
+                    body,
+                    delay_ms,
+                }),
+                _ => None,
+            };
+            let changed = endpoints::set_response(&conn, &target, response.as_ref())?;
+            match &changed.response {
+                Some(r) => eprintln!(
+                    "{}: deliveries are answered {} after {} ms (and stored all the same).",
+                    changed.name, r.status, r.delay_ms
+                ),
+                None => eprintln!("{}: deliveries get a fast 200 again.", changed.name),
+            }
+        }
+    }
     Ok(())
 }

@@ -795,3 +795,93 @@ async fn a_sample_is_changed_and_signed_from_the_command_line() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("path=value"));
     drop(serve);
 }
+
+/// `hookscope endpoints forward|respond` reach a running server: deliveries go on to a
+/// local handler, then are answered as chosen, then get a fast 200 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_and_answers_are_set_from_the_command_line() {
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let app = axum::Router::new().fallback({
+        let received = received.clone();
+        move |uri: axum::http::Uri| async move {
+            received.lock().unwrap().push(uri.path().to_string());
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handler = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let tag = fixtures().join("systeme-automation/tag-added.json");
+    let send = |suffix: &str| {
+        run(
+            &[
+                "send",
+                tag.to_str().unwrap(),
+                "--to",
+                &format!("{}{suffix}", serve.webhook_url),
+            ],
+            dir.path(),
+        )
+    };
+    let set = run(&["endpoints", "forward", "default", &handler], dir.path());
+    assert!(String::from_utf8_lossy(&set.stderr).contains("forwarded to"));
+    let listed = String::from_utf8(run(&["endpoints"], dir.path()).stdout).unwrap();
+    assert!(
+        listed.contains(&format!("forwards to {handler}")),
+        "{listed}"
+    );
+    std::thread::sleep(Duration::from_millis(2500)); // the server takes it up
+    assert!(send("/orders").status.success());
+    for _ in 0..100 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(received.lock().unwrap().as_slice(), ["/hook/orders"]);
+
+    let set = run(
+        &[
+            "endpoints",
+            "respond",
+            "default",
+            "--status",
+            "503",
+            "--body",
+            "busy",
+        ],
+        dir.path(),
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let refused = send("");
+    assert!(!refused.status.success(), "hookscope send reports the 503");
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("503"));
+
+    assert!(
+        run(&["endpoints", "respond", "default", "--clear"], dir.path())
+            .status
+            .success()
+    );
+    assert!(
+        run(&["endpoints", "forward", "default", "--clear"], dir.path())
+            .status
+            .success()
+    );
+    let bad = run(
+        &["endpoints", "respond", "default", "--status", "42"],
+        dir.path(),
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("200 to 599"));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(send("").status.success());
+    drop(serve);
+}
