@@ -502,6 +502,16 @@ test('deliveries are forwarded to your handler and its answers shown', async ({ 
     await expect(page.getByTestId('replay-result')).toContainText('→ 202');
     expect(received).toHaveLength(2);
     expect(received[1]!.body).toBe(sale.text.replace('4700', '9900'));
+    await expect(page.getByTestId('replay-history')).toContainText('Replayed 1 time');
+
+    // The contact's whole timeline, to the forward target.
+    await page.locator('[data-testid="contact"][data-email="marie.dupont@example.fr"]').click();
+    await page.getByRole('button', { name: 'Replay timeline…' }).click();
+    await page.getByRole('button', { name: 'Replay', exact: true }).click();
+    await expect(page.getByTestId('timeline-replay')).toHaveText('1 of 1 events answered');
+    expect(received).toHaveLength(3);
+    await page.getByRole('button', { name: 'Replay timeline…' }).click();
+    await page.getByRole('button', { name: 'All events' }).click();
 
     // The handler goes away: the delivery is still stored and answered, the forward retries.
     await new Promise((done) => handler.close(done));

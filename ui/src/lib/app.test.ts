@@ -172,6 +172,12 @@ class FakeBackend implements Backend {
   async replay(): Promise<ReplayResult> {
     throw new ApiError('invalid_request', 'no', 400);
   }
+  async replayContact() {
+    return [];
+  }
+  async replays() {
+    return [];
+  }
   async templates() {
     return [];
   }

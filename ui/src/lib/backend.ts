@@ -75,6 +75,10 @@ export interface Backend {
   setResponse(endpointId: string, response: CannedResponse | null): Promise<Endpoint>;
   /** Sends a stored event again (to `url`, else the forward target), maybe edited or re-signed. */
   replay(eventId: string, request: { url?: string; resign?: boolean; body?: string }): Promise<ReplayResult>;
+  /** A contact's whole timeline sent again, oldest first. */
+  replayContact(email: string, request: { url?: string; resign?: boolean }): Promise<(ReplayResult | { event_id: string; error: string })[]>;
+  /** An event's earlier replays, oldest first. */
+  replays(eventId: string): Promise<ReplayResult[]>;
   /** The bundled sample deliveries. */
   templates(): Promise<{ name: string; event_type: string | null }[]>;
   /** Sends a new delivery through the webhook listener; resolves with its id. */
@@ -191,6 +195,18 @@ export class HttpBackend implements Backend {
 
   async replay(eventId: string, request: { url?: string; resign?: boolean; body?: string }): Promise<ReplayResult> {
     return (await this.send('POST', `/api/events/${encodeURIComponent(eventId)}/replay`, request)).json();
+  }
+
+  async replayContact(
+    email: string,
+    request: { url?: string; resign?: boolean },
+  ): Promise<(ReplayResult | { event_id: string; error: string })[]> {
+    return (await (await this.send('POST', `/api/contacts/${encodeURIComponent(email)}/replay`, request)).json())
+      .replays;
+  }
+
+  async replays(eventId: string): Promise<ReplayResult[]> {
+    return (await (await this.get(`/api/events/${encodeURIComponent(eventId)}/replays`)).json()).replays;
   }
 
   async templates(): Promise<{ name: string; event_type: string | null }[]> {
