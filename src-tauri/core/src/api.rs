@@ -49,6 +49,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/events/{id}/replay", post(replay_event))
         .route("/events/{id}/replays", get(replay_history))
         .route("/contacts/{email}/replay", post(replay_contact))
+        .route("/replays", post(replay_selection))
         .route("/contacts", get(list_contacts))
         .route("/contacts/{email}", get(get_contact_card))
         .route("/shapes", get(list_shapes))
@@ -456,17 +457,54 @@ async fn replay_contact(
             ids.len()
         ))));
     }
-    // An event that cannot be replayed says why and the rest go on.
+    Ok(Json(replay_in_order(&state, ids, request).await))
+}
+
+/// Events sent again one after the other; one that cannot be replayed says why and the
+/// rest go on.
+async fn replay_in_order(
+    state: &Arc<AppState>,
+    ids: Vec<String>,
+    request: crate::replay::ReplayRequest,
+) -> serde_json::Value {
     let mut results = Vec::with_capacity(ids.len());
     for id in ids {
-        match replay_one(&state, id.clone(), request.clone()).await {
+        match replay_one(state, id.clone(), request.clone()).await {
             Ok(result) => results.push(json!(result)),
             Err(ApiError(error)) => {
                 results.push(json!({"event_id": id, "error": error.to_string()}))
             }
         }
     }
-    Ok(Json(json!({ "replays": results })))
+    json!({ "replays": results })
+}
+
+/// A selection of events sent again in the order given: `{"ids": [...], "url"?,
+/// "resign"?}` → `{"replays": [...]}`.
+async fn replay_selection(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Selection {
+        ids: Vec<String>,
+        url: Option<String>,
+        #[serde(default)]
+        resign: bool,
+    }
+    let selection: Selection = json_body(&body)?;
+    if selection.ids.is_empty() || selection.ids.len() > MAX_TIMELINE_REPLAY {
+        return Err(ApiError(Error::Invalid(format!(
+            "ids: give 1 to {MAX_TIMELINE_REPLAY} event ids"
+        ))));
+    }
+    let request = crate::replay::ReplayRequest {
+        url: selection.url,
+        resign: selection.resign,
+        body: None,
+    };
+    Ok(Json(replay_in_order(&state, selection.ids, request).await))
 }
 
 async fn replay_history(

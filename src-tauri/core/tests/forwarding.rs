@@ -574,6 +574,29 @@ async fn a_contact_timeline_is_replayed_in_order() {
     let received = target.lock().unwrap().received.clone();
     let bodies: Vec<Vec<u8>> = received.iter().map(|r| r.body.clone()).collect();
     assert_eq!(bodies, sent, "oldest first, one after the other");
+
+    // A selection, in the order given; an unknown id says so and the rest go on.
+    let ids: Vec<String> = answer["replays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let (status, picked) = replay(
+        &api,
+        "/api/replays",
+        json!({"ids": [ids[2], "no-such-event", ids[0]], "url": format!("{base}/in")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{picked}");
+    assert_eq!(
+        picked["replays"][1]["error"],
+        "not found: no event no-such-event"
+    );
+    let received = target.lock().unwrap().received.clone();
+    assert_eq!(received[3].body, sent[2]);
+    assert_eq!(received[4].body, sent[0]);
+    assert_eq!(received.len(), 5);
     running.stop().await;
 }
 
