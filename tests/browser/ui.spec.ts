@@ -513,6 +513,17 @@ test('deliveries are forwarded to your handler and its answers shown', async ({ 
     await page.getByRole('button', { name: 'Replay timeline…' }).click();
     await page.getByRole('button', { name: 'All events' }).click();
 
+    // Two picked with Ctrl-click, replayed oldest first.
+    await hookscope.send(tagAdded('picked@example.com', 'Picked'));
+    await expect(row(page, 'Tag added: Picked').getByTestId('forward-badge')).toHaveText('→ 202');
+    await row(page, 'Tag added: Picked').click({ modifiers: ['Control'] });
+    await row(page, 'Blog qui rapporte').click({ modifiers: ['Control'] });
+    await page.getByRole('button', { name: 'Replay 2 picked…' }).click();
+    await page.getByRole('button', { name: 'Replay', exact: true }).click();
+    await expect(page.getByTestId('timeline-replay')).toHaveText('2 of 2 events answered');
+    expect(received.slice(-2).map((r) => r.body.includes('Picked'))).toEqual([false, true]);
+    await page.getByRole('button', { name: 'Unpick' }).click();
+
     // The handler goes away: the delivery is still stored and answered, the forward retries.
     await new Promise((done) => handler.close(done));
     handler.closeAllConnections();

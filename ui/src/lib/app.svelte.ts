@@ -54,6 +54,8 @@ export class AppModel {
   registration = $state<Registration | null>(null);
   /** The selected contact's card (state derived from its events), once loaded. */
   card = $state<ContactCard | null>(null);
+  /** Events picked (Ctrl/⌘-click) to replay together. */
+  picked = new SvelteSet<string>();
   /** Messages whose retries are shown as rows of their own. */
   expandedMessages = new SvelteSet<string>();
   /** Bumped when stored events changed under the same ids (a secret re-checked them). */
@@ -358,6 +360,20 @@ export class AppModel {
 
   selectEvent(id: string): void {
     this.selectedEventId = id;
+  }
+
+  /** Adds the event to the picked ones, or takes it out. */
+  togglePicked(id: string): void {
+    if (this.picked.has(id)) this.picked.delete(id);
+    else this.picked.add(id);
+  }
+
+  /** The picked events still on screen, oldest first (the order they happened). */
+  get pickedInOrder(): string[] {
+    return this.events
+      .filter((e) => this.picked.has(e.id))
+      .sort((a, b) => (a.received_at < b.received_at ? -1 : a.received_at > b.received_at ? 1 : 0))
+      .map((e) => e.id);
   }
 
   /** Moves the selection through the timeline (keyboard). */

@@ -178,6 +178,9 @@ class FakeBackend implements Backend {
   async replays() {
     return [];
   }
+  async replaySelection() {
+    return [];
+  }
   async templates() {
     return [];
   }
@@ -439,6 +442,28 @@ describe('AppModel forwarding', () => {
     expect(model.events.find((e) => e.id === 'a')?.forward).toBeNull();
     backend.handlers!.forwarded('not-on-screen', forward);
     expect(model.events).toHaveLength(2);
+    model.stop();
+  });
+});
+
+describe('AppModel picking', () => {
+  it('replays picked events in the order they happened', async () => {
+    const backend = new FakeBackend();
+    backend.eventPages = {
+      items: [
+        event('new', 'a@x.io', null, '2026-11-28T07:00:03.000000Z'),
+        event('mid', 'a@x.io', null, '2026-11-28T07:00:02.000000Z'),
+        event('old', 'a@x.io', null, '2026-11-28T07:00:01.000000Z'),
+      ],
+      next: null,
+    };
+    const model = new AppModel(backend);
+    await model.start();
+    model.togglePicked('new');
+    model.togglePicked('old');
+    model.togglePicked('mid');
+    model.togglePicked('mid');
+    expect(model.pickedInOrder).toEqual(['old', 'new']);
     model.stop();
   });
 });

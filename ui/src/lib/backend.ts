@@ -77,6 +77,8 @@ export interface Backend {
   replay(eventId: string, request: { url?: string; resign?: boolean; body?: string }): Promise<ReplayResult>;
   /** A contact's whole timeline sent again, oldest first. */
   replayContact(email: string, request: { url?: string; resign?: boolean }): Promise<(ReplayResult | { event_id: string; error: string })[]>;
+  /** Events sent again in the order given. */
+  replaySelection(ids: string[], request: { url?: string; resign?: boolean }): Promise<(ReplayResult | { event_id: string; error: string })[]>;
   /** An event's earlier replays, oldest first. */
   replays(eventId: string): Promise<ReplayResult[]>;
   /** The bundled sample deliveries. */
@@ -203,6 +205,13 @@ export class HttpBackend implements Backend {
   ): Promise<(ReplayResult | { event_id: string; error: string })[]> {
     return (await (await this.send('POST', `/api/contacts/${encodeURIComponent(email)}/replay`, request)).json())
       .replays;
+  }
+
+  async replaySelection(
+    ids: string[],
+    request: { url?: string; resign?: boolean },
+  ): Promise<(ReplayResult | { event_id: string; error: string })[]> {
+    return (await (await this.send('POST', '/api/replays', { ids, ...request })).json()).replays;
   }
 
   async replays(eventId: string): Promise<ReplayResult[]> {
