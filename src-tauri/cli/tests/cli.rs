@@ -885,3 +885,24 @@ async fn forwarding_and_answers_are_set_from_the_command_line() {
     assert!(send("").status.success());
     drop(serve);
 }
+
+#[test]
+fn a_second_serve_on_the_same_data_folder_says_so_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Serve::start(dir.path());
+    let second = Command::new(BIN)
+        .arg("serve")
+        .env("HOOKSCOPE_DATA_DIR", dir.path())
+        .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
+        .env("HOOKSCOPE_UI", "127.0.0.1:0")
+        .env("HOOKSCOPE_TUNNEL", "off")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains("already running on the data folder"),
+        "{said}"
+    );
+    drop(first);
+}

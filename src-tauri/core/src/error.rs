@@ -36,6 +36,11 @@ pub enum Error {
     )]
     NotADatabase { path: PathBuf, reason: String },
 
+    #[error(
+        "another Hookscope is already running on the data folder {path}: use that one (its window, or the UI link it printed), stop it first, or give this one another folder with --data-dir"
+    )]
+    AlreadyRunning { path: PathBuf },
+
     #[error("{0}")]
     Invalid(String),
 
@@ -62,6 +67,7 @@ impl Error {
             Error::DataDir { .. } => "data_dir",
             Error::NotADatabase { .. } => "not_a_database",
             Error::Bind { .. } => "bind",
+            Error::AlreadyRunning { .. } => "already_running",
             Error::Sqlite(e) if is_disk_full(e) => "disk_full",
             Error::Sqlite(_) | Error::Migration(_) | Error::Pool(_) => "storage",
             Error::Io(_) => "io",

@@ -3,7 +3,7 @@
 //! deliveries finish, the writer commits what it holds, and only then does it return.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,6 +141,8 @@ pub struct AppState {
     pub systeme_api: Option<String>,
     /// Held while a systeme.io registration runs.
     pub registering: tokio::sync::Mutex<()>,
+    /// Held while this server runs: one Hookscope per data folder.
+    data_dir_lock: std::sync::Mutex<Option<std::fs::File>>,
     pub forward_policy: ForwardPolicy,
     /// Forward results as they come, for the live stream.
     pub forwarded: broadcast::Sender<Arc<ForwardUpdate>>,
@@ -340,6 +342,9 @@ impl Running {
         }
         let state = self.state.clone();
         let _ = tokio::task::spawn_blocking(move || state.writer.stop()).await;
+        // Released now, not when the last task holding the state lets go of it: the same
+        // folder may be opened again at once.
+        drop(self.state.data_dir_lock.lock().map(|mut held| held.take()));
     }
 }
 
@@ -370,6 +375,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         )));
     }
     db::ensure_data_dir(&options.data_dir)?;
+    let lock = lock_data_dir(&options.data_dir)?;
     let path = db::database_path(&options.data_dir);
     let path_for_open = path.clone();
     let synchronous = options.synchronous;
@@ -413,6 +419,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         tunnels: Tunnels::new(tunnel_target, options.tunnel_options.clone()),
         systeme_api: options.systeme_api.clone(),
         registering: tokio::sync::Mutex::new(()),
+        data_dir_lock: std::sync::Mutex::new(Some(lock)),
         forward_policy: options.forward.clone(),
         forwarded: broadcast::channel(STREAM_BUFFER).0,
     });
@@ -490,6 +497,29 @@ fn follow_endpoint_changes(state: Arc<AppState>) {
             }
         }
     });
+}
+
+/// Takes the data folder for this process (an advisory lock on `hookscope.lock`, released
+/// by the system however the process ends). The command-line tools that read or change
+/// the store while a server runs do not take it.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
+    let path = data_dir.join("hookscope.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::AlreadyRunning {
+            path: data_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::DataDir { path, source }),
+    }
 }
 
 /// Derives facts and shapes for events stored by an earlier version (see [`backfill`]).

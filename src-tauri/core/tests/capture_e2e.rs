@@ -817,3 +817,21 @@ async fn the_ui_port_sends_a_strict_policy_everywhere() {
     assert_eq!(view.status(), 200, "app views get the page");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_folder_says_so_and_the_first_keeps_going() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = start_server(dir.path()).await;
+    let second = hookscope_core::server::start(support::test_options(dir.path())).await;
+    let Err(error) = second else {
+        panic!("a second server started on the same folder");
+    };
+    assert_eq!(error.code(), "already_running");
+    assert!(error.to_string().contains("--data-dir"), "{error}");
+    let api = Api::of(&first);
+    assert_eq!(api.json("/api/status").await["listening"], true);
+    first.stop().await;
+    // Stopped: the folder is free again at once.
+    let again = start_server(dir.path()).await;
+    again.stop().await;
+}
