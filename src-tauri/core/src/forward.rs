@@ -263,16 +263,7 @@ async fn send(client: &reqwest::Client, due: &Due) -> Outcome {
     match result {
         Ok(response) => {
             let status = i64::from(response.status().as_u16());
-            let headers: Vec<(String, String)> = response
-                .headers()
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
+            let headers = answer_headers(&response);
             // The status is the answer: a body that breaks off is kept as far as it came.
             let (body, _) = read_limited(response).await;
             Outcome {
@@ -289,22 +280,41 @@ async fn send(client: &reqwest::Client, due: &Due) -> Outcome {
             headers: None,
             body: None,
             duration_ms: elapsed(started),
-            error: Some(if error.is_timeout() {
-                "the target did not answer in time".to_string()
-            } else if error.is_connect() {
-                format!(
-                    "the target refused the connection: is it running? ({})",
-                    error.without_url()
-                )
-            } else {
-                format!("{}", error.without_url())
-            }),
+            error: Some(why_unanswered(error)),
         },
     }
 }
 
-/// The first [`RESPONSE_LIMIT`] bytes of the answer.
-async fn read_limited(mut response: reqwest::Response) -> (Vec<u8>, Option<String>) {
+/// Why a request got no answer, in the words the event detail shows.
+pub(crate) fn why_unanswered(error: reqwest::Error) -> String {
+    if error.is_timeout() {
+        "the target did not answer in time".to_string()
+    } else if error.is_connect() {
+        format!(
+            "the target refused the connection: is it running? ({})",
+            error.without_url()
+        )
+    } else {
+        error.without_url().to_string()
+    }
+}
+
+/// An answer's headers, in order.
+pub(crate) fn answer_headers(response: &reqwest::Response) -> Vec<(String, String)> {
+    response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The first [`RESPONSE_LIMIT`] bytes of the answer, and why it broke off if it did.
+pub(crate) async fn read_limited(mut response: reqwest::Response) -> (Vec<u8>, Option<String>) {
     let mut body = Vec::new();
     loop {
         match response.chunk().await {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::endpoints;
 use crate::error::{Error, Result};
-use crate::forward::{NOT_FORWARDED, RESPONSE_LIMIT, target_url};
+use crate::forward::{NOT_FORWARDED, answer_headers, read_limited, target_url, why_unanswered};
 use crate::signature::{SIGNATURE_HEADER, sign};
 use crate::timefmt::{format_micros, now_micros};
 
@@ -205,51 +205,14 @@ pub async fn send(plan: &Plan) -> ReplayResult {
         request = request.header(name, value);
     }
     match request.body(plan.body.clone()).send().await {
-        Ok(mut response) => {
+        Ok(response) => {
             result.status = Some(i64::from(response.status().as_u16()));
-            result.headers = response
-                .headers()
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
-            let mut body = Vec::new();
-            loop {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => {
-                        body.extend_from_slice(
-                            &chunk[..chunk.len().min(RESPONSE_LIMIT - body.len())],
-                        );
-                        if body.len() >= RESPONSE_LIMIT {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(error) => {
-                        result.error =
-                            Some(format!("the answer broke off: {}", error.without_url()));
-                        break;
-                    }
-                }
-            }
+            result.headers = answer_headers(&response);
+            let (body, broke_off) = read_limited(response).await;
             result.body = String::from_utf8_lossy(&body).into_owned();
+            result.error = broke_off;
         }
-        Err(error) => {
-            result.error = Some(if error.is_timeout() {
-                "the target did not answer in time".to_string()
-            } else if error.is_connect() {
-                format!(
-                    "the target refused the connection: is it running? ({})",
-                    error.without_url()
-                )
-            } else {
-                error.without_url().to_string()
-            });
-        }
+        Err(error) => result.error = Some(why_unanswered(error)),
     }
     result.duration_ms = started.elapsed().as_millis() as i64;
     result
