@@ -547,20 +547,25 @@ async fn get_contact_card(
 async fn list_shapes(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
     let shapes = state
         .read(|conn| {
-            let mut out = Vec::new();
-            for (event_type, deliveries) in shapes::list(conn)? {
-                let drifted: i64 = conn
-                    .prepare_cached(
-                        "SELECT count(*) FROM events WHERE event_type = ?1 AND drift IS NOT NULL",
-                    )?
-                    .query_row([&event_type], |r| r.get(0))?;
-                out.push(json!({
-                    "event_type": event_type,
-                    "deliveries": deliveries,
-                    "drifted": drifted,
-                }));
-            }
-            Ok(out)
+            // One pass over the drifted deliveries only (a partial index), not one count
+            // over every delivery of each type.
+            let drifted: std::collections::HashMap<String, i64> = conn
+                .prepare_cached(
+                    "SELECT event_type, count(*) FROM events
+                     WHERE drift IS NOT NULL AND event_type IS NOT NULL GROUP BY event_type",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(shapes::list(conn)?
+                .into_iter()
+                .map(|(event_type, deliveries)| {
+                    json!({
+                        "drifted": drifted.get(&event_type).copied().unwrap_or(0),
+                        "event_type": event_type,
+                        "deliveries": deliveries,
+                    })
+                })
+                .collect::<Vec<_>>())
         })
         .await?;
     Ok(Json(json!({"shapes": shapes})))
