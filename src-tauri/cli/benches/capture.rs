@@ -126,6 +126,7 @@ async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Run
         tunnel_options: Default::default(),
         systeme_api: None,
         forward: Default::default(),
+        ingest_limits: Default::default(),
     })
     .await
     .unwrap()

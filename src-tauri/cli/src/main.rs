@@ -327,6 +327,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         },
         systeme_api: args.systeme_api,
         forward: Default::default(),
+        ingest_limits: Default::default(),
     };
     runtime()?.block_on(async {
         let running = server::start(options.clone()).await?;

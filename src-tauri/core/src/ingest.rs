@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -14,6 +15,9 @@ use axum::{Extension, Router};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::capture::{Capture, RawDelivery, new_event_id};
 use crate::sender;
@@ -22,6 +26,94 @@ use crate::timefmt::now_micros;
 
 /// Bodies above this are decoded on the blocking pool, not on the I/O threads.
 const INLINE_DECODE_LIMIT: usize = 256 * 1024;
+
+/// What keeps a port that faces the internet serving everyone: nobody holds a connection,
+/// a header or a body open for long, and no flood of connections exhausts the process.
+#[derive(Debug, Clone)]
+pub struct IngestLimits {
+    /// A request's head must arrive within this; it is also how long an idle keep-alive
+    /// connection stays open (slowloris).
+    pub header_read: Duration,
+    /// The longest pause inside a body.
+    pub body_idle: Duration,
+    /// A whole body must have arrived within this (a body trickled a byte at a time).
+    pub body_total: Duration,
+    /// Connections open at once per listener; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Headers per request; more get 431. systeme.io sends about fifteen.
+    pub max_headers: usize,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits {
+            header_read: Duration::from_secs(30),
+            body_idle: Duration::from_secs(30),
+            // 10 MiB at 100 KB/s.
+            body_total: Duration::from_secs(120),
+            max_connections: 1024,
+            max_headers: 256,
+        }
+    }
+}
+
+/// Serves an ingest listener until `shutdown`, then lets requests in flight finish (the
+/// caller bounds how long). axum::serve would do, but it sets no timeouts at all.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: IngestLimits,
+    shutdown: CancellationToken,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .max_headers(limits.max_headers);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(turn_away(stream));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let mut router = router.clone();
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                async move { tower_service::Service::call(&mut router, request).await }
+            });
+        let connection =
+            graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // Errors here are the peer's (reset, timeout, malformed head): nothing to report.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Over the connection limit: a short 503 instead of a hang, so the sender retries later.
+async fn turn_away(mut stream: tokio::net::TcpStream) {
+    let answer = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(answer)).await;
+}
 
 /// Which listener a delivery came in on. The tunnel gets a listener of its own (on
 /// loopback) so that its forwarding headers can be believed there and nowhere else.
@@ -67,9 +159,10 @@ async fn deliver(
     if declared_length(&parts.headers).is_some_and(|len| len > state.max_body as u64) {
         return too_large(state.max_body);
     }
-    let body = match read_body(body, state.max_body).await {
+    let body = match read_body(body, state.max_body, &state.ingest_limits).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => return too_large(state.max_body),
+        Err(BodyError::TooSlow) => return too_slow(),
         Err(BodyError::Broken(error)) => {
             return answer(
                 StatusCode::BAD_REQUEST,
@@ -116,7 +209,9 @@ async fn deliver(
     let inflate_limit = state.max_body;
     let secret = endpoint.secret;
     let canned = endpoint.response;
-    let mut capture = if raw.body.len() <= INLINE_DECODE_LIMIT {
+    // A compressed body can inflate a thousandfold: decode it on the blocking pool too.
+    let compressed = parts.headers.contains_key(header::CONTENT_ENCODING);
+    let mut capture = if raw.body.len() <= INLINE_DECODE_LIMIT && !compressed {
         Capture::build(raw, inflate_limit)
     } else {
         match tokio::task::spawn_blocking(move || Capture::build(raw, inflate_limit)).await {
@@ -210,17 +305,38 @@ fn unavailable(reason: &str) -> Response {
     response
 }
 
+/// A body that stalled or trickled: nothing was stored, and the connection cannot be reused.
+fn too_slow() -> Response {
+    let mut response = answer(
+        StatusCode::REQUEST_TIMEOUT,
+        json!({"error": "the body did not arrive in time; nothing was stored"}),
+    );
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 enum BodyError {
     TooLarge,
+    TooSlow,
     Broken(axum::Error),
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit` (whatever
-/// `Content-Length` claimed, and for chunked bodies that declare nothing).
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+/// `Content-Length` claimed, and for chunked bodies that declare nothing), or when it
+/// stalls or trickles past the limits' times.
+async fn read_body(body: Body, limit: usize, limits: &IngestLimits) -> Result<Bytes, BodyError> {
     let mut stream = body.into_data_stream();
     let mut buffer = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
+    let deadline = tokio::time::Instant::now() + limits.body_total;
+    loop {
+        let pause_ends = tokio::time::Instant::now() + limits.body_idle;
+        let next = tokio::time::timeout_at(deadline.min(pause_ends), stream.next()).await;
+        let Some(chunk) = next.map_err(|_| BodyError::TooSlow)? else {
+            break;
+        };
         let chunk = chunk.map_err(BodyError::Broken)?;
         if buffer.len() + chunk.len() > limit {
             return Err(BodyError::TooLarge);

@@ -19,7 +19,7 @@ use crate::endpoints::{self, Directory, Endpoint};
 use crate::error::{Error, Result};
 use crate::event_json::EventMeta;
 use crate::forward::{self, ForwardPolicy, ForwardUpdate};
-use crate::ingest::Listener;
+use crate::ingest::{IngestLimits, Listener};
 use crate::systeme_api;
 use crate::tunnel::{self, TunnelChoice, TunnelOptions, TunnelState, Tunnels};
 use crate::writer::Writer;
@@ -50,6 +50,8 @@ pub struct ServeOptions {
     pub systeme_api: Option<String>,
     /// Retries and timeout of forwarding to endpoints' targets.
     pub forward: ForwardPolicy,
+    /// Timeouts and connection limits of the ingest port.
+    pub ingest_limits: IngestLimits,
 }
 
 /// The platform's data directory for Hookscope (`~/.local/share/hookscope` on Linux).
@@ -100,6 +102,7 @@ impl ServeOptions {
             },
             systeme_api: var("HOOKSCOPE_SYSTEME_API"),
             forward: ForwardPolicy::default(),
+            ingest_limits: IngestLimits::default(),
         })
     }
 }
@@ -136,6 +139,7 @@ pub struct AppState {
     /// `http://127.0.0.1:PORT`: where webhook URLs point.
     pub ingest_base: String,
     pub max_body: usize,
+    pub ingest_limits: IngestLimits,
     pub shutdown: CancellationToken,
     pub tunnels: Tunnels,
     pub systeme_api: Option<String>,
@@ -415,6 +419,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         api_token,
         ingest_base,
         max_body: options.max_body,
+        ingest_limits: options.ingest_limits.clone(),
         shutdown: CancellationToken::new(),
         tunnels: Tunnels::new(tunnel_target, options.tunnel_options.clone()),
         systeme_api: options.systeme_api.clone(),
@@ -431,16 +436,18 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     crate::shapes::set_learning_history(history.is_some());
 
     let servers = vec![
-        spawn_server(
+        tokio::spawn(ingest::serve(
             ingest_listener,
             ingest::router(state.clone(), Listener::Direct),
-            &state.shutdown,
-        ),
-        spawn_server(
+            options.ingest_limits.clone(),
+            state.shutdown.clone(),
+        )),
+        tokio::spawn(ingest::serve(
             tunnel_listener,
             ingest::router(state.clone(), Listener::Tunnel),
-            &state.shutdown,
-        ),
+            options.ingest_limits.clone(),
+            state.shutdown.clone(),
+        )),
         spawn_server(ui_listener, api::router(state.clone()), &state.shutdown),
     ];
     let choice = match options.tunnel.clone() {

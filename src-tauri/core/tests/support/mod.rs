@@ -84,6 +84,7 @@ pub fn test_options(data_dir: &Path) -> ServeOptions {
         tunnel_options: Default::default(),
         systeme_api: None,
         forward: Default::default(),
+        ingest_limits: Default::default(),
     }
 }
 
