@@ -282,8 +282,13 @@ fn rusqlite_count(data_dir: &Path) -> i64 {
 async fn start_problems_are_explained_in_the_window() {
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap().to_string();
-    let corrupt = tempfile::tempdir().unwrap();
-    std::fs::write(corrupt.path().join("hookscope.db"), vec![0x42u8; 8192]).unwrap();
+    let newer = tempfile::tempdir().unwrap();
+    let newer_db = hookscope_core::db::database_path(newer.path());
+    hookscope_core::db::open_writer(&newer_db, hookscope_core::db::Synchronous::Full)
+        .unwrap()
+        .pragma_update(None, "user_version", 999)
+        .unwrap();
+    let newer_bytes = std::fs::read(&newer_db).unwrap();
     let fine = tempfile::tempdir().unwrap();
     let cases = [
         (
@@ -299,10 +304,10 @@ async fn start_problems_are_explained_in_the_window() {
             "data-dir",
         ),
         (
-            corrupt.path().to_str().unwrap(),
+            newer.path().to_str().unwrap(),
             "127.0.0.1:0",
-            "is damaged or is not a Hookscope database",
-            "corrupt-db",
+            "was written by a newer Hookscope",
+            "newer-db",
         ),
     ];
     for (data_dir, ingest, expected, name) in cases {
@@ -328,11 +333,48 @@ async fn start_problems_are_explained_in_the_window() {
         client.close().await.unwrap();
     }
     assert_eq!(
-        std::fs::read(corrupt.path().join("hookscope.db")).unwrap(),
-        vec![0x42u8; 8192],
-        "a damaged database is left as it was"
+        std::fs::read(&newer_db).unwrap(),
+        newer_bytes,
+        "a newer store is left as it was"
     );
     drop(busy);
+}
+
+#[tokio::test]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by make test under Xvfb"]
+async fn a_damaged_database_is_moved_aside_and_the_window_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = vec![0x42u8; 8192];
+    std::fs::write(dir.path().join("hookscope.db"), &garbage).unwrap();
+    let driver = Driver::start(&[
+        ("HOOKSCOPE_DATA_DIR", dir.path().to_str().unwrap()),
+        ("HOOKSCOPE_INGEST", "127.0.0.1:0"),
+        ("HOOKSCOPE_UI", "127.0.0.1:0"),
+    ]);
+    let client = driver.session().await;
+    let notice = text_of(&client, "[data-testid=start-notice]").await;
+    let moved: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with("hookscope.db.unreadable-")
+                && !name.ends_with("-wal")
+                && !name.ends_with("-shm")
+        })
+        .collect();
+    assert_eq!(moved.len(), 1, "one file set aside: {moved:?}");
+    assert!(
+        notice.contains(&moved[0].display().to_string()) && notice.contains("new, empty one"),
+        "the window says where the file went: {notice}"
+    );
+    assert_eq!(
+        std::fs::read(&moved[0]).unwrap(),
+        garbage,
+        "kept byte for byte"
+    );
+    screenshot(&client, "desktop-notice-damaged-db").await;
+    client.close().await.unwrap();
 }
 
 #[tokio::test]

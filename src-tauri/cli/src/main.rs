@@ -331,6 +331,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     };
     runtime()?.block_on(async {
         let running = server::start(options.clone()).await?;
+        for notice in &running.state.notices {
+            eprintln!("{notice}");
+        }
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "Webhook URL: {}", running.webhook_url)?;

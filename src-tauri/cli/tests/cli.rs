@@ -916,3 +916,52 @@ fn a_second_serve_on_the_same_data_folder_says_so_and_exits() {
     );
     drop(first);
 }
+
+#[test]
+fn serve_moves_a_damaged_database_aside_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = b"not a database, whatever the name says: ".repeat(200);
+    std::fs::write(dir.path().join("hookscope.db"), &garbage).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("HOOKSCOPE_DATA_DIR", dir.path())
+        .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
+        .env("HOOKSCOPE_UI", "127.0.0.1:0")
+        .env("HOOKSCOPE_TUNNEL", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let notice = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(20)).ok())
+        .find(|line| line.contains("moved to"))
+        .expect("serve says the database was moved");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let webhook = stdout.next().unwrap().unwrap();
+    assert!(
+        webhook.starts_with("Webhook URL: "),
+        "it then serves: {webhook}"
+    );
+    let moved = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with("hookscope.db.unreadable-")
+                && !name.ends_with("-wal")
+                && !name.ends_with("-shm")
+        })
+        .expect("the damaged file is kept aside");
+    assert!(notice.contains(&moved.display().to_string()), "{notice}");
+    assert_eq!(std::fs::read(&moved).unwrap(), garbage, "byte for byte");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -261,6 +261,7 @@ async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json
         "events": counts.events,
         "contacts": counts.contacts,
         "tunnel": tunnel_view(&state, &default),
+        "notices": state.notices,
     })))
 }
 

@@ -84,6 +84,26 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> 
         }
         _ => error,
     };
+    // Looked at read-only first: a read-write connection would change a file that is not
+    // ours (WAL mode rewrites the header) and, on closing, delete a journal beside it.
+    if path.exists() {
+        let probe =
+            Connection::open_with_flags(path, read_flags()).map_err(|e| damaged(e.into()))?;
+        if let Some(tables) = foreign_tables(&probe).map_err(|e| damaged(e.into()))? {
+            return Err(Error::NotADatabase {
+                path: path.to_path_buf(),
+                reason: format!("it holds another program's tables: {tables}"),
+            });
+        }
+        if matches!(
+            MIGRATIONS.current_version(&probe),
+            Ok(rusqlite_migration::SchemaVersion::Outside(_))
+        ) {
+            return Err(Error::NewerDatabase {
+                path: path.to_path_buf(),
+            });
+        }
+    }
     let mut conn = Connection::open(path).map_err(|e| damaged(e.into()))?;
     init_connection(&conn).map_err(|e| damaged(e.into()))?;
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -96,12 +116,116 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> 
             Synchronous::Normal => "NORMAL",
         },
     )?;
-    MIGRATIONS
-        .to_latest(&mut conn)
-        .map_err(|e| damaged(e.into()))?;
+    MIGRATIONS.to_latest(&mut conn).map_err(|e| match e {
+        rusqlite_migration::Error::MigrationDefinition(
+            rusqlite_migration::MigrationDefinitionError::DatabaseTooFarAhead,
+        ) => Error::NewerDatabase {
+            path: path.to_path_buf(),
+        },
+        e => damaged(e.into()),
+    })?;
     #[cfg(unix)]
     restrict_to_user(path);
     Ok(conn)
+}
+
+/// Tables in a database that Hookscope never migrated (`user_version` 0): another
+/// program's file. `None` for ours or an empty one.
+fn foreign_tables(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version != 0 {
+        return Ok(None);
+    }
+    let mut names = conn.prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 6",
+    )?;
+    let names = names
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((!names.is_empty()).then(|| names.join(", ")))
+}
+
+/// A database file that could not be used, moved out of the way with its journal files.
+#[derive(Debug, Clone)]
+pub struct SetAside {
+    pub moved_to: PathBuf,
+    pub reason: String,
+}
+
+impl SetAside {
+    /// What the user is told, in the terminal and in the window.
+    pub fn message(&self) -> String {
+        format!(
+            "The database could not be used ({}). It was moved to {} (nothing in it was changed) and Hookscope started a new, empty one.",
+            self.reason,
+            self.moved_to.display()
+        )
+    }
+}
+
+/// Opens the writer like [`open_writer`]; a damaged or foreign file is first moved aside
+/// (renamed, never overwritten or deleted) so that Hookscope can start on a new store.
+pub fn open_writer_setting_aside(
+    path: &Path,
+    synchronous: Synchronous,
+) -> Result<(Connection, Option<SetAside>)> {
+    match open_writer(path, synchronous) {
+        Err(Error::NotADatabase { reason, .. }) => {
+            let moved_to = set_aside(path)?;
+            tracing::warn!(from = %path.display(), to = %moved_to.display(), %reason, "unusable database moved aside");
+            let conn = open_writer(path, synchronous)?;
+            Ok((conn, Some(SetAside { moved_to, reason })))
+        }
+        other => other.map(|conn| (conn, None)),
+    }
+}
+
+/// Renames `hookscope.db` (and `-wal`, `-shm`) to `hookscope.db.unreadable-STAMP`, keeping
+/// SQLite's naming so the moved file still opens with its journal.
+fn set_aside(path: &Path) -> Result<PathBuf> {
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(DATABASE_FILE);
+    let with_suffix = |target: &Path, suffix: &str| {
+        let mut text = target.as_os_str().to_owned();
+        text.push(suffix);
+        PathBuf::from(text)
+    };
+    let target = (0..)
+        .map(|n| {
+            let extra = if n == 0 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            path.with_file_name(format!("{name}.unreadable-{stamp}{extra}"))
+        })
+        .find(|candidate| {
+            !candidate.exists()
+                && !with_suffix(candidate, "-wal").exists()
+                && !with_suffix(candidate, "-shm").exists()
+        })
+        .expect("a free name");
+    let io = |source| Error::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    // The journals first: a crash in between leaves the main file where it was, with its
+    // journals already beside the new name, rather than a journal applied to a new store.
+    for suffix in ["-wal", "-shm"] {
+        let journal = with_suffix(path, suffix);
+        if journal.exists() {
+            std::fs::rename(&journal, with_suffix(&target, suffix)).map_err(io)?;
+        }
+    }
+    std::fs::rename(path, &target).map_err(io)?;
+    Ok(target)
 }
 
 /// Opens a read-only connection (export, CLI): it can never block or corrupt the writer.
@@ -228,6 +352,127 @@ mod tests {
             std::fs::read(&path).unwrap(),
             garbage,
             "the file is left untouched"
+        );
+    }
+
+    /// Every file in `dir` with its bytes.
+    fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                let name = p.file_name().unwrap().to_str().unwrap().to_string();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_damaged_file_is_moved_aside_with_its_journal_and_a_new_store_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        let garbage = vec![0x42u8; 8192];
+        std::fs::write(&path, &garbage).unwrap();
+        std::fs::write(dir.path().join("hookscope.db-wal"), b"old journal").unwrap();
+        let (conn, set_aside) = open_writer_setting_aside(&path, Synchronous::Full).unwrap();
+        let set_aside = set_aside.expect("the file was set aside");
+        assert_eq!(
+            std::fs::read(&set_aside.moved_to).unwrap(),
+            garbage,
+            "kept as it was"
+        );
+        let mut journal = set_aside.moved_to.clone().into_os_string();
+        journal.push("-wal");
+        assert_eq!(
+            std::fs::read(journal).unwrap(),
+            b"old journal",
+            "its journal follows it"
+        );
+        assert!(
+            set_aside
+                .message()
+                .contains(&set_aside.moved_to.display().to_string())
+        );
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 1, "a new store is in place");
+        drop(conn);
+
+        // A second damaged file the same second gets a name of its own.
+        std::fs::write(
+            &path,
+            b"again not a database, long enough to be read as a header....",
+        )
+        .unwrap();
+        std::fs::remove_file(dir.path().join("hookscope.db-wal")).ok();
+        std::fs::remove_file(dir.path().join("hookscope.db-shm")).ok();
+        let (_, second) = open_writer_setting_aside(&path, Synchronous::Full).unwrap();
+        let second = second.unwrap();
+        assert_ne!(second.moved_to, set_aside.moved_to, "never overwritten");
+        assert_eq!(std::fs::read(&set_aside.moved_to).unwrap(), garbage);
+    }
+
+    #[test]
+    fn another_programs_database_is_moved_aside_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        {
+            let other = Connection::open(&path).unwrap();
+            other
+                .execute_batch("CREATE TABLE invoices (id INTEGER, total REAL); INSERT INTO invoices VALUES (1, 9.5);")
+                .unwrap();
+        }
+        let original = std::fs::read(&path).unwrap();
+        let error = open_writer(&path, Synchronous::Full).unwrap_err();
+        assert_eq!(error.code(), "not_a_database");
+        assert!(error.to_string().contains("invoices"), "{error}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            original,
+            "refused without a change"
+        );
+
+        let (_, set_aside) = open_writer_setting_aside(&path, Synchronous::Full).unwrap();
+        let set_aside = set_aside.unwrap();
+        assert!(
+            set_aside
+                .reason
+                .contains("another program's tables: invoices")
+        );
+        assert_eq!(
+            std::fs::read(&set_aside.moved_to).unwrap(),
+            original,
+            "byte for byte"
+        );
+    }
+
+    #[test]
+    fn a_store_from_a_newer_hookscope_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        drop(open_writer(&path, Synchronous::Full).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 999)
+            .unwrap();
+        let before = files(dir.path());
+        let error = open_writer_setting_aside(&path, Synchronous::Full).unwrap_err();
+        assert_eq!(error.code(), "newer_database", "{error}");
+        assert!(error.to_string().contains("newer Hookscope"));
+        let after = files(dir.path());
+        assert!(
+            !after.keys().any(|name| name.contains("unreadable")),
+            "nothing moved aside: {:?}",
+            after.keys()
+        );
+        assert_eq!(
+            before["hookscope.db"], after["hookscope.db"],
+            "nothing changed"
         );
     }
 

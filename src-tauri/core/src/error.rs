@@ -37,6 +37,11 @@ pub enum Error {
     NotADatabase { path: PathBuf, reason: String },
 
     #[error(
+        "the database {path} was written by a newer Hookscope: run that version, or pick another data folder with HOOKSCOPE_DATA_DIR (this one leaves the file untouched)"
+    )]
+    NewerDatabase { path: PathBuf },
+
+    #[error(
         "another Hookscope is already running on the data folder {path}: use that one (its window, or the UI link it printed), stop it first, or give this one another folder with --data-dir"
     )]
     AlreadyRunning { path: PathBuf },
@@ -66,6 +71,7 @@ impl Error {
             Error::ShuttingDown => "shutting_down",
             Error::DataDir { .. } => "data_dir",
             Error::NotADatabase { .. } => "not_a_database",
+            Error::NewerDatabase { .. } => "newer_database",
             Error::Bind { .. } => "bind",
             Error::AlreadyRunning { .. } => "already_running",
             Error::Sqlite(e) if is_disk_full(e) => "disk_full",

@@ -148,6 +148,8 @@ pub struct AppState {
     /// Held while this server runs: one Hookscope per data folder.
     data_dir_lock: std::sync::Mutex<Option<std::fs::File>>,
     pub forward_policy: ForwardPolicy,
+    /// What the user must know about this start (a database moved aside).
+    pub notices: Vec<String>,
     /// Forward results as they come, for the live stream.
     pub forwarded: broadcast::Sender<Arc<ForwardUpdate>>,
 }
@@ -383,14 +385,14 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let path = db::database_path(&options.data_dir);
     let path_for_open = path.clone();
     let synchronous = options.synchronous;
-    let (conn, checkpoints, api_token, endpoint_list) =
+    let (conn, checkpoints, api_token, endpoint_list, set_aside) =
         tokio::task::spawn_blocking(move || -> Result<_> {
-            let conn = db::open_writer(&path_for_open, synchronous)?;
+            let (conn, set_aside) = db::open_writer_setting_aside(&path_for_open, synchronous)?;
             endpoints::ensure_default(&conn)?;
             let api_token = db::setting_or_insert(&conn, "api_token", tokens::api_token)?;
             let list = endpoints::list(&conn)?;
             let checkpoints = db::open_writer(&path_for_open, synchronous)?;
-            Ok((conn, checkpoints, api_token, list))
+            Ok((conn, checkpoints, api_token, list, set_aside))
         })
         .await
         .map_err(|_| Error::ShuttingDown)??;
@@ -426,6 +428,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         registering: tokio::sync::Mutex::new(()),
         data_dir_lock: std::sync::Mutex::new(Some(lock)),
         forward_policy: options.forward.clone(),
+        notices: set_aside.iter().map(db::SetAside::message).collect(),
         forwarded: broadcast::channel(STREAM_BUFFER).0,
     });
 

@@ -281,6 +281,8 @@ export interface Status {
   events: number;
   contacts: number;
   tunnel: TunnelStatus;
+  /** What the user must know about this start, e.g. a damaged database moved aside. */
+  notices?: string[];
 }
 
 export interface EventFilter {
