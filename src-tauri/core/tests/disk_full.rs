@@ -1,0 +1,207 @@
+//! A full disk: the store lives on a small tmpfs that a filler file then fills. Deliveries
+//! get 503 (the sender retries), nothing acknowledged is lost, and deliveries are taken
+//! again once there is room, also after a restart.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support::{Api, start_server};
+
+/// A tmpfs mounted for the test's lifetime.
+struct SmallDisk {
+    mount_point: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` when this process may not mount (not root): the test says it was skipped.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let mount_point = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(mount_point.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk { mount_point })
+    }
+
+    fn path(&self) -> &Path {
+        self.mount_point.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.mount_point.path())
+            .status();
+    }
+}
+
+/// Writes zeros into `path` until the filesystem refuses.
+fn fill(path: &Path) -> u64 {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    let mut written = 0u64;
+    loop {
+        match file.write(&block) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => written += n as u64,
+        }
+    }
+    let _ = file.sync_all();
+    written
+}
+
+fn body(n: usize) -> String {
+    // Large enough that a few dozen need fresh pages.
+    let padding = "p".repeat(8_000);
+    format!(
+        r#"{{"type":"contact.tag.added","data":{{"tag":{{"id":{n},"name":"full disk {n}"}},"contact":{{"id":{n},"email":"disk{n}@example.com","fields":[]}}}},"padding":"{padding}"}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_with_503_keeps_what_it_acknowledged_and_recovers() {
+    let Some(disk) = SmallDisk::mount("24m") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root; the full-disk test did not run");
+        return;
+    };
+    let data_dir: PathBuf = disk.path().join("data");
+    let running = start_server(&data_dir).await;
+    let http = reqwest::Client::new();
+    let mut acked: Vec<(String, String)> = Vec::new();
+
+    for n in 0..20 {
+        let text = body(n);
+        let response = http
+            .post(&running.webhook_url)
+            .body(text.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "room left: stored");
+        let ack: serde_json::Value = response.json().await.unwrap();
+        acked.push((ack["id"].as_str().unwrap().to_string(), text));
+    }
+
+    let filler = disk.path().join("filler");
+    let filled = fill(&filler);
+    let mut refused = 0;
+    let mut refusal = String::new();
+    for n in 20..400 {
+        let text = body(n);
+        let response = http
+            .post(&running.webhook_url)
+            .body(text.clone())
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            200 => {
+                let ack: serde_json::Value = response.json().await.unwrap();
+                acked.push((ack["id"].as_str().unwrap().to_string(), text));
+            }
+            503 => {
+                assert_eq!(
+                    response.headers()["retry-after"],
+                    "5",
+                    "tells the sender when to retry"
+                );
+                refusal = response.text().await.unwrap();
+                refused += 1;
+            }
+            other => panic!("a delivery on a full disk got {other}"),
+        }
+        if refused >= 20 {
+            break;
+        }
+    }
+    assert!(
+        refused >= 20,
+        "a full disk refuses deliveries ({refused} refused)"
+    );
+    assert!(
+        refusal.contains("not stored"),
+        "the refusal says so: {refusal}"
+    );
+    let api = Api::of(&running);
+    assert!(
+        api.get("/api/status")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success(),
+        "the UI still answers"
+    );
+
+    // Room again: deliveries are taken without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let mut recovered = false;
+    for attempt in 0..50 {
+        let text = body(1000 + attempt);
+        let response = http
+            .post(&running.webhook_url)
+            .body(text.clone())
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            let ack: serde_json::Value = response.json().await.unwrap();
+            acked.push((ack["id"].as_str().unwrap().to_string(), text));
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "deliveries are taken again once there is room");
+    for n in 0..10 {
+        let text = body(2000 + n);
+        let response = http
+            .post(&running.webhook_url)
+            .body(text.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let ack: serde_json::Value = response.json().await.unwrap();
+        acked.push((ack["id"].as_str().unwrap().to_string(), text));
+    }
+    running.stop().await;
+
+    let again = start_server(&data_dir).await;
+    let api = Api::of(&again);
+    for (id, text) in &acked {
+        let stored = api
+            .get(&format!("/api/events/{id}/raw"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stored.status(), 200, "acknowledged delivery {id} survived");
+        assert_eq!(stored.text().await.unwrap(), *text, "intact");
+    }
+    let listed = api.json("/api/events?limit=1000").await;
+    assert_eq!(
+        listed["events"].as_array().unwrap().len(),
+        acked.len(),
+        "only acknowledged deliveries are stored"
+    );
+    println!(
+        "full disk: filler {} MiB, {} acknowledged before and after, {refused} refused with 503 while full",
+        filled >> 20,
+        acked.len()
+    );
+    again.stop().await;
+    drop(disk);
+}
