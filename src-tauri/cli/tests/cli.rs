@@ -965,3 +965,93 @@ fn serve_moves_a_damaged_database_aside_and_says_where() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The API token opens everything captured: it is printed once (the `UI:` line) and never
+/// written to the log, even at the most detailed level, whichever way it is presented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("serve.log");
+    let data_dir = dir.path().join("data");
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .env("HOOKSCOPE_DATA_DIR", &data_dir)
+        .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
+        .env("HOOKSCOPE_UI", "127.0.0.1:0")
+        .env("HOOKSCOPE_TUNNEL", "off")
+        .env("HOOKSCOPE_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let webhook_url = stdout.next().unwrap().unwrap().replace("Webhook URL: ", "");
+    let ui_url = stdout.next().unwrap().unwrap().replace("UI: ", "");
+    let (base, token) = ui_url.split_once("/?token=").unwrap();
+    let (base, token) = (base.to_string(), token.to_string());
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = http.get(&ui_url).send().await.unwrap();
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    http.get(format!("{base}/api/events"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    http.get(format!("{base}/api/status"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    http.get(format!("{base}/api/export?format=ndjson"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    // Wrong and misplaced tokens, and the token sent to the ingest port as a payload.
+    http.get(format!("{base}/api/events"))
+        .bearer_auth(format!("{token}x"))
+        .send()
+        .await
+        .unwrap();
+    http.get(format!("{base}/api/events?token={token}"))
+        .send()
+        .await
+        .unwrap();
+    let delivered = http
+        .post(&webhook_url)
+        .header("authorization", format!("Bearer {token}"))
+        .body(format!(
+            r#"{{"email":"log@example.com","token":"{token}"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), 200);
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.lines().count() > 20,
+        "the trace log was written ({} lines)",
+        log.lines().count()
+    );
+    assert!(!log.contains(&token), "the API token appears in the log");
+    let rest: Vec<String> = stdout.map_while(Result::ok).collect();
+    assert!(
+        !rest.iter().any(|line| line.contains(&token)),
+        "only the UI line carries the token"
+    );
+}

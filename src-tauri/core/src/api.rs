@@ -69,7 +69,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::patch(change_endpoint).delete(delete_endpoint),
         )
         .fallback(|| async { ApiError(Error::NotFound("no such API route".into())) })
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        // `layer`, not `route_layer`: without the token, not even which routes exist.
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .nest("/api", api)
         .route("/", get(index))

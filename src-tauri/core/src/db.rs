@@ -104,6 +104,10 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> 
             });
         }
     }
+    // Created readable by the user only before SQLite opens it: SQLite gives its journal
+    // files the database file's mode, and they hold deliveries too.
+    #[cfg(unix)]
+    create_private(path)?;
     let mut conn = Connection::open(path).map_err(|e| damaged(e.into()))?;
     init_connection(&conn).map_err(|e| damaged(e.into()))?;
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -256,10 +260,34 @@ fn init_connection(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 #[cfg(unix)]
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(Error::DataDir {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The store and its journals, readable by the user only (also those an earlier version
+/// created with the default mode).
+#[cfg(unix)]
 fn restrict_to_user(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    // Best effort: a file on a filesystem without modes still works.
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        // Best effort: a file on a filesystem without modes still works.
+        let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+    }
 }
 
 pub fn get_setting(conn: &Connection, key: &str) -> Result<Option<String>> {

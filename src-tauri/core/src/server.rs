@@ -514,15 +514,14 @@ fn follow_endpoint_changes(state: Arc<AppState>) {
 /// the store while a server runs do not take it.
 fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
     let path = data_dir.join("hookscope.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| Error::DataDir {
-            path: path.clone(),
-            source,
-        })?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path).map_err(|source| Error::DataDir {
+        path: path.clone(),
+        source,
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::AlreadyRunning {
