@@ -31,7 +31,7 @@ define apt_ensure
 	fi
 endef
 
-.PHONY: run build ui bundle test test-ui test-browser test-desktop bench deps lint clean
+.PHONY: run build ui bundle test test-ui test-browser test-desktop test-fuzz soak bench deps lint clean
 
 deps:
 	$(call apt_ensure,$(APT_BUILD))
@@ -95,9 +95,22 @@ test-desktop: ui
 	dbus-run-session -- xvfb-run -a -s "-screen 0 1400x900x24" timeout 900 \
 	  cargo test -p hookscope-desktop --test window -- --ignored --test-threads=1
 
+## cargo fuzz (libFuzzer) on the decoder and the export/import round trip, FUZZ_SECONDS
+## each, from the fixtures and the kept regression inputs.
+FUZZ_SECONDS ?= 30
+test-fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	src-tauri/core/fuzz/run.sh $(FUZZ_SECONDS)
+
 ## Every test. cargo test runs last: CI reads its summary lines.
-test: lint test-ui test-browser test-desktop
+test: lint test-ui test-browser test-desktop test-fuzz
 	cargo test --workspace
+
+## The long runs: a 10-minute soak (steady load, readers, exports, stalled streams) and
+## 10 minutes of fuzzing per target.
+soak:
+	HOOKSCOPE_SOAK_SECONDS=600 cargo test --release -p hookscope-cli --test soak -- --nocapture
+	$(MAKE) test-fuzz FUZZ_SECONDS=600
 
 ## Figures, not pass/fail: ingest vs a no-op handler, a store of a million events, export.
 bench: ui tests/browser/node_modules/.package-lock.json
