@@ -420,3 +420,162 @@ async fn a_second_launch_hands_over_to_the_first() {
     );
     client.close().await.unwrap();
 }
+
+/// Every string of a systeme.io payload replaced by an XSS payload; the event type and
+/// times kept so it still decodes as that event, emails kept email-shaped.
+fn poisoned(value: &mut serde_json::Value, payloads: &[String], next: &mut usize, key: &str) {
+    match value {
+        serde_json::Value::String(text) => {
+            if key == "type" || key.ends_with("_at") || key.ends_with("At") {
+                return;
+            }
+            let payload = &payloads[*next % payloads.len()];
+            *next += 1;
+            *text = if key.to_lowercase().contains("email") {
+                format!("{payload}@example.com")
+            } else {
+                payload.clone()
+            };
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                poisoned(item, payloads, next, key);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (k, v) in fields.iter_mut() {
+                poisoned(v, payloads, next, k);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Nothing ran (`window.__pwned` unset) and no markup or handler came from a payload.
+const INERT_CHECK: &str = r#"
+    const app = document.querySelector('#app');
+    const handlers = [...app.querySelectorAll('*')].flatMap((el) =>
+      [...el.attributes].filter((a) => a.name.startsWith('on')).map((a) => el.tagName + ' ' + a.name));
+    const foreign = [...app.querySelectorAll('script, img, svg, iframe, object, embed, video, math, marquee, base, meta, link, xss, noscript, a[href^="javascript" i], a[href*="evil.example"]')]
+      .map((el) => el.outerHTML.slice(0, 80));
+    return { pwned: window.__pwned ?? null, handlers, foreign };
+"#;
+
+#[tokio::test]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by make test under Xvfb"]
+async fn xss_payloads_in_every_field_stay_inert_in_the_window() {
+    let corpus: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/hostile/xss-payloads.json")).unwrap(),
+    )
+    .unwrap();
+    let payloads: Vec<String> = corpus["payloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    assert!(payloads.len() >= 40);
+    let data = tempfile::tempdir().unwrap();
+    let driver = Driver::start(&[
+        ("HOOKSCOPE_DATA_DIR", data.path().to_str().unwrap()),
+        ("HOOKSCOPE_INGEST", "127.0.0.1:0"),
+        ("HOOKSCOPE_UI", "127.0.0.1:0"),
+    ]);
+    let client = driver.session().await;
+    let webhook_url = text_of(&client, "[data-testid=webhook-url]").await;
+    let http = reqwest::Client::new();
+    let mut next = 0;
+    let mut sent = 0;
+    for family in ["systeme-automation", "systeme-settings"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("fixtures").join(family))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        for file in files {
+            let mut body: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+            poisoned(&mut body, &payloads, &mut next, "");
+            let ascii = payloads
+                .iter()
+                .filter(|p| p.is_ascii())
+                .nth(sent % 30)
+                .unwrap();
+            let response = http
+                .post(format!("{webhook_url}/x?q={}", sent))
+                .header("content-type", "application/json")
+                .header("x-evil", ascii.as_str())
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            sent += 1;
+        }
+    }
+    for payload in &payloads[..6] {
+        let response = http
+            .post(&webhook_url)
+            .header("content-type", "text/html")
+            .body(payload.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        sent += 1;
+    }
+    let expected = format!("{sent} events");
+    let started = std::time::Instant::now();
+    while !text_of(&client, "[data-testid=counts]")
+        .await
+        .contains(&expected)
+    {
+        assert!(started.elapsed() < PATIENCE, "the window counts {expected}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let inert = |found: serde_json::Value, place: &str| {
+        assert_eq!(
+            found,
+            json!({"pwned": null, "handlers": [], "foreign": []}),
+            "nothing ran or was injected ({place})"
+        );
+    };
+    inert(client.execute(INERT_CHECK, vec![]).await.unwrap(), "lists");
+    let contacts = client
+        .find_all(Locator::Css("[data-testid=contact]"))
+        .await
+        .unwrap()
+        .len();
+    assert!(contacts > 10, "{contacts} contacts");
+    for i in 0..contacts {
+        let contact = client
+            .find_all(Locator::Css("[data-testid=contact]"))
+            .await
+            .unwrap()
+            .remove(i);
+        contact.click().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let events = client
+            .find_all(Locator::Css("[data-testid=event]"))
+            .await
+            .unwrap();
+        for event in events {
+            event.click().await.unwrap();
+            for tab in ["pretty", "raw", "headers"] {
+                if let Ok(tab) = client
+                    .find(Locator::Css(&format!("[data-testid=tab-{tab}]")))
+                    .await
+                {
+                    tab.click().await.unwrap();
+                }
+            }
+        }
+        inert(
+            client.execute(INERT_CHECK, vec![]).await.unwrap(),
+            &format!("contact {i}"),
+        );
+    }
+    screenshot(&client, "desktop-xss-corpus").await;
+    client.close().await.unwrap();
+}

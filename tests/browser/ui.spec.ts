@@ -566,3 +566,104 @@ test('a test event is made from a sample and shows like a real one', async ({ ho
   await page.getByRole('button', { name: 'Send test event' }).click();
   await expect(row(page, 'New sale: 12.50 EUR')).toBeVisible();
 });
+
+/** Every string of a systeme.io payload replaced by an XSS payload (the event type and
+ * times kept, so it is still decoded as that event), emails kept email-shaped. */
+function poisoned(value: unknown, payloads: string[], next: { i: number }, key = ''): unknown {
+  if (typeof value === 'string') {
+    if (key === 'type' || key.endsWith('_at') || key.endsWith('At')) return value;
+    const payload = payloads[next.i++ % payloads.length]!;
+    return key.toLowerCase().includes('email') ? `${payload}@example.com` : payload;
+  }
+  if (Array.isArray(value)) return value.map((v) => poisoned(v, payloads, next, key));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, poisoned(v, payloads, next, k)]));
+  }
+  return value;
+}
+
+test('a corpus of XSS payloads in every displayed field stays inert', async ({ hookscope, watched: page }) => {
+  test.setTimeout(180_000);
+  const { payloads } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'hostile', 'xss-payloads.json'), 'utf8')) as {
+    payloads: string[];
+  };
+  expect(payloads.length).toBeGreaterThanOrEqual(40);
+  const ascii = payloads.filter((p) => /^[\x20-\x7e]*$/.test(p));
+  const next = { i: 0 };
+  let sent = 0;
+  for (const name of allFixtures().filter((n) => n.startsWith('systeme-'))) {
+    const original = fixture(name);
+    const payload = ascii[sent % ascii.length]!;
+    await hookscope.send({
+      body: JSON.stringify(poisoned(JSON.parse(original.text), payloads, next)),
+      headers: { ...original.headers, 'x-evil': payload, 'user-agent': payload },
+      suffix: `/${encodeURIComponent(payloads[sent % payloads.length]!)}?q=${encodeURIComponent(payload)}`,
+    });
+    sent++;
+  }
+  for (const payload of payloads.slice(0, 10)) {
+    await hookscope.send({ body: payload, headers: { 'content-type': 'text/html' } });
+    await hookscope.send({
+      body: `email=${encodeURIComponent(payload)}%40example.com&name=${encodeURIComponent(payload)}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    sent += 2;
+  }
+  const { endpoints } = await hookscope.api<{ endpoints: { id: string }[] }>('/api/endpoints');
+  const renamed = await fetch(`${hookscope.uiBase}/api/endpoints/${endpoints[0]!.id}`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${hookscope.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: payloads[1] }),
+  });
+  expect(renamed.status).toBe(200);
+
+  await page.goto(hookscope.uiUrl);
+  await expect(page.getByTestId('counts')).toContainText(`${sent} events`);
+  const inert = async (where: string) => {
+    const found = await page.evaluate(() => {
+      const app = document.querySelector('#app')!;
+      const handlers = [...app.querySelectorAll('*')].flatMap((el) =>
+        [...el.attributes].filter((a) => a.name.startsWith('on')).map((a) => `${el.tagName} ${a.name}`),
+      );
+      const foreign = [
+        ...app.querySelectorAll(
+          'script, img, svg, iframe, object, embed, video, math, marquee, base, meta, link, xss, noscript, a[href^="javascript" i], a[href*="evil.example"]',
+        ),
+      ].map((el) => el.outerHTML.slice(0, 80));
+      return { pwned: (window as unknown as { __pwned?: unknown }).__pwned ?? null, handlers, foreign };
+    });
+    expect(found, `nothing ran or was injected (${where})`).toEqual({ pwned: null, handlers: [], foreign: [] });
+  };
+  await inert('lists');
+
+  const contacts = page.getByTestId('contact');
+  const contactCount = await contacts.count();
+  expect(contactCount).toBeGreaterThan(10);
+  for (let i = 0; i < contactCount; i++) {
+    await contacts.nth(i).click();
+    await expect(page.getByTestId('event').first()).toBeVisible();
+    const events = page.getByTestId('event');
+    for (let j = 0; j < (await events.count()); j++) {
+      await events.nth(j).click();
+      for (const tab of ['pretty', 'raw', 'headers']) {
+        await page.getByTestId(`tab-${tab}`).click();
+        await expect(page.getByTestId('tab-panel')).toBeVisible();
+      }
+    }
+    await inert(`contact ${i}`);
+  }
+  await page.getByLabel('Search contacts by email or name').fill(payloads[0]!);
+  await inert('search');
+  await page.getByLabel('Search contacts by email or name').fill('');
+  await page.getByRole('button', { name: 'Insights…' }).click();
+  await expect(page.getByTestId('funnels')).toBeVisible();
+  await inert('funnels');
+  await page.getByRole('tab', { name: 'Shapes' }).click();
+  const types = page.getByTestId('shape-type');
+  for (let i = 0; i < (await types.count()); i++) {
+    await types.nth(i).click();
+    await expect(page.getByTestId('shape')).toBeVisible();
+  }
+  await inert('shapes');
+  await shot(page, 'xss-corpus');
+});

@@ -106,7 +106,8 @@ async fn steady_load_with_readers_an_export_and_stalled_streams() {
     let heard = Arc::new(AtomicU64::new(0));
     let listener = {
         let (heard, running) = (heard.clone(), running.clone());
-        let request = http
+        // No overall timeout: this response lasts the whole soak.
+        let request = reqwest::Client::new()
             .get(format!("{}/api/stream", server.ui_base))
             .bearer_auth(&server.token);
         tokio::spawn(async move {
@@ -117,7 +118,8 @@ async fn steady_load_with_readers_an_export_and_stalled_streams() {
                         let n = chunk.windows(14).filter(|w| w == b"event: capture").count();
                         heard.fetch_add(n as u64, Ordering::Relaxed);
                     }
-                    Ok(_) => panic!("the live stream ended"),
+                    Ok(Ok(None)) => panic!("the live stream ended"),
+                    Ok(Err(error)) => panic!("the live stream failed: {error}"),
                     Err(_) => {}
                 }
             }
@@ -195,8 +197,9 @@ async fn steady_load_with_readers_an_export_and_stalled_streams() {
     }
     // Exports, one after the other, read to the end.
     let exporter = {
+        // An export of a large store may take longer than the other requests' limit.
         let (http, base, token, running) = (
-            http.clone(),
+            reqwest::Client::new(),
             server.ui_base.clone(),
             server.token.clone(),
             running.clone(),
