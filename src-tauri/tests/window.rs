@@ -119,6 +119,22 @@ async fn wait_text(client: &Client, css: &str, expected: &str) -> String {
     }
 }
 
+/// Waits until `css` matches at least `count` elements.
+async fn wait_count_at_least(client: &Client, css: &str, count: usize) {
+    let started = std::time::Instant::now();
+    loop {
+        let found = client.find_all(Locator::Css(css)).await.unwrap().len();
+        if found >= count {
+            return;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{css}: {found} elements, expected at least {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until `css` matches exactly `count` elements.
 async fn wait_count(client: &Client, css: &str, count: usize) {
     let started = std::time::Instant::now();
@@ -451,6 +467,18 @@ fn poisoned(value: &mut serde_json::Value, payloads: &[String], next: &mut usize
     }
 }
 
+fn url_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// Nothing ran (`window.__pwned` unset) and no markup or handler came from a payload.
 const INERT_CHECK: &str = r#"
     const app = document.querySelector('#app');
@@ -482,6 +510,8 @@ async fn xss_payloads_in_every_field_stay_inert_in_the_window() {
         ("HOOKSCOPE_UI", "127.0.0.1:0"),
     ]);
     let client = driver.session().await;
+    // Tall enough that the virtual lists render every row.
+    client.set_window_size(1400, 3200).await.unwrap();
     let webhook_url = text_of(&client, "[data-testid=webhook-url]").await;
     let http = reqwest::Client::new();
     let mut next = 0;
@@ -503,7 +533,11 @@ async fn xss_payloads_in_every_field_stay_inert_in_the_window() {
                 .nth(sent % 30)
                 .unwrap();
             let response = http
-                .post(format!("{webhook_url}/x?q={}", sent))
+                .post(format!(
+                    "{webhook_url}/{}?q={}",
+                    url_encoded(&payloads[sent % payloads.len()]),
+                    url_encoded(ascii)
+                ))
                 .header("content-type", "application/json")
                 .header("x-evil", ascii.as_str())
                 .body(body.to_string())
@@ -542,35 +576,68 @@ async fn xss_payloads_in_every_field_stay_inert_in_the_window() {
         );
     };
     inert(client.execute(INERT_CHECK, vec![]).await.unwrap(), "lists");
+    // Every event, every tab of its detail (through All events; the list is virtual, so
+    // each row is scrolled into view and found again after each click).
+    client
+        .find(Locator::XPath("//button[.//span[text()='All events']]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut covered = 0;
+    for j in 0..sent {
+        let found: bool = client
+            .execute(
+                "const rows = document.querySelectorAll('[data-testid=event]');
+                 const row = [...rows].find((r) => r.dataset.index === String(arguments[0])) ?? rows[arguments[0]];
+                 if (!row) return false; row.scrollIntoView({block: 'center'}); row.click(); return true;",
+                vec![json!(j)],
+            )
+            .await
+            .unwrap()
+            .as_bool()
+            .unwrap_or(false);
+        if !found {
+            break;
+        }
+        for tab in ["pretty", "raw", "headers"] {
+            client
+                .wait()
+                .at_most(PATIENCE)
+                .for_element(Locator::Css(&format!("[data-testid=tab-{tab}]")))
+                .await
+                .unwrap_or_else(|e| panic!("event {j} has a {tab} tab: {e}"))
+                .click()
+                .await
+                .unwrap();
+            inert(
+                client.execute(INERT_CHECK, vec![]).await.unwrap(),
+                &format!("event {j}, {tab}"),
+            );
+        }
+        covered += 1;
+    }
+    assert_eq!(covered, sent, "every event was opened");
     let contacts = client
         .find_all(Locator::Css("[data-testid=contact]"))
         .await
         .unwrap()
         .len();
-    assert!(contacts > 10, "{contacts} contacts");
+    assert!(contacts > 5, "{contacts} contacts");
     for i in 0..contacts {
-        let contact = client
-            .find_all(Locator::Css("[data-testid=contact]"))
-            .await
-            .unwrap()
-            .remove(i);
-        contact.click().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let events = client
-            .find_all(Locator::Css("[data-testid=event]"))
+        let clicked = client
+            .execute(
+                "const row = document.querySelectorAll('[data-testid=contact]')[arguments[0]];
+                 if (!row) return false; row.scrollIntoView({block: 'center'}); row.click(); return true;",
+                vec![json!(i)],
+            )
             .await
             .unwrap();
-        for event in events {
-            event.click().await.unwrap();
-            for tab in ["pretty", "raw", "headers"] {
-                if let Ok(tab) = client
-                    .find(Locator::Css(&format!("[data-testid=tab-{tab}]")))
-                    .await
-                {
-                    tab.click().await.unwrap();
-                }
-            }
+        if clicked != json!(true) {
+            break;
         }
+        wait_count_at_least(&client, "[data-testid=event]", 1).await;
         inert(
             client.execute(INERT_CHECK, vec![]).await.unwrap(),
             &format!("contact {i}"),

@@ -133,11 +133,17 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> 
     Ok(conn)
 }
 
-/// Tables in a database that Hookscope never migrated (`user_version` 0): another
-/// program's file. `None` for ours or an empty one.
+/// Tables in a database that is not Hookscope's (never migrated by it, or migrated with no
+/// events table): another program's file. `None` for ours or an empty one.
 fn foreign_tables(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    // Reads the whole schema, so a damaged one is found here, before anything writes.
+    let has_events: bool = conn.query_row(
+        "SELECT count(*) FILTER (WHERE name = 'events' AND type = 'table') > 0 FROM sqlite_schema",
+        [],
+        |row| row.get(0),
+    )?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    if version != 0 {
+    if version != 0 && has_events {
         return Ok(None);
     }
     let mut names = conn.prepare(
@@ -201,7 +207,20 @@ fn set_aside(path: &Path) -> Result<PathBuf> {
         text.push(suffix);
         PathBuf::from(text)
     };
-    let target = (0..)
+    // A move cut short by a crash left journals under a name without their file: finish it.
+    let unfinished = std::fs::read_dir(path.parent().unwrap_or(Path::new(".")))
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|file| {
+            let base = file
+                .strip_suffix("-wal")
+                .or_else(|| file.strip_suffix("-shm"))?;
+            base.starts_with(&format!("{name}.unreadable-"))
+                .then(|| path.with_file_name(base))
+        })
+        .find(|base| !base.exists());
+    let fresh = (0..)
         .map(|n| {
             let extra = if n == 0 {
                 String::new()
@@ -216,12 +235,20 @@ fn set_aside(path: &Path) -> Result<PathBuf> {
                 && !with_suffix(candidate, "-shm").exists()
         })
         .expect("a free name");
+    // Never over a journal already there: only finish the move if nothing would be replaced.
+    let collides = |target: &Path| {
+        ["-wal", "-shm"].iter().any(|suffix| {
+            with_suffix(path, suffix).exists() && with_suffix(target, suffix).exists()
+        })
+    };
+    let target = unfinished.filter(|t| !collides(t)).unwrap_or(fresh);
     let io = |source| Error::DataDir {
         path: path.to_path_buf(),
         source,
     };
-    // The journals first: a crash in between leaves the main file where it was, with its
-    // journals already beside the new name, rather than a journal applied to a new store.
+    // The journals first: a crash in between leaves the main file where it was and its
+    // journals beside the new name (the next start finishes the move), never a journal
+    // next to a new store.
     for suffix in ["-wal", "-shm"] {
         let journal = with_suffix(path, suffix);
         if journal.exists() {
@@ -443,6 +470,44 @@ mod tests {
         let second = second.unwrap();
         assert_ne!(second.moved_to, set_aside.moved_to, "never overwritten");
         assert_eq!(std::fs::read(&set_aside.moved_to).unwrap(), garbage);
+    }
+
+    #[test]
+    fn a_move_cut_short_is_finished_under_the_same_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        std::fs::write(&path, vec![0x42u8; 4096]).unwrap();
+        // As a crash between renaming the journal and the file leaves them.
+        let earlier = dir.path().join("hookscope.db.unreadable-20261101T000000Z");
+        std::fs::write(
+            dir.path()
+                .join("hookscope.db.unreadable-20261101T000000Z-wal"),
+            b"wal",
+        )
+        .unwrap();
+        let (_, set_aside) = open_writer_setting_aside(&path, Synchronous::Full).unwrap();
+        assert_eq!(
+            set_aside.unwrap().moved_to,
+            earlier,
+            "the file joins its journal"
+        );
+        assert_eq!(std::fs::read(&earlier).unwrap(), vec![0x42u8; 4096]);
+    }
+
+    #[test]
+    fn a_file_with_a_version_but_no_events_is_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        {
+            let other = Connection::open(&path).unwrap();
+            other
+                .execute_batch("CREATE TABLE notes (t TEXT); PRAGMA user_version = 2;")
+                .unwrap();
+        }
+        let original = std::fs::read(&path).unwrap();
+        let error = open_writer(&path, Synchronous::Full).unwrap_err();
+        assert_eq!(error.code(), "not_a_database", "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), original, "not migrated");
     }
 
     #[test]

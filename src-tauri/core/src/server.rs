@@ -341,11 +341,12 @@ impl Running {
     pub async fn stop(self) {
         self.state.tunnels.stop().await;
         self.state.shutdown.cancel();
-        for server in self.servers {
+        let drained = self.servers.into_iter().map(|server| async move {
             if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
                 tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
             }
-        }
+        });
+        futures_util::future::join_all(drained).await;
         let state = self.state.clone();
         let _ = tokio::task::spawn_blocking(move || state.writer.stop()).await;
         // Released now, not when the last task holding the state lets go of it: the same
@@ -438,17 +439,21 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         .await?;
     crate::shapes::set_learning_history(history.is_some());
 
+    // One pool of connections for both ingest listeners: they share the process's files.
+    let ingest_slots = ingest::connection_slots(&options.ingest_limits);
     let servers = vec![
         tokio::spawn(ingest::serve(
             ingest_listener,
             ingest::router(state.clone(), Listener::Direct),
             options.ingest_limits.clone(),
+            ingest_slots.clone(),
             state.shutdown.clone(),
         )),
         tokio::spawn(ingest::serve(
             tunnel_listener,
             ingest::router(state.clone(), Listener::Tunnel),
             options.ingest_limits.clone(),
+            ingest_slots,
             state.shutdown.clone(),
         )),
         spawn_server(ui_listener, api::router(state.clone()), &state.shutdown),

@@ -163,6 +163,17 @@ async fn every_route_refuses_strangers() {
             );
             checked += 1;
         }
+        // With the token the route exists (a misspelt entry would meet the fallback).
+        let answer = request().bearer_auth(&api.token).send().await.unwrap();
+        let exists = !matches!(
+            answer.json::<serde_json::Value>().await.ok(),
+            Some(body) if body["message"] == "no such API route"
+        );
+        assert_eq!(
+            exists,
+            *path != "/api/no-such-route",
+            "{method} {path} is a route"
+        );
         // The same path on the ingest port is nothing.
         let ingest = http
             .request(

@@ -17,8 +17,9 @@ use tokio::net::TcpStream;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 const BODY_IDLE: Duration = Duration::from_secs(2);
 const BODY_TOTAL: Duration = Duration::from_secs(4);
-/// What a case may take beyond the limit that ends it.
-const SLACK: Duration = Duration::from_secs(4);
+const WRITE_STALL: Duration = Duration::from_secs(2);
+/// What a case may take beyond the limit that ends it (a loaded 2-core machine).
+const SLACK: Duration = Duration::from_secs(6);
 
 fn limits(max_connections: usize) -> IngestLimits {
     IngestLimits {
@@ -27,6 +28,7 @@ fn limits(max_connections: usize) -> IngestLimits {
         body_total: BODY_TOTAL,
         max_connections,
         max_headers: 256,
+        write_stall: WRITE_STALL,
     }
 }
 
@@ -751,11 +753,96 @@ async fn a_connection_flood_is_turned_away_and_service_resumes() {
         assert!(started.elapsed() < Duration::from_secs(2), "at once");
     }
     // The silent holders are closed after the head timeout; then deliveries go through.
+    assert_served_again(&running, HEAD_TIMEOUT + SLACK).await;
+    drop(holders);
+    running.stop().await;
+}
+
+/// Retries a delivery until it is acknowledged; panics after `within`.
+async fn assert_served_again(running: &hookscope_core::Running, within: Duration) {
     let http = reqwest::Client::new();
     let sale = fixture("systeme-settings/sale-new");
-    tokio::time::sleep(HEAD_TIMEOUT + Duration::from_millis(500)).await;
-    let id = support::deliver(&http, &running.webhook_url, &sale).await;
-    assert!(!id.is_empty());
-    drop(holders);
+    let started = Instant::now();
+    loop {
+        let mut request = http.post(&running.webhook_url).body(sale.body.clone());
+        for (name, value) in &sale.headers {
+            request = request.header(name, value);
+        }
+        if let Ok(response) = request.send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "deliveries are taken again within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+const HOG_STALL: Duration = Duration::from_secs(5);
+
+/// A client that sends requests and never reads the answers: once its socket buffers are
+/// full the answer cannot be written, and after the write limit its connection goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_lose_their_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start(hookscope_core::ServeOptions {
+        // Long enough for every hog to be in place before the first is let go.
+        ingest_limits: IngestLimits {
+            write_stall: HOG_STALL,
+            ..limits(4)
+        },
+        ..test_options(dir.path())
+    })
+    .await
+    .unwrap();
+    // Large answers: the endpoint's chosen response.
+    let api = Api::of(&running);
+    let endpoints = api.json("/api/endpoints").await;
+    let id = endpoints["endpoints"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let changed = api
+        .http
+        .patch(format!("{}/api/endpoints/{id}", api.base))
+        .bearer_auth(&api.token)
+        .json(&serde_json::json!({"response": {"status": 200, "headers": [], "body": "x".repeat(65_536), "delay_ms": 0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200, "{}", changed.text().await.unwrap());
+    let hook = url::Url::parse(&running.webhook_url)
+        .unwrap()
+        .path()
+        .to_string();
+    let mut hogs = Vec::new();
+    for _ in 0..4 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(running.ingest_addr).await.unwrap();
+        // Each answer is 64 KiB, so a few dozen overflow both sockets' buffers.
+        let requests = request("POST", &hook, &[], b"{}").repeat(200);
+        let _ = tokio::time::timeout(Duration::from_millis(300), stream.write_all(&requests)).await;
+        hogs.push(stream);
+    }
+    // Every slot is held now; a newcomer is turned away.
+    let answers = tokio::time::timeout(SLACK, exchange(&running.ingest_addr.to_string(), &[], 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        answers.first().map(|a| a.0),
+        Some(503),
+        "the hogs hold every slot"
+    );
+    let started = Instant::now();
+    assert_served_again(&running, HOG_STALL + SLACK).await;
+    println!(
+        "slots freed from clients that never read after {:?}",
+        started.elapsed()
+    );
+    drop(hogs);
     running.stop().await;
 }
