@@ -389,6 +389,16 @@ async fn a_damaged_database_is_moved_aside_and_the_window_says_where() {
         garbage,
         "kept byte for byte"
     );
+    assert_eq!(
+        wait_text(&client, "[data-testid=listener-status]", "Listening").await,
+        "Listening",
+        "the new store serves"
+    );
+    assert!(
+        text_of(&client, "[data-testid=start-notice]")
+            .await
+            .contains("moved to")
+    );
     screenshot(&client, "desktop-notice-damaged-db").await;
     client.close().await.unwrap();
 }

@@ -19,11 +19,16 @@ fuzz_target!(|data: &[u8]| {
         }
         let event: serde_json::Map<String, serde_json::Value> =
             hookscope_fuzz::parse_deep(&out).expect("the event is valid JSON");
-        let raw_body = hookscope_fuzz::parse_deep::<std::collections::HashMap<String, &RawValue>>(&out)
-            .unwrap()
-            .get("body")
-            .map(|b| b.get().to_string());
-        assert_eq!(hookscope_fuzz::payload_of(&event, raw_body.as_deref()), sent.to_vec(), "the body byte for byte");
+        let raw_body =
+            hookscope_fuzz::parse_deep::<std::collections::HashMap<String, &RawValue>>(&out)
+                .unwrap()
+                .get("body")
+                .map(|b| b.get().to_string());
+        assert_eq!(
+            hookscope_fuzz::payload_of(&event, raw_body.as_deref()),
+            sent.to_vec(),
+            "the body byte for byte"
+        );
         assert_eq!(event["size"], sent.len(), "its size");
     }
 });

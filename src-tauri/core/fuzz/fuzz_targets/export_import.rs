@@ -29,7 +29,12 @@ fn stores() -> Stores {
     let source = db::open_writer(&dir.path().join("source.db"), Synchronous::Normal).unwrap();
     let target = db::open_writer(&dir.path().join("target.db"), Synchronous::Normal).unwrap();
     let endpoint = endpoints::ensure_default(&source).unwrap();
-    Stores { _dir: dir, source, target, endpoint: (endpoint.id, endpoint.name) }
+    Stores {
+        _dir: dir,
+        source,
+        target,
+        endpoint: (endpoint.id, endpoint.name),
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -44,8 +49,15 @@ fuzz_target!(|data: &[u8]| {
         Ok(())
     })
     .unwrap();
-    let filter = EventFilter { since: Some(format_micros(received_at)), ..Default::default() };
-    let format = if data.len() % 2 == 0 { Format::Json } else { Format::Ndjson };
+    let filter = EventFilter {
+        since: Some(format_micros(received_at)),
+        ..Default::default()
+    };
+    let format = if data.len() % 2 == 0 {
+        Format::Json
+    } else {
+        Format::Ndjson
+    };
     let mut exported = Vec::new();
     let count = export(&stores.source, &filter, format, &mut exported, 1 << 20).unwrap();
     assert_eq!(count, 1, "the new event alone is exported");
@@ -56,7 +68,15 @@ fuzz_target!(|data: &[u8]| {
     let report = import(&mut stores.target, &exported[..], 1 << 20).expect("the export imports");
     assert_eq!((report.imported, report.already_present), (1, 0));
     let stored = get_event(&stores.target, &id).expect("the imported event is found");
-    assert_eq!(stored.body, sent.to_vec(), "byte for byte after the round trip");
+    assert_eq!(
+        stored.body,
+        sent.to_vec(),
+        "byte for byte after the round trip"
+    );
     let again = import(&mut stores.target, &exported[..], 1 << 20).unwrap();
-    assert_eq!((again.imported, again.already_present), (0, 1), "no duplicate");
+    assert_eq!(
+        (again.imported, again.already_present),
+        (0, 1),
+        "no duplicate"
+    );
 });

@@ -54,12 +54,19 @@ pub fn capture(raw: RawDelivery) -> Capture {
 }
 
 /// The payload bytes an event's JSON carries, whichever field holds them.
-pub fn payload_of(event: &serde_json::Map<String, serde_json::Value>, raw_body: Option<&str>) -> Vec<u8> {
+pub fn payload_of(
+    event: &serde_json::Map<String, serde_json::Value>,
+    raw_body: Option<&str>,
+) -> Vec<u8> {
     if let Some(raw) = raw_body {
         return raw.as_bytes().to_vec();
     }
     if let Some(text) = event.get("body_text") {
-        return text.as_str().expect("body_text is a string").as_bytes().to_vec();
+        return text
+            .as_str()
+            .expect("body_text is a string")
+            .as_bytes()
+            .to_vec();
     }
     if let Some(b64) = event.get("body_base64") {
         return base64::engine::general_purpose::STANDARD
