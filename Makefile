@@ -98,7 +98,7 @@ test-desktop: ui
 ## cargo fuzz (libFuzzer) on the decoder and the export/import round trip, FUZZ_SECONDS
 ## each, from the fixtures and the kept regression inputs.
 FUZZ_SECONDS ?= 30
-test-fuzz:
+test-fuzz: ui
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	src-tauri/core/fuzz/run.sh $(FUZZ_SECONDS)
 

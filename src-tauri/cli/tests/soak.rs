@@ -226,12 +226,25 @@ async fn steady_load_with_readers_an_export_and_stalled_streams() {
         })
     };
 
-    // Memory, once a second.
+    // Memory, once a second; SQLite's share of it every tenth of the run.
     let started = Instant::now();
     let mut samples = Vec::new();
+    let mut sqlite_mib = Vec::new();
     while started.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         samples.push(rss_kib(pid));
+        if (samples.len() as u64).is_multiple_of(seconds.div_ceil(10).max(1)) {
+            let status: serde_json::Value = http
+                .get(format!("{}/api/status", server.ui_base))
+                .bearer_auth(&server.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            sqlite_mib.push(status["sqlite_memory_bytes"].as_i64().unwrap() >> 20);
+        }
     }
     running.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
@@ -257,7 +270,7 @@ async fn steady_load_with_readers_an_export_and_stalled_streams() {
     let late = *samples[samples.len() - quarter..].iter().max().unwrap();
     let peak = *samples.iter().max().unwrap();
     println!(
-        "soak {seconds} s: {delivered} deliveries ({:.0}/s, target {RATE}/s), latency p50 {:?} p99 {:?} max {:?}; {reads} UI reads; {exports} exports ({} MiB); live stream heard {}; 4 stalled stream clients; server RSS second quarter {} MiB, last quarter {} MiB, peak {} MiB, by tenths {series:?} MiB",
+        "soak {seconds} s: {delivered} deliveries ({:.0}/s, target {RATE}/s), latency p50 {:?} p99 {:?} max {:?}; {reads} UI reads; {exports} exports ({} MiB); live stream heard {}; 4 stalled stream clients; server RSS second quarter {} MiB, last quarter {} MiB, peak {} MiB, by tenths {series:?} MiB (SQLite's allocations {sqlite_mib:?} MiB)",
         delivered / elapsed,
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),

@@ -263,7 +263,14 @@ async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json
         "contacts": counts.contacts,
         "tunnel": tunnel_view(&state, &default),
         "notices": state.notices,
+        // SQLite's own allocations (page caches, statements): where memory goes as the store grows.
+        "sqlite_memory_bytes": sqlite_memory_used(),
     })))
+}
+
+fn sqlite_memory_used() -> i64 {
+    // SAFETY: a read of SQLite's global allocation counter; no arguments, no state.
+    unsafe { rusqlite::ffi::sqlite3_memory_used() }
 }
 
 // ---- tunnel ---------------------------------------------------------------------------
