@@ -69,6 +69,16 @@ fn fill(path: &Path) -> u64 {
     written
 }
 
+async fn post(http: &reqwest::Client, url: &str, text: &str) -> reqwest::Response {
+    http.post(url).body(text.to_string()).send().await.unwrap()
+}
+
+/// The stored event's id from an acknowledgement.
+async fn ack_id(response: reqwest::Response) -> String {
+    let ack: serde_json::Value = response.json().await.unwrap();
+    ack["id"].as_str().unwrap().to_string()
+}
+
 fn body(n: usize) -> String {
     // Large enough that a few dozen need fresh pages.
     let padding = "p".repeat(8_000);
@@ -96,15 +106,9 @@ async fn a_full_disk_refuses_with_503_keeps_what_it_acknowledged_and_recovers() 
 
     for n in 0..20 {
         let text = body(n);
-        let response = http
-            .post(&running.webhook_url)
-            .body(text.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = post(&http, &running.webhook_url, &text).await;
         assert_eq!(response.status(), 200, "room left: stored");
-        let ack: serde_json::Value = response.json().await.unwrap();
-        acked.push((ack["id"].as_str().unwrap().to_string(), text));
+        acked.push((ack_id(response).await, text));
     }
 
     let filler = disk.path().join("filler");
@@ -113,16 +117,10 @@ async fn a_full_disk_refuses_with_503_keeps_what_it_acknowledged_and_recovers() 
     let mut refusal = String::new();
     for n in 20..400 {
         let text = body(n);
-        let response = http
-            .post(&running.webhook_url)
-            .body(text.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = post(&http, &running.webhook_url, &text).await;
         match response.status().as_u16() {
             200 => {
-                let ack: serde_json::Value = response.json().await.unwrap();
-                acked.push((ack["id"].as_str().unwrap().to_string(), text));
+                acked.push((ack_id(response).await, text));
             }
             503 => {
                 assert_eq!(
@@ -163,15 +161,9 @@ async fn a_full_disk_refuses_with_503_keeps_what_it_acknowledged_and_recovers() 
     let mut recovered = false;
     for attempt in 0..50 {
         let text = body(1000 + attempt);
-        let response = http
-            .post(&running.webhook_url)
-            .body(text.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = post(&http, &running.webhook_url, &text).await;
         if response.status() == 200 {
-            let ack: serde_json::Value = response.json().await.unwrap();
-            acked.push((ack["id"].as_str().unwrap().to_string(), text));
+            acked.push((ack_id(response).await, text));
             recovered = true;
             break;
         }
@@ -180,15 +172,9 @@ async fn a_full_disk_refuses_with_503_keeps_what_it_acknowledged_and_recovers() 
     assert!(recovered, "deliveries are taken again once there is room");
     for n in 0..10 {
         let text = body(2000 + n);
-        let response = http
-            .post(&running.webhook_url)
-            .body(text.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = post(&http, &running.webhook_url, &text).await;
         assert_eq!(response.status(), 200);
-        let ack: serde_json::Value = response.json().await.unwrap();
-        acked.push((ack["id"].as_str().unwrap().to_string(), text));
+        acked.push((ack_id(response).await, text));
     }
     running.stop().await;
 
