@@ -263,6 +263,8 @@ async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json
         "contacts": counts.contacts,
         "tunnel": tunnel_view(&state, &default),
         "notices": state.notices,
+        // Deliveries refused since the last one stored (a full disk): null while all is well.
+        "store": state.writer.trouble(),
         // SQLite's own allocations (page caches, statements): where memory goes as the store grows.
         "sqlite_memory_bytes": sqlite_memory_used(),
     })))
@@ -865,9 +867,19 @@ async fn live_stream(
                     SseEvent::default().event("resync").data("{}")
                 })))
         });
+    // Deliveries refused by the store (a full disk) and its recovery, as `store` events.
+    let store = WatchStream::from_changes(state.writer.watch_trouble()).map(|trouble| {
+        Ok(SseEvent::default()
+            .event("store")
+            .json_data(&trouble)
+            .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")))
+    });
     let ready = stream::once(async { Ok(SseEvent::default().event("ready").data("{}")) });
     let stream = ready
-        .chain(stream::select(stream::select(updates, tunnel), forwarded))
+        .chain(stream::select(
+            stream::select(updates, tunnel),
+            stream::select(forwarded, store),
+        ))
         .take_until(state.shutdown.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -6,14 +6,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::capture::Capture;
 use crate::decode;
 use crate::error::{Error, Result};
 use crate::event_json::EventMeta;
 use crate::signature::Verdict;
+use crate::timefmt;
 
 /// Most deliveries in one transaction; bounds the latency a batch adds to its last member.
 const MAX_BATCH: usize = 512;
@@ -36,9 +38,26 @@ enum Job {
     Stop,
 }
 
+/// Deliveries the store could not take since the last one it could. Senders only see a
+/// 503, so the user is told: a full disk otherwise goes unnoticed until data is missing.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoreTrouble {
+    /// When the first of them was refused.
+    pub since: String,
+    pub refused: u64,
+    /// `disk_full` or `storage`: what the user can do differs.
+    pub code: &'static str,
+    /// The last error.
+    pub message: String,
+}
+
+/// `None` while deliveries are stored; set by a refused delivery, cleared by the next commit.
+type Health = watch::Sender<Option<StoreTrouble>>;
+
 /// Handle to the writer thread. Cheap to share behind an `Arc`.
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    health: Arc<Health>,
     thread: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
 }
@@ -55,15 +74,28 @@ impl Writer {
     ) -> Result<Writer> {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
+        let health = Arc::new(watch::Sender::new(None));
+        let thread_health = health.clone();
         let thread = std::thread::Builder::new()
             .name("hookscope-writer".into())
-            .spawn(move || run(conn, queue, published))
+            .spawn(move || run(conn, queue, published, &thread_health))
             .expect("the writer thread starts");
         Ok(Writer {
             jobs,
+            health,
             thread: Mutex::new(Some(thread)),
             checkpointer: Mutex::new(Some(Checkpointer::start(checkpoints))),
         })
+    }
+
+    /// Whether deliveries are being refused right now, and since when.
+    pub fn trouble(&self) -> Option<StoreTrouble> {
+        self.health.borrow().clone()
+    }
+
+    /// Every change of [`Writer::trouble`].
+    pub fn watch_trouble(&self) -> watch::Receiver<Option<StoreTrouble>> {
+        self.health.subscribe()
     }
 
     /// Stores one delivery; returns once it is committed.
@@ -152,6 +184,7 @@ fn run(
     mut conn: Connection,
     mut queue: mpsc::Receiver<Job>,
     published: broadcast::Sender<Arc<EventMeta>>,
+    health: &Health,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
@@ -164,7 +197,7 @@ fn run(
             match job {
                 Job::Capture(pending) => batch.push(pending),
                 Job::Task(task) => {
-                    commit(&mut conn, &mut batch, &published);
+                    commit(&mut conn, &mut batch, &published, health);
                     task(&mut conn);
                 }
                 Job::Stop => stopping = true,
@@ -173,7 +206,7 @@ fn run(
                 next = queue.try_recv().ok();
             }
         }
-        commit(&mut conn, &mut batch, &published);
+        commit(&mut conn, &mut batch, &published, health);
     }
     // Whatever is still queued was never acknowledged: dropping it tells its senders.
     queue.close();
@@ -185,6 +218,7 @@ fn commit(
     conn: &mut Connection,
     batch: &mut Vec<Pending>,
     published: &broadcast::Sender<Arc<EventMeta>>,
+    health: &Health,
 ) {
     if batch.is_empty() {
         return;
@@ -194,6 +228,7 @@ fn commit(
     });
     match together {
         Ok(()) => {
+            health.send_if_modified(|trouble| trouble.take().is_some());
             for pending in batch.drain(..) {
                 let meta = Arc::new(*pending.meta);
                 let _ = pending.done.send(Ok(meta.clone()));
@@ -205,17 +240,38 @@ fn commit(
             for mut pending in batch.drain(..) {
                 match in_transaction(conn, |tx| store(tx, &mut pending)) {
                     Ok(()) => {
+                        health.send_if_modified(|trouble| trouble.take().is_some());
                         let meta = Arc::new(*pending.meta);
                         let _ = pending.done.send(Ok(meta.clone()));
                         let _ = published.send(meta);
                     }
                     Err(error) => {
+                        refused(health, &error);
                         let _ = pending.done.send(Err(error));
                     }
                 }
             }
         }
     }
+}
+
+/// Counts a delivery the store could not take.
+fn refused(health: &Health, error: &Error) {
+    health.send_modify(|trouble| {
+        let trouble = trouble.get_or_insert_with(|| StoreTrouble {
+            since: timefmt::format_micros(timefmt::now_micros()),
+            refused: 0,
+            code: "storage",
+            message: String::new(),
+        });
+        trouble.refused += 1;
+        trouble.code = if error.code() == "disk_full" {
+            "disk_full"
+        } else {
+            "storage"
+        };
+        trouble.message = error.to_string();
+    });
 }
 
 fn store(tx: &Transaction, pending: &mut Pending) -> Result<()> {

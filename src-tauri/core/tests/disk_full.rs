@@ -111,6 +111,26 @@ async fn a_full_disk_refuses_with_503_keeps_what_it_acknowledged_and_recovers() 
         acked.push((ack_id(response).await, text));
     }
 
+    // The window's live stream, read from before the disk fills until it has recovered.
+    let api = Api::of(&running);
+    let mut stream = api.get("/api/stream").send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let heard = tokio::spawn(async move {
+        let mut text = String::new();
+        let mut troubled = false;
+        // Ends on the recovery, a silent stream (30 s) or a broken one: the asserts say which.
+        while let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(Duration::from_secs(30), stream.chunk()).await
+        {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            troubled |= text.contains("event: store\ndata: {");
+            if troubled && text.contains("event: store\ndata: null") {
+                break;
+            }
+        }
+        text
+    });
+
     let filler = disk.path().join("filler");
     let filled = fill(&filler);
     let mut refused = 0;
@@ -145,16 +165,16 @@ async fn a_full_disk_refuses_with_503_keeps_what_it_acknowledged_and_recovers() 
         refusal.contains("not stored"),
         "the refusal says so: {refusal}"
     );
-    let api = Api::of(&running);
+    // The window is told, since senders only see 503s.
+    let status = api.json("/api/status").await;
+    let trouble = &status["store"];
+    assert_eq!(trouble["code"], "disk_full", "status says why: {status}");
+    assert_eq!(trouble["refused"], refused, "and how many were refused");
     assert!(
-        api.get("/api/status")
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_success(),
-        "the UI still answers"
+        trouble["message"].as_str().unwrap().contains("full"),
+        "{trouble}"
     );
+    assert!(trouble["since"].as_str().unwrap().ends_with('Z'));
 
     // Room again: deliveries are taken without a restart.
     std::fs::remove_file(&filler).unwrap();
@@ -170,6 +190,23 @@ async fn a_full_disk_refuses_with_503_keeps_what_it_acknowledged_and_recovers() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(recovered, "deliveries are taken again once there is room");
+    assert_eq!(
+        api.json("/api/status").await["store"],
+        serde_json::Value::Null,
+        "the trouble clears with the first delivery stored"
+    );
+    let heard = heard.await.unwrap();
+    let told = heard
+        .split("event: store\ndata: ")
+        .skip(1)
+        .map(|rest| rest.lines().next().unwrap_or_default())
+        .collect::<Vec<_>>();
+    assert!(
+        told.first()
+            .is_some_and(|first| first.contains("\"disk_full\"")),
+        "the stream said the disk was full: {told:?}"
+    );
+    assert_eq!(told.last(), Some(&"null"), "then that it recovered");
     for n in 0..10 {
         let text = body(2000 + n);
         let response = post(&http, &running.webhook_url, &text).await;
