@@ -1,5 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { test as base, expect, type Page } from '@playwright/test';
@@ -165,6 +167,66 @@ test('hostile payloads render as text everywhere', async ({ hookscope, watched: 
     elements: document.querySelectorAll('#app img, #app script, #app svg, #app iframe, #app b').length,
   }));
   expect(injected).toEqual({ pwned: 0, elements: 0 });
+});
+
+test('characters that reorder or hide text are written out, not obeyed', async ({ hookscope, watched: page }) => {
+  await page.goto(hookscope.uiUrl);
+  // U+202E turns what follows around: "Ann‮gpj.exe" would read "Annexe.jpg".
+  await hookscope.send(tagAdded('ann\u200b@example.com', 'Spoof', ['Ann\u202egpj.exe', 'Lee']));
+  await expect(row(page, 'Tag added: Spoof')).toContainText('· Ann⟨U+202E⟩gpj.exe Lee ·');
+  const contact = page.getByTestId('contact').filter({ hasText: 'Lee' });
+  await expect(contact).toContainText('Ann⟨U+202E⟩gpj.exe Lee');
+  await expect(contact).toContainText('ann⟨U+200B⟩@example.com');
+  await contact.click();
+  await expect(page.getByTestId('timeline-title')).toHaveText('Ann⟨U+202E⟩gpj.exe Lee');
+  await row(page, 'Tag added: Spoof').click();
+  await expect(page.getByTestId('detail-meta')).toContainText('Ann⟨U+202E⟩gpj.exe Lee · ');
+  await page.getByTestId('tab-pretty').click();
+  await expect(page.getByTestId('tab-panel')).toContainText('"first_name": "Ann\\u202egpj.exe"');
+  await expect(page.getByTestId('tab-panel')).toContainText('"email": "ann\\u200b@example.com"');
+  await shot(page, 'invisible-characters');
+});
+
+test('a full disk is shown in the window until deliveries are stored again', async ({ watched: page }) => {
+  test.skip(process.getuid?.() !== 0, 'mounting a small tmpfs needs root (make test on a fresh machine runs as root)');
+  const disk = mkdtempSync(join(tmpdir(), 'hookscope-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m,mode=0700', 'tmpfs', disk]);
+  const server = new Hookscope(join(disk, 'data'));
+  try {
+    await server.start();
+    await page.goto(server.uiUrl);
+    await server.send(tagAdded('before@example.com', 'Before'));
+    await expect(row(page, 'Tag added: Before')).toBeVisible();
+    await expect(page.getByTestId('store-trouble')).toHaveCount(0);
+
+    const filler = join(disk, 'filler');
+    const fd = openSync(filler, 'w');
+    try {
+      for (const block = Buffer.alloc(64 * 1024); ; ) writeSync(fd, block);
+    } catch (error) {
+      expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      closeSync(fd);
+    }
+    const post = (n: number) =>
+      fetch(server.webhookUrl, { method: 'POST', body: JSON.stringify({ type: 'contact.tag.added', n, padding: 'x'.repeat(8192) }) });
+    let refused = 0;
+    for (let n = 0; n < 400 && refused < 3; n++) if ((await post(n)).status === 503) refused++;
+    expect(refused, 'a full disk refuses deliveries').toBe(3);
+    const notice = page.getByTestId('store-trouble');
+    await expect(notice).toContainText('The disk is full');
+    await expect(notice).toContainText(/\d+ deliveries refused since/);
+    await expect(notice).toContainText('503');
+    await shot(page, 'disk-full');
+
+    unlinkSync(filler);
+    await expect.poll(async () => (await post(1000)).status, { timeout: 10_000 }).toBe(200);
+    await expect(notice).toHaveCount(0);
+  } finally {
+    await server.stop();
+    execFileSync('umount', ['-l', disk]);
+    rmSync(disk, { recursive: true, force: true });
+  }
 });
 
 test('keyboard moves through events', async ({ hookscope, watched: page }) => {

@@ -13,6 +13,14 @@ describe('JsonTree', () => {
     expect(container.textContent).toContain('12345678901234567890');
   });
 
+  it('writes out characters that would reorder or hide text, in keys and values', () => {
+    const node = parseJson('{"first_name":"Ann\\u202egpj.exe","k\\u200b":"\\u2066x\\u2069"}');
+    const { container } = render(JsonTree, { node });
+    expect(container.textContent).toContain('"first_name": "Ann\\u202egpj.exe"');
+    expect(container.textContent).toContain('"k\\u200b": "\\u2066x\\u2069"');
+    expect(container.textContent).not.toMatch(/[\u202e\u200b\u2066\u2069]/);
+  });
+
   it('folds and unfolds objects, saying how many keys are hidden', async () => {
     const node = parseJson('{"a":{"b":1,"c":2}}');
     const { container, getAllByRole } = render(JsonTree, { node });

@@ -13,6 +13,7 @@ import {
   type Registration,
   type SignatureVerdict,
   type Status,
+  type StoreTrouble,
   type StreamState,
   type TunnelStatus,
 } from './types';
@@ -24,6 +25,8 @@ const HIGHLIGHT_MS = 2500;
 export class AppModel {
   status = $state<Status | null>(null);
   tunnel = $state<TunnelStatus | null>(null);
+  /** Deliveries being refused by the store right now (a full disk), or null. */
+  storeTrouble = $state<StoreTrouble | null>(null);
   /** The URL change the user already acknowledged (they updated systeme.io). */
   acknowledgedChange = $state<string | null>(null);
   stream = $state<StreamState>('connecting');
@@ -210,6 +213,7 @@ export class AppModel {
       forwarded: (id, forward) => this.forwarded(id, forward),
       resync: () => void this.resync(),
       tunnel: (status) => this.setTunnel(status),
+      store: (trouble) => (this.storeTrouble = trouble),
       state: (state) => {
         this.stream = state;
         if (state === 'live') this.problem = null;
@@ -221,6 +225,7 @@ export class AppModel {
 
   private setStatus(status: Status): void {
     this.status = status;
+    this.storeTrouble = status.store ?? null;
     this.setTunnel(status.tunnel);
   }
 

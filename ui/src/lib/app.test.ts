@@ -12,6 +12,7 @@ import {
   type Registration,
   type ReplayResult,
   type Shape,
+  type StoreTrouble,
   type TunnelStatus,
 } from './types';
 
@@ -101,8 +102,10 @@ class FakeBackend implements Backend {
       events: 0,
       contacts: 0,
       tunnel: this.tunnelStatus,
+      store: this.storeTrouble,
     };
   }
+  storeTrouble: StoreTrouble | null = null;
   tunnelStatus: TunnelStatus = tunnel('off', 'off');
   chosen: string[] = [];
   secrets: [string, string | null][] = [];
@@ -304,6 +307,24 @@ describe('AppModel tunnel', () => {
     expect(model.unannouncedChange).toBe(true);
     model.acknowledgedChange = model.tunnel!.webhook_url;
     expect(model.unannouncedChange).toBe(false);
+    model.stop();
+  });
+
+  it('follows store trouble from the status and the stream, and a resync reads it again', async () => {
+    const backend = new FakeBackend();
+    const full: StoreTrouble = { since: '2026-11-28T12:00:00.000000Z', refused: 2, code: 'disk_full', message: 'full' };
+    backend.storeTrouble = full;
+    const model = new AppModel(backend);
+    await model.start();
+    expect(model.storeTrouble).toEqual(full);
+    backend.handlers!.store(null);
+    expect(model.storeTrouble).toBeNull();
+    backend.handlers!.store({ ...full, refused: 7 });
+    expect(model.storeTrouble?.refused).toBe(7);
+    // Missed while disconnected: the reload on reconnect sets it right.
+    backend.storeTrouble = null;
+    await model.resync();
+    expect(model.storeTrouble).toBeNull();
     model.stop();
   });
 

@@ -98,17 +98,20 @@ describe('HttpBackend stream', () => {
       resync: () => seen.push('resync'),
       state: (state) => seen.push(state),
       tunnel: (status) => seen.push(`tunnel ${status.state}`),
+      store: (trouble) => seen.push(`store ${trouble ? trouble.refused : 'ok'}`),
     });
     const first = FakeEventSource.opened[0]!;
     first.emit('ready');
     first.emit('captured', '{"id":"e1"}');
     first.emit('tunnel', '{"state":"up"}');
     first.emit('forwarded', '{"id":"e1","forward":{"status":200}}');
+    first.emit('store', '{"since":"2026-11-28T12:00:00.000000Z","refused":3,"code":"disk_full","message":"full"}');
+    first.emit('store', 'null');
     first.onerror!();
     expect(first.closed).toBe(true);
     vi.advanceTimersByTime(500);
     FakeEventSource.opened[1]!.emit('ready');
-    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'forwarded e1 200', 'reconnecting', 'reconnecting', 'live', 'resync']);
+    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'forwarded e1 200', 'store 3', 'store ok', 'reconnecting', 'reconnecting', 'live', 'resync']);
     stop();
     expect(FakeEventSource.opened[1]!.closed).toBe(true);
   });

@@ -21,6 +21,7 @@ import {
   type Shape,
   type ShapeSummary,
   type Status,
+  type StoreTrouble,
   type StreamState,
   type TestEventRequest,
   type SystemeAccount,
@@ -38,6 +39,8 @@ export interface StreamHandlers {
   state(state: StreamState): void;
   /** The tunnel changed (state or public URL). */
   tunnel(status: TunnelStatus): void;
+  /** Deliveries began to be refused by the store (a full disk), or are stored again (null). */
+  store(trouble: StoreTrouble | null): void;
 }
 
 export interface Backend {
@@ -295,6 +298,9 @@ export class HttpBackend implements Backend {
       source.addEventListener('resync', () => handlers.resync());
       source.addEventListener('tunnel', (message) => {
         handlers.tunnel(JSON.parse((message as MessageEvent<string>).data));
+      });
+      source.addEventListener('store', (message) => {
+        handlers.store(JSON.parse((message as MessageEvent<string>).data));
       });
       source.onerror = () => {
         // EventSource retries by itself unless the server refused outright; either way

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { byteSize, familyBadge, initials, money, moneyList, relativeTime } from './format';
+import {
+  byteSize,
+  exactTime,
+  familyBadge,
+  initials,
+  jsonString,
+  money,
+  moneyList,
+  relativeTime,
+  revealInvisible,
+  storeTroubleText,
+} from './format';
 
 describe('format', () => {
   const now = Date.parse('2026-11-28T12:00:00Z');
@@ -41,5 +52,36 @@ describe('money', () => {
       '5.83 EUR + 9.00 USD',
     );
     expect(moneyList([])).toBe('—');
+  });
+
+  it('writes out characters that reorder text or draw nothing', () => {
+    expect(revealInvisible('Ann\u202Egpj.exe')).toBe('Ann⟨U+202E⟩gpj.exe');
+    expect(revealInvisible('a\u2066b\u2069\u200Bc\uFEFF\u0000\u0085')).toBe(
+      'a⟨U+2066⟩b⟨U+2069⟩⟨U+200B⟩c⟨U+FEFF⟩⟨U+0000⟩⟨U+0085⟩',
+    );
+    // Hebrew, Arabic, emoji joined by ZWJ, and Persian's ZWNJ are text, not tricks.
+    for (const honest of ['שרה כהן', 'محمد', '👩\u200D💻', 'می\u200Cخواهم', 'tab\tnew\nline']) {
+      expect(revealInvisible(honest)).toBe(honest);
+    }
+  });
+
+  it('shows JSON strings with invisible characters escaped, still parsing to the same value', () => {
+    const value = 'x\u202Ey\u200Fz\u0001"\\\u0085';
+    const text = jsonString(value);
+    expect(text).toBe('"x\\u202ey\\u200fz\\u0001\\"\\\\\\u0085"');
+    expect(JSON.parse(text)).toBe(value);
+    expect(jsonString('plain é 👩\u200D💻')).toBe(JSON.stringify('plain é 👩\u200D💻'));
+  });
+
+  it('says why deliveries are refused, how many since when, and what to do', () => {
+    const since = '2026-11-28T12:00:05.000000Z';
+    const full = storeTroubleText({ since, refused: 20, code: 'disk_full', message: 'database or disk is full' });
+    expect(full).toContain('The disk is full: 20 deliveries refused since ');
+    expect(full).toContain(exactTime(since));
+    expect(full).toContain('503');
+    expect(full).toContain('Free some space');
+    const other = storeTroubleText({ since, refused: 1, code: 'storage', message: 'database error: disk I/O error' });
+    expect(other).toContain('Deliveries are not being stored: 1 delivery refused');
+    expect(other).toContain('disk I/O error');
   });
 });

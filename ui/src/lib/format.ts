@@ -1,6 +1,6 @@
 // Small pure formatting helpers for the views.
 
-import type { Family } from './types';
+import type { Family, StoreTrouble } from './types';
 
 /** "just now", "42 s ago", "5 min ago", "3 h ago", "2 d ago", then the date. */
 export function relativeTime(iso: string, now: number): string {
@@ -70,4 +70,31 @@ export function money(amount: { amount_cents: number; currency: string }): strin
 /** Several currencies side by side: `47.00 EUR + 9.00 USD`, or `—`. */
 export function moneyList(amounts: { amount_cents: number; currency: string }[]): string {
   return amounts.length ? amounts.map(money).join(' + ') : '—';
+}
+
+// Characters that change how text around them is drawn, or draw nothing: bidi embeddings,
+// overrides, isolates and marks, zero-width space, word joiner, BOM, and C0/C1 controls
+// (tab and newline excepted). A U+202E in a name can make "x‮gpj.exe" read "xexe.jpg";
+// an inspector must show them. ZWJ and ZWNJ are left alone: emoji and scripts need them.
+const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+
+const codePoint = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+
+/** A name or label with its invisible characters written out: `x⟨U+202E⟩gpj.exe`. */
+export function revealInvisible(text: string): string {
+  return text.replace(INVISIBLE, (c) => `⟨U+${codePoint(c)}⟩`);
+}
+
+/** JSON text of a string, with invisible characters as `\uXXXX` escapes (still valid JSON). */
+export function jsonString(value: string): string {
+  return JSON.stringify(value).replace(INVISIBLE, (c) => `\\u${codePoint(c).toLowerCase()}`);
+}
+
+/** What the window says while the store refuses deliveries (they were answered 503). */
+export function storeTroubleText(trouble: StoreTrouble): string {
+  const count = trouble.refused === 1 ? '1 delivery' : `${trouble.refused} deliveries`;
+  const refused = `${count} refused since ${exactTime(trouble.since)}; their senders got 503 and retry later.`;
+  return trouble.code === 'disk_full'
+    ? `The disk is full: ${refused} Free some space: Hookscope stores deliveries again by itself.`
+    : `Deliveries are not being stored: ${refused} ${trouble.message}`;
 }

@@ -283,6 +283,17 @@ export interface Status {
   tunnel: TunnelStatus;
   /** What the user must know about this start, e.g. a damaged database moved aside. */
   notices?: string[];
+  /** Deliveries the store refused since the last one it stored; null while all is well. */
+  store?: StoreTrouble | null;
+}
+
+/** Deliveries answered 503 because the store could not take them (a full disk). */
+export interface StoreTrouble {
+  /** When the first was refused (RFC 3339). */
+  since: string;
+  refused: number;
+  code: 'disk_full' | 'storage';
+  message: string;
 }
 
 export interface EventFilter {
