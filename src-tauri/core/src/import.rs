@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use crate::capture::{Capture, RawDelivery};
 use crate::error::{Error, Result};
 use crate::timefmt::parse_rfc3339_micros;
-use crate::writer::{in_transaction, insert_capture};
+use crate::writer::{in_transaction, insert_capture, settle_later_events};
 
 /// Events per transaction while importing.
 const IMPORT_BATCH: usize = 1000;
@@ -183,7 +183,8 @@ impl Sink<'_> {
         let pending = &self.pending;
         in_transaction(self.conn, |tx| {
             for capture in pending {
-                if insert_capture(tx, capture)?.is_some() {
+                if let Some(stored) = insert_capture(tx, capture)? {
+                    settle_later_events(tx, capture, &stored)?;
                     batch.imported += 1;
                 } else {
                     batch.already_present += 1;

@@ -314,6 +314,8 @@ pub struct Stored {
     pub repeat_of: Option<String>,
     /// How the payload differed from its type's shape (JSON list), if it did.
     pub drift: Option<String>,
+    /// SHA-256 of an unsigned body, by which repeats are found.
+    pub body_hash: Option<Vec<u8>>,
 }
 
 /// Inserts one event, its full-text entry, its contact's running totals and card, and
@@ -469,7 +471,88 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stor
         attempt,
         repeat_of,
         drift,
+        body_hash,
     }))
+}
+
+/// Imports arrive in any order (an export lists newest first). An event stored before the
+/// earlier deliveries of its message, or before an earlier copy of its body, was taken for
+/// the first. Once `stored` (the earlier one) is in, those later events are renumbered as
+/// retries or marked as repeats; their contact counts the message once, and its card is
+/// dropped, to be rebuilt from the events when next read.
+pub fn settle_later_events(tx: &Transaction, capture: &Capture, stored: &Stored) -> Result<()> {
+    let raw = &capture.raw;
+    let mut stale_cards: Vec<String> = Vec::new();
+    if let Some(message_id) = &stored.message_id {
+        let later: Vec<(i64, i64, Option<String>, bool)> = tx
+            .prepare_cached(
+                "SELECT seq, attempt, contact_key, repeat_of IS NULL FROM events
+                 WHERE endpoint_id = ?1 AND message_id = ?2 AND id <> ?3
+                   AND (received_at > ?4 OR (received_at = ?4 AND id > ?3))",
+            )?
+            .query_map(
+                (&raw.endpoint_id, message_id, &raw.id, raw.received_at),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        for (seq, attempt, contact_key, not_a_repeat) in later {
+            tx.prepare_cached("UPDATE events SET attempt = attempt + 1 WHERE seq = ?1")?
+                .execute([seq])?;
+            if let (1, Some(key)) = (attempt, contact_key) {
+                tx.prepare_cached("UPDATE contacts SET events = events - 1 WHERE key = ?1")?
+                    .execute([&key])?;
+                if not_a_repeat {
+                    stale_cards.push(key);
+                }
+            }
+        }
+    }
+    if let Some(hash) = &stored.body_hash {
+        let later: Vec<LaterCopy> = tx
+            .prepare_cached(
+                "SELECT seq, id, received_at, attempt, contact_key, repeat_of FROM events
+                 WHERE endpoint_id = ?1 AND body_hash = ?2 AND id <> ?3
+                   AND received_at BETWEEN ?4 AND ?5",
+            )?
+            .query_map(
+                (
+                    &raw.endpoint_id,
+                    hash,
+                    &raw.id,
+                    raw.received_at,
+                    raw.received_at + REPEAT_WINDOW_MICROS,
+                ),
+                |r| {
+                    Ok(LaterCopy {
+                        seq: r.get(0)?,
+                        id: r.get(1)?,
+                        received_at: r.get(2)?,
+                        attempt: r.get(3)?,
+                        contact_key: r.get(4)?,
+                        repeat_of: r.get(5)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        for copy in later {
+            let first = first_identical(tx, &raw.endpoint_id, hash, &copy.id, copy.received_at)?;
+            if first == copy.repeat_of {
+                continue;
+            }
+            tx.prepare_cached("UPDATE events SET repeat_of = ?2 WHERE seq = ?1")?
+                .execute((copy.seq, &first))?;
+            if let (1, Some(key)) = (copy.attempt, copy.contact_key) {
+                stale_cards.push(key);
+            }
+        }
+    }
+    stale_cards.sort_unstable();
+    stale_cards.dedup();
+    for key in stale_cards {
+        tx.prepare_cached("DELETE FROM contact_cards WHERE contact_key = ?1")?
+            .execute([key])?;
+    }
+    Ok(())
 }
 
 /// Identical unsigned deliveries on one endpoint this close together are probable repeats.
@@ -505,23 +588,38 @@ fn repeat_of(tx: &Transaction, capture: &Capture) -> Result<(Option<Vec<u8>>, Op
         return Ok((None, None));
     }
     let hash = Sha256::digest(&raw.body).to_vec();
-    let first: Option<String> = tx
+    let first = first_identical(tx, &raw.endpoint_id, &hash, &raw.id, raw.received_at)?;
+    Ok((Some(hash), first))
+}
+
+/// A later event with the same body as one just imported.
+struct LaterCopy {
+    seq: i64,
+    id: String,
+    received_at: i64,
+    attempt: i64,
+    contact_key: Option<String>,
+    repeat_of: Option<String>,
+}
+
+/// The earliest other event on `endpoint` with this body hash, within the repeat window
+/// before `at`.
+fn first_identical(
+    tx: &Transaction,
+    endpoint: &str,
+    hash: &[u8],
+    id: &str,
+    at: i64,
+) -> Result<Option<String>> {
+    Ok(tx
         .prepare_cached(
             "SELECT id FROM events
              WHERE endpoint_id = ?1 AND body_hash = ?2 AND id <> ?5
                AND received_at BETWEEN ?3 AND ?4
              ORDER BY received_at, seq LIMIT 1",
         )?
-        .query_row(
-            (
-                &raw.endpoint_id,
-                &hash,
-                raw.received_at - REPEAT_WINDOW_MICROS,
-                raw.received_at,
-                &raw.id,
-            ),
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok((Some(hash), first))
+        .query_row((endpoint, hash, at - REPEAT_WINDOW_MICROS, at, id), |r| {
+            r.get(0)
+        })
+        .optional()?)
 }

@@ -461,3 +461,110 @@ async fn a_store_from_before_facts_is_upgraded_and_derived_in_the_background() {
     assert_eq!(left, None, "the backfill finished and said so");
     running.stop().await;
 }
+
+/// What the store derived: each event's attempt and repeat, each contact's count and card,
+/// and the funnel report.
+fn derived(dir: &std::path::Path) -> Value {
+    let conn = db::open_reader(&db::database_path(dir)).unwrap();
+    let mut events = conn
+        .prepare("SELECT id, attempt, repeat_of FROM events ORDER BY id")
+        .unwrap();
+    let events: Vec<Value> = events
+        .query_map([], |r| {
+            Ok(json!([
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?
+            ]))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut contacts = conn
+        .prepare("SELECT key, events FROM contacts ORDER BY key")
+        .unwrap();
+    let contacts: Vec<(String, i64)> = contacts
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let cards: Vec<Value> = contacts
+        .iter()
+        .map(|(key, _)| serde_json::to_value(contact_card::current(&conn, key).unwrap()).unwrap())
+        .collect();
+    let funnels = hookscope_core::funnels::report(&conn, &Default::default()).unwrap();
+    json!({"events": events, "contacts": contacts, "cards": cards, "funnels": funnels})
+}
+
+#[tokio::test]
+async fn an_export_imported_in_any_order_counts_retries_and_repeats_as_the_store_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let http = reqwest::Client::new();
+    let marie = "marie.dupont@example.fr";
+    let tag = || about("systeme-automation/tag-added", marie);
+    // One sale delivered three times (one message id), one automation body three times
+    // (probable repeats), and events around them.
+    for f in [
+        about("systeme-automation/optin-funnel-step", marie),
+        fixture("systeme-settings/sale-new"),
+        tag(),
+        fixture("systeme-settings/sale-new"),
+        tag(),
+        fixture("systeme-settings/sale-new"),
+        tag(),
+        fixture("systeme-settings/sale-canceled"),
+        about("systeme-automation/tag-removed", marie),
+    ] {
+        deliver(&http, &running.webhook_url, &f).await;
+    }
+    let export = Api::of(&running)
+        .get("/api/export?format=ndjson")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    running.stop().await;
+    let truth = derived(dir.path());
+    assert_eq!(
+        truth["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e[1] != 1 || !e[2].is_null())
+            .count(),
+        4,
+        "two retries and two repeats: {truth}"
+    );
+
+    // Exports list oldest first; a file put together otherwise (several exports joined,
+    // another tool's list) must import to the same store.
+    let oldest_first: Vec<&str> = export.lines().collect();
+    let received = |line: &str| serde_json::from_str::<Value>(line).unwrap()["received_at"].clone();
+    assert!(
+        received(oldest_first[0]).as_str() < received(oldest_first[8]).as_str(),
+        "an export lists oldest first"
+    );
+    let newest_first: Vec<&str> = oldest_first.iter().rev().copied().collect();
+    let mixed: Vec<&str> = [4, 0, 8, 2, 6, 1, 7, 3, 5]
+        .iter()
+        .map(|&i| oldest_first[i])
+        .collect();
+    for (order, lines) in [
+        ("oldest first", oldest_first),
+        ("newest first", newest_first),
+        ("mixed", mixed),
+    ] {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let mut writer =
+            db::open_writer(&db::database_path(elsewhere.path()), db::Synchronous::Full).unwrap();
+        let report =
+            hookscope_core::import::import(&mut writer, lines.join("\n").as_bytes(), 1 << 20)
+                .unwrap();
+        assert_eq!(report.imported, 9, "{order}");
+        drop(writer);
+        assert_eq!(derived(elsewhere.path()), truth, "imported {order}");
+    }
+}
