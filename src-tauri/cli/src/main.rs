@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use hookscope_core::db::{self, Synchronous};
 use hookscope_core::endpoints;
 use hookscope_core::export::{self, Format};
+use hookscope_core::ingest::IngestLimits;
 use hookscope_core::queries::EventFilter;
 use hookscope_core::server::{self, DEFAULT_MAX_BODY, ServeOptions};
 use hookscope_core::tunnel::{TunnelChoice, TunnelOptions};
@@ -328,6 +329,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         systeme_api: args.systeme_api,
         forward: Default::default(),
         ingest_limits: Default::default(),
+        ui_limits: IngestLimits::ui_default(),
     };
     runtime()?.block_on(async {
         let running = server::start(options.clone()).await?;

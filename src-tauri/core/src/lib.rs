@@ -18,6 +18,7 @@ pub mod export;
 pub mod facts;
 pub mod forward;
 pub mod funnels;
+pub mod http_listener;
 pub mod import;
 pub mod ingest;
 pub mod queries;

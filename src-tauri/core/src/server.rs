@@ -23,7 +23,7 @@ use crate::ingest::{IngestLimits, Listener};
 use crate::systeme_api;
 use crate::tunnel::{self, TunnelChoice, TunnelOptions, TunnelState, Tunnels};
 use crate::writer::Writer;
-use crate::{api, ingest, tokens};
+use crate::{api, http_listener, ingest, tokens};
 
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 /// Fixed defaults so the webhook URL pasted into systeme.io stays valid across restarts.
@@ -52,6 +52,8 @@ pub struct ServeOptions {
     pub forward: ForwardPolicy,
     /// Timeouts and connection limits of the ingest port.
     pub ingest_limits: IngestLimits,
+    /// Timeouts and connection limits of the UI port (its body limits are not used).
+    pub ui_limits: IngestLimits,
 }
 
 /// The platform's data directory for Hookscope (`~/.local/share/hookscope` on Linux).
@@ -103,6 +105,7 @@ impl ServeOptions {
             systeme_api: var("HOOKSCOPE_SYSTEME_API"),
             forward: ForwardPolicy::default(),
             ingest_limits: IngestLimits::default(),
+            ui_limits: IngestLimits::ui_default(),
         })
     }
 }
@@ -440,23 +443,31 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     crate::shapes::set_learning_history(history.is_some());
 
     // One pool of connections for both ingest listeners: they share the process's files.
-    let ingest_slots = ingest::connection_slots(&options.ingest_limits);
+    let ingest_slots = http_listener::connection_slots(&options.ingest_limits);
+    // The UI port is loopback only, but any local program can reach it: the same guards.
+    let ui_slots = http_listener::connection_slots(&options.ui_limits);
     let servers = vec![
-        tokio::spawn(ingest::serve(
+        tokio::spawn(http_listener::serve(
             ingest_listener,
             ingest::router(state.clone(), Listener::Direct),
             options.ingest_limits.clone(),
             ingest_slots.clone(),
             state.shutdown.clone(),
         )),
-        tokio::spawn(ingest::serve(
+        tokio::spawn(http_listener::serve(
             tunnel_listener,
             ingest::router(state.clone(), Listener::Tunnel),
             options.ingest_limits.clone(),
             ingest_slots,
             state.shutdown.clone(),
         )),
-        spawn_server(ui_listener, api::router(state.clone()), &state.shutdown),
+        tokio::spawn(http_listener::serve(
+            ui_listener,
+            api::router(state.clone()),
+            options.ui_limits.clone(),
+            ui_slots,
+            state.shutdown.clone(),
+        )),
     ];
     let choice = match options.tunnel.clone() {
         Some(choice) => choice,
@@ -589,21 +600,4 @@ fn ui_hosts(ui: SocketAddr) -> Vec<String> {
         hosts.extend([ui.ip().to_string(), "localhost".to_string()]);
     }
     hosts
-}
-
-fn spawn_server(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: &CancellationToken,
-) -> JoinHandle<()> {
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "listener stopped");
-        }
-    })
 }

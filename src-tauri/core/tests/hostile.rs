@@ -846,3 +846,42 @@ async fn clients_that_never_read_lose_their_connections() {
     drop(hogs);
     running.stop().await;
 }
+
+/// The UI port is loopback only, but any program on the machine can reach it: silent
+/// connections are closed after the head timeout, one too many gets 503 at once, and the
+/// window's API answers again afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_port_is_guarded_like_the_ingest_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start(hookscope_core::ServeOptions {
+        ui_limits: limits(4),
+        ..test_options(dir.path())
+    })
+    .await
+    .unwrap();
+    let addr = running.ui_addr.to_string();
+    let mut holders = Vec::new();
+    for _ in 0..4 {
+        holders.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let answers = tokio::time::timeout(SLACK, exchange(&addr, &[], 1))
+        .await
+        .unwrap();
+    assert_eq!(answers.first().map(|a| a.0), Some(503), "one too many");
+    assert!(started.elapsed() < Duration::from_secs(2), "at once");
+
+    // Each silent holder is closed after the head timeout.
+    for holder in &mut holders {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(HEAD_TIMEOUT + SLACK, holder.read(&mut byte))
+            .await
+            .expect("a silent connection to the UI port is closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "closed, not answered");
+    }
+    let api = Api::of(&running);
+    let status = api.get("/api/status").send().await.unwrap();
+    assert_eq!(status.status(), 200, "the window's API answers again");
+    running.stop().await;
+}

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use hookscope_core::db::Synchronous;
+use hookscope_core::ingest::IngestLimits;
 use hookscope_core::server::{self, DEFAULT_MAX_BODY, Running, ServeOptions};
 use hookscope_core::tunnel::TunnelChoice;
 
@@ -85,6 +86,7 @@ pub fn test_options(data_dir: &Path) -> ServeOptions {
         systeme_api: None,
         forward: Default::default(),
         ingest_limits: Default::default(),
+        ui_limits: IngestLimits::ui_default(),
     }
 }
 
