@@ -1,125 +1,16 @@
 //! The `hookscope` binary as a user runs it: real processes, real signals, real files.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hookscope");
+mod support;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-/// A running `hookscope serve` and the two URLs it printed.
-struct Serve {
-    child: Child,
-    webhook_url: String,
-    ui_base: String,
-    token: String,
-}
-
-impl Serve {
-    /// Starts on free ports, the data dir given through the environment, no tunnel.
-    fn start(data_dir: &Path) -> Serve {
-        Serve::start_with(data_dir, &[])
-    }
-
-    fn start_with(data_dir: &Path, env: &[(&str, &Path)]) -> Serve {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .env("HOOKSCOPE_DATA_DIR", data_dir)
-            .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
-            .env("HOOKSCOPE_UI", "127.0.0.1:0")
-            .env("HOOKSCOPE_TUNNEL", "off")
-            .envs(env.iter().map(|(k, v)| (*k, *v)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hookscope starts");
-        let stdout = child.stdout.take().unwrap();
-        let (lines_tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if lines_tx.send(line.unwrap_or_default()).is_err() {
-                    break;
-                }
-            }
-        });
-        let next = || {
-            lines
-                .recv_timeout(Duration::from_secs(20))
-                .expect("serve prints its URLs within 20 s")
-        };
-        let webhook_line = next();
-        let ui_line = next();
-        let webhook_url = webhook_line
-            .strip_prefix("Webhook URL: ")
-            .unwrap_or_else(|| panic!("first line is the webhook URL: {webhook_line:?}"))
-            .to_string();
-        let ui_url = ui_line
-            .strip_prefix("UI: ")
-            .unwrap_or_else(|| panic!("second line is the UI URL: {ui_line:?}"))
-            .to_string();
-        let (ui_base, token) = ui_url
-            .split_once("/?token=")
-            .expect("UI URL carries a token");
-        Serve {
-            child,
-            webhook_url,
-            ui_base: ui_base.to_string(),
-            token: token.to_string(),
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit; panics after `limit`.
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "hookscope exits within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    async fn export_ndjson(&self) -> Vec<Value> {
-        let text = reqwest::Client::new()
-            .get(format!("{}/api/export?format=ndjson", self.ui_base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{BIN, Serve, fixtures};
 
 fn is_hex(text: &str, len: usize) -> bool {
     text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit())

@@ -4,55 +4,19 @@
 //!
 //! `HOOKSCOPE_SOAK_SECONDS` sets the length: `make test` runs 20 s, `make soak` 600 s.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hookscope");
+mod support;
+
+use support::Serve;
+
 /// Deliveries per second, spread over the senders.
 const RATE: u64 = 200;
 const SENDERS: u64 = 16;
-
-struct Server {
-    child: Child,
-    webhook_url: String,
-    ui_base: String,
-    token: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data_dir: &std::path::Path) -> Server {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .env("HOOKSCOPE_DATA_DIR", data_dir)
-        .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
-        .env("HOOKSCOPE_UI", "127.0.0.1:0")
-        .env("HOOKSCOPE_TUNNEL", "off")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let webhook_url = lines.next().unwrap().unwrap().replace("Webhook URL: ", "");
-    let ui_url = lines.next().unwrap().unwrap().replace("UI: ", "");
-    let (ui_base, token) = ui_url.split_once("/?token=").unwrap();
-    Server {
-        child,
-        webhook_url,
-        ui_base: ui_base.to_string(),
-        token: token.to_string(),
-    }
-}
 
 /// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -82,7 +46,7 @@ async fn steady_load_with_readers_an_export_and_stalled_streams() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path());
+    let server = Serve::start(dir.path());
     let pid = server.child.id();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

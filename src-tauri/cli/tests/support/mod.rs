@@ -1,0 +1,123 @@
+//! Shared by the CLI's integration tests: `hookscope serve` as a child process on free
+//! ports, and the URLs it printed.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hookscope");
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+/// A running `hookscope serve` and the two URLs it printed.
+pub struct Serve {
+    pub child: Child,
+    pub webhook_url: String,
+    pub ui_base: String,
+    pub token: String,
+}
+
+impl Serve {
+    /// Starts on free ports, the data dir given through the environment, no tunnel.
+    pub fn start(data_dir: &Path) -> Serve {
+        Serve::start_with(data_dir, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, env: &[(&str, &Path)]) -> Serve {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .env("HOOKSCOPE_DATA_DIR", data_dir)
+            .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
+            .env("HOOKSCOPE_UI", "127.0.0.1:0")
+            .env("HOOKSCOPE_TUNNEL", "off")
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hookscope starts");
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if lines_tx.send(line.unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
+        });
+        let next = || {
+            lines
+                .recv_timeout(Duration::from_secs(20))
+                .expect("serve prints its URLs within 20 s")
+        };
+        let webhook_line = next();
+        let ui_line = next();
+        let webhook_url = webhook_line
+            .strip_prefix("Webhook URL: ")
+            .unwrap_or_else(|| panic!("first line is the webhook URL: {webhook_line:?}"))
+            .to_string();
+        let ui_url = ui_line
+            .strip_prefix("UI: ")
+            .unwrap_or_else(|| panic!("second line is the UI URL: {ui_line:?}"))
+            .to_string();
+        let (ui_base, token) = ui_url
+            .split_once("/?token=")
+            .expect("UI URL carries a token");
+        Serve {
+            child,
+            webhook_url,
+            ui_base: ui_base.to_string(),
+            token: token.to_string(),
+        }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; panics after `limit`.
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "hookscope exits within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub async fn export_ndjson(&self) -> Vec<Value> {
+        let text = reqwest::Client::new()
+            .get(format!("{}/api/export?format=ndjson", self.ui_base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
