@@ -332,6 +332,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         ui_limits: IngestLimits::ui_default(),
     };
     runtime()?.block_on(async {
+        let stop_requested = stop_signals()?;
         let running = server::start(options.clone()).await?;
         for notice in &running.state.notices {
             eprintln!("{notice}");
@@ -344,7 +345,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         }
         tokio::spawn(running.public_url_printer());
         tracing::info!(data_dir = %options.data_dir.display(), "listening");
-        stop_requested().await;
+        stop_requested.await;
         tracing::info!("stopping: finishing in-flight deliveries");
         running.stop().await;
         tracing::info!("stopped");
@@ -352,18 +353,26 @@ fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
-async fn stop_requested() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+/// Ctrl-C or SIGTERM. Listened for from before the URLs are printed: a signal sent as soon
+/// as they appear must stop the server cleanly, not kill it.
+#[cfg(unix)]
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+#[cfg(not(unix))]
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn existing_database(data_dir: &Path) -> Result<PathBuf> {
