@@ -475,9 +475,9 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stor
     }))
 }
 
-/// Imports arrive in any order (an export lists newest first). An event stored before the
-/// earlier deliveries of its message, or before an earlier copy of its body, was taken for
-/// the first. Once `stored` (the earlier one) is in, those later events are renumbered as
+/// Imports arrive in any order (exports joined together, another tool's list). An event
+/// stored before the earlier deliveries of its message, or before an earlier copy of its
+/// body, was taken for the first. Once `stored` (the earlier one) is in, those later events are renumbered as
 /// retries or marked as repeats; their contact counts the message once, and its card is
 /// dropped, to be rebuilt from the events when next read.
 pub fn settle_later_events(tx: &Transaction, capture: &Capture, stored: &Stored) -> Result<()> {
@@ -511,8 +511,9 @@ pub fn settle_later_events(tx: &Transaction, capture: &Capture, stored: &Stored)
         let later: Vec<LaterCopy> = tx
             .prepare_cached(
                 "SELECT seq, id, received_at, attempt, contact_key, repeat_of FROM events
-                 WHERE endpoint_id = ?1 AND body_hash = ?2 AND id <> ?3
-                   AND received_at BETWEEN ?4 AND ?5",
+                 WHERE endpoint_id = ?1 AND body_hash = ?2
+                   AND (received_at > ?4 OR (received_at = ?4 AND id > ?3))
+                   AND received_at <= ?5",
             )?
             .query_map(
                 (
@@ -602,8 +603,9 @@ struct LaterCopy {
     repeat_of: Option<String>,
 }
 
-/// The earliest other event on `endpoint` with this body hash, within the repeat window
-/// before `at`.
+/// The earliest event on `endpoint` with this body hash within the repeat window before
+/// the event `id` at `at`. Events are ordered by (time, id), as attempts are, so that two
+/// copies received in the same microsecond are told apart the same way in any insert order.
 fn first_identical(
     tx: &Transaction,
     endpoint: &str,
@@ -614,9 +616,9 @@ fn first_identical(
     Ok(tx
         .prepare_cached(
             "SELECT id FROM events
-             WHERE endpoint_id = ?1 AND body_hash = ?2 AND id <> ?5
-               AND received_at BETWEEN ?3 AND ?4
-             ORDER BY received_at, seq LIMIT 1",
+             WHERE endpoint_id = ?1 AND body_hash = ?2 AND received_at >= ?3
+               AND (received_at < ?4 OR (received_at = ?4 AND id < ?5))
+             ORDER BY received_at, id LIMIT 1",
         )?
         .query_row((endpoint, hash, at - REPEAT_WINDOW_MICROS, at, id), |r| {
             r.get(0)

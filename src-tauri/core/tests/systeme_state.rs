@@ -553,7 +553,7 @@ async fn an_export_imported_in_any_order_counts_retries_and_repeats_as_the_store
         .map(|&i| oldest_first[i])
         .collect();
     for (order, lines) in [
-        ("oldest first", oldest_first),
+        ("oldest first", oldest_first.clone()),
         ("newest first", newest_first),
         ("mixed", mixed),
     ] {
@@ -566,5 +566,45 @@ async fn an_export_imported_in_any_order_counts_retries_and_repeats_as_the_store
         assert_eq!(report.imported, 9, "{order}");
         drop(writer);
         assert_eq!(derived(elsewhere.path()), truth, "imported {order}");
+    }
+
+    // Two copies of one body received in the same microsecond: the one with the smaller id
+    // is the first, whichever is imported first.
+    let mut copy: Value = serde_json::from_str(oldest_first[2]).unwrap();
+    assert_eq!(
+        copy["body"]["type"], "contact.tag.added",
+        "an unsigned body"
+    );
+    copy["received_at"] = json!("2025-01-01T00:00:00.000000Z");
+    let [first, second] = [
+        "01940000-0000-7000-8000-00000000000a",
+        "01940000-0000-7000-8000-00000000000b",
+    ]
+    .map(|id| {
+        copy["id"] = json!(id);
+        copy.to_string()
+    });
+    for (order, lines) in [
+        ("first first", [&first, &second]),
+        ("second first", [&second, &first]),
+    ] {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let mut writer =
+            db::open_writer(&db::database_path(elsewhere.path()), db::Synchronous::Full).unwrap();
+        let text = lines.map(String::as_str).join("\n");
+        hookscope_core::import::import(&mut writer, text.as_bytes(), 1 << 20).unwrap();
+        drop(writer);
+        assert_eq!(
+            derived(elsewhere.path())["events"],
+            json!([
+                ["01940000-0000-7000-8000-00000000000a", 1, null],
+                [
+                    "01940000-0000-7000-8000-00000000000b",
+                    1,
+                    "01940000-0000-7000-8000-00000000000a"
+                ]
+            ]),
+            "tied copies imported {order}"
+        );
     }
 }
