@@ -171,16 +171,19 @@ test('hostile payloads render as text everywhere', async ({ hookscope, watched: 
 
 test('characters that reorder or hide text are written out, not obeyed', async ({ hookscope, watched: page }) => {
   await page.goto(hookscope.uiUrl);
-  // U+202E turns what follows around: "Ann‮gpj.exe" would read "Annexe.jpg".
-  await hookscope.send(tagAdded('ann\u200b@example.com', 'Spoof', ['Ann\u202egpj.exe', 'Lee']));
+  // U+202E turns what follows around: Ann, U+202E, gpj.exe would read "Annexe.jpg".
+  await hookscope.send(tagAdded('ann\u200b@example.com', 'Spoof\u2066', ['Ann\u202egpj.exe', 'Lee']));
   await expect(row(page, 'Tag added: Spoof')).toContainText('· Ann⟨U+202E⟩gpj.exe Lee ·');
+  await expect(row(page, 'Tag added: Spoof')).toContainText('Tag added: Spoof⟨U+2066⟩');
   const contact = page.getByTestId('contact').filter({ hasText: 'Lee' });
   await expect(contact).toContainText('Ann⟨U+202E⟩gpj.exe Lee');
   await expect(contact).toContainText('ann⟨U+200B⟩@example.com');
   await contact.click();
   await expect(page.getByTestId('timeline-title')).toHaveText('Ann⟨U+202E⟩gpj.exe Lee');
+  await expect(page.getByTestId('card-tags')).toHaveText('Spoof⟨U+2066⟩');
   await row(page, 'Tag added: Spoof').click();
   await expect(page.getByTestId('detail-meta')).toContainText('Ann⟨U+202E⟩gpj.exe Lee · ');
+  await expect(page.getByTestId('detail-summary')).toHaveText('Tag added: Spoof⟨U+2066⟩');
   await page.getByTestId('tab-pretty').click();
   await expect(page.getByTestId('tab-panel')).toContainText('"first_name": "Ann\\u202egpj.exe"');
   await expect(page.getByTestId('tab-panel')).toContainText('"email": "ann\\u200b@example.com"');

@@ -867,8 +867,9 @@ async fn live_stream(
                     SseEvent::default().event("resync").data("{}")
                 })))
         });
-    // Deliveries refused by the store (a full disk) and its recovery, as `store` events.
-    let store = WatchStream::from_changes(state.writer.watch_trouble()).map(|trouble| {
+    // The store's trouble (deliveries refused: a full disk) as `store` events: the current
+    // state first, then each change, so a window that connects during trouble is told.
+    let store = WatchStream::new(state.writer.watch_trouble()).map(|trouble| {
         Ok(SseEvent::default()
             .event("store")
             .json_data(&trouble)

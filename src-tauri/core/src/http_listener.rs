@@ -17,11 +17,11 @@ use tokio_util::sync::CancellationToken;
 use crate::ingest::IngestLimits;
 
 /// Connection slots for one or more listeners: the configured number, but never so many
-/// that the process runs out of file descriptors (the store and the tunnel need theirs)
-/// before a 503 is sent.
-pub fn connection_slots(limits: &IngestLimits) -> Arc<tokio::sync::Semaphore> {
+/// that the process runs out of file descriptors before a 503 is sent. 256 descriptors are
+/// left for the store and the tunnel, and `taken` for other pools.
+pub fn connection_slots(limits: &IngestLimits, taken: usize) -> Arc<tokio::sync::Semaphore> {
     let descriptors = raise_descriptor_limit();
-    let reserve = 256;
+    let reserve = 256 + taken as u64;
     let affordable = (descriptors.saturating_sub(reserve) as usize).max(16);
     let cap = limits.max_connections.min(affordable);
     Arc::new(tokio::sync::Semaphore::new(cap))
@@ -133,7 +133,7 @@ pub async fn serve(
     {
         tracing::warn!(
             open = connections.len(),
-            "ingest connections still open after {SHUTDOWN_GRACE:?}; closing them"
+            "connections still open after {SHUTDOWN_GRACE:?}; closing them"
         );
     }
     connections.shutdown().await;

@@ -442,10 +442,11 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         .await?;
     crate::shapes::set_learning_history(history.is_some());
 
-    // One pool of connections for both ingest listeners: they share the process's files.
-    let ingest_slots = http_listener::connection_slots(&options.ingest_limits);
     // The UI port is loopback only, but any local program can reach it: the same guards.
-    let ui_slots = http_listener::connection_slots(&options.ui_limits);
+    let ui_slots = http_listener::connection_slots(&options.ui_limits, 0);
+    // One pool of connections for both ingest listeners, within the files the UI leaves.
+    let ingest_slots =
+        http_listener::connection_slots(&options.ingest_limits, ui_slots.available_permits());
     let servers = vec![
         tokio::spawn(http_listener::serve(
             ingest_listener,

@@ -269,16 +269,21 @@ async fn the_stream_announces_each_capture_after_commit() {
         .await
         .expect("stream events arrive within 10 s");
     };
-    read_until(1, &mut events).await;
+    read_until(2, &mut events).await;
     assert_eq!(
         events[0].0, "ready",
         "the stream says when it is subscribed"
     );
+    assert_eq!(
+        events[1],
+        ("store".to_string(), Value::Null),
+        "then the store's state: taking deliveries"
+    );
 
     let sent = deliver_all(&running).await;
-    read_until(1 + sent.len(), &mut events).await;
-    let streamed: Vec<&Value> = events[1..].iter().map(|(_, v)| v).collect();
-    for ((f, id), (name, event)) in sent.iter().zip(&events[1..]) {
+    read_until(2 + sent.len(), &mut events).await;
+    let streamed: Vec<&Value> = events[2..].iter().map(|(_, v)| v).collect();
+    for ((f, id), (name, event)) in sent.iter().zip(&events[2..]) {
         assert_eq!(name, "captured");
         assert_eq!(event["id"], id.as_str(), "{} is announced in order", f.name);
         assert!(

@@ -117,14 +117,19 @@ async fn a_full_disk_refuses_with_503_keeps_what_it_acknowledged_and_recovers() 
     assert_eq!(stream.status(), 200);
     let heard = tokio::spawn(async move {
         let mut text = String::new();
-        let mut troubled = false;
-        // Ends on the recovery, a silent stream (30 s) or a broken one: the asserts say which.
+        // Ends on the recovery (trouble told, and the last store event null) or a broken
+        // stream. Keep-alive comments never let it fall silent: the caller's deadline ends
+        // a wait for an event that never comes.
         while let Ok(Ok(Some(chunk))) =
             tokio::time::timeout(Duration::from_secs(30), stream.chunk()).await
         {
             text.push_str(&String::from_utf8_lossy(&chunk));
-            troubled |= text.contains("event: store\ndata: {");
-            if troubled && text.contains("event: store\ndata: null") {
+            let troubled = text.contains("event: store\ndata: {");
+            let last = text
+                .rsplit("event: store\ndata: ")
+                .next()
+                .unwrap_or_default();
+            if troubled && last.starts_with("null") {
                 break;
             }
         }
@@ -195,15 +200,22 @@ async fn a_full_disk_refuses_with_503_keeps_what_it_acknowledged_and_recovers() 
         serde_json::Value::Null,
         "the trouble clears with the first delivery stored"
     );
-    let heard = heard.await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(60), heard)
+        .await
+        .expect("the stream says the store recovered")
+        .unwrap();
     let told = heard
         .split("event: store\ndata: ")
         .skip(1)
         .map(|rest| rest.lines().next().unwrap_or_default())
         .collect::<Vec<_>>();
+    assert_eq!(
+        told.first(),
+        Some(&"null"),
+        "it opens with the state then: all well"
+    );
     assert!(
-        told.first()
-            .is_some_and(|first| first.contains("\"disk_full\"")),
+        told.iter().any(|event| event.contains("\"disk_full\"")),
         "the stream said the disk was full: {told:?}"
     );
     assert_eq!(told.last(), Some(&"null"), "then that it recovered");

@@ -27,6 +27,7 @@ export class AppModel {
   tunnel = $state<TunnelStatus | null>(null);
   /** Deliveries being refused by the store right now (a full disk), or null. */
   storeTrouble = $state<StoreTrouble | null>(null);
+  private storeFromStream = false;
   /** The URL change the user already acknowledged (they updated systeme.io). */
   acknowledgedChange = $state<string | null>(null);
   stream = $state<StreamState>('connecting');
@@ -213,11 +214,19 @@ export class AppModel {
       forwarded: (id, forward) => this.forwarded(id, forward),
       resync: () => void this.resync(),
       tunnel: (status) => this.setTunnel(status),
-      store: (trouble) => (this.storeTrouble = trouble),
+      store: (trouble) => {
+        // Each connection's stream starts with the current state: it outranks a status
+        // answer that may have been read before the latest change.
+        this.storeFromStream = true;
+        this.storeTrouble = trouble;
+      },
       state: (state) => {
         this.stream = state;
         if (state === 'live') this.problem = null;
-        else if (state === 'reconnecting') this.problem = 'Connection to Hookscope lost. Reconnecting…';
+        else if (state === 'reconnecting') {
+          this.problem = 'Connection to Hookscope lost. Reconnecting…';
+          this.storeFromStream = false;
+        }
       },
     });
     await Promise.all([this.loadContacts(), this.loadEvents()]);
@@ -225,7 +234,7 @@ export class AppModel {
 
   private setStatus(status: Status): void {
     this.status = status;
-    this.storeTrouble = status.store ?? null;
+    if (!this.storeFromStream) this.storeTrouble = status.store ?? null;
     this.setTunnel(status.tunnel);
   }
 

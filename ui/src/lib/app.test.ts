@@ -310,7 +310,7 @@ describe('AppModel tunnel', () => {
     model.stop();
   });
 
-  it('follows store trouble from the status and the stream, and a resync reads it again', async () => {
+  it('follows store trouble from the status and the stream, the stream outranking an older status', async () => {
     const backend = new FakeBackend();
     const full: StoreTrouble = { since: '2026-11-28T12:00:00.000000Z', refused: 2, code: 'disk_full', message: 'full' };
     backend.storeTrouble = full;
@@ -321,7 +321,11 @@ describe('AppModel tunnel', () => {
     expect(model.storeTrouble).toBeNull();
     backend.handlers!.store({ ...full, refused: 7 });
     expect(model.storeTrouble?.refused).toBe(7);
-    // Missed while disconnected: the reload on reconnect sets it right.
+    // A status read before that change does not undo it.
+    await model.resync();
+    expect(model.storeTrouble?.refused).toBe(7);
+    // Cut off, the status is all there is until the new stream says more.
+    backend.handlers!.state('reconnecting');
     backend.storeTrouble = null;
     await model.resync();
     expect(model.storeTrouble).toBeNull();

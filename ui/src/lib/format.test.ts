@@ -59,6 +59,7 @@ describe('money', () => {
     expect(revealInvisible('a\u2066b\u2069\u200Bc\uFEFF\u0000\u0085')).toBe(
       'a⟨U+2066⟩b⟨U+2069⟩⟨U+200B⟩c⟨U+FEFF⟩⟨U+0000⟩⟨U+0085⟩',
     );
+    expect(revealInvisible('soft\u00ADhy\u2028x\u3164y\u{E0041}z')).toBe('soft⟨U+00AD⟩hy⟨U+2028⟩x⟨U+3164⟩y⟨U+E0041⟩z');
     // Hebrew, Arabic, emoji joined by ZWJ, and Persian's ZWNJ are text, not tricks.
     for (const honest of ['שרה כהן', 'محمد', '👩\u200D💻', 'می\u200Cخواهم', 'tab\tnew\nline']) {
       expect(revealInvisible(honest)).toBe(honest);
@@ -71,6 +72,9 @@ describe('money', () => {
     expect(text).toBe('"x\\u202ey\\u200fz\\u0001\\"\\\\\\u0085"');
     expect(JSON.parse(text)).toBe(value);
     expect(jsonString('plain é 👩\u200D💻')).toBe(JSON.stringify('plain é 👩\u200D💻'));
+    // Beyond the BMP: two surrogate escapes, the only way JSON can write it.
+    expect(jsonString('tag\u{E0041}')).toBe('"tag\\udb40\\udc41"');
+    expect(JSON.parse(jsonString('tag\u{E0041}'))).toBe('tag\u{E0041}');
   });
 
   it('says why deliveries are refused, how many since when, and what to do', () => {

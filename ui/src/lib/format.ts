@@ -72,11 +72,12 @@ export function moneyList(amounts: { amount_cents: number; currency: string }[])
   return amounts.length ? amounts.map(money).join(' + ') : '—';
 }
 
-// Characters that change how text around them is drawn, or draw nothing: bidi embeddings,
-// overrides, isolates and marks, zero-width space, word joiner, BOM, and C0/C1 controls
-// (tab and newline excepted). A U+202E in a name can make "x‮gpj.exe" read "xexe.jpg";
-// an inspector must show them. ZWJ and ZWNJ are left alone: emoji and scripts need them.
-const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+// Characters that change how text around them is drawn, or draw nothing: controls, format
+// characters (bidi embeddings, overrides, isolates and marks, zero-width space, soft hyphen,
+// word joiner, BOM, tag characters), line and paragraph separators, and the Hangul fillers
+// that render blank. Tab and newline are text; ZWJ and ZWNJ too (emoji and scripts need
+// them). A U+202E before "gpj.exe" in a name makes it read "exe.jpg": an inspector shows them.
+const INVISIBLE = /(?![\t\n\u200c\u200d])[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u115f\u1160\u3164\uffa0]/gu;
 
 const codePoint = (c: string) => c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
 
@@ -85,9 +86,13 @@ export function revealInvisible(text: string): string {
   return text.replace(INVISIBLE, (c) => `⟨U+${codePoint(c)}⟩`);
 }
 
-/** JSON text of a string, with invisible characters as `\uXXXX` escapes (still valid JSON). */
+/** JSON text of a string, with invisible characters as `\uXXXX` escapes (still valid JSON;
+ * a character beyond the BMP as its two surrogates). */
 export function jsonString(value: string): string {
-  return JSON.stringify(value).replace(INVISIBLE, (c) => `\\u${codePoint(c).toLowerCase()}`);
+  const escape = (unit: number) => `\\u${unit.toString(16).padStart(4, '0')}`;
+  return JSON.stringify(value).replace(INVISIBLE, (c) =>
+    c.length === 1 ? escape(c.charCodeAt(0)) : escape(c.charCodeAt(0)) + escape(c.charCodeAt(1)),
+  );
 }
 
 /** What the window says while the store refuses deliveries (they were answered 503). */
