@@ -375,15 +375,7 @@ async fn an_endpoint_secret_set_from_the_command_line_reaches_the_running_server
     );
 
     let verdicts = || async {
-        let events = reqwest::Client::new()
-            .get(format!("{}/api/events", serve.ui_base))
-            .bearer_auth(&serve.token)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap();
+        let events = serve.api_json("/api/events").await;
         events["events"]
             .as_array()
             .unwrap()
@@ -661,19 +653,9 @@ async fn a_sample_is_changed_and_signed_from_the_command_line() {
         "{}",
         String::from_utf8_lossy(&sent.stderr)
     );
-    let http = reqwest::Client::new();
-    let events: serde_json::Value = http
-        .get(format!(
-            "{}/api/events?email=rehearsal@example.com",
-            serve.ui_base
-        ))
-        .bearer_auth(&serve.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = serve
+        .api_json("/api/events?email=rehearsal@example.com")
+        .await;
     let event = &events["events"][0];
     assert_eq!(event["signature"], "valid", "{event}");
     assert!(

@@ -198,15 +198,7 @@ async fn steady_load_with_readers_an_export_and_stalled_streams() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         samples.push(rss_kib(pid));
         if (samples.len() as u64).is_multiple_of(seconds.div_ceil(10).max(1)) {
-            let status: serde_json::Value = http
-                .get(format!("{}/api/status", server.ui_base))
-                .bearer_auth(&server.token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let status = server.api_json("/api/status").await;
             sqlite_mib.push(status["sqlite_memory_bytes"].as_i64().unwrap() >> 20);
         }
     }

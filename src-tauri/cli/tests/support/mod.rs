@@ -99,6 +99,19 @@ impl Serve {
         }
     }
 
+    /// A JSON answer of the API, with the token.
+    pub async fn api_json(&self, path: &str) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.ui_base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn export_ndjson(&self) -> Vec<Value> {
         let text = reqwest::Client::new()
             .get(format!("{}/api/export?format=ndjson", self.ui_base))
