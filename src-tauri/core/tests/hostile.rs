@@ -734,28 +734,38 @@ async fn a_connection_flood_is_turned_away_and_service_resumes() {
     .await
     .unwrap();
     let addr = running.ingest_addr.to_string();
-    let mut holders = Vec::new();
-    for _ in 0..16 {
-        holders.push(TcpStream::connect(&addr).await.unwrap());
-    }
-    // Let the server take them all before the extra ones arrive.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let holders = hold_every_slot(&addr, 16).await;
     for _ in 0..4 {
-        let started = Instant::now();
-        let answers = tokio::time::timeout(SLACK, exchange(&addr, &[], 1))
-            .await
-            .unwrap();
-        assert_eq!(
-            answers.first().map(|a| a.0),
-            Some(503),
-            "one too many is told to come back"
-        );
-        assert!(started.elapsed() < Duration::from_secs(2), "at once");
+        assert_turned_away_at_once(&addr).await;
     }
     // The silent holders are closed after the head timeout; then deliveries go through.
     assert_served_again(&running, HEAD_TIMEOUT + SLACK).await;
     drop(holders);
     running.stop().await;
+}
+
+/// Opens `slots` silent connections and lets the server take them all.
+async fn hold_every_slot(addr: &str, slots: usize) -> Vec<TcpStream> {
+    let mut holders = Vec::new();
+    for _ in 0..slots {
+        holders.push(TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    holders
+}
+
+/// One connection too many gets a 503 at once, not a hang or a reset.
+async fn assert_turned_away_at_once(addr: &str) {
+    let started = Instant::now();
+    let answers = tokio::time::timeout(SLACK, exchange(addr, &[], 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        answers.first().map(|a| a.0),
+        Some(503),
+        "one too many is told to come back"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "at once");
 }
 
 /// Retries a delivery until it is acknowledged; panics after `within`.
@@ -860,17 +870,8 @@ async fn the_ui_port_is_guarded_like_the_ingest_port() {
     .await
     .unwrap();
     let addr = running.ui_addr.to_string();
-    let mut holders = Vec::new();
-    for _ in 0..4 {
-        holders.push(TcpStream::connect(&addr).await.unwrap());
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let started = Instant::now();
-    let answers = tokio::time::timeout(SLACK, exchange(&addr, &[], 1))
-        .await
-        .unwrap();
-    assert_eq!(answers.first().map(|a| a.0), Some(503), "one too many");
-    assert!(started.elapsed() < Duration::from_secs(2), "at once");
+    let mut holders = hold_every_slot(&addr, 4).await;
+    assert_turned_away_at_once(&addr).await;
 
     // Each silent holder is closed after the head timeout.
     for holder in &mut holders {

@@ -108,13 +108,7 @@ async fn signatures_are_checked_and_rechecked_when_the_secret_changes() {
     for listing in [
         api.json("/api/endpoints").await.to_string(),
         api.json("/api/status").await.to_string(),
-        api.get("/api/export")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        api.text("/api/export").await,
     ] {
         assert!(!listing.contains(TEST_SECRET));
     }

@@ -99,26 +99,25 @@ impl Serve {
         }
     }
 
-    /// A JSON answer of the API, with the token.
-    pub async fn api_json(&self, path: &str) -> Value {
+    /// An answer of the API, with the token.
+    async fn api_get(&self, path: &str) -> reqwest::Response {
         reqwest::Client::new()
             .get(format!("{}{path}", self.ui_base))
             .bearer_auth(&self.token)
             .send()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap()
+    }
+
+    /// A JSON answer of the API.
+    pub async fn api_json(&self, path: &str) -> Value {
+        self.api_get(path).await.json().await.unwrap()
     }
 
     pub async fn export_ndjson(&self) -> Vec<Value> {
-        let text = reqwest::Client::new()
-            .get(format!("{}/api/export?format=ndjson", self.ui_base))
-            .bearer_auth(&self.token)
-            .send()
+        let text = self
+            .api_get("/api/export?format=ndjson")
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();

@@ -114,13 +114,22 @@ impl Api {
     }
 
     pub async fn json(&self, path: &str) -> serde_json::Value {
+        self.ok(path).await.json().await.unwrap()
+    }
+
+    /// The answer's text (an NDJSON export, say).
+    pub async fn text(&self, path: &str) -> String {
+        self.ok(path).await.text().await.unwrap()
+    }
+
+    async fn ok(&self, path: &str) -> reqwest::Response {
         let response = self.get(path).send().await.unwrap();
         assert!(
             response.status().is_success(),
             "GET {path} answered {}",
             response.status()
         );
-        response.json().await.unwrap()
+        response
     }
 }
 
