@@ -51,15 +51,30 @@ fn bore_server() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap();
-    let mut server = bore_cli::server::Server::new(20000..=29999, None);
-    server.set_bind_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    server.set_bind_tunnels(IpAddr::V4(Ipv4Addr::LOCALHOST));
     runtime.spawn(async move {
-        if let Err(error) = server.listen().await {
-            panic!("the bore server could not listen on 127.0.0.1:7835: {error:#}");
+        // A server stopped a moment ago may still hold the port while its runtime winds down.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut server = bore_cli::server::Server::new(20000..=29999, None);
+            server.set_bind_addr(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            server.set_bind_tunnels(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            let Err(error) = server.listen().await else {
+                return;
+            };
+            if tokio::time::Instant::now() > deadline {
+                panic!("the bore server could not listen on 127.0.0.1:7835: {error:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
     runtime
+}
+
+/// Stops a bore server and waits until its port and connections are closed.
+async fn stop_bore_server(runtime: tokio::runtime::Runtime) {
+    tokio::task::spawn_blocking(move || runtime.shutdown_timeout(Duration::from_secs(5)))
+        .await
+        .unwrap();
 }
 
 /// Posts `body` claiming to be forwarded for `forwarded_for`; returns the stored event id.
@@ -150,7 +165,7 @@ async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
     );
 
     // The server dies: the tunnel says so, then comes back when the server does.
-    bore.shutdown_background();
+    stop_bore_server(bore).await;
     let lost = wait_for(&running, "noticed the lost server", |s| {
         s.state == TunnelState::Reconnecting
     })
@@ -179,7 +194,7 @@ async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
     assert_eq!(found["events"].as_array().unwrap().len(), 1);
 
     running.stop().await;
-    bore.shutdown_background();
+    stop_bore_server(bore).await;
 }
 
 // ---- cloudflared ----------------------------------------------------------------------
