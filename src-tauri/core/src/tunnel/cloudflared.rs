@@ -81,15 +81,7 @@ pub(super) async fn run(
             };
         }
     };
-    let last_line = keep_last_log_line(&mut child);
-    let said = || {
-        let line = last_line.lock().expect("log line lock").clone();
-        if line.is_empty() {
-            String::new()
-        } else {
-            format!(": {line}")
-        }
-    };
+    let mut log = LastLogLine::follow(&mut child);
 
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -109,7 +101,8 @@ pub(super) async fn run(
             }
             exit = child.wait() => {
                 let how = exit.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                return Ended::Lost(format!("cloudflared stopped ({how}){}", said()));
+                log.finish().await;
+                return Ended::Lost(format!("cloudflared stopped ({how}){}", log.said()));
             }
             _ = tokio::time::sleep(pause) => {}
         }
@@ -128,10 +121,11 @@ pub(super) async fn run(
             }
             None if !ever_up && started.elapsed() > START_TIMEOUT => {
                 end(&mut child).await;
+                log.finish().await;
                 return Ended::Lost(format!(
                     "cloudflared got no quick tunnel within {} s (is this machine online?){}",
                     START_TIMEOUT.as_secs(),
-                    said()
+                    log.said()
                 ));
             }
             None => {}
@@ -162,19 +156,44 @@ async fn end(child: &mut Child) {
 }
 
 /// cloudflared logs to stderr; its last line explains a failure better than an exit code.
-fn keep_last_log_line(child: &mut Child) -> Arc<Mutex<String>> {
-    let last = Arc::new(Mutex::new(String::new()));
-    if let Some(stderr) = child.stderr.take() {
-        let last = last.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::debug!(target: "cloudflared", "{line}");
-                *last.lock().expect("log line lock") = line.trim().chars().take(300).collect();
-            }
+struct LastLogLine {
+    line: Arc<Mutex<String>>,
+    reader: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LastLogLine {
+    fn follow(child: &mut Child) -> LastLogLine {
+        let line = Arc::new(Mutex::new(String::new()));
+        let reader = child.stderr.take().map(|stderr| {
+            let line = line.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(next)) = lines.next_line().await {
+                    tracing::debug!(target: "cloudflared", "{next}");
+                    *line.lock().expect("log line lock") = next.trim().chars().take(300).collect();
+                }
+            })
         });
+        LastLogLine { line, reader }
     }
-    last
+
+    /// Once cloudflared has exited: reads what it wrote last, which may still be in the
+    /// pipe. A child of its own holding the pipe open must not hold up the report.
+    async fn finish(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+        }
+    }
+
+    /// `": <last line>"`, or nothing when cloudflared said nothing.
+    fn said(&self) -> String {
+        let line = self.line.lock().expect("log line lock");
+        if line.is_empty() {
+            String::new()
+        } else {
+            format!(": {line}")
+        }
+    }
 }
 
 pub(super) fn find_program(options: &TunnelOptions) -> Option<PathBuf> {
