@@ -440,7 +440,14 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let history = state
         .read(|conn| db::get_setting(conn, backfill::BACKFILL_SETTING))
         .await?;
-    crate::shapes::set_learning_history(history.is_some());
+    let learning = history.is_some();
+    state
+        .writer
+        .run(move |_| {
+            crate::shapes::set_learning_history(learning);
+            Ok(())
+        })
+        .await?;
 
     // The UI port is loopback only, but any local program can reach it: the same guards.
     let ui_slots = http_listener::connection_slots(&options.ui_limits, 0);
@@ -506,8 +513,8 @@ async fn remembered_tunnel(state: &AppState) -> Result<TunnelChoice> {
 }
 
 /// Endpoint changes made outside this process (`hookscope endpoints secret`) reach the
-/// ingest directory within this long.
-const ENDPOINTS_REFRESH: Duration = Duration::from_secs(2);
+/// ingest directory within this long. Reading the few endpoint rows costs microseconds.
+const ENDPOINTS_REFRESH: Duration = Duration::from_millis(250);
 
 fn follow_endpoint_changes(state: Arc<AppState>) {
     tokio::spawn(async move {
@@ -553,15 +560,15 @@ fn backfill_in_background(state: Arc<AppState>) {
     let inflate_limit = state.max_body;
     tokio::spawn(async move {
         loop {
-            match state
-                .writer
-                .run(move |conn| backfill::step(conn, inflate_limit))
-                .await
-            {
-                Ok(0) => {
+            let step = move |conn: &mut rusqlite::Connection| {
+                let left = backfill::step(conn, inflate_limit)?;
+                if left == 0 {
                     crate::shapes::set_learning_history(false);
-                    return;
                 }
+                Ok(left)
+            };
+            match state.writer.run(step).await {
+                Ok(0) => return,
                 Ok(left) => tracing::info!(left, "deriving facts of earlier events"),
                 Err(error) => {
                     tracing::warn!(%error, "deriving facts of earlier events stopped");

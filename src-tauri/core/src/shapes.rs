@@ -6,7 +6,7 @@
 //! an empty `[]` or `{}` where the other container was seen (PHP encodes an empty map as
 //! `[]`, so systeme.io's `fields` comes both ways).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{OptionalExtension, Transaction};
@@ -353,14 +353,16 @@ thread_local! {
     /// another writer (an import in another process) makes it reload; a failed
     /// transaction must call [`forget_cached`].
     static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+
+    /// While events stored before shapes existed are being learned from, a shape is still
+    /// incomplete: live deliveries teach it but are not flagged. Kept per writing thread,
+    /// like the cache, so it belongs to one store.
+    static LEARNING_HISTORY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// While events stored before shapes existed are being learned from, a shape is still
-/// incomplete: live deliveries teach it but are not flagged.
-static LEARNING_HISTORY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
+/// Call it on the writing thread (in [`crate::writer::Writer::run`]).
 pub fn set_learning_history(learning: bool) {
-    LEARNING_HISTORY.store(learning, std::sync::atomic::Ordering::Relaxed);
+    LEARNING_HISTORY.set(learning);
 }
 
 /// Compares a delivery of `event_type` with its type's shape and learns from it; returns
@@ -394,7 +396,7 @@ pub fn record(tx: &Transaction, event_type: &str, paths: &Paths) -> Result<Vec<C
             }
         }
     };
-    let quiet = LEARNING_HISTORY.load(std::sync::atomic::Ordering::Relaxed);
+    let quiet = LEARNING_HISTORY.get();
     let changes = entry.learned.record(paths, quiet);
     entry.dirty = true;
     CACHE.with_borrow_mut(|cache| {
