@@ -642,7 +642,7 @@ fn endpoints_command(args: EndpointsArgs) -> Result<()> {
         [] => bail!("no endpoint named {named:?}: `hookscope endpoints` lists them"),
         _ => bail!("several endpoints are named {named:?}: give its id"),
     };
-    // A running Hookscope takes these up within two seconds.
+    // A running Hookscope takes these up within a quarter of a second.
     match action {
         EndpointAction::Secret { secret, clear, .. } => {
             let secret = match (clear, secret) {
