@@ -287,9 +287,16 @@ test('a delivery arriving while you read further down does not move the page', a
       ([x, y]) => document.elementFromPoint(x!, y!)?.closest('[data-testid="event"]')?.getAttribute('data-id') ?? null,
       [box.x + 40, box.y + 200],
     );
-  await page.waitForTimeout(300);
-  const reading = await rowAt();
-  expect(reading).not.toBeNull();
+  // The wheel scrolls asynchronously: read the row once the page has come to rest.
+  let reading: string | null = null;
+  await expect
+    .poll(async () => {
+      const before = await rowAt();
+      await page.waitForTimeout(150);
+      reading = await rowAt();
+      return before !== null && before === reading;
+    }, { message: 'the timeline comes to rest on a row' })
+    .toBe(true);
 
   await hookscope.send(tagAdded('reader@example.com', 'Brand new'));
   await expect(page.getByTestId('new-pill')).toHaveText('↑ 1 new');
