@@ -71,9 +71,14 @@ run: build
 bundle: ui
 	cd src-tauri && ../ui/node_modules/.bin/tauri build --bundles deb
 
+FUZZ_MANIFEST := src-tauri/core/fuzz/Cargo.toml
+
 lint: deps ui/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	# The fuzz crate is not a workspace member (cargo fuzz builds it apart).
+	cargo fmt --manifest-path $(FUZZ_MANIFEST) -- --check
+	cargo clippy --manifest-path $(FUZZ_MANIFEST) --all-targets -- -D warnings
 	cd ui && npm run check
 	cd tests/browser && npx tsc -p .
 

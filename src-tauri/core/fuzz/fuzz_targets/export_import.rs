@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
         since: Some(format_micros(received_at)),
         ..Default::default()
     };
-    let format = if data.len() % 2 == 0 {
+    let format = if data.len().is_multiple_of(2) {
         Format::Json
     } else {
         Format::Ndjson
