@@ -23,6 +23,16 @@ pub enum Synchronous {
     Normal,
 }
 
+impl Synchronous {
+    /// The value of SQLite's `synchronous` pragma.
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
 impl std::str::FromStr for Synchronous {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
@@ -112,14 +122,7 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> 
     init_connection(&conn).map_err(|e| damaged(e.into()))?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(|e| damaged(e.into()))?;
-    conn.pragma_update(
-        None,
-        "synchronous",
-        match synchronous {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        },
-    )?;
+    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     MIGRATIONS.to_latest(&mut conn).map_err(|e| match e {
         rusqlite_migration::Error::MigrationDefinition(
             rusqlite_migration::MigrationDefinitionError::DatabaseTooFarAhead,
@@ -130,6 +133,15 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> 
     })?;
     #[cfg(unix)]
     restrict_to_user(path);
+    Ok(conn)
+}
+
+/// A second read-write connection to a store that [`open_writer`] has already opened,
+/// checked and migrated in this process (WAL checkpoints run on it): none of that again.
+pub fn open_second_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    init_connection(&conn)?;
+    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     Ok(conn)
 }
 

@@ -395,7 +395,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             endpoints::ensure_default(&conn)?;
             let api_token = db::setting_or_insert(&conn, "api_token", tokens::api_token)?;
             let list = endpoints::list(&conn)?;
-            let checkpoints = db::open_writer(&path_for_open, synchronous)?;
+            let checkpoints = db::open_second_writer(&path_for_open, synchronous)?;
             Ok((conn, checkpoints, api_token, list, set_aside))
         })
         .await
