@@ -319,6 +319,8 @@ test('a tunnel is chosen in the window, its URL shown, and a changed URL announc
   };
   await choose(/My own public URL/, 'ftp://nope');
   await expect(page.getByRole('alert').filter({ hasText: 'not an http' })).toBeVisible();
+  // Started without a proxy listener: the window says how to get one.
+  await expect(page.getByTestId('proxy-hint')).toContainText('HOOKSCOPE_PROXY=127.0.0.1:4749');
   await page.getByLabel('Public base URL').fill('https://first.example');
   await page.getByRole('button', { name: 'Use this tunnel' }).click();
   const token = hookscope.webhookUrl.split('/h/')[1];
@@ -347,6 +349,23 @@ test('a tunnel is chosen in the window, its URL shown, and a changed URL announc
   await expect(page.getByTestId('tunnel-notice')).toContainText('ngrok needs your authtoken.');
   await expect(page.getByTestId('tunnel-notice')).toContainText('dashboard.ngrok.com');
   await expect(page.getByTestId('public-url')).toHaveCount(0);
+});
+
+test('with a proxy listener, the window says where your own tunnel should point', async ({ watched: page }) => {
+  const hookscope = await new Hookscope().start({ HOOKSCOPE_PROXY: '127.0.0.1:0' });
+  try {
+    const tunnel = await hookscope.api<{ proxy_listener: string | null }>('/api/tunnel');
+    expect(tunnel.proxy_listener).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(tunnel.proxy_listener).not.toBe(new URL(hookscope.webhookUrl).origin);
+    await page.goto(hookscope.uiUrl);
+    await page.getByRole('button', { name: 'Tunnel…' }).click();
+    await page.getByLabel(/My own public URL/).check();
+    await expect(page.getByTestId('proxy-hint')).toHaveText(
+      `Point your tunnel or proxy at ${tunnel.proxy_listener}: the senders it reports are checked against systeme.io's addresses.`,
+    );
+  } finally {
+    await hookscope.dispose();
+  }
 });
 
 test('signatures are shown, checked once the secret is set, and filtered', async ({ hookscope, watched: page }) => {

@@ -124,6 +124,7 @@ async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Run
         synchronous,
         tunnel: Some(hookscope_core::tunnel::TunnelChoice::Off),
         tunnel_options: Default::default(),
+        proxy: None,
         systeme_api: None,
         forward: Default::default(),
         ingest_limits: Default::default(),

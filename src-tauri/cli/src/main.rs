@@ -213,6 +213,10 @@ struct ServeArgs {
     /// cloudflared when it is installed)
     #[arg(long, env = "HOOKSCOPE_TUNNEL", value_name = "TUNNEL")]
     tunnel: Option<TunnelChoice>,
+    /// A loopback address for a tunnel or reverse proxy you run yourself: the sender it
+    /// reports (Cf-Connecting-IP, X-Forwarded-For) is checked, as behind Hookscope's tunnels
+    #[arg(long, env = "HOOKSCOPE_PROXY", value_name = "ADDR")]
+    proxy: Option<SocketAddr>,
     /// The cloudflared program, when it is not on PATH
     #[arg(long, env = "HOOKSCOPE_CLOUDFLARED", value_name = "PATH")]
     cloudflared: Option<PathBuf>,
@@ -326,6 +330,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             ngrok_authtoken: args.ngrok_authtoken,
             ngrok_server: args.ngrok_server,
         },
+        proxy: args.proxy,
         systeme_api: args.systeme_api,
         forward: Default::default(),
         ingest_limits: Default::default(),
@@ -341,6 +346,12 @@ fn serve(args: ServeArgs) -> Result<()> {
             let mut out = std::io::stdout().lock();
             writeln!(out, "Webhook URL: {}", running.webhook_url)?;
             writeln!(out, "UI: {}", running.ui_url)?;
+            if let Some(proxy) = running.proxy_addr {
+                writeln!(
+                    out,
+                    "Proxy listener: http://{proxy} (for your own tunnel or reverse proxy)"
+                )?;
+            }
             out.flush()?;
         }
         tokio::spawn(running.public_url_printer());

@@ -50,6 +50,62 @@ fn serve_prints_both_urls_and_stops_cleanly_on_ctrl_c() {
     );
 }
 
+/// `--proxy`: a listener for your own tunnel or reverse proxy, printed, where the sender it
+/// reports is checked; never open to the network.
+#[tokio::test]
+async fn a_proxy_listener_is_printed_and_stays_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start_with(dir.path(), &[("HOOKSCOPE_PROXY", Path::new("127.0.0.1:0"))]);
+    let line = serve.lines.recv_timeout(Duration::from_secs(20)).unwrap();
+    let proxy = line
+        .strip_prefix("Proxy listener: ")
+        .and_then(|rest| rest.split_once(' '))
+        .map(|(url, _)| url.to_string())
+        .unwrap_or_else(|| panic!("the proxy listener is printed: {line:?}"));
+    let token = serve.webhook_url.split_once("/h/").unwrap().1;
+    let answer = reqwest::Client::new()
+        .post(format!("{proxy}/h/{token}"))
+        .header("x-forwarded-for", "185.236.142.1")
+        .body(r#"{"email":"proxied@example.com"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let id = answer.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let event = serve.api_json(&format!("/api/events/{id}")).await;
+    assert_eq!(event["sender"], "systeme.io", "{event}");
+    drop(serve);
+
+    let mut open = Command::new(BIN)
+        .args(["serve", "--proxy", "0.0.0.0:0"])
+        .env("HOOKSCOPE_DATA_DIR", dir.path())
+        .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
+        .env("HOOKSCOPE_UI", "127.0.0.1:0")
+        .env("HOOKSCOPE_TUNNEL", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = open.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            open.kill().unwrap();
+            panic!("serve kept running with a proxy listener open to the network");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut open.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(said.contains("not a loopback address"), "{said}");
+}
+
 /// Sends distinct deliveries from `senders` concurrent tasks until the server stops
 /// answering; returns what was acknowledged: event id → body sent.
 async fn burst(

@@ -290,6 +290,7 @@ fn tunnel_view(state: &AppState, default: &Endpoint) -> serde_json::Value {
     );
     view["insecure"] = json!(status.insecure());
     view["ngrok_authtoken_set"] = json!(state.tunnels.has_ngrok_authtoken());
+    view["proxy_listener"] = json!(state.proxy_base);
     view
 }
 

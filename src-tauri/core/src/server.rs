@@ -46,6 +46,11 @@ pub struct ServeOptions {
     /// (first run: cloudflared when it is installed, else none).
     pub tunnel: Option<TunnelChoice>,
     pub tunnel_options: TunnelOptions,
+    /// A loopback address for a tunnel or reverse proxy you run yourself
+    /// (`HOOKSCOPE_PROXY`): deliveries arriving there are read like those of Hookscope's
+    /// own tunnels, which connect there too, so the sender they report is checked.
+    /// `None`: a free port only Hookscope's tunnels know.
+    pub proxy: Option<SocketAddr>,
     /// systeme.io's API base (`HOOKSCOPE_SYSTEME_API`); `None`: the real one.
     pub systeme_api: Option<String>,
     /// Retries and timeout of forwarding to endpoints' targets.
@@ -70,7 +75,7 @@ impl ServeOptions {
     /// flags (the desktop app): `HOOKSCOPE_DATA_DIR`, `HOOKSCOPE_INGEST`, `HOOKSCOPE_UI`,
     /// `HOOKSCOPE_MAX_BODY`, `HOOKSCOPE_SYNCHRONOUS`, `HOOKSCOPE_TUNNEL`,
     /// `HOOKSCOPE_CLOUDFLARED` (the cloudflared program), `NGROK_AUTHTOKEN`,
-    /// `HOOKSCOPE_NGROK_SERVER`.
+    /// `HOOKSCOPE_NGROK_SERVER`, `HOOKSCOPE_PROXY`.
     pub fn from_env() -> Result<ServeOptions> {
         fn var(name: &str) -> Option<String> {
             std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -101,6 +106,10 @@ impl ServeOptions {
                 cloudflared: var("HOOKSCOPE_CLOUDFLARED").map(PathBuf::from),
                 ngrok_authtoken: var("NGROK_AUTHTOKEN"),
                 ngrok_server: var("HOOKSCOPE_NGROK_SERVER"),
+            },
+            proxy: match var("HOOKSCOPE_PROXY") {
+                Some(_) => Some(parsed("HOOKSCOPE_PROXY", "")?),
+                None => None,
             },
             systeme_api: var("HOOKSCOPE_SYSTEME_API"),
             forward: ForwardPolicy::default(),
@@ -141,6 +150,8 @@ pub struct AppState {
     pub ui_hosts: Vec<String>,
     /// `http://127.0.0.1:PORT`: where webhook URLs point.
     pub ingest_base: String,
+    /// `http://127.0.0.1:PORT` where a tunnel or proxy of your own connects, if asked for.
+    pub proxy_base: Option<String>,
     pub max_body: usize,
     pub ingest_limits: IngestLimits,
     pub shutdown: CancellationToken,
@@ -298,6 +309,8 @@ pub const LAST_URL_SETTING: &str = "tunnel.last_url";
 pub struct Running {
     pub ingest_addr: SocketAddr,
     pub ui_addr: SocketAddr,
+    /// Where a tunnel or proxy of your own connects, when one was asked for.
+    pub proxy_addr: Option<SocketAddr>,
     /// `http://127.0.0.1:PORT/h/TOKEN` of the default endpoint.
     pub webhook_url: String,
     /// `http://127.0.0.1:PORT/?token=APITOKEN`.
@@ -384,6 +397,11 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             options.ui
         )));
     }
+    if let Some(proxy) = options.proxy.filter(|proxy| !proxy.ip().is_loopback()) {
+        return Err(Error::Invalid(format!(
+            "the proxy address {proxy} is not a loopback address: the sender a proxy reports is believed there, so only programs on this machine may connect (use 127.0.0.1 or ::1)"
+        )));
+    }
     db::ensure_data_dir(&options.data_dir)?;
     let lock = lock_data_dir(&options.data_dir)?;
     let path = db::database_path(&options.data_dir);
@@ -403,8 +421,14 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
 
     let ingest_listener = bind(options.ingest).await?;
     let ui_listener = bind(options.ui).await?;
-    // Only the tunnel connects here, from this machine; its forwarding headers count.
-    let tunnel_listener = bind(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))).await?;
+    // Only tunnels and proxies connect here, from this machine; their forwarding headers
+    // count.
+    let tunnel_listener = bind(
+        options
+            .proxy
+            .unwrap_or(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))),
+    )
+    .await?;
     let tunnel_target = tunnel_listener.local_addr()?;
     let ingest_addr = reachable(ingest_listener.local_addr()?);
     let ui_addr = reachable(ui_listener.local_addr()?);
@@ -424,6 +448,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         ui_hosts: ui_hosts(ui_addr),
         api_token,
         ingest_base,
+        proxy_base: options.proxy.map(|_| format!("http://{tunnel_target}")),
         max_body: options.max_body,
         ingest_limits: options.ingest_limits.clone(),
         shutdown: CancellationToken::new(),
@@ -489,6 +514,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     Ok(Running {
         ingest_addr,
         ui_addr,
+        proxy_addr: options.proxy.map(|_| tunnel_target),
         webhook_url: state.webhook_url(&default),
         ui_url: format!("http://{ui_addr}/?token={}", state.api_token),
         state,

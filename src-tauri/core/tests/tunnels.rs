@@ -197,6 +197,64 @@ async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
     stop_bore_server(bore).await;
 }
 
+// ---- a tunnel or proxy of your own ---------------------------------------------------
+
+#[tokio::test]
+async fn a_proxy_of_your_own_is_read_like_a_tunnel() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start(ServeOptions {
+        proxy: Some("127.0.0.1:0".parse().unwrap()),
+        tunnel: Some("manual:https://hooks.example.com".parse().unwrap()),
+        ..support::test_options(dir.path())
+    })
+    .await
+    .expect("the server starts");
+    let api = Api::of(&running);
+    let proxy = running.proxy_addr.expect("the proxy listener's address");
+    assert!(proxy.ip().is_loopback(), "{proxy}");
+    assert_ne!(proxy, running.ingest_addr);
+    let token = running.webhook_url.rsplit('/').next().unwrap();
+    let through_proxy = format!("http://{proxy}/h/{token}");
+    let http = reqwest::Client::new();
+    let sale = fixture("systeme-automation/sale-completed");
+
+    // The sender the proxy reports is believed and checked.
+    let id = post(
+        &http,
+        &through_proxy,
+        "185.236.142.3",
+        &sale.body,
+        &sale.headers,
+    )
+    .await;
+    let event = api.json(&format!("/api/events/{id}")).await;
+    assert_eq!(event["via_tunnel"], true);
+    assert_eq!(event["client_ip"], "185.236.142.3");
+    assert_eq!(event["sender"], "systeme.io");
+    let id = post(&http, &through_proxy, "10.0.0.7, 203.0.113.9", b"{}", &[]).await;
+    let event = api.json(&format!("/api/events/{id}")).await;
+    assert_eq!(event["client_ip"], "203.0.113.9", "the hop the proxy added");
+    assert_eq!(event["sender"], "outside");
+    // The public listener still ignores what a client claims.
+    let id = post(&http, &running.webhook_url, "185.236.142.3", b"{}", &[]).await;
+    let event = api.json(&format!("/api/events/{id}")).await;
+    assert_eq!(event["sender"], "local");
+    running.stop().await;
+
+    // Believing forwarding headers is only safe where only this machine connects.
+    let refused = server::start(ServeOptions {
+        proxy: Some("0.0.0.0:0".parse().unwrap()),
+        ..support::test_options(dir.path())
+    })
+    .await
+    .err()
+    .expect("a proxy listener open to the network is refused");
+    assert!(
+        refused.to_string().contains("not a loopback address"),
+        "{refused}"
+    );
+}
+
 // ---- cloudflared ----------------------------------------------------------------------
 
 /// Set in the stand-in process: what it should do and where to report.

@@ -31,6 +31,7 @@ function tunnel(choice: string, state: TunnelStatus['state'], url: string | null
     previous_webhook_url: previous && `${previous}/h/t`,
     insecure: url?.startsWith('http://') ?? false,
     ngrok_authtoken_set: false,
+    proxy_listener: null,
   };
 }
 

@@ -156,6 +156,9 @@ export interface TunnelStatus {
   insecure: boolean;
   /** ngrok has an authtoken (the token itself never leaves the server). */
   ngrok_authtoken_set: boolean;
+  /** Where a tunnel or proxy of your own connects so the senders it reports are checked
+   * (`--proxy` / `HOOKSCOPE_PROXY`); null when Hookscope was started without one. */
+  proxy_listener: string | null;
 }
 
 export interface Page<T> {

@@ -21,6 +21,8 @@ pub struct Serve {
     pub webhook_url: String,
     pub ui_base: String,
     pub token: String,
+    /// What it prints after the two URLs, line by line.
+    pub lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Serve {
@@ -73,6 +75,7 @@ impl Serve {
             webhook_url,
             ui_base: ui_base.to_string(),
             token: token.to_string(),
+            lines,
         }
     }
 

@@ -83,6 +83,7 @@ pub fn test_options(data_dir: &Path) -> ServeOptions {
         synchronous: Synchronous::Full,
         tunnel: Some(TunnelChoice::Off),
         tunnel_options: Default::default(),
+        proxy: None,
         systeme_api: None,
         forward: Default::default(),
         ingest_limits: Default::default(),
