@@ -7,7 +7,6 @@ mod commands;
 mod notifications;
 mod tray;
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
@@ -96,10 +95,7 @@ fn setup(
     match started {
         Ok(running) => {
             // Same lines as `hookscope serve`, for scripts and tests.
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "Webhook URL: {}", running.webhook_url)?;
-            writeln!(out, "UI: {}", running.ui_url)?;
-            out.flush()?;
+            running.write_addresses(&mut std::io::stdout().lock())?;
             // `Public URL:` lines as the tunnel comes up.
             tauri::async_runtime::spawn(running.public_url_printer());
             let ui: Url = running.ui_url.parse()?;

@@ -361,7 +361,7 @@ test('with a proxy listener, the window says where your own tunnel should point'
     await page.getByRole('button', { name: 'Tunnel…' }).click();
     await page.getByLabel(/My own public URL/).check();
     await expect(page.getByTestId('proxy-hint')).toHaveText(
-      `Point your tunnel or proxy at ${tunnel.proxy_listener}: the senders it reports are checked against systeme.io's addresses.`,
+      `Point your tunnel or proxy at ${tunnel.proxy_listener}: the sender it appends to X-Forwarded-For is checked against systeme.io's addresses.`,
     );
   } finally {
     await hookscope.dispose();

@@ -214,7 +214,7 @@ struct ServeArgs {
     #[arg(long, env = "HOOKSCOPE_TUNNEL", value_name = "TUNNEL")]
     tunnel: Option<TunnelChoice>,
     /// A loopback address for a tunnel or reverse proxy you run yourself: the sender it
-    /// reports (Cf-Connecting-IP, X-Forwarded-For) is checked, as behind Hookscope's tunnels
+    /// appends to X-Forwarded-For is recorded and checked against systeme.io's addresses
     #[arg(long, env = "HOOKSCOPE_PROXY", value_name = "ADDR")]
     proxy: Option<SocketAddr>,
     /// The cloudflared program, when it is not on PATH
@@ -342,18 +342,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         for notice in &running.state.notices {
             eprintln!("{notice}");
         }
-        {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "Webhook URL: {}", running.webhook_url)?;
-            writeln!(out, "UI: {}", running.ui_url)?;
-            if let Some(proxy) = running.proxy_addr {
-                writeln!(
-                    out,
-                    "Proxy listener: http://{proxy} (for your own tunnel or reverse proxy)"
-                )?;
-            }
-            out.flush()?;
-        }
+        running.write_addresses(&mut std::io::stdout().lock())?;
         tokio::spawn(running.public_url_printer());
         tracing::info!(data_dir = %options.data_dir.display(), "listening");
         stop_requested.await;

@@ -71,8 +71,12 @@ impl Default for IngestLimits {
 /// loopback) so that its forwarding headers can be believed there and nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
+    /// The public webhook listener: the peer is the sender.
     Direct,
+    /// Where Hookscope's own tunnel connects: its provider says what it reports.
     Tunnel,
+    /// Where a tunnel or reverse proxy of yours connects (`--proxy`).
+    Proxy,
 }
 
 pub fn router(state: Arc<AppState>, listener: Listener) -> Router {
@@ -146,8 +150,13 @@ async fn deliver(
         }
         target
     });
-    let via_tunnel = listener == Listener::Tunnel;
-    let client_ip = sender::client_ip(peer.ip().to_canonical(), &headers, via_tunnel);
+    let via_tunnel = listener != Listener::Direct;
+    let reported = match listener {
+        Listener::Direct => sender::Reported::Nothing,
+        Listener::Tunnel => state.tunnels.reported_sender(),
+        Listener::Proxy => sender::Reported::LastForwardedFor,
+    };
+    let client_ip = sender::client_ip(peer.ip().to_canonical(), &headers, reported);
     let raw = RawDelivery {
         id: new_event_id(),
         received_at,

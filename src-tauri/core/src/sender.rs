@@ -11,27 +11,39 @@ pub const SYSTEME_SENDERS: [IpAddr; 3] = [
     IpAddr::V4(Ipv4Addr::new(185, 236, 142, 3)),
 ];
 
-/// The sender's address. Forwarding headers are believed only on the tunnel's own
-/// listener: on the direct listener anyone could write them.
-pub fn client_ip(peer: IpAddr, headers: &[(String, String)], behind_tunnel: bool) -> IpAddr {
-    if !behind_tunnel {
-        return peer;
-    }
+/// Which forwarding header the hop in front of a listener writes itself, and so can be
+/// believed. Anything else in a delivery's headers is the sender's own say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    /// None: the peer is the sender (the public listener), or the tunnel carries plain TCP
+    /// and reports nobody (bore).
+    Nothing,
+    /// Cloudflare's edge sets `Cf-Connecting-IP`, replacing any a client sent (cloudflared).
+    CloudflareHeader,
+    /// The hop appends the address it saw to `X-Forwarded-For`: the last entry is its own
+    /// (ngrok, a reverse proxy of yours).
+    LastForwardedFor,
+}
+
+/// The sender's address: what the hop in front reports, else the peer.
+pub fn client_ip(peer: IpAddr, headers: &[(String, String)], reported: Reported) -> IpAddr {
     fn named<'h>(headers: &'h [(String, String)], name: &'h str) -> impl Iterator<Item = &'h str> {
         headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-    let cloudflare = named(headers, "cf-connecting-ip").find_map(|v| v.trim().parse().ok());
-    // The last hop is the one our tunnel's edge added; earlier ones are the sender's say.
-    let forwarded = || {
-        named(headers, "x-forwarded-for")
+    let found = match reported {
+        Reported::Nothing => None,
+        Reported::CloudflareHeader => {
+            named(headers, "cf-connecting-ip").find_map(|v| v.trim().parse().ok())
+        }
+        Reported::LastForwardedFor => named(headers, "x-forwarded-for")
             .flat_map(|v| v.split(','))
             .last()
-            .and_then(|v| v.trim().parse().ok())
+            .and_then(|v| v.trim().parse().ok()),
     };
-    cloudflare.or_else(forwarded).unwrap_or(peer)
+    found.unwrap_or(peer)
 }
 
 /// What the client address says about the sender.
@@ -103,31 +115,46 @@ mod tests {
     }
 
     #[test]
-    fn forwarding_headers_count_only_behind_the_tunnel() {
+    fn only_the_header_the_hop_writes_is_believed() {
         let loopback: IpAddr = "127.0.0.1".parse().unwrap();
-        let cf = headers(&[
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let both = headers(&[
             ("CF-Connecting-IP", " 185.236.142.2 "),
             ("x-forwarded-for", "9.9.9.9"),
         ]);
         assert_eq!(
-            client_ip(loopback, &cf, true),
-            "185.236.142.2".parse::<IpAddr>().unwrap()
+            client_ip(loopback, &both, Reported::CloudflareHeader),
+            ip("185.236.142.2")
         );
         assert_eq!(
-            client_ip(loopback, &cf, false),
+            client_ip(loopback, &both, Reported::LastForwardedFor),
+            ip("9.9.9.9"),
+            "a Cf-Connecting-IP a client wrote through ngrok or a proxy is not believed"
+        );
+        assert_eq!(
+            client_ip(loopback, &both, Reported::Nothing),
             loopback,
-            "direct: headers are not believed"
+            "direct or bore: headers are the sender's own say"
+        );
+        let forwarded_only = headers(&[("x-forwarded-for", "185.236.142.1")]);
+        assert_eq!(
+            client_ip(loopback, &forwarded_only, Reported::CloudflareHeader),
+            loopback,
+            "behind Cloudflare, X-Forwarded-For a client wrote is not believed"
         );
         let chain = headers(&[
             ("X-Forwarded-For", "1.1.1.1, 2.2.2.2"),
             ("x-forwarded-for", "3.3.3.3"),
         ]);
         assert_eq!(
-            client_ip(loopback, &chain, true),
-            "3.3.3.3".parse::<IpAddr>().unwrap()
+            client_ip(loopback, &chain, Reported::LastForwardedFor),
+            ip("3.3.3.3")
         );
         let junk = headers(&[("x-forwarded-for", "not an address")]);
-        assert_eq!(client_ip(loopback, &junk, true), loopback);
+        assert_eq!(
+            client_ip(loopback, &junk, Reported::LastForwardedFor),
+            loopback
+        );
     }
 
     #[test]

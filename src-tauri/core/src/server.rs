@@ -47,9 +47,8 @@ pub struct ServeOptions {
     pub tunnel: Option<TunnelChoice>,
     pub tunnel_options: TunnelOptions,
     /// A loopback address for a tunnel or reverse proxy you run yourself
-    /// (`HOOKSCOPE_PROXY`): deliveries arriving there are read like those of Hookscope's
-    /// own tunnels, which connect there too, so the sender they report is checked.
-    /// `None`: a free port only Hookscope's tunnels know.
+    /// (`HOOKSCOPE_PROXY`): there the last `X-Forwarded-For` entry (the one the proxy
+    /// appends) is taken as the sender and checked. `None`: no such listener.
     pub proxy: Option<SocketAddr>,
     /// systeme.io's API base (`HOOKSCOPE_SYSTEME_API`); `None`: the real one.
     pub systeme_api: Option<String>,
@@ -320,6 +319,20 @@ pub struct Running {
 }
 
 impl Running {
+    /// The lines `hookscope serve` and the desktop app print at start, for the user and
+    /// for scripts: `Webhook URL: …`, `UI: …`, then `Proxy listener: …` when asked for.
+    pub fn write_addresses(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        writeln!(out, "Webhook URL: {}", self.webhook_url)?;
+        writeln!(out, "UI: {}", self.ui_url)?;
+        if let Some(proxy) = self.proxy_addr {
+            writeln!(
+                out,
+                "Proxy listener: http://{proxy} (for your own tunnel or reverse proxy)"
+            )?;
+        }
+        out.flush()
+    }
+
     /// Prints `Public URL: <public base>/h/TOKEN` each time the tunnel comes up with a
     /// new address, for the user to paste into systeme.io.
     /// Runs until shutdown: spawn it.
@@ -402,6 +415,13 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             "the proxy address {proxy} is not a loopback address: the sender a proxy reports is believed there, so only programs on this machine may connect (use 127.0.0.1 or ::1)"
         )));
     }
+    if let Some(proxy) = options.proxy.filter(|proxy| proxy.port() != 0)
+        && (proxy == options.ingest || proxy == options.ui)
+    {
+        return Err(Error::Invalid(format!(
+            "the proxy address {proxy} is also the webhook or UI address: give the proxy listener a port of its own"
+        )));
+    }
     db::ensure_data_dir(&options.data_dir)?;
     let lock = lock_data_dir(&options.data_dir)?;
     let path = db::database_path(&options.data_dir);
@@ -421,15 +441,18 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
 
     let ingest_listener = bind(options.ingest).await?;
     let ui_listener = bind(options.ui).await?;
-    // Only tunnels and proxies connect here, from this machine; their forwarding headers
-    // count.
-    let tunnel_listener = bind(
-        options
-            .proxy
-            .unwrap_or(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))),
-    )
-    .await?;
+    // Only our tunnel connects here, from this machine; what it reports about the sender
+    // counts.
+    let tunnel_listener = bind(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))).await?;
     let tunnel_target = tunnel_listener.local_addr()?;
+    let proxy_listener = match options.proxy {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let proxy_addr = match &proxy_listener {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
     let ingest_addr = reachable(ingest_listener.local_addr()?);
     let ui_addr = reachable(ui_listener.local_addr()?);
 
@@ -448,7 +471,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         ui_hosts: ui_hosts(ui_addr),
         api_token,
         ingest_base,
-        proxy_base: options.proxy.map(|_| format!("http://{tunnel_target}")),
+        proxy_base: proxy_addr.map(|addr| format!("http://{addr}")),
         max_body: options.max_body,
         ingest_limits: options.ingest_limits.clone(),
         shutdown: CancellationToken::new(),
@@ -476,10 +499,11 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
 
     // The UI port is loopback only, but any local program can reach it: the same guards.
     let ui_slots = http_listener::connection_slots(&options.ui_limits, 0);
-    // One pool of connections for both ingest listeners, within the files the UI leaves.
+    // One pool of connections for the ingest listeners (public, tunnel, proxy), within the
+    // files the UI leaves.
     let ingest_slots =
         http_listener::connection_slots(&options.ingest_limits, ui_slots.available_permits());
-    let servers = vec![
+    let mut servers = vec![
         tokio::spawn(http_listener::serve(
             ingest_listener,
             ingest::router(state.clone(), Listener::Direct),
@@ -491,7 +515,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             tunnel_listener,
             ingest::router(state.clone(), Listener::Tunnel),
             options.ingest_limits.clone(),
-            ingest_slots,
+            ingest_slots.clone(),
             state.shutdown.clone(),
         )),
         tokio::spawn(http_listener::serve(
@@ -502,6 +526,15 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             state.shutdown.clone(),
         )),
     ];
+    if let Some(proxy_listener) = proxy_listener {
+        servers.push(tokio::spawn(http_listener::serve(
+            proxy_listener,
+            ingest::router(state.clone(), Listener::Proxy),
+            options.ingest_limits.clone(),
+            ingest_slots.clone(),
+            state.shutdown.clone(),
+        )));
+    }
     let choice = match options.tunnel.clone() {
         Some(choice) => choice,
         None => remembered_tunnel(&state).await?,
@@ -514,7 +547,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     Ok(Running {
         ingest_addr,
         ui_addr,
-        proxy_addr: options.proxy.map(|_| tunnel_target),
+        proxy_addr,
         webhook_url: state.webhook_url(&default),
         ui_url: format!("http://{ui_addr}/?token={}", state.api_token),
         state,

@@ -128,7 +128,8 @@ async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
     let endpoints = api.json("/api/endpoints").await;
     assert_eq!(endpoints["endpoints"][0]["public_url"], webhook.as_str());
 
-    // Through the tunnel: stored, with the forwarded sender believed.
+    // Through the tunnel: stored. bore carries plain TCP and reports no sender, so a
+    // forwarding header is the client's own say: not believed.
     let http = reqwest::Client::new();
     let sale = fixture("systeme-automation/sale-completed");
     let id = post(&http, &webhook, "185.236.142.2", &sale.body, &sale.headers).await;
@@ -138,8 +139,8 @@ async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
         serde_json::from_slice::<serde_json::Value>(&sale.body).unwrap()
     );
     assert_eq!(event["via_tunnel"], true);
-    assert_eq!(event["client_ip"], "185.236.142.2");
-    assert_eq!(event["sender"], "systeme.io");
+    assert_eq!(event["client_ip"], "127.0.0.1");
+    assert_eq!(event["sender"], "unknown");
     let outsider_id = post(
         &http,
         &webhook,
@@ -149,7 +150,7 @@ async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
     )
     .await;
     let event = api.json(&format!("/api/events/{outsider_id}")).await;
-    assert_eq!(event["sender"], "outside", "flagged, not dropped");
+    assert_eq!(event["sender"], "unknown");
 
     // The direct listener does not believe forwarding headers.
     let direct_id = post(&http, &running.webhook_url, "185.236.142.2", b"{}", &[]).await;
@@ -161,7 +162,7 @@ async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
     assert_eq!(
         contact["events"].as_array().unwrap().len(),
         1,
-        "the outsider's delivery is kept"
+        "the delivery is kept"
     );
 
     // The server dies: the tunnel says so, then comes back when the server does.
@@ -200,7 +201,7 @@ async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
 // ---- a tunnel or proxy of your own ---------------------------------------------------
 
 #[tokio::test]
-async fn a_proxy_of_your_own_is_read_like_a_tunnel() {
+async fn a_proxy_of_your_own_reports_the_sender_it_appends() {
     let dir = tempfile::tempdir().unwrap();
     let running = server::start(ServeOptions {
         proxy: Some("127.0.0.1:0".parse().unwrap()),
@@ -213,6 +214,11 @@ async fn a_proxy_of_your_own_is_read_like_a_tunnel() {
     let proxy = running.proxy_addr.expect("the proxy listener's address");
     assert!(proxy.ip().is_loopback(), "{proxy}");
     assert_ne!(proxy, running.ingest_addr);
+    assert_ne!(
+        proxy,
+        running.state.tunnels.target(),
+        "not our tunnel's listener"
+    );
     let token = running.webhook_url.rsplit('/').next().unwrap();
     let through_proxy = format!("http://{proxy}/h/{token}");
     let http = reqwest::Client::new();
@@ -235,13 +241,29 @@ async fn a_proxy_of_your_own_is_read_like_a_tunnel() {
     let event = api.json(&format!("/api/events/{id}")).await;
     assert_eq!(event["client_ip"], "203.0.113.9", "the hop the proxy added");
     assert_eq!(event["sender"], "outside");
+    // Most proxies pass Cf-Connecting-IP on as a client wrote it: not believed here.
+    let spoofed = [("cf-connecting-ip".to_string(), "185.236.142.1".to_string())];
+    let id = post(&http, &through_proxy, "203.0.113.9", b"{}", &spoofed).await;
+    let event = api.json(&format!("/api/events/{id}")).await;
+    assert_eq!(event["client_ip"], "203.0.113.9");
+    assert_eq!(event["sender"], "outside");
     // The public listener still ignores what a client claims.
     let id = post(&http, &running.webhook_url, "185.236.142.3", b"{}", &[]).await;
     let event = api.json(&format!("/api/events/{id}")).await;
     assert_eq!(event["sender"], "local");
     running.stop().await;
 
-    // Believing forwarding headers is only safe where only this machine connects.
+    // Believing forwarding headers is only safe where only this machine connects, and the
+    // proxy listener cannot be the public one.
+    let shared = server::start(ServeOptions {
+        proxy: Some("127.0.0.1:47470".parse().unwrap()),
+        ingest: "127.0.0.1:47470".parse().unwrap(),
+        ..support::test_options(dir.path())
+    })
+    .await
+    .err()
+    .expect("a proxy listener on the webhook address is refused");
+    assert!(shared.to_string().contains("a port of its own"), "{shared}");
     let refused = server::start(ServeOptions {
         proxy: Some("0.0.0.0:0".parse().unwrap()),
         ..support::test_options(dir.path())
@@ -399,6 +421,26 @@ async fn cloudflared_is_discovered_through_its_metrics_and_stopped_on_quit() {
             .unwrap()
             .starts_with("https://stand-in-")
     );
+
+    // What cloudflared hands on, as Cloudflare's edge writes it: Cf-Connecting-IP is the
+    // edge's own (it replaces a client's); X-Forwarded-For may carry a client's claim.
+    let token = running.webhook_url.rsplit('/').next().unwrap();
+    let from_edge = [
+        ("cf-connecting-ip".to_string(), "185.236.142.1".to_string()),
+        ("cdn-loop".to_string(), "cloudflare".to_string()),
+    ];
+    let http = reqwest::Client::new();
+    let id = post(
+        &http,
+        &format!("http://{target}/h/{token}"),
+        "203.0.113.9",
+        b"{}",
+        &from_edge,
+    )
+    .await;
+    let event = Api::of(&running).json(&format!("/api/events/{id}")).await;
+    assert_eq!(event["client_ip"], "185.236.142.1");
+    assert_eq!(event["sender"], "systeme.io");
 
     running.stop().await;
     assert!(!alive(*pid), "cloudflared is gone after quit");

@@ -360,6 +360,17 @@ impl Tunnels {
         self.status.borrow().clone()
     }
 
+    /// What the running tunnel reports about a delivery's sender (read per delivery).
+    pub fn reported_sender(&self) -> crate::sender::Reported {
+        use crate::sender::Reported;
+        match self.status.borrow().provider {
+            "cloudflared" => Reported::CloudflareHeader,
+            "ngrok" => Reported::LastForwardedFor,
+            // bore carries plain TCP; a manual URL or none has no tunnel of ours here.
+            _ => Reported::Nothing,
+        }
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<TunnelStatus> {
         self.status.subscribe()
     }
