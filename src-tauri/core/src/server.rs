@@ -578,6 +578,8 @@ const ENDPOINTS_REFRESH: Duration = Duration::from_millis(250);
 fn follow_endpoint_changes(state: Arc<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(ENDPOINTS_REFRESH);
+        // Said once per spell of failures, not four times a second.
+        let mut failing = false;
         loop {
             tokio::select! {
                 _ = state.shutdown.cancelled() => return,
@@ -585,8 +587,17 @@ fn follow_endpoint_changes(state: Arc<AppState>) {
             }
             let version = state.directory.version();
             match state.read(endpoints::list).await {
-                Ok(list) => state.directory.refresh(list, version),
-                Err(error) => tracing::warn!(%error, "cannot re-read endpoints"),
+                Ok(list) => {
+                    state.directory.refresh(list, version);
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("endpoints are read again");
+                    }
+                }
+                Err(error) if !failing => {
+                    tracing::warn!(%error, "cannot re-read endpoints; retrying quietly");
+                    failing = true;
+                }
+                Err(_) => {}
             }
         }
     });
