@@ -64,13 +64,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves `listener` until `shutdown`, then lets requests in flight finish for a moment and
 /// drops the rest. `limits.header_read`, `max_headers` and `write_stall` apply here; the
-/// body limits are the handlers' to apply.
-pub async fn serve(
+/// body limits are the handlers' to apply. `on_accept` is asked once per connection, when
+/// it is accepted; its answer goes with every request of that connection (an extension).
+pub async fn serve<T: Clone + Send + Sync + 'static>(
     listener: TcpListener,
     router: Router,
     limits: IngestLimits,
     slots: Arc<tokio::sync::Semaphore>,
     shutdown: CancellationToken,
+    on_accept: impl Fn() -> T,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
@@ -98,11 +100,13 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let accepted_with = on_accept();
         let service =
             hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 let mut router = router.clone();
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(accepted_with.clone());
                 async move { tower_service::Service::call(&mut router, request).await }
             });
         let blocked_since = Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -95,6 +95,7 @@ async fn deliver(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(listener): Extension<Listener>,
+    Extension(reported): Extension<sender::Reported>,
     request: Request,
 ) -> Response {
     let received_at = now_micros();
@@ -151,11 +152,6 @@ async fn deliver(
         target
     });
     let via_tunnel = listener != Listener::Direct;
-    let reported = match listener {
-        Listener::Direct => sender::Reported::Nothing,
-        Listener::Tunnel => state.tunnels.reported_sender(),
-        Listener::Proxy => sender::Reported::LastForwardedFor,
-    };
     let client_ip = sender::client_ip(peer.ip().to_canonical(), &headers, reported);
     let raw = RawDelivery {
         id: new_event_id(),

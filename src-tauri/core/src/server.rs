@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::event_json::EventMeta;
 use crate::forward::{self, ForwardPolicy, ForwardUpdate};
 use crate::ingest::{IngestLimits, Listener};
+use crate::sender;
 use crate::systeme_api;
 use crate::tunnel::{self, TunnelChoice, TunnelOptions, TunnelState, Tunnels};
 use crate::writer::Writer;
@@ -510,6 +511,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             options.ingest_limits.clone(),
             ingest_slots.clone(),
             state.shutdown.clone(),
+            || sender::Reported::Nothing,
         )),
         tokio::spawn(http_listener::serve(
             tunnel_listener,
@@ -517,6 +519,12 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             options.ingest_limits.clone(),
             ingest_slots.clone(),
             state.shutdown.clone(),
+            // Fixed when the connection is accepted: one opened through an earlier tunnel
+            // keeps what that tunnel reports, whatever runs when its requests arrive.
+            {
+                let state = state.clone();
+                move || state.tunnels.reported_sender()
+            },
         )),
         tokio::spawn(http_listener::serve(
             ui_listener,
@@ -524,6 +532,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             options.ui_limits.clone(),
             ui_slots,
             state.shutdown.clone(),
+            || (),
         )),
     ];
     if let Some(proxy_listener) = proxy_listener {
@@ -533,6 +542,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             options.ingest_limits.clone(),
             ingest_slots.clone(),
             state.shutdown.clone(),
+            || sender::Reported::LastForwardedFor,
         )));
     }
     let choice = match options.tunnel.clone() {

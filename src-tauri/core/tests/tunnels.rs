@@ -128,11 +128,13 @@ async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
     let endpoints = api.json("/api/endpoints").await;
     assert_eq!(endpoints["endpoints"][0]["public_url"], webhook.as_str());
 
-    // Through the tunnel: stored. bore carries plain TCP and reports no sender, so a
-    // forwarding header is the client's own say: not believed.
+    // Through the tunnel: stored. bore carries plain TCP and reports no sender, so
+    // forwarding headers are the client's own say: not believed.
     let http = reqwest::Client::new();
     let sale = fixture("systeme-automation/sale-completed");
-    let id = post(&http, &webhook, "185.236.142.2", &sale.body, &sale.headers).await;
+    let mut claims = sale.headers.clone();
+    claims.push(("cf-connecting-ip".into(), "185.236.142.2".into()));
+    let id = post(&http, &webhook, "185.236.142.2", &sale.body, &claims).await;
     let event = api.json(&format!("/api/events/{id}")).await;
     assert_eq!(
         event["body"],
@@ -196,6 +198,85 @@ async fn bore_carries_deliveries_and_recovers_when_its_server_returns() {
 
     running.stop().await;
     stop_bore_server(bore).await;
+}
+
+/// One request on a kept-alive connection, claiming to be forwarded for `forwarded_for`;
+/// returns the stored event id.
+async fn post_on(stream: &mut tokio::net::TcpStream, token: &str, forwarded_for: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "POST /h/{token} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {forwarded_for}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "the answer's head"
+        );
+        answer.push(byte[0]);
+    }
+    let head = String::from_utf8(answer).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .expect("a sized answer");
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    let ack: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    ack["id"].as_str().unwrap().to_string()
+}
+
+/// What a tunnel reports is fixed when its connection is accepted: a connection opened
+/// through bore keeps bore's word (none) after a switch to a tunnel whose header counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_keeps_what_the_tunnel_it_came_through_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    // No bore server there: bore keeps retrying, and it is the tunnel chosen.
+    let running = start(
+        dir.path(),
+        "bore:127.0.0.2".parse().unwrap(),
+        TunnelOptions::default(),
+    )
+    .await;
+    let api = Api::of(&running);
+    let sender_of = |id: String| {
+        let api = &api;
+        async move { api.json(&format!("/api/events/{id}")).await["sender"].clone() }
+    };
+    let token = running.webhook_url.rsplit('/').next().unwrap().to_string();
+    let target = running.state.tunnels.target();
+    let mut through_bore = tokio::net::TcpStream::connect(target).await.unwrap();
+    let id = post_on(&mut through_bore, &token, "185.236.142.1").await;
+    assert_eq!(sender_of(id).await, "unknown");
+
+    running
+        .state
+        .choose_tunnel("ngrok".parse().unwrap(), None)
+        .await
+        .unwrap();
+    wait_for(&running, "switched to ngrok", |s| s.provider == "ngrok").await;
+    let id = post_on(&mut through_bore, &token, "185.236.142.1").await;
+    assert_eq!(
+        sender_of(id).await,
+        "unknown",
+        "the connection opened through bore is not believed after the switch"
+    );
+    let mut through_ngrok = tokio::net::TcpStream::connect(target).await.unwrap();
+    let id = post_on(&mut through_ngrok, &token, "203.0.113.9, 185.236.142.1").await;
+    assert_eq!(
+        sender_of(id).await,
+        "systeme.io",
+        "behind ngrok, the entry ngrok appends counts"
+    );
+    running.stop().await;
 }
 
 // ---- a tunnel or proxy of your own ---------------------------------------------------

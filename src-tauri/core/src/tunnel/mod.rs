@@ -216,6 +216,17 @@ fn reset(status: &watch::Sender<TunnelStatus>, choice: &TunnelChoice, state: Tun
     });
 }
 
+/// What a provider's tunnel writes itself about the sender it carries.
+fn reported_by(provider: &str) -> crate::sender::Reported {
+    use crate::sender::Reported;
+    match provider {
+        "cloudflared" => Reported::CloudflareHeader,
+        "ngrok" => Reported::LastForwardedFor,
+        // bore carries plain TCP; a manual URL or none has no tunnel of ours here.
+        _ => Reported::Nothing,
+    }
+}
+
 /// How a provider's run ended.
 #[derive(Debug)]
 pub(crate) enum Ended {
@@ -360,15 +371,9 @@ impl Tunnels {
         self.status.borrow().clone()
     }
 
-    /// What the running tunnel reports about a delivery's sender (read per delivery).
+    /// What the tunnel chosen now reports about a delivery's sender.
     pub fn reported_sender(&self) -> crate::sender::Reported {
-        use crate::sender::Reported;
-        match self.status.borrow().provider {
-            "cloudflared" => Reported::CloudflareHeader,
-            "ngrok" => Reported::LastForwardedFor,
-            // bore carries plain TCP; a manual URL or none has no tunnel of ours here.
-            _ => Reported::Nothing,
-        }
+        reported_by(self.status.borrow().provider)
     }
 
     pub fn subscribe(&self) -> watch::Receiver<TunnelStatus> {
@@ -488,6 +493,23 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_tunnel_vouches_only_for_the_header_it_writes() {
+        use crate::sender::Reported;
+        for (choice, expected) in [
+            ("cloudflared", Reported::CloudflareHeader),
+            ("ngrok", Reported::LastForwardedFor),
+            ("ngrok:hooks.ngrok.app", Reported::LastForwardedFor),
+            ("bore", Reported::Nothing),
+            ("bore:my-server.example", Reported::Nothing),
+            ("manual:https://hooks.example.com", Reported::Nothing),
+            ("off", Reported::Nothing),
+        ] {
+            let choice: TunnelChoice = choice.parse().unwrap();
+            assert_eq!(reported_by(choice.provider()), expected, "{choice}");
+        }
+    }
 
     #[test]
     fn choices_parse_and_print_back() {
