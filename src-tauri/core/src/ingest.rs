@@ -79,6 +79,19 @@ pub enum Listener {
     Proxy,
 }
 
+impl Listener {
+    /// What the hop in front writes itself about the sender. Asked when a connection is
+    /// accepted: one opened through an earlier tunnel keeps what that tunnel reports,
+    /// whichever runs when its requests arrive.
+    pub fn reported(self, state: &AppState) -> sender::Reported {
+        match self {
+            Listener::Direct => sender::Reported::Nothing,
+            Listener::Tunnel => state.tunnels.reported_sender(),
+            Listener::Proxy => sender::Reported::LastForwardedFor,
+        }
+    }
+}
+
 pub fn router(state: Arc<AppState>, listener: Listener) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

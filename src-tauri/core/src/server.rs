@@ -20,7 +20,6 @@ use crate::error::{Error, Result};
 use crate::event_json::EventMeta;
 use crate::forward::{self, ForwardPolicy, ForwardUpdate};
 use crate::ingest::{IngestLimits, Listener};
-use crate::sender;
 use crate::systeme_api;
 use crate::tunnel::{self, TunnelChoice, TunnelOptions, TunnelState, Tunnels};
 use crate::writer::Writer;
@@ -504,28 +503,20 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     // files the UI leaves.
     let ingest_slots =
         http_listener::connection_slots(&options.ingest_limits, ui_slots.available_permits());
+    let serve_ingest = |listener: TcpListener, kind: Listener| {
+        let accepting = state.clone();
+        tokio::spawn(http_listener::serve(
+            listener,
+            ingest::router(state.clone(), kind),
+            options.ingest_limits.clone(),
+            ingest_slots.clone(),
+            state.shutdown.clone(),
+            move || kind.reported(&accepting),
+        ))
+    };
     let mut servers = vec![
-        tokio::spawn(http_listener::serve(
-            ingest_listener,
-            ingest::router(state.clone(), Listener::Direct),
-            options.ingest_limits.clone(),
-            ingest_slots.clone(),
-            state.shutdown.clone(),
-            || sender::Reported::Nothing,
-        )),
-        tokio::spawn(http_listener::serve(
-            tunnel_listener,
-            ingest::router(state.clone(), Listener::Tunnel),
-            options.ingest_limits.clone(),
-            ingest_slots.clone(),
-            state.shutdown.clone(),
-            // Fixed when the connection is accepted: one opened through an earlier tunnel
-            // keeps what that tunnel reports, whatever runs when its requests arrive.
-            {
-                let state = state.clone();
-                move || state.tunnels.reported_sender()
-            },
-        )),
+        serve_ingest(ingest_listener, Listener::Direct),
+        serve_ingest(tunnel_listener, Listener::Tunnel),
         tokio::spawn(http_listener::serve(
             ui_listener,
             api::router(state.clone()),
@@ -536,14 +527,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         )),
     ];
     if let Some(proxy_listener) = proxy_listener {
-        servers.push(tokio::spawn(http_listener::serve(
-            proxy_listener,
-            ingest::router(state.clone(), Listener::Proxy),
-            options.ingest_limits.clone(),
-            ingest_slots.clone(),
-            state.shutdown.clone(),
-            || sender::Reported::LastForwardedFor,
-        )));
+        servers.push(serve_ingest(proxy_listener, Listener::Proxy));
     }
     let choice = match options.tunnel.clone() {
         Some(choice) => choice,
