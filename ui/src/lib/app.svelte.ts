@@ -446,7 +446,8 @@ export class AppModel {
       const updated: Contact = {
         ...current,
         name: event.contact_name ?? current.name,
-        events: current.events + 1,
+        // As the store counts: a retry of a message is one more attempt, not one more event.
+        events: current.events + (event.attempt === 1 ? 1 : 0),
         last_seen: event.received_at,
         last_event_id: event.id,
         last_event_type: event.event_type,

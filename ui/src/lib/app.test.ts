@@ -211,6 +211,20 @@ describe('AppModel live updates', () => {
     model.stop();
   });
 
+  it('counts a retry of a message as the store does: not as one more event', async () => {
+    const backend = new FakeBackend();
+    backend.contactPages[''] = { items: [contact('a@x.io', 2), contact('b@x.io', 5)], next: null };
+    const model = new AppModel(backend);
+    await model.start();
+    backend.handlers!.captured({ ...event('again', 'a@x.io'), message_id: 'm1', attempt: 2 });
+    expect(model.contacts.map((c) => [c.email, c.events])).toEqual([
+      ['a@x.io', 2],
+      ['b@x.io', 5],
+    ]);
+    expect(model.contacts[0]!.last_event_id).toBe('again');
+    model.stop();
+  });
+
   it('fetches a contact that is not loaded yet instead of guessing its count', async () => {
     const backend = new FakeBackend();
     backend.contactPages['new@x.io'] = { items: [contact('new@x.io', 9)], next: null };
