@@ -10,7 +10,7 @@ use serde_json::Value;
 
 mod support;
 
-use support::{BIN, Serve, fixtures};
+use support::{BIN, Serve, fixtures, serve_command};
 
 /// A running server re-reads endpoints every 250 ms; changes made by the command line
 /// are live well within this.
@@ -79,12 +79,8 @@ async fn a_proxy_listener_is_printed_and_stays_on_loopback() {
     assert_eq!(event["sender"], "systeme.io", "{event}");
     drop(serve);
 
-    let mut open = Command::new(BIN)
-        .args(["serve", "--proxy", "0.0.0.0:0"])
-        .env("HOOKSCOPE_DATA_DIR", dir.path())
-        .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
-        .env("HOOKSCOPE_UI", "127.0.0.1:0")
-        .env("HOOKSCOPE_TUNNEL", "off")
+    let mut open = serve_command(dir.path())
+        .args(["--proxy", "0.0.0.0:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -842,14 +838,7 @@ async fn forwarding_and_answers_are_set_from_the_command_line() {
 fn a_second_serve_on_the_same_data_folder_says_so_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let first = Serve::start(dir.path());
-    let second = Command::new(BIN)
-        .arg("serve")
-        .env("HOOKSCOPE_DATA_DIR", dir.path())
-        .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
-        .env("HOOKSCOPE_UI", "127.0.0.1:0")
-        .env("HOOKSCOPE_TUNNEL", "off")
-        .output()
-        .unwrap();
+    let second = serve_command(dir.path()).output().unwrap();
     assert!(!second.status.success());
     let said = String::from_utf8_lossy(&second.stderr);
     assert!(
@@ -864,12 +853,7 @@ fn serve_moves_a_damaged_database_aside_and_says_where() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = b"not a database, whatever the name says: ".repeat(200);
     std::fs::write(dir.path().join("hookscope.db"), &garbage).unwrap();
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .env("HOOKSCOPE_DATA_DIR", dir.path())
-        .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
-        .env("HOOKSCOPE_UI", "127.0.0.1:0")
-        .env("HOOKSCOPE_TUNNEL", "off")
+    let mut child = serve_command(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -915,12 +899,7 @@ async fn the_token_never_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("serve.log");
     let data_dir = dir.path().join("data");
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .env("HOOKSCOPE_DATA_DIR", &data_dir)
-        .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
-        .env("HOOKSCOPE_UI", "127.0.0.1:0")
-        .env("HOOKSCOPE_TUNNEL", "off")
+    let mut child = serve_command(&data_dir)
         .env("HOOKSCOPE_LOG", "trace")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log_path).unwrap())

@@ -15,6 +15,18 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
+/// `hookscope serve` on `data_dir`, on free ports, with no tunnel; not started yet.
+pub fn serve_command(data_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .env("HOOKSCOPE_DATA_DIR", data_dir)
+        .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
+        .env("HOOKSCOPE_UI", "127.0.0.1:0")
+        .env("HOOKSCOPE_TUNNEL", "off");
+    command
+}
+
 /// A running `hookscope serve` and the two URLs it printed.
 pub struct Serve {
     pub child: Child,
@@ -32,12 +44,7 @@ impl Serve {
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &Path)]) -> Serve {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .env("HOOKSCOPE_DATA_DIR", data_dir)
-            .env("HOOKSCOPE_INGEST", "127.0.0.1:0")
-            .env("HOOKSCOPE_UI", "127.0.0.1:0")
-            .env("HOOKSCOPE_TUNNEL", "off")
+        let mut child = serve_command(data_dir)
             .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
