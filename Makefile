@@ -15,7 +15,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates file \
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev \
   libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libxdo-dev
-APT_BROWSER := chromium fonts-dejavu-core
+# zsh and fish: copied commands are run in every shell a user may paste them into.
+APT_BROWSER := chromium fonts-dejavu-core zsh fish
 APT_WINDOW := xvfb xauth webkit2gtk-driver dbus
 APT_BENCH := wrk
 

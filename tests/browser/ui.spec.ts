@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
@@ -188,6 +188,19 @@ test('characters that reorder or hide text are written out, not obeyed', async (
   await expect(page.getByTestId('tab-panel')).toContainText('"first_name": "Ann\\u202egpj.exe"');
   await expect(page.getByTestId('tab-panel')).toContainText('"email": "ann\\u200b@example.com"');
   await shot(page, 'invisible-characters');
+
+  // The form view and the Headers tab too (security review, finding 6).
+  await page.getByRole('button', { name: 'All events' }).click();
+  await rawDelivery(hookscope.webhookUrl, 'POST', '', [['content-type', 'application/x-www-form-urlencoded'], ['x-file', 'Ann\u202egpj.exe']], Buffer.from('attachment=Annexe%E2%80%AEgpj.exe&na%E2%80%8Bme=x'));
+  await row(page, 'Form').click();
+  await page.getByTestId('tab-pretty').click();
+  await expect(page.getByTestId('tab-panel')).toContainText('Annexe⟨U+202E⟩gpj.exe');
+  await expect(page.getByTestId('tab-panel')).toContainText('na⟨U+200B⟩me');
+  await page.getByTestId('tab-raw').click();
+  await expect(page.getByTestId('raw-body')).toHaveText('attachment=Annexe%E2%80%AEgpj.exe&na%E2%80%8Bme=x');
+  await page.getByTestId('tab-headers').click();
+  await expect(page.getByTestId('tab-panel')).toContainText('Ann⟨U+202E⟩gpj.exe');
+  await expect(page.getByTestId('tab-panel')).not.toContainText('\u202e');
 });
 
 test('a full disk is shown in the window until deliveries are stored again', async ({ watched: page }) => {
@@ -780,4 +793,131 @@ test('a corpus of XSS payloads in every displayed field stays inert', async ({ h
     await inert(`shape ${i}`);
   }
   await shot(page, 'xss-corpus');
+});
+
+/** Posts a request exactly as written (any method, path and header a sender may choose). */
+async function rawDelivery(webhookUrl: string, method: string, suffix: string, headers: [string, string][], body: Buffer): Promise<void> {
+  const { connect } = await import('node:net');
+  const url = new URL(webhookUrl);
+  const head =
+    `${method} ${url.pathname}${suffix} HTTP/1.1\r\nhost: ${url.host}\r\nconnection: close\r\n` +
+    headers.map(([n, v]) => `${n}: ${v}\r\n`).join('') +
+    `content-length: ${body.length}\r\n\r\n`;
+  const answer = await new Promise<string>((done, fail) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(Buffer.concat([Buffer.from(head, 'utf8'), body])));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('end', () => done(Buffer.concat(chunks).toString('utf8')));
+    socket.on('error', fail);
+  });
+  expect(answer, `${method} ${suffix} is stored`).toMatch(/^HTTP\/1.1 200/);
+}
+
+test('copied cURL and HTTPie commands send what arrived and run nothing a sender put in them', async ({ hookscope, watched: page }) => {
+  test.setTimeout(120_000);
+  // What the window copies is kept where the test can read it.
+  await page.addInitScript(() => {
+    const copied: string[] = [];
+    (window as unknown as { __copied: string[] }).__copied = copied;
+    Object.defineProperty(navigator, 'clipboard', {
+      value: { writeText: async (text: string) => void copied.push(text) },
+    });
+  });
+  // Each case would create a file named after it in the working folder if any part of the
+  // command were run instead of passed on.
+  const cases: { method: string; suffix: string; headers: [string, string][]; body: Buffer }[] = [
+    { method: "X`touch$IFS'm1'`|id&", suffix: '', headers: [], body: Buffer.from('case 1') },
+    { method: 'POST', suffix: "/x'$(touch$IFS'p2')';touch$IFS'p3';&touch$IFS'p4'", headers: [], body: Buffer.from('case 2') },
+    {
+      method: 'POST',
+      suffix: '',
+      headers: [
+        ["X-`touch$IFS'h5'`", "'; touch h6; echo '"],
+        ['X-Subst', '$(touch h7) `touch h8`'],
+        ['X-Fish', "\\'; touch h9; #"],
+        ['X-File', '=@/etc/hostname'],
+        ['X-At', '@/etc/hostname'],
+      ],
+      body: Buffer.from('case 3'),
+    },
+    { method: 'POST', suffix: '', headers: [['content-type', 'text/plain']], body: Buffer.from('@/etc/hostname') },
+    { method: 'POST', suffix: '', headers: [], body: Buffer.from("case 5 '; touch b10; '\\'; touch b11; # $(touch b12) !!") },
+    // Ctrl-U and a newline: a line editor would erase the command and run what follows.
+    { method: 'POST', suffix: '', headers: [], body: Buffer.from('case 6 \u0015touch b13\ntouch b14\t\u001b[201~') },
+    { method: 'PUT', suffix: '', headers: [], body: Buffer.from([0x63, 0x00, 0xff, 0x27, 0x5c, 0x0a]) },
+  ];
+  for (const c of cases) await rawDelivery(hookscope.webhookUrl, c.method, c.suffix, c.headers, c.body);
+
+  await page.goto(hookscope.uiUrl);
+  await expect(page.getByTestId('event')).toHaveCount(cases.length);
+  const rows = page.getByTestId('event');
+  const commands: { index: number; curl: string; httpie: string }[] = [];
+  for (let i = 0; i < cases.length; i++) {
+    // The newest is on top.
+    await rows.nth(cases.length - 1 - i).click();
+    await page.getByRole('button', { name: 'Copy as cURL' }).click();
+    await page.getByRole('button', { name: 'Copy as HTTPie' }).click();
+    const copied = await page.evaluate(() => (window as unknown as { __copied: string[] }).__copied.splice(0));
+    expect(copied.length, 'both commands copied').toBe(2);
+    commands.push({ index: i, curl: copied[0]!, httpie: copied[1]! });
+  }
+
+  // Stand-ins for curl and http that record their arguments and what they read.
+  const bin = mkdtempSync(join(tmpdir(), 'hookscope-bin-'));
+  const recorder = `#!/bin/sh\nprintf '%s\\0' "$@" > "$RECORD.args"\ncat > "$RECORD.body"\n`;
+  for (const name of ['curl', 'http']) {
+    const path = join(bin, name);
+    const fd = openSync(path, 'w', 0o755);
+    writeSync(fd, recorder);
+    closeSync(fd);
+  }
+  const shells = ['bash', 'zsh', 'fish', 'sh'].filter((shell) => {
+    try {
+      execFileSync('which', [shell]);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  expect(shells, 'bash, zsh and fish are installed (make test installs them)').toEqual(expect.arrayContaining(['bash', 'zsh', 'fish']));
+  const ingest = new URL(hookscope.webhookUrl).origin;
+  for (const { index, curl, httpie } of commands) {
+    const sent = cases[index]!;
+    for (const command of [curl, httpie]) {
+      expect(command, 'nothing a terminal would act on is pasted').not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    }
+    for (const shell of shells) {
+      for (const [tool, command] of [['curl', curl], ['http', httpie]] as const) {
+        const work = mkdtempSync(join(tmpdir(), 'hookscope-paste-'));
+        const record = join(bin, `${shell}-${tool}-${index}`);
+        execFileSync(shell, ['-c', command], {
+          cwd: work,
+          // A home of its own: fish keeps its settings there.
+          env: { PATH: `${bin}:/usr/bin:/bin`, RECORD: record, HOME: bin },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        expect(readdirSync(work), `${shell} ran nothing from case ${index + 1} (${tool})`).toEqual([]);
+        rmSync(work, { recursive: true, force: true });
+        const args = readFileSync(`${record}.args`, 'latin1').split('\0').slice(0, -1);
+        const body = readFileSync(`${record}.body`);
+        // sh (dash) has no \x escapes in printf: only that nothing ran is asserted there.
+        if (shell === 'sh') continue;
+        const url = `${ingest}${new URL(hookscope.webhookUrl).pathname}${sent.suffix}`;
+        expect(Buffer.from(body).equals(sent.body), `${shell}/${tool} case ${index + 1}: the body byte for byte`).toBe(true);
+        const utf8Args = args.map((a) => Buffer.from(a, 'latin1').toString('utf8'));
+        if (tool === 'curl') {
+          expect(utf8Args.slice(0, 4), `${shell} case ${index + 1}`).toEqual(['-g', '-X', sent.method, url]);
+          // Header names arrive (and are stored) lower-cased.
+          for (const [name, value] of sent.headers) expect(utf8Args).toContain(`${name.toLowerCase()}: ${value}`);
+        } else {
+          expect(utf8Args.slice(0, 2), `${shell} case ${index + 1}`).toEqual([sent.method, url]);
+          for (const [name, value] of sent.headers) {
+            const escape = (text: string) => text.replace(/[\\:=@;]/g, (c) => `\\${c}`);
+            expect(utf8Args).toContain(`${escape(name.toLowerCase())}:${escape(value)}`);
+          }
+        }
+      }
+    }
+  }
+  rmSync(bin, { recursive: true, force: true });
 });

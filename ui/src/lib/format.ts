@@ -86,6 +86,12 @@ export function revealInvisible(text: string): string {
   return text.replace(INVISIBLE, (c) => `⟨U+${codePoint(c)}⟩`);
 }
 
+/** A payload's text as a block (the Raw and text views): the same, but line breaks stay
+ * line breaks (a CRLF body reads as lines, not as ⟨U+000D⟩ at each end). */
+export function revealInvisibleBlock(text: string): string {
+  return text.replace(INVISIBLE, (c) => (c === '\r' ? c : `⟨U+${codePoint(c)}⟩`));
+}
+
 /** JSON text of a string, with invisible characters as `\uXXXX` escapes (still valid JSON;
  * a character beyond the BMP as its two surrogates). */
 export function jsonString(value: string): string {
