@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hookscope_core::db;
 use hookscope_core::server::AppState;
+use hookscope_core::{db, plain_text};
 use tauri::{AppHandle, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::broadcast::error::RecvError;
@@ -75,12 +75,13 @@ pub fn watch(app: AppHandle, state: Arc<AppState>, switch: Arc<Switch>) {
             if !switch.is_on() || focused {
                 continue;
             }
+            let summary = plain_text::for_notification(&latest.summary);
             let (title, body) = if count == 1 {
-                ("New delivery".to_string(), latest.summary.clone())
+                ("New delivery".to_string(), summary)
             } else {
                 (
                     format!("{count} new deliveries"),
-                    format!("Latest: {}", latest.summary),
+                    format!("Latest: {summary}"),
                 )
             };
             if let Err(error) = app.notification().builder().title(title).body(body).show() {

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hookscope_core::capture::{Capture, RawDelivery};
+use hookscope_core::capture::{Capture, Decoding, RawDelivery};
 use hookscope_core::db::{self, Synchronous};
 use hookscope_core::server::{self, ServeOptions};
 
@@ -261,7 +261,7 @@ fn million_store() -> PathBuf {
                     via_tunnel: false,
                     body: Bytes::from(body),
                 },
-                1 << 20,
+                &Decoding::new(1 << 20),
             );
             hookscope_core::writer::insert_capture(&tx, &capture).unwrap();
         }
@@ -462,7 +462,7 @@ fn writer_alone() {
             via_tunnel: false,
             body: Bytes::from_static(SALE),
         },
-        1 << 20,
+        &Decoding::new(1 << 20),
     );
     for per_commit in [1usize, 16, 64, 256] {
         let dir = tempfile::tempdir().unwrap();

@@ -278,6 +278,9 @@ struct ExportArgs {
 struct ImportArgs {
     #[command(flatten)]
     data_dir: DataDirArg,
+    /// Largest body an imported event may carry, in bytes (the store's delivery limit)
+    #[arg(long, env = "HOOKSCOPE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY, value_name = "BYTES")]
+    max_body: usize,
     /// An export (JSON or NDJSON); - reads standard input
     file: PathBuf,
 }
@@ -415,19 +418,31 @@ fn export_command(args: ExportArgs) -> Result<()> {
 
 fn import_command(args: ImportArgs) -> Result<()> {
     let data_dir = args.data_dir.resolve()?;
-    db::ensure_data_dir(&data_dir)?;
+    if let Some(notice) = db::ensure_data_dir(&data_dir)? {
+        eprintln!("{notice}");
+    }
     let mut conn = db::open_writer(&db::database_path(&data_dir), Synchronous::Full)?;
     let report = if args.file.as_os_str() == "-" {
-        hookscope_core::import::import(&mut conn, std::io::stdin().lock(), DEFAULT_MAX_BODY)?
+        hookscope_core::import::import(&mut conn, std::io::stdin().lock(), args.max_body)?
     } else {
         let file = File::open(&args.file)
             .with_context(|| format!("cannot open {}", args.file.display()))?;
-        hookscope_core::import::import(&mut conn, file, DEFAULT_MAX_BODY)?
+        hookscope_core::import::import(&mut conn, file, args.max_body)?
     };
+    for refusal in &report.refusals {
+        eprintln!("{refusal}");
+    }
+    let unnamed = report.refused - report.refusals.len() as u64;
+    if unnamed > 0 {
+        eprintln!("... and {unnamed} more not imported.");
+    }
     eprintln!(
         "Imported {} events ({} already present).",
         report.imported, report.already_present
     );
+    if report.refused > 0 {
+        bail!("{} event(s) were not imported", report.refused);
+    }
     Ok(())
 }
 

@@ -425,6 +425,7 @@ async fn replay_one(
     let plan = state
         .read(move |conn| crate::replay::plan(conn, &id, &request))
         .await?;
+    state.refuse_own_url("url", &plan.target)?;
     // Sent and recorded on a task of its own: a client that goes away meanwhile does not
     // leave a replay sent but missing from the history.
     let state = state.clone();
@@ -1037,6 +1038,9 @@ async fn change_endpoint(
     body: Bytes,
 ) -> ApiResult<Json<EndpointView>> {
     let patch: EndpointPatch = json_body(&body)?;
+    if let Some(Some(target)) = &patch.forward_to {
+        state.refuse_own_url("forward_to", target)?;
+    }
     if patch.name.is_none()
         && patch.secret.is_none()
         && patch.forward_to.is_none()

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use crate::capture::{Capture, RawDelivery};
+use crate::capture::{Capture, Decoding, RawDelivery};
 use crate::db;
 use crate::error::Result;
 
@@ -34,7 +34,7 @@ fn derive_chunk(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
     let rows = stored_deliveries(&tx, through)?;
     let lowest = rows.iter().map(|(seq, _, _)| *seq).min();
     for (seq, raw, event_type) in rows {
-        let capture = Capture::build(raw, inflate_limit);
+        let capture = Capture::build(raw, &Decoding::new(inflate_limit));
         let facts = capture
             .fact
             .as_ref()

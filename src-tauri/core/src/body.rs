@@ -38,20 +38,200 @@ impl BodyKind {
     }
 }
 
-/// Classifies the wire bytes and returns the parsed JSON when there is some.
-/// JSON inside surrounding whitespace is still parsed (for decoding) but carried as text.
-pub fn classify(bytes: &[u8]) -> (BodyKind, Option<Value>) {
+/// A body's kind and, for JSON, its parsed tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classified {
+    pub kind: BodyKind,
+    /// The parsed JSON (also of JSON inside surrounding whitespace, carried as text),
+    /// holding at most [`JSON_NODE_BUDGET`] values.
+    pub json: Option<Value>,
+    /// False when the tree stopped at the budget: what it lacks was checked, not kept.
+    pub complete: bool,
+}
+
+/// Most JSON values kept in a parsed tree. A webhook has a few hundred; a 10 MiB array of
+/// `0,` has five million, and as a full tree took half a gigabyte.
+pub const JSON_NODE_BUDGET: usize = 20_000;
+
+/// Classifies the wire bytes and parses the JSON when there is some, as far as
+/// [`JSON_NODE_BUDGET`] values. The whole body is always checked, so whether it is JSON
+/// does not depend on its size.
+pub fn classify(bytes: &[u8]) -> Classified {
+    let plain = |kind| Classified {
+        kind,
+        json: None,
+        complete: true,
+    };
     if bytes.is_empty() {
-        return (BodyKind::Empty, None);
+        return plain(BodyKind::Empty);
     }
     let Ok(text) = std::str::from_utf8(bytes) else {
-        return (BodyKind::Binary, None);
+        return plain(BodyKind::Binary);
     };
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
-    match serde_json::from_str::<Value>(trimmed).ok() {
-        Some(value) if trimmed.len() == text.len() => (BodyKind::Json, Some(value)),
-        Some(value) => (BodyKind::Text, Some(value)),
-        None => (BodyKind::Text, None),
+    match bounded_json::parse(trimmed, JSON_NODE_BUDGET) {
+        Some((value, complete)) => Classified {
+            kind: if trimmed.len() == text.len() {
+                BodyKind::Json
+            } else {
+                BodyKind::Text
+            },
+            json: Some(value),
+            complete,
+        },
+        None => plain(BodyKind::Text),
+    }
+}
+
+/// What kind of body this is, without keeping any of its JSON.
+pub fn kind_of(bytes: &[u8]) -> BodyKind {
+    if bytes.is_empty() {
+        return BodyKind::Empty;
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return BodyKind::Binary;
+    };
+    let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    if trimmed.len() == text.len() && bounded_json::parse(trimmed, 0).is_some() {
+        BodyKind::Json
+    } else {
+        BodyKind::Text
+    }
+}
+
+/// A JSON parser that keeps at most a given number of values and checks the rest exactly
+/// as strictly as `serde_json::Value` would (numbers in range, valid escapes, depth).
+mod bounded_json {
+    use std::cell::Cell;
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Number, Value};
+
+    /// The tree and whether it is whole; `None` when `text` is not JSON.
+    pub fn parse(text: &str, budget: usize) -> Option<(Value, bool)> {
+        let left = Cell::new(budget);
+        let full = Cell::new(false);
+        let mut de = serde_json::Deserializer::from_str(text);
+        let value = Bounded {
+            left: &left,
+            full: &full,
+        }
+        .deserialize(&mut de)
+        .ok()?;
+        de.end().ok()?;
+        Some((value.unwrap_or(Value::Null), !full.get()))
+    }
+
+    /// One value: `Some` while the budget lasts, `None` (checked, dropped) after.
+    #[derive(Clone, Copy)]
+    struct Bounded<'b> {
+        left: &'b Cell<usize>,
+        full: &'b Cell<bool>,
+    }
+
+    impl Bounded<'_> {
+        fn take(&self) -> bool {
+            match self.left.get() {
+                0 => {
+                    self.full.set(true);
+                    false
+                }
+                n => {
+                    self.left.set(n - 1);
+                    true
+                }
+            }
+        }
+
+        fn keep(&self, value: impl FnOnce() -> Value) -> Option<Value> {
+            self.take().then(value)
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Bounded<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Option<Value>, D::Error> {
+            de.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Bounded<'_> {
+        type Value = Option<Value>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_bool<E>(self, v: bool) -> Result<Option<Value>, E> {
+            Ok(self.keep(|| Value::Bool(v)))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Option<Value>, E> {
+            Ok(self.keep(|| Value::Number(v.into())))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Option<Value>, E> {
+            Ok(self.keep(|| Value::Number(v.into())))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Option<Value>, E> {
+            Ok(self.keep(|| Number::from_f64(v).map_or(Value::Null, Value::Number)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Option<Value>, E> {
+            Ok(self.keep(|| Value::String(v.to_string())))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Option<Value>, E> {
+            Ok(self.keep(|| Value::String(v)))
+        }
+        fn visit_unit<E>(self) -> Result<Option<Value>, E> {
+            Ok(self.keep(|| Value::Null))
+        }
+        fn visit_none<E>(self) -> Result<Option<Value>, E> {
+            Ok(self.keep(|| Value::Null))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
+            let kept = self.take();
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(self)? {
+                if let Some(item) = item.filter(|_| kept) {
+                    items.push(item);
+                }
+            }
+            Ok(kept.then_some(Value::Array(items)))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+            let kept = self.take();
+            let mut members = Map::new();
+            while let Some(key) = map.next_key_seed(Key { keep: kept })? {
+                let value = map.next_value_seed(self)?;
+                if let (Some(key), Some(value)) = (key, value) {
+                    members.insert(key, value);
+                }
+            }
+            Ok(kept.then_some(Value::Object(members)))
+        }
+    }
+
+    /// An object's key: owned only when its object is kept.
+    struct Key {
+        keep: bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Key {
+        type Value = Option<String>;
+        fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Option<String>, D::Error> {
+            de.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Key {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object key")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Option<String>, E> {
+            Ok(self.keep.then(|| v.to_string()))
+        }
     }
 }
 
@@ -125,10 +305,10 @@ mod tests {
 
     #[test]
     fn compact_json_is_embeddable() {
-        let (kind, value) = classify(br#"{"a":"cr\u00e9er"}"#);
+        let Classified { kind, json, .. } = classify(br#"{"a":"cr\u00e9er"}"#);
         assert_eq!(kind, BodyKind::Json);
         assert_eq!(
-            value.unwrap()["a"],
+            json.unwrap()["a"],
             "créer",
             "escapes resolve in the parsed view"
         );
@@ -136,36 +316,39 @@ mod tests {
 
     #[test]
     fn json_with_a_trailing_newline_is_text_but_still_parsed() {
-        let (kind, value) = classify(b"{\"a\":1}\n");
+        let Classified { kind, json, .. } = classify(b"{\"a\":1}\n");
         assert_eq!(
             kind,
             BodyKind::Text,
             "surrounding whitespace would be lost by a JSON reader"
         );
-        assert!(value.is_some(), "it still decodes as JSON");
+        assert!(json.is_some(), "it still decodes as JSON");
     }
 
     #[test]
     fn other_bodies() {
-        assert_eq!(classify(b"").0, BodyKind::Empty);
-        assert_eq!(classify(b"email=a%40b.c").0, BodyKind::Text);
-        assert_eq!(classify(&[0xff, 0xfe, 0x00]).0, BodyKind::Binary);
-        assert_eq!(
-            classify(b"{\"a\":").0,
-            BodyKind::Text,
-            "truncated JSON is text"
-        );
-        assert_eq!(
-            classify(b"123").0,
-            BodyKind::Json,
-            "a bare scalar is JSON too"
-        );
+        for (bytes, kind) in [
+            (&b""[..], BodyKind::Empty),
+            (b"email=a%40b.c", BodyKind::Text),
+            (&[0xff, 0xfe, 0x00], BodyKind::Binary),
+            (b"{\"a\":", BodyKind::Text),
+            (b"123", BodyKind::Json),
+            (b"[1e400]", BodyKind::Text),
+        ] {
+            assert_eq!(
+                classify(bytes).kind,
+                kind,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            assert_eq!(kind_of(bytes), kind, "the same without a tree");
+        }
     }
 
     #[test]
     fn deep_nesting_does_not_overflow() {
         let deep = "[".repeat(100_000);
-        assert_eq!(classify(deep.as_bytes()).0, BodyKind::Text);
+        assert_eq!(classify(deep.as_bytes()).kind, BodyKind::Text);
     }
 
     #[test]
@@ -187,9 +370,52 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_json_body_keeps_a_bounded_tree_and_stays_json() {
+        let mut huge = b"[".to_vec();
+        for _ in 0..1_000_000 {
+            huge.extend_from_slice(b"0,");
+        }
+        huge.extend_from_slice(b"{\"a\":[1,2]}]");
+        let classified = classify(&huge);
+        assert_eq!(classified.kind, BodyKind::Json, "all of it was checked");
+        assert!(!classified.complete, "the tree stopped at the budget");
+        let items = classified.json.unwrap();
+        assert_eq!(
+            items.as_array().unwrap().len(),
+            JSON_NODE_BUDGET - 1,
+            "the array and as many of its items as the budget holds"
+        );
+        let mut broken = huge.clone();
+        broken.extend_from_slice(b",");
+        assert_eq!(
+            classify(&broken).kind,
+            BodyKind::Text,
+            "an error after the budget still makes it text"
+        );
+        let mut out_of_range = huge[..huge.len() - 1].to_vec();
+        out_of_range.extend_from_slice(b",1e400]");
+        assert_eq!(
+            classify(&out_of_range).kind,
+            BodyKind::Text,
+            "as strict as a full parse after the budget too"
+        );
+    }
+
+    #[test]
+    fn a_bounded_tree_is_the_full_tree_when_it_fits() {
+        let text = br#"{"type":"contact.tag.added","data":{"a":[1,2.5,"x",null,true,{"b":{}}]},"k":"cr\u00e9er"}"#;
+        let classified = classify(text);
+        assert!(classified.complete);
+        assert_eq!(
+            classified.json.unwrap(),
+            serde_json::from_slice::<Value>(text).unwrap()
+        );
+    }
+
+    #[test]
     fn search_text_holds_decoded_values() {
-        let (_, value) = classify(br#"{"name":"Comment cr\u00e9er","page":"A \/ B","n":583}"#);
-        let text = search_text(value.as_ref(), b"");
+        let json = classify(br#"{"name":"Comment cr\u00e9er","page":"A \/ B","n":583}"#).json;
+        let text = search_text(json.as_ref(), b"");
         assert!(text.contains("Comment créer"));
         assert!(text.contains("A / B"));
         assert!(text.contains("583"));

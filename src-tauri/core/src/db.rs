@@ -54,6 +54,9 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             "../migrations/20261128_0002_facts_cards_shapes.sql"
         )),
         M::up(include_str!("../migrations/20261128_0003_forwarding.sql")),
+        M::up(include_str!(
+            "../migrations/20261201_0004_api_token_out_of_captures.sql"
+        )),
     ])
 });
 
@@ -62,19 +65,40 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DATABASE_FILE)
 }
 
-/// Creates the data directory readable by the user only (it holds personal data).
-pub fn ensure_data_dir(data_dir: &Path) -> Result<()> {
+/// Creates the data directory readable by the user only (it holds personal data). A
+/// folder that exists already is left as it is (it may be shared on purpose; Hookscope's
+/// own files in it are private whatever its mode): returns what to tell the user when
+/// others can look into it.
+pub fn ensure_data_dir(data_dir: &Path) -> Result<Option<String>> {
     let io = |source| Error::DataDir {
         path: data_dir.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(data_dir).map_err(io)?;
+    if !data_dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(data_dir).map_err(io)?;
+        return Ok(None);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        let mode = std::fs::metadata(data_dir)
+            .map_err(io)?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Ok(Some(format!(
+                "The data folder {} can be opened by other users (mode {mode:o}). Hookscope left it as it is; its own files in it are readable by you only. `chmod 700 {}` makes the folder private too.",
+                data_dir.display(),
+                data_dir.display()
+            )));
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Opens the read-write connection and brings the schema up to date.
@@ -328,6 +352,9 @@ fn restrict_to_user(path: &Path) {
         let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
     }
 }
+
+/// A random id of this install (not a secret): marks its forwards and replays.
+pub const INSTALL_ID_SETTING: &str = "install_id";
 
 pub fn get_setting(conn: &Connection, key: &str) -> Result<Option<String>> {
     use rusqlite::OptionalExtension;

@@ -66,20 +66,14 @@ impl CannedResponse {
             )));
         }
         for (name, value) in &self.headers {
-            // Headers that frame the message belong to the server, not to the answer.
-            const FRAMING: [&str; 8] = [
-                "content-length",
-                "transfer-encoding",
-                "connection",
-                "keep-alive",
-                "upgrade",
-                "te",
-                "trailer",
-                "x-hookscope-event",
-            ];
-            if FRAMING.contains(&name.to_ascii_lowercase().as_str()) {
+            if is_framing_header(name) {
                 return Err(Error::Invalid(format!(
                     "response.headers: {name} is set by Hookscope itself"
+                )));
+            }
+            if is_cookie_setter(name) {
+                return Err(Error::Invalid(format!(
+                    "response.headers: {name} is not allowed: a cookie set on this machine's address could replace the window's sign-in cookie"
                 )));
             }
             let valid = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
@@ -92,6 +86,26 @@ impl CannedResponse {
         }
         Ok(())
     }
+}
+
+/// Headers that frame the message: they belong to the server, not to a chosen answer.
+pub fn is_framing_header(name: &str) -> bool {
+    const FRAMING: [&str; 8] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+        "x-hookscope-event",
+    ];
+    FRAMING.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// Cookies ignore ports: one set by the webhook port lands on the UI port's host too.
+pub fn is_cookie_setter(name: &str) -> bool {
+    name.eq_ignore_ascii_case("set-cookie") || name.eq_ignore_ascii_case("set-cookie2")
 }
 
 const MAX_NAME_CHARS: usize = 100;

@@ -151,8 +151,13 @@ pub fn write_event(
         && let Some(inflated) =
             body::content_decoded(meta.content_encoding.as_deref(), body, inflate_limit)
     {
-        let (inflated_kind, _) = body::classify(&inflated);
-        write_payload(out, "decoded_body", inflated_kind, &inflated, layout)?;
+        write_payload(
+            out,
+            "decoded_body",
+            body::kind_of(&inflated),
+            &inflated,
+            layout,
+        )?;
     }
     out.write_all(b"}")
 }

@@ -1,7 +1,6 @@
 //! Exports: every matching event with its exact payload, as one JSON array or as NDJSON.
 //! Written row by row, so a million events take the memory of one.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -100,9 +99,22 @@ pub fn export_to_file(
     inflate_limit: usize,
 ) -> Result<u64> {
     let conn = db::open_reader(database)?;
-    let file = File::create(out).map_err(|e| {
+    let cannot = |e: std::io::Error| {
         Error::Invalid(format!("cannot write the export to {}: {e}", out.display()))
-    })?;
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    // An export holds personal data, like the store: readable by the user only.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(out).map_err(cannot)?;
+    #[cfg(unix)]
+    {
+        // A file that was there already keeps its mode through open: set it.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(cannot)?;
+    }
     export(
         &conn,
         filter,

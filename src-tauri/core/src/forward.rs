@@ -33,6 +33,21 @@ pub const NOT_FORWARDED: [&str; 11] = [
     "host",
     "content-length",
 ];
+/// Sent with every forward and replay: this install's id. A delivery that comes back
+/// carrying it (the target is this Hookscope, or leads back to it) is stored but not
+/// forwarded again, so a loop ends after one turn. Other hops' ids are kept, as are all
+/// headers, so a loop through several Hookscopes ends too.
+pub const LOOP_HEADER: &str = "x-hookscope-forwarded-by";
+/// What the event detail says of such a delivery's forward.
+pub const LOOP_REFUSED: &str = "not forwarded: it came from this Hookscope's own forward or replay, so sending it on would loop (is the forward target this Hookscope's webhook URL?)";
+
+/// Whether these headers say the delivery came from this install's forward or replay.
+pub fn came_from(headers: &[(String, String)], install_id: &str) -> bool {
+    headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case(LOOP_HEADER) && value.split(',').any(|id| id.trim() == install_id)
+    })
+}
+
 /// Targets worked on at once; one delivery at a time per target, so a handler sees them
 /// in the order they became due.
 const MAX_TARGETS_AT_ONCE: usize = 8;
@@ -99,6 +114,9 @@ pub fn target_url(base: &str, path: &str, token: &str, query: Option<&str>) -> O
         .strip_prefix("/h/")
         .and_then(|rest| rest.strip_prefix(token))
         .unwrap_or("");
+    if climbs_out(suffix) {
+        return None;
+    }
     let mut url = url::Url::parse(base).ok()?;
     let own = url.path().trim_end_matches('/').to_string();
     let joined = format!("{own}{suffix}");
@@ -115,6 +133,41 @@ pub fn target_url(base: &str, path: &str, token: &str, query: Option<&str>) -> O
     };
     url.set_query(query.as_deref());
     Some(url.to_string())
+}
+
+/// Whether a sub-path leaves its base once a handler decodes and normalises it, the way
+/// handlers do: percent-decoding (up to three times: `%252e` is `%2e` after one), `\\` as
+/// well as `/` between segments, and `;params` after a segment (`..;/` in Java servers).
+fn climbs_out(sub_path: &str) -> bool {
+    let leaves = |text: &str| {
+        let mut depth = 0i32;
+        for segment in text.split(['/', '\\']) {
+            match segment.split(';').next().unwrap_or("") {
+                ".." => depth -= 1,
+                "" | "." => {}
+                _ => depth += 1,
+            }
+            if depth < 0 {
+                return true;
+            }
+        }
+        false
+    };
+    let mut text = sub_path.to_string();
+    for _ in 0..4 {
+        if leaves(&text) {
+            return true;
+        }
+        let decoded = percent_encoding::percent_decode_str(&text)
+            .decode_utf8_lossy()
+            .into_owned();
+        if decoded == text {
+            return false;
+        }
+        text = decoded;
+    }
+    // Still changing after four rounds of decoding: nothing a handler should be sent.
+    true
 }
 
 struct Due {
@@ -169,7 +222,7 @@ pub fn start(state: Arc<AppState>) {
                             let (state, client, policy) =
                                 (state.clone(), client.clone(), policy.clone());
                             let task = running.spawn(async move {
-                                let outcome = send(&client, &due).await;
+                                let outcome = send(&client, &due, &state.install_id).await;
                                 match record(&state, &policy, due, outcome).await {
                                     Ok(()) => true,
                                     Err(error) => {
@@ -248,7 +301,7 @@ fn next_due(conn: &rusqlite::Connection, skip: &HashSet<String>) -> Result<Vec<D
     Ok(due)
 }
 
-async fn send(client: &reqwest::Client, due: &Due) -> Outcome {
+async fn send(client: &reqwest::Client, due: &Due, install_id: &str) -> Outcome {
     let started = Instant::now();
     let method =
         reqwest::Method::from_bytes(due.method.as_bytes()).unwrap_or(reqwest::Method::POST);
@@ -258,6 +311,7 @@ async fn send(client: &reqwest::Client, due: &Due) -> Outcome {
             request = request.header(name, value);
         }
     }
+    request = request.header(LOOP_HEADER, install_id);
     let result = request.body(due.body.clone()).send().await;
     let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
     match result {
@@ -452,6 +506,15 @@ mod tests {
             "/h/tok/%2e%2e/%2e%2e/admin",
             "/h/tok/%2E%2E/x",
             "/h/tok/..",
+            "/h/tok/..%2fadmin",
+            "/h/tok/..%2Fadmin",
+            "/h/tok/..%5cadmin",
+            "/h/tok/..\\admin",
+            "/h/tok/..;/admin",
+            "/h/tok/%2e%2e;x/admin",
+            "/h/tok/a/..%2f..%2fadmin",
+            "/h/tok/%252e%252e%252fadmin",
+            "/h/tok/%25252e%25252e/admin",
         ] {
             assert_eq!(target_url(base, path, "tok", None), None, "{path}");
         }

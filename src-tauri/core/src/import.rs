@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::capture::{Capture, RawDelivery};
+use crate::capture::{Capture, Decoding, RawDelivery};
 use crate::error::{Error, Result};
 use crate::timefmt::parse_rfc3339_micros;
 use crate::writer::{in_transaction, insert_capture, settle_later_events};
@@ -19,11 +19,17 @@ use crate::writer::{in_transaction, insert_capture, settle_later_events};
 /// Events per transaction while importing.
 const IMPORT_BATCH: usize = 1000;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
     pub imported: u64,
     pub already_present: u64,
+    /// Events left out, each with why (the first [`REFUSALS_KEPT`]; `refused` counts all).
+    pub refusals: Vec<String>,
+    pub refused: u64,
 }
+
+/// Refusals named one by one in a report; beyond them only counted.
+pub const REFUSALS_KEPT: usize = 100;
 
 /// The fields of an exported event that import needs; the rest is derived again.
 #[derive(Deserialize)]
@@ -54,9 +60,33 @@ struct ExportedEvent {
 }
 
 impl ExportedEvent {
-    fn into_delivery(self) -> std::result::Result<RawDelivery, String> {
+    /// The delivery, or why it cannot be imported. `max_body` is the store's body limit,
+    /// the same a live delivery meets.
+    fn into_delivery(self, max_body: usize) -> std::result::Result<RawDelivery, String> {
         if self.id.is_empty() || self.id.len() > 100 {
             return Err(format!("invalid id {:?}", self.id));
+        }
+        // Copied into commands (Copy as cURL) and sent by replays: an HTTP token only.
+        if self.method.is_empty()
+            || self.method.len() > 32
+            || !self.method.bytes().all(is_token_byte)
+        {
+            return Err(format!("method {:?} is not an HTTP method", self.method));
+        }
+        let body_size = [
+            self.body.as_ref().map(|raw| raw.get().len()),
+            self.body_text.as_ref().map(String::len),
+            // Base64 is four characters for three bytes.
+            self.body_base64.as_ref().map(|b64| b64.len() / 4 * 3),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+        if body_size > max_body {
+            return Err(format!(
+                "its body is {body_size} bytes, over this store's limit of {max_body} (--max-body)"
+            ));
         }
         let received_at = parse_rfc3339_micros(&self.received_at)
             .ok_or_else(|| format!("received_at {:?} is not RFC 3339", self.received_at))?;
@@ -86,20 +116,29 @@ impl ExportedEvent {
     }
 }
 
-/// Imports from `input` (a JSON array or NDJSON). Commits every [`IMPORT_BATCH`] events;
-/// on a bad event, what came before it stays imported and the error names the event.
-pub fn import(
-    conn: &mut Connection,
-    input: impl Read,
-    inflate_limit: usize,
-) -> Result<ImportReport> {
+/// A character of an HTTP token (RFC 9110 §5.6.2), what a method is made of.
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// Imports from `input` (a JSON array or NDJSON). Commits every [`IMPORT_BATCH`] events.
+/// An event that cannot be stored (a body over `max_body`, a method that is not one, a
+/// bad time...) is left out and named in the report; the others are imported. Input that
+/// is not JSON stops the import: what came before stays imported and the error says where.
+pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Result<ImportReport> {
     let mut reader = BufReader::new(input);
+    // Never stored, whatever an export holds (one from before it was kept out, say).
+    let api_token = crate::db::get_setting(conn, "api_token")?;
     let mut sink = Sink {
         conn,
         pending: Vec::with_capacity(IMPORT_BATCH),
         report: ImportReport::default(),
         seen: 0,
-        inflate_limit,
+        decoding: Decoding {
+            inflate_limit: max_body,
+            api_token,
+        },
+        max_body,
         secrets: HashMap::new(),
     };
     // Imported deliveries are checked against this store's endpoint secrets.
@@ -151,7 +190,8 @@ struct Sink<'c> {
     pending: Vec<Capture>,
     report: ImportReport,
     seen: u64,
-    inflate_limit: usize,
+    decoding: Decoding,
+    max_body: usize,
     /// Endpoint id → secret.
     secrets: HashMap<String, String>,
 }
@@ -159,10 +199,19 @@ struct Sink<'c> {
 impl Sink<'_> {
     fn push(&mut self, event: ExportedEvent) -> std::result::Result<(), String> {
         self.seen += 1;
-        let delivery = event
-            .into_delivery()
-            .map_err(|e| format!("import stopped at event #{}: {e}", self.seen))?;
-        let mut capture = Capture::build(delivery, self.inflate_limit);
+        let id = event.id.clone();
+        let delivery = match event.into_delivery(self.max_body) {
+            Ok(delivery) => delivery,
+            Err(why) => {
+                self.refuse(&id, &why);
+                return Ok(());
+            }
+        };
+        let mut capture = Capture::build(delivery, &self.decoding);
+        if capture.carries_api_token {
+            self.refuse(&id, "it carries this Hookscope's own API token");
+            return Ok(());
+        }
         capture.check_signature(
             self.secrets
                 .get(&capture.raw.endpoint_id)
@@ -173,6 +222,15 @@ impl Sink<'_> {
             self.flush()?;
         }
         Ok(())
+    }
+
+    fn refuse(&mut self, id: &str, why: &str) {
+        self.report.refused += 1;
+        if self.report.refusals.len() < REFUSALS_KEPT {
+            self.report
+                .refusals
+                .push(format!("event #{} ({id:?}) not imported: {why}", self.seen));
+        }
     }
 
     fn flush(&mut self) -> std::result::Result<(), String> {

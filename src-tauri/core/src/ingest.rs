@@ -16,7 +16,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::capture::{Capture, RawDelivery, new_event_id};
+use crate::capture::{Capture, Decoding, RawDelivery, new_event_id};
+use crate::memory_budget::BodyShare;
 use crate::sender;
 use crate::server::AppState;
 use crate::timefmt::now_micros;
@@ -41,6 +42,11 @@ pub struct IngestLimits {
     pub max_headers: usize,
     /// How long an answer may wait for a client that does not read it.
     pub write_stall: Duration,
+    /// Bytes that bodies over 64 KiB may hold at once, process-wide (see
+    /// [`crate::memory_budget`]); past it a delivery gets 503 with Retry-After.
+    pub body_budget: usize,
+    /// Large or compressed bodies inflated and parsed at once.
+    pub decodes_at_once: usize,
 }
 
 impl IngestLimits {
@@ -63,6 +69,9 @@ impl Default for IngestLimits {
             max_connections: 1024,
             max_headers: 256,
             write_stall: Duration::from_secs(30),
+            // Twelve 10 MiB bodies at once; a webhook is a few KiB.
+            body_budget: 128 * 1024 * 1024,
+            decodes_at_once: 2,
         }
     }
 }
@@ -126,10 +135,18 @@ async fn deliver(
             json!({"error": "unknown webhook endpoint: check the URL"}),
         );
     };
-    if declared_length(&parts.headers).is_some_and(|len| len > state.max_body as u64) {
+    let declared = declared_length(&parts.headers);
+    if declared.is_some_and(|len| len > state.max_body as u64) {
         return too_large(state.max_body);
     }
-    let reading = read_body(body, state.max_body, &state.ingest_limits);
+    // Held until the delivery is answered: its bytes stay in memory until the commit.
+    let mut share = BodyShare::default();
+    if let Some(len) = declared
+        && state.memory.cover(&mut share, len as usize).is_err()
+    {
+        return over_budget();
+    }
+    let reading = read_body(body, declared, state.max_body, &state, &mut share);
     let body = match tokio::select! {
         read = reading => read,
         _ = state.shutdown.cancelled() => return unavailable("the server is stopping"),
@@ -137,6 +154,7 @@ async fn deliver(
         Ok(body) => body,
         Err(BodyError::TooLarge) => return too_large(state.max_body),
         Err(BodyError::TooSlow) => return too_slow(),
+        Err(BodyError::OverBudget) => return over_budget(),
         Err(BodyError::Broken(error)) => {
             return answer(
                 StatusCode::BAD_REQUEST,
@@ -154,6 +172,7 @@ async fn deliver(
             )
         })
         .collect::<Vec<_>>();
+    let looped = crate::forward::came_from(&headers, &state.install_id);
     let forward_to = endpoint.forward_to.as_deref().and_then(|base| {
         let target = crate::forward::target_url(base, &path, token, parts.uri.query());
         if target.is_none() {
@@ -180,21 +199,40 @@ async fn deliver(
         via_tunnel,
         body,
     };
-    let inflate_limit = state.max_body;
+    let decoding = Decoding {
+        inflate_limit: state.max_body,
+        api_token: Some(state.api_token.clone()),
+    };
     let secret = endpoint.secret;
     let canned = endpoint.response;
-    // A compressed body can inflate a thousandfold: decode it on the blocking pool too.
+    // A compressed body can inflate a thousandfold: decode it on the blocking pool, a few
+    // at a time (the memory budget's decode turns).
     let compressed = parts.headers.contains_key(header::CONTENT_ENCODING);
     let mut capture = if raw.body.len() <= INLINE_DECODE_LIMIT && !compressed {
-        Capture::build(raw, inflate_limit)
+        Capture::build(raw, &decoding)
     } else {
-        match tokio::task::spawn_blocking(move || Capture::build(raw, inflate_limit)).await {
+        let turn = tokio::select! {
+            turn = state.memory.decode_turn() => turn,
+            _ = state.shutdown.cancelled() => return unavailable("the server is stopping"),
+        };
+        let built = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            Capture::build(raw, &decoding)
+        });
+        match built.await {
             Ok(capture) => capture,
             Err(_) => return unavailable("decoding failed unexpectedly"),
         }
     };
+    if capture.carries_api_token {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "this request carries this Hookscope's own API token (in its URL or body); it was not stored"}),
+        );
+    }
     capture.check_signature(secret.as_deref());
     capture.forward_to = forward_to;
+    capture.forward_looped = looped && capture.forward_to.is_some();
     match state.writer.capture(capture).await {
         Ok(meta) => match canned {
             Some(canned) => canned_answer(canned, &meta.id, &state.shutdown).await,
@@ -229,7 +267,11 @@ async fn canned_answer(
     *response.status_mut() = StatusCode::from_u16(canned.status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
     for (name, value) in &canned.headers {
-        // Checked when the response was set; a bad one is skipped rather than failing.
+        // Checked when the response was set (one stored by an earlier version may not
+        // have been); a bad or refused one is skipped rather than failing.
+        if crate::endpoints::is_framing_header(name) || crate::endpoints::is_cookie_setter(name) {
+            continue;
+        }
         if let (Ok(name), Ok(value)) = (
             header::HeaderName::from_bytes(name.as_bytes()),
             header::HeaderValue::from_str(value),
@@ -267,6 +309,17 @@ fn too_large(limit: usize) -> Response {
     response
 }
 
+/// Bodies in flight fill the memory budget: nothing was stored, the sender should retry
+/// later. The rest of the body is not read, so the connection closes.
+fn over_budget() -> Response {
+    let mut response = unavailable("too many large deliveries are arriving at once");
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 /// Not stored, so not acknowledged: the sender should retry.
 fn unavailable(reason: &str) -> Response {
     let mut response = answer(
@@ -295,15 +348,24 @@ fn too_slow() -> Response {
 enum BodyError {
     TooLarge,
     TooSlow,
+    OverBudget,
     Broken(axum::Error),
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit` (whatever
-/// `Content-Length` claimed, and for chunked bodies that declare nothing), or when it
-/// stalls or trickles past the limits' times.
-async fn read_body(body: Body, limit: usize, limits: &IngestLimits) -> Result<Bytes, BodyError> {
+/// `Content-Length` claimed, and for chunked bodies that declare nothing), when it stalls
+/// or trickles past the limits' times, or when the memory budget has no room for it.
+async fn read_body(
+    body: Body,
+    declared: Option<u64>,
+    limit: usize,
+    state: &AppState,
+    share: &mut BodyShare,
+) -> Result<Bytes, BodyError> {
+    let limits = &state.ingest_limits;
     let mut stream = body.into_data_stream();
-    let mut buffer = BytesMut::new();
+    // Room for what was declared (already budgeted), so the buffer never doubles past it.
+    let mut buffer = BytesMut::with_capacity(declared.map_or(0, |len| len as usize).min(limit));
     let deadline = tokio::time::Instant::now() + limits.body_total;
     loop {
         let pause_ends = tokio::time::Instant::now() + limits.body_idle;
@@ -315,6 +377,10 @@ async fn read_body(body: Body, limit: usize, limits: &IngestLimits) -> Result<By
         if buffer.len() + chunk.len() > limit {
             return Err(BodyError::TooLarge);
         }
+        state
+            .memory
+            .cover_growing(share, buffer.len() + chunk.len())
+            .map_err(|_| BodyError::OverBudget)?;
         buffer.extend_from_slice(&chunk);
     }
     Ok(buffer.freeze())

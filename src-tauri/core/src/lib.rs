@@ -21,6 +21,8 @@ pub mod funnels;
 pub mod http_listener;
 pub mod import;
 pub mod ingest;
+pub mod memory_budget;
+pub mod plain_text;
 pub mod queries;
 pub mod replay;
 pub mod sender;

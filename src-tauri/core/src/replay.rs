@@ -157,6 +157,10 @@ pub fn plan(conn: &Connection, event_id: &str, request: &ReplayRequest) -> Resul
         headers.retain(|(name, _)| !fresh.iter().any(|(f, _)| name.eq_ignore_ascii_case(f)));
         headers.extend(fresh.into_iter().map(|(n, v)| (n.to_string(), v)));
     }
+    // Marked as this install's, so that one sent back here is not forwarded on.
+    if let Some(install) = crate::db::get_setting(conn, crate::db::INSTALL_ID_SETTING)? {
+        headers.push((crate::forward::LOOP_HEADER.to_string(), install));
+    }
     Ok(Plan {
         event_seq: seq,
         event_id: event_id.to_string(),

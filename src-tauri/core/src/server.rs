@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::event_json::EventMeta;
 use crate::forward::{self, ForwardPolicy, ForwardUpdate};
 use crate::ingest::{IngestLimits, Listener};
+use crate::memory_budget::MemoryBudget;
 use crate::systeme_api;
 use crate::tunnel::{self, TunnelChoice, TunnelOptions, TunnelState, Tunnels};
 use crate::writer::Writer;
@@ -165,6 +166,12 @@ pub struct AppState {
     pub notices: Vec<String>,
     /// Forward results as they come, for the live stream.
     pub forwarded: broadcast::Sender<Arc<ForwardUpdate>>,
+    /// This install's id, sent with its forwards and replays (see [`forward::LOOP_HEADER`]).
+    pub install_id: String,
+    /// The listeners deliveries arrive on (webhook, tunnel, proxy): never a forward target.
+    pub webhook_listeners: Vec<SocketAddr>,
+    /// What deliveries may hold in memory at once.
+    pub memory: MemoryBudget,
 }
 
 impl AppState {
@@ -207,6 +214,50 @@ impl AppState {
                 .ok_or_else(|| Error::NotFound("no endpoint".into()))
         })
         .await
+    }
+
+    /// Refuses a forward or replay target that is one of this Hookscope's own webhook
+    /// addresses: every delivery forwarded there would come back to be forwarded again.
+    /// (One that reaches it another way is caught by [`forward::LOOP_HEADER`].)
+    pub fn refuse_own_url(&self, field: &str, target: &str) -> Result<()> {
+        let Ok(url) = url::Url::parse(target.trim()) else {
+            return Ok(()); // the target's own check says what is wrong with it
+        };
+        let port = url.port_or_known_default();
+        let local_host = match url.host() {
+            Some(url::Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                name == "localhost" || name.ends_with(".localhost")
+            }
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+            Some(url::Host::Ipv6(ip)) => {
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+            None => false,
+        };
+        let on_listener = self.webhook_listeners.iter().any(|listener| {
+            Some(listener.port()) == port
+                && (local_host
+                    || url.host_str().is_some_and(|host| {
+                        host.trim_matches(['[', ']']) == listener.ip().to_string()
+                    }))
+        });
+        let status = self.tunnels.status();
+        let public_host = status
+            .public_url
+            .as_deref()
+            .and_then(|public| url::Url::parse(public).ok())
+            .and_then(|public| public.host_str().map(str::to_ascii_lowercase));
+        let through_tunnel =
+            public_host.is_some() && url.host_str().map(str::to_ascii_lowercase) == public_host;
+        if on_listener || through_tunnel {
+            return Err(Error::Invalid(format!(
+                "{field}: {target:?} is this Hookscope's own webhook address: every delivery sent there would come back and be sent again. Give your own handler's URL (e.g. http://localhost:3000/webhooks/systeme)"
+            )));
+        }
+        Ok(())
     }
 
     pub fn webhook_url(&self, endpoint: &Endpoint) -> String {
@@ -422,19 +473,21 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             "the proxy address {proxy} is also the webhook or UI address: give the proxy listener a port of its own"
         )));
     }
-    db::ensure_data_dir(&options.data_dir)?;
+    let folder_notice = db::ensure_data_dir(&options.data_dir)?;
     let lock = lock_data_dir(&options.data_dir)?;
     let path = db::database_path(&options.data_dir);
     let path_for_open = path.clone();
     let synchronous = options.synchronous;
-    let (conn, checkpoints, api_token, endpoint_list, set_aside) =
+    let (conn, checkpoints, (api_token, install_id), endpoint_list, set_aside) =
         tokio::task::spawn_blocking(move || -> Result<_> {
             let (conn, set_aside) = db::open_writer_setting_aside(&path_for_open, synchronous)?;
             endpoints::ensure_default(&conn)?;
             let api_token = db::setting_or_insert(&conn, "api_token", tokens::api_token)?;
+            let install_id =
+                db::setting_or_insert(&conn, db::INSTALL_ID_SETTING, || tokens::random_hex(8))?;
             let list = endpoints::list(&conn)?;
             let checkpoints = db::open_second_writer(&path_for_open, synchronous)?;
-            Ok((conn, checkpoints, api_token, list, set_aside))
+            Ok((conn, checkpoints, (api_token, install_id), list, set_aside))
         })
         .await
         .map_err(|_| Error::ShuttingDown)??;
@@ -480,8 +533,21 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         registering: tokio::sync::Mutex::new(()),
         data_dir_lock: std::sync::Mutex::new(Some(lock)),
         forward_policy: options.forward.clone(),
-        notices: set_aside.iter().map(db::SetAside::message).collect(),
+        notices: set_aside
+            .iter()
+            .map(db::SetAside::message)
+            .chain(folder_notice)
+            .collect(),
         forwarded: broadcast::channel(STREAM_BUFFER).0,
+        install_id,
+        webhook_listeners: [Some(ingest_addr), Some(tunnel_target), proxy_addr]
+            .into_iter()
+            .flatten()
+            .collect(),
+        memory: MemoryBudget::new(
+            options.ingest_limits.body_budget,
+            options.ingest_limits.decodes_at_once,
+        ),
     });
 
     // Until events from before shapes existed are learned from, shapes are incomplete.

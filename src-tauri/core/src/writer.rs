@@ -386,11 +386,16 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stor
     let seq = tx.last_insert_rowid();
     if let Some(target) = &capture.forward_to {
         // In the same transaction: an acknowledged delivery is never lost to its forward.
+        let (state, error) = if capture.forward_looped {
+            ("failed", Some(crate::forward::LOOP_REFUSED))
+        } else {
+            ("pending", None)
+        };
         tx.prepare_cached(
-            "INSERT INTO forwards (event_seq, target, state, next_at, updated_at)
-             VALUES (?1, ?2, 'pending', ?3, ?3)",
+            "INSERT INTO forwards (event_seq, target, state, next_at, updated_at, error)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
         )?
-        .execute((seq, target, raw.received_at))?;
+        .execute((seq, target, state, raw.received_at, error))?;
     }
     let drift = match (&decoded.event_type, &capture.paths) {
         (Some(event_type), Some(paths)) => {

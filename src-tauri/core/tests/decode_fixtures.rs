@@ -4,7 +4,7 @@
 mod support;
 
 use bytes::Bytes;
-use hookscope_core::capture::{Capture, RawDelivery};
+use hookscope_core::capture::{Capture, Decoding, RawDelivery};
 use hookscope_core::decode::{Family, Source};
 
 struct Expected {
@@ -37,7 +37,7 @@ fn capture_of(headers: Vec<(String, String)>, body: Bytes) -> Capture {
             via_tunnel: false,
             body,
         },
-        1 << 20,
+        &Decoding::new(1 << 20),
     )
 }
 

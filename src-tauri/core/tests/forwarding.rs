@@ -712,6 +712,12 @@ async fn forwards_never_leave_the_handler_path_and_follow_a_changed_target() {
         "/../../admin",
         "/%2e%2e/%2e%2e/admin",
         "/%2E%2E/%2e%2E/admin",
+        // What a handler decodes or splits differently (security review, finding 9).
+        "/..%2fadmin",
+        "/..%5cadmin",
+        "/..;/admin",
+        "/x/..%2f..%2fadmin",
+        "/%252e%252e%252fadmin",
     ] {
         let id = raw_post(&running, sneaky, &tag.body).await;
         assert_eq!(

@@ -40,6 +40,7 @@ fn limits(max_connections: usize) -> IngestLimits {
         max_connections,
         max_headers: 256,
         write_stall: WRITE_STALL,
+        ..IngestLimits::default()
     }
 }
 

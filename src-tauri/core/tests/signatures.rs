@@ -214,7 +214,7 @@ async fn retries_of_one_message_are_attempts_and_identical_automation_bodies_are
 #[test]
 fn repeats_are_only_flagged_within_the_window() {
     use bytes::Bytes;
-    use hookscope_core::capture::{Capture, RawDelivery};
+    use hookscope_core::capture::{Capture, Decoding, RawDelivery};
     use hookscope_core::db::{self, Synchronous};
     use hookscope_core::writer::{REPEAT_WINDOW_MICROS, insert_capture};
 
@@ -238,7 +238,7 @@ fn repeats_are_only_flagged_within_the_window() {
                     br#"{"type":"contact.tag.added","data":{"contact":{"email":"a@b.c"}}}"#,
                 ),
             },
-            1 << 20,
+            &Decoding::new(1 << 20),
         )
     };
     let tx = conn.transaction().unwrap();

@@ -5,7 +5,7 @@
 mod support;
 
 use bytes::Bytes;
-use hookscope_core::capture::{Capture, RawDelivery};
+use hookscope_core::capture::{Capture, Decoding, RawDelivery};
 use hookscope_core::contact_card::{self, Card};
 use hookscope_core::db;
 use serde_json::{Value, json};
@@ -75,7 +75,7 @@ fn card_from_stored_bytes(dir: &std::path::Path, key: &str) -> Card {
             body: Bytes::from(row.get::<_, Vec<u8>>("body").unwrap()),
         };
         let at = raw.received_at;
-        if let Some(fact) = Capture::build(raw, 1 << 20).fact {
+        if let Some(fact) = Capture::build(raw, &Decoding::new(1 << 20)).fact {
             card.apply(&fact, at);
         }
     }

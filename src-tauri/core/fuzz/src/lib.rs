@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use bytes::Bytes;
-use hookscope_core::capture::{Capture, RawDelivery};
+use hookscope_core::capture::{Capture, Decoding, RawDelivery};
 
 /// Content types and encodings a delivery may claim.
 const CLAIMS: &[(Option<&str>, Option<&str>)] = &[
@@ -48,7 +48,7 @@ pub fn delivery(data: &[u8], received_at: i64, endpoint: (&str, &str)) -> RawDel
 
 /// Builds the capture (decoding must not panic on anything).
 pub fn capture(raw: RawDelivery) -> Capture {
-    let mut capture = Capture::build(raw, 1 << 20);
+    let mut capture = Capture::build(raw, &Decoding::new(1 << 20));
     capture.check_signature(Some("fuzz-secret"));
     capture
 }
