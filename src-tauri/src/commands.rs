@@ -1,8 +1,8 @@
 //! The two things the window asks of the shell. Errors cross as `{code, message}`.
 
-use hookscope_core::export::{self, Format};
-use hookscope_core::queries::EventFilter;
-use hookscope_core::server::DEFAULT_MAX_BODY;
+use hookscope_core::app::DEFAULT_MAX_BODY;
+use hookscope_core::exchange::export::{self, Format};
+use hookscope_core::store::queries::EventFilter;
 use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;

@@ -10,7 +10,7 @@ mod tray;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use hookscope_core::server::{self, AppState, Running, ServeOptions};
+use hookscope_core::app::{self, AppState, Running, ServeOptions};
 use tauri::{App, AppHandle, Manager, RunEvent, Url, WebviewUrl, WebviewWindowBuilder};
 use tauri_plugin_window_state::StateFlags;
 
@@ -90,8 +90,7 @@ fn setup(
     app: &mut App,
     options: hookscope_core::Result<ServeOptions>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let started =
-        options.and_then(|options| tauri::async_runtime::block_on(server::start(options)));
+    let started = options.and_then(|options| tauri::async_runtime::block_on(app::start(options)));
     match started {
         Ok(running) => {
             // Same lines as `hookscope serve`, for scripts and tests.

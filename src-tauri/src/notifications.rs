@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hookscope_core::server::AppState;
-use hookscope_core::{db, plain_text};
+use hookscope_core::app::AppState;
+use hookscope_core::capture::plain_text;
+use hookscope_core::store::db;
 use tauri::{AppHandle, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::broadcast::error::RecvError;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use hookscope_core::server::AppState;
+use hookscope_core::app::AppState;
 use hookscope_core::tunnel::{TunnelState, TunnelStatus};
 use tauri::App;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};

@@ -299,8 +299,8 @@ async fn start_problems_are_explained_in_the_window() {
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap().to_string();
     let newer = tempfile::tempdir().unwrap();
-    let newer_db = hookscope_core::db::database_path(newer.path());
-    hookscope_core::db::open_writer(&newer_db, hookscope_core::db::Synchronous::Full)
+    let newer_db = hookscope_core::store::db::database_path(newer.path());
+    hookscope_core::store::db::open_writer(&newer_db, hookscope_core::store::db::Synchronous::Full)
         .unwrap()
         .pragma_update(None, "user_version", 999)
         .unwrap();

@@ -12,9 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hookscope_core::app::{self, ServeOptions};
 use hookscope_core::capture::{Capture, Decoding, RawDelivery};
-use hookscope_core::db::{self, Synchronous};
-use hookscope_core::server::{self, ServeOptions};
+use hookscope_core::store::db::{self, Synchronous};
 
 const SALE: &[u8] = include_bytes!("../../../fixtures/systeme-automation/sale-completed.json");
 const STORE_EVENTS: usize = 1_000_000;
@@ -116,11 +116,11 @@ async fn noop_server() -> String {
 
 /// Hookscope on free ports over `data_dir`.
 async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Running {
-    server::start(ServeOptions {
+    app::start(ServeOptions {
         data_dir: data_dir.to_path_buf(),
         ingest: "127.0.0.1:0".parse().unwrap(),
         ui: "127.0.0.1:0".parse().unwrap(),
-        max_body: server::DEFAULT_MAX_BODY,
+        max_body: app::DEFAULT_MAX_BODY,
         synchronous,
         tunnel: Some(hookscope_core::tunnel::TunnelChoice::Off),
         tunnel_options: Default::default(),
@@ -128,7 +128,7 @@ async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Run
         systeme_api: None,
         forward: Default::default(),
         ingest_limits: Default::default(),
-        ui_limits: hookscope_core::ingest::IngestLimits::ui_default(),
+        ui_limits: hookscope_core::http::ingest::IngestLimits::ui_default(),
     })
     .await
     .unwrap()
@@ -228,7 +228,7 @@ fn million_store() -> PathBuf {
     db::ensure_data_dir(&dir).unwrap();
     let started = Instant::now();
     let mut conn = db::open_writer(&path, Synchronous::Normal).unwrap();
-    hookscope_core::endpoints::ensure_default(&conn).unwrap();
+    hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
     let types = [
         "contact.tag.added",
         "contact.optin.completed",
@@ -263,9 +263,9 @@ fn million_store() -> PathBuf {
                 },
                 &Decoding::new(1 << 20),
             );
-            hookscope_core::writer::insert_capture(&tx, &capture).unwrap();
+            hookscope_core::store::writer::insert_capture(&tx, &capture).unwrap();
         }
-        hookscope_core::shapes::flush(&tx).unwrap();
+        hookscope_core::store::shapes::flush(&tx).unwrap();
         tx.commit().unwrap();
         if chunk % 10 == 9 {
             eprint!("\rgenerating the store: {}k events", (chunk + 1) * 10);
@@ -479,9 +479,9 @@ fn writer_alone() {
         let started = Instant::now();
         let cpu_before = thread_cpu_micros();
         for chunk in captures.chunks(per_commit) {
-            hookscope_core::writer::in_transaction(&mut conn, |tx| {
+            hookscope_core::store::writer::in_transaction(&mut conn, |tx| {
                 for c in chunk {
-                    hookscope_core::writer::insert_capture(tx, c)?;
+                    hookscope_core::store::writer::insert_capture(tx, c)?;
                 }
                 Ok(())
             })

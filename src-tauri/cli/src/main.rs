@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use hookscope_core::db::{self, Synchronous};
-use hookscope_core::endpoints;
-use hookscope_core::export::{self, Format};
-use hookscope_core::ingest::IngestLimits;
-use hookscope_core::queries::EventFilter;
-use hookscope_core::server::{self, DEFAULT_MAX_BODY, ServeOptions};
+use hookscope_core::app::{self, DEFAULT_MAX_BODY, ServeOptions};
+use hookscope_core::exchange::export::{self, Format};
+use hookscope_core::http::ingest::IngestLimits;
+use hookscope_core::store::db::{self, Synchronous};
+use hookscope_core::store::endpoints;
+use hookscope_core::store::queries::EventFilter;
 use hookscope_core::tunnel::{TunnelChoice, TunnelOptions};
 
 #[derive(Parser)]
@@ -173,7 +173,7 @@ impl DataDirArg {
         if let Some(dir) = &self.data_dir {
             return Ok(dir.clone());
         }
-        Ok(server::default_data_dir()?)
+        Ok(app::default_data_dir()?)
     }
 }
 
@@ -185,7 +185,7 @@ struct ServeArgs {
     #[arg(
         long,
         env = "HOOKSCOPE_INGEST",
-        default_value = server::DEFAULT_INGEST,
+        default_value = app::DEFAULT_INGEST,
         value_name = "ADDR"
     )]
     ingest: SocketAddr,
@@ -193,7 +193,7 @@ struct ServeArgs {
     #[arg(
         long,
         env = "HOOKSCOPE_UI",
-        default_value = server::DEFAULT_UI,
+        default_value = app::DEFAULT_UI,
         value_name = "ADDR"
     )]
     ui: SocketAddr,
@@ -341,7 +341,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     };
     runtime()?.block_on(async {
         let stop_requested = stop_signals()?;
-        let running = server::start(options.clone()).await?;
+        let running = app::start(options.clone()).await?;
         for notice in &running.state.notices {
             eprintln!("{notice}");
         }
@@ -423,11 +423,11 @@ fn import_command(args: ImportArgs) -> Result<()> {
     }
     let mut conn = db::open_writer(&db::database_path(&data_dir), Synchronous::Full)?;
     let report = if args.file.as_os_str() == "-" {
-        hookscope_core::import::import(&mut conn, std::io::stdin().lock(), args.max_body)?
+        hookscope_core::exchange::import::import(&mut conn, std::io::stdin().lock(), args.max_body)?
     } else {
         let file = File::open(&args.file)
             .with_context(|| format!("cannot open {}", args.file.display()))?;
-        hookscope_core::import::import(&mut conn, file, args.max_body)?
+        hookscope_core::exchange::import::import(&mut conn, file, args.max_body)?
     };
     for refusal in &report.refusals {
         eprintln!("{refusal}");
@@ -447,7 +447,7 @@ fn import_command(args: ImportArgs) -> Result<()> {
 }
 
 fn replay_command(args: ReplayArgs) -> Result<()> {
-    use hookscope_core::replay::{self, ReplayRequest};
+    use hookscope_core::delivery::replay::{self, ReplayRequest};
     let data_dir = args.data_dir.resolve()?;
     let path = existing_database(&data_dir)?;
     let conn = db::open_writer(&path, Synchronous::Full)?;
@@ -504,7 +504,7 @@ struct CliSecret<'c> {
     endpoint: String,
 }
 
-impl hookscope_core::systeme_api::SecretStore for CliSecret<'_> {
+impl hookscope_core::systeme::SecretStore for CliSecret<'_> {
     async fn store(&self, secret: Option<String>) -> hookscope_core::Result<()> {
         let mut conn = self.conn.borrow_mut();
         endpoints::set_secret(&mut conn, &self.endpoint, secret.as_deref()).map(|_| ())
@@ -512,7 +512,7 @@ impl hookscope_core::systeme_api::SecretStore for CliSecret<'_> {
 }
 
 fn systeme_command(args: SystemeArgs) -> Result<()> {
-    use hookscope_core::systeme_api::{self, API_KEY_SETTING};
+    use hookscope_core::systeme::{self, API_KEY_SETTING};
     let data_dir = args.data_dir.resolve()?;
     let path = existing_database(&data_dir)?;
     let mut conn = db::open_writer(&path, Synchronous::Full)?;
@@ -544,14 +544,14 @@ fn systeme_command(args: SystemeArgs) -> Result<()> {
             }
         }
         SystemeAction::Webhooks => {
-            let client = systeme_api::Client::new(args.systeme_api.as_deref(), &key()?)?;
+            let client = systeme::Client::new(args.systeme_api.as_deref(), &key()?)?;
             let endpoints = endpoints::list(&conn)?;
             let webhooks = runtime()?.block_on(client.list())?;
             let mut out = std::io::stdout().lock();
             for w in webhooks {
                 let endpoint = endpoints
                     .iter()
-                    .find(|e| systeme_api::points_at(&w.url, &e.token))
+                    .find(|e| systeme::points_at(&w.url, &e.token))
                     .map(|e| format!("→ {}", e.name))
                     .unwrap_or_default();
                 writeln!(
@@ -580,7 +580,7 @@ fn systeme_command(args: SystemeArgs) -> Result<()> {
             .clone();
             let base = match url {
                 Some(url) => url,
-                None => db::get_setting(&conn, hookscope_core::server::LAST_URL_SETTING)?
+                None => db::get_setting(&conn, hookscope_core::app::LAST_URL_SETTING)?
                     .context("no public URL known yet: pass --url https://... or start a tunnel with `hookscope serve --tunnel cloudflared`")?,
             };
             let key = key()?;
@@ -588,7 +588,7 @@ fn systeme_command(args: SystemeArgs) -> Result<()> {
                 conn: std::cell::RefCell::new(&mut conn),
                 endpoint: target.id.clone(),
             };
-            let registration = runtime()?.block_on(systeme_api::register_endpoint(
+            let registration = runtime()?.block_on(systeme::register_endpoint(
                 args.systeme_api.as_deref(),
                 &key,
                 &target,

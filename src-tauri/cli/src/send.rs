@@ -52,14 +52,14 @@ fn endpoint_secret(url: &str) -> Option<String> {
         .to_string();
     let dir = match std::env::var_os("HOOKSCOPE_DATA_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => hookscope_core::server::default_data_dir().ok()?,
+        None => hookscope_core::app::default_data_dir().ok()?,
     };
-    let path = hookscope_core::db::database_path(&dir);
+    let path = hookscope_core::store::db::database_path(&dir);
     if !path.exists() {
         return None;
     }
-    let conn = hookscope_core::db::open_reader(&path).ok()?;
-    hookscope_core::endpoints::list(&conn)
+    let conn = hookscope_core::store::db::open_reader(&path).ok()?;
+    hookscope_core::store::endpoints::list(&conn)
         .ok()?
         .into_iter()
         .find(|e| e.token == token)?
@@ -151,14 +151,14 @@ pub fn run(args: SendArgs) -> Result<()> {
         .method
         .parse()
         .with_context(|| format!("{:?} is not an HTTP method", args.method))?;
-    let overrides = hookscope_core::synth::Overrides {
+    let overrides = hookscope_core::delivery::synth::Overrides {
         email: args.email.clone(),
         tag: args.tag.clone(),
         amount: args.amount,
         set: args
             .set
             .iter()
-            .map(|s| hookscope_core::synth::parse_assignment(s))
+            .map(|s| hookscope_core::delivery::synth::parse_assignment(s))
             .collect::<hookscope_core::Result<_>>()?,
     };
     let secret = args.secret.clone().or_else(|| endpoint_secret(&args.to));
@@ -168,7 +168,7 @@ pub fn run(args: SendArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     if !overrides.is_empty() || args.secret.is_some() {
         for delivery in &mut deliveries {
-            let (headers, body) = hookscope_core::synth::build(
+            let (headers, body) = hookscope_core::delivery::synth::build(
                 std::mem::take(&mut delivery.headers),
                 &delivery.body,
                 &overrides,

@@ -45,7 +45,7 @@ const ROUTES: &[(&str, &str)] = &[
 /// The list above is the router's: a new route must be added to it.
 #[test]
 fn the_route_list_covers_the_router() {
-    let source = include_str!("../src/api.rs");
+    let source = include_str!("../src/http/api/mod.rs");
     let router = &source[source.find("pub fn router").unwrap()..];
     let router = &router[..router.find("\n}\n").unwrap()];
     let declared = router.matches(".route(").count() - 1; // `/` is the UI page
@@ -55,7 +55,10 @@ fn the_route_list_covers_the_router() {
         + router.matches("patch(").count()
         + router.matches("delete(").count()
         - 1; // `get(index)`
-    assert!(declared >= 24, "routes found in api.rs: {declared}");
+    assert!(
+        declared >= 24,
+        "routes found in http/api/mod.rs: {declared}"
+    );
     assert_eq!(
         ROUTES.len() - 1,
         methods,

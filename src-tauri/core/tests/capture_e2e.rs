@@ -368,14 +368,16 @@ async fn exports_embed_the_exact_bytes_and_import_round_trips() {
 
     // Import into a fresh store, then export again: byte-identical.
     let copy = tempfile::tempdir().unwrap();
-    let mut conn = hookscope_core::db::open_writer(
-        &hookscope_core::db::database_path(copy.path()),
-        hookscope_core::db::Synchronous::Full,
+    let mut conn = hookscope_core::store::db::open_writer(
+        &hookscope_core::store::db::database_path(copy.path()),
+        hookscope_core::store::db::Synchronous::Full,
     )
     .unwrap();
-    let report = hookscope_core::import::import(&mut conn, &json_bytes[..], 1 << 20).unwrap();
+    let report =
+        hookscope_core::exchange::import::import(&mut conn, &json_bytes[..], 1 << 20).unwrap();
     assert_eq!(report.imported, sent.len() as u64);
-    let again = hookscope_core::import::import(&mut conn, text.as_bytes(), 1 << 20).unwrap();
+    let again =
+        hookscope_core::exchange::import::import(&mut conn, text.as_bytes(), 1 << 20).unwrap();
     assert_eq!(
         again.imported, 0,
         "an import never duplicates events already present"
@@ -827,7 +829,7 @@ async fn the_ui_port_sends_a_strict_policy_everywhere() {
 async fn a_second_server_on_the_same_data_folder_says_so_and_the_first_keeps_going() {
     let dir = tempfile::tempdir().unwrap();
     let first = start_server(dir.path()).await;
-    let second = hookscope_core::server::start(support::test_options(dir.path())).await;
+    let second = hookscope_core::app::start(support::test_options(dir.path())).await;
     let Err(error) = second else {
         panic!("a second server started on the same folder");
     };

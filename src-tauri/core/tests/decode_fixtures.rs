@@ -4,8 +4,8 @@
 mod support;
 
 use bytes::Bytes;
+use hookscope_core::capture::decode::{Family, Source};
 use hookscope_core::capture::{Capture, Decoding, RawDelivery};
-use hookscope_core::decode::{Family, Source};
 
 struct Expected {
     fixture: &'static str,

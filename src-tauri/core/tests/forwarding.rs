@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use hookscope_core::Running;
-use hookscope_core::forward::ForwardPolicy;
-use hookscope_core::server::{self, ServeOptions};
+use hookscope_core::app::{self, ServeOptions};
+use hookscope_core::delivery::forward::ForwardPolicy;
 use serde_json::{Value, json};
 use support::{Api, Fixture, fixture, test_options};
 
@@ -97,7 +97,7 @@ const QUICK: ForwardPolicy = ForwardPolicy {
 };
 
 async fn start(dir: &std::path::Path, policy: ForwardPolicy) -> Running {
-    server::start(ServeOptions {
+    app::start(ServeOptions {
         forward: policy,
         ..test_options(dir)
     })
@@ -542,7 +542,7 @@ async fn stored_events_are_replayed_as_they_were_edited_or_re_signed() {
     assert_eq!(got.body, edited.as_bytes());
     assert_eq!(
         header(&got.headers, "x-webhook-signature"),
-        Some(hookscope_core::signature::sign(edited.as_bytes(), SECRET).as_str())
+        Some(hookscope_core::capture::signature::sign(edited.as_bytes(), SECRET).as_str())
     );
     assert_ne!(
         header(&got.headers, "x-webhook-delivery-attempt-id"),

@@ -8,8 +8,8 @@ mod support;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use hookscope_core::ingest::IngestLimits;
-use hookscope_core::server;
+use hookscope_core::app;
+use hookscope_core::http::ingest::IngestLimits;
 use support::{Api, fixture, test_options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -588,7 +588,7 @@ fn corpus(hook: &str) -> Vec<Case> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_requests_get_defined_answers_while_others_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let running = server::start(hookscope_core::ServeOptions {
+    let running = app::start(hookscope_core::ServeOptions {
         ingest_limits: limits(256),
         ..test_options(dir.path())
     })
@@ -739,7 +739,7 @@ async fn hostile_requests_get_defined_answers_while_others_are_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_flood_is_turned_away_and_service_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let running = server::start(hookscope_core::ServeOptions {
+    let running = app::start(hookscope_core::ServeOptions {
         ingest_limits: flood_limits(16),
         ..test_options(dir.path())
     })
@@ -815,7 +815,7 @@ const HOG_STALL: Duration = Duration::from_secs(5);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_never_read_lose_their_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let running = server::start(hookscope_core::ServeOptions {
+    let running = app::start(hookscope_core::ServeOptions {
         // Long enough for every hog to be in place before the first is let go.
         ingest_limits: IngestLimits {
             write_stall: HOG_STALL,
@@ -880,7 +880,7 @@ async fn clients_that_never_read_lose_their_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ui_port_is_guarded_like_the_ingest_port() {
     let dir = tempfile::tempdir().unwrap();
-    let running = server::start(hookscope_core::ServeOptions {
+    let running = app::start(hookscope_core::ServeOptions {
         ui_limits: flood_limits(4),
         ..test_options(dir.path())
     })

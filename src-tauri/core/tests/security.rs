@@ -8,8 +8,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use hookscope_core::Running;
-use hookscope_core::db::{self, Synchronous};
-use hookscope_core::server;
+use hookscope_core::app;
+use hookscope_core::store::db::{self, Synchronous};
 use serde_json::{Value, json};
 use support::{Api, fixture, test_options};
 
@@ -21,7 +21,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 async fn start(dir: &std::path::Path) -> (Running, Api) {
-    let running = server::start(test_options(dir)).await.unwrap();
+    let running = app::start(test_options(dir)).await.unwrap();
     let api = Api::of(&running);
     (running, api)
 }
@@ -186,7 +186,7 @@ async fn forwarding_to_its_own_webhook_url_is_refused_and_a_loop_ends_after_one_
     running
         .state
         .change_endpoints(move |conn| {
-            hookscope_core::endpoints::set_forward_to(conn, &endpoint.id, Some(&looping))
+            hookscope_core::store::endpoints::set_forward_to(conn, &endpoint.id, Some(&looping))
         })
         .await
         .unwrap();
@@ -272,9 +272,12 @@ fn imports_meet_the_stores_limits_event_by_event() {
         event("spaces", "PO ST", "small"),
         event("ok-2", "PATCH", "small"),
     ];
-    let report =
-        hookscope_core::import::import(&mut conn, lines.join("\n").as_bytes(), 1024 * 1024)
-            .unwrap();
+    let report = hookscope_core::exchange::import::import(
+        &mut conn,
+        lines.join("\n").as_bytes(),
+        1024 * 1024,
+    )
+    .unwrap();
     assert_eq!(report.imported, 2, "the rest is imported");
     assert_eq!(report.refused, 3);
     let said = report.refusals.join("\n");
@@ -346,10 +349,10 @@ async fn files_holding_captures_are_private_and_a_shared_folder_is_left_as_it_is
     let out = root.path().join("export.json");
     std::fs::write(&out, b"old").unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let count = hookscope_core::export::export_to_file(
+    let count = hookscope_core::exchange::export::export_to_file(
         &database,
         &Default::default(),
-        hookscope_core::export::Format::Json,
+        hookscope_core::exchange::export::Format::Json,
         &out,
         1 << 20,
     )

@@ -215,8 +215,8 @@ async fn retries_of_one_message_are_attempts_and_identical_automation_bodies_are
 fn repeats_are_only_flagged_within_the_window() {
     use bytes::Bytes;
     use hookscope_core::capture::{Capture, Decoding, RawDelivery};
-    use hookscope_core::db::{self, Synchronous};
-    use hookscope_core::writer::{REPEAT_WINDOW_MICROS, insert_capture};
+    use hookscope_core::store::db::{self, Synchronous};
+    use hookscope_core::store::writer::{REPEAT_WINDOW_MICROS, insert_capture};
 
     let dir = tempfile::tempdir().unwrap();
     let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();

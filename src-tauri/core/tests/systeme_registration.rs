@@ -13,7 +13,7 @@ use axum::routing::{get, patch};
 use axum::{Json, Router};
 use hmac::{Hmac, Mac};
 use hookscope_core::Running;
-use hookscope_core::server::{self, ServeOptions};
+use hookscope_core::app::{self, ServeOptions};
 use hookscope_core::tunnel::TunnelChoice;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -246,7 +246,7 @@ async fn the_settings_webhook_is_created_then_follows_the_public_url() {
     }
     let base = stand_in(account.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let running: Running = server::start(ServeOptions {
+    let running: Running = app::start(ServeOptions {
         tunnel: Some(TunnelChoice::Off),
         systeme_api: Some(base),
         ..test_options(dir.path())
@@ -390,7 +390,7 @@ async fn a_url_already_used_is_adopted_or_explained() {
     let account: Shared = Arc::default();
     let base = stand_in(account.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let running = server::start(ServeOptions {
+    let running = app::start(ServeOptions {
         tunnel: Some("manual:https://race.example.test".parse().unwrap()),
         systeme_api: Some(base),
         ..test_options(dir.path())

@@ -6,8 +6,8 @@ mod support;
 
 use bytes::Bytes;
 use hookscope_core::capture::{Capture, Decoding, RawDelivery};
-use hookscope_core::contact_card::{self, Card};
-use hookscope_core::db;
+use hookscope_core::store::cards::{self, Card};
+use hookscope_core::store::db;
 use serde_json::{Value, json};
 use support::{Api, Fixture, deliver, fixture, start_server};
 
@@ -174,7 +174,7 @@ async fn the_contact_card_follows_the_events_and_equals_a_rebuild() {
     let stored: Card = serde_json::from_value(card.clone()).unwrap();
     assert_eq!(stored, card_from_stored_bytes(dir.path(), marie));
     let conn = db::open_reader(&db::database_path(dir.path())).unwrap();
-    assert_eq!(stored, contact_card::rebuild(&conn, marie).unwrap().0);
+    assert_eq!(stored, cards::rebuild(&conn, marie).unwrap().0);
 
     // An older event imported afterwards takes its place in history.
     let export = api
@@ -188,8 +188,12 @@ async fn the_contact_card_follows_the_events_and_equals_a_rebuild() {
     early["body"]["data"]["tag"]["name"] = json!("Early bird");
     let mut writer =
         db::open_writer(&db::database_path(dir.path()), db::Synchronous::Full).unwrap();
-    let report =
-        hookscope_core::import::import(&mut writer, early.to_string().as_bytes(), 1 << 20).unwrap();
+    let report = hookscope_core::exchange::import::import(
+        &mut writer,
+        early.to_string().as_bytes(),
+        1 << 20,
+    )
+    .unwrap();
     assert_eq!(report.imported, 1);
     let answer = api.json(&format!("/api/contacts/{marie}")).await;
     assert_eq!(answer["card"]["tags"], json!(["Early bird", "Lead", "VIP"]));
@@ -452,7 +456,7 @@ async fn a_store_from_before_facts_is_upgraded_and_derived_in_the_background() {
     assert_eq!(shapes["shapes"].as_array().unwrap().len(), 2, "{shapes}");
     let conn = db::open_reader(&path).unwrap();
     let left: Option<String> =
-        db::get_setting(&conn, hookscope_core::backfill::BACKFILL_SETTING).unwrap();
+        db::get_setting(&conn, hookscope_core::store::backfill::BACKFILL_SETTING).unwrap();
     assert_eq!(left, None, "the backfill finished and said so");
     running.stop().await;
 }
@@ -485,9 +489,9 @@ fn derived(dir: &std::path::Path) -> Value {
         .collect();
     let cards: Vec<Value> = contacts
         .iter()
-        .map(|(key, _)| serde_json::to_value(contact_card::current(&conn, key).unwrap()).unwrap())
+        .map(|(key, _)| serde_json::to_value(cards::current(&conn, key).unwrap()).unwrap())
         .collect();
-    let funnels = hookscope_core::funnels::report(&conn, &Default::default()).unwrap();
+    let funnels = hookscope_core::store::funnels::report(&conn, &Default::default()).unwrap();
     json!({"events": events, "contacts": contacts, "cards": cards, "funnels": funnels})
 }
 
@@ -548,9 +552,12 @@ async fn an_export_imported_in_any_order_counts_retries_and_repeats_as_the_store
         let elsewhere = tempfile::tempdir().unwrap();
         let mut writer =
             db::open_writer(&db::database_path(elsewhere.path()), db::Synchronous::Full).unwrap();
-        let report =
-            hookscope_core::import::import(&mut writer, lines.join("\n").as_bytes(), 1 << 20)
-                .unwrap();
+        let report = hookscope_core::exchange::import::import(
+            &mut writer,
+            lines.join("\n").as_bytes(),
+            1 << 20,
+        )
+        .unwrap();
         assert_eq!(report.imported, 9, "{order}");
         drop(writer);
         assert_eq!(derived(elsewhere.path()), truth, "imported {order}");
@@ -580,7 +587,7 @@ async fn an_export_imported_in_any_order_counts_retries_and_repeats_as_the_store
         let mut writer =
             db::open_writer(&db::database_path(elsewhere.path()), db::Synchronous::Full).unwrap();
         let text = lines.map(String::as_str).join("\n");
-        hookscope_core::import::import(&mut writer, text.as_bytes(), 1 << 20).unwrap();
+        hookscope_core::exchange::import::import(&mut writer, text.as_bytes(), 1 << 20).unwrap();
         drop(writer);
         assert_eq!(
             derived(elsewhere.path())["events"],

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hookscope_core::Running;
-use hookscope_core::server::{self, ServeOptions};
+use hookscope_core::app::{self, ServeOptions};
 use hookscope_core::tunnel::{TunnelChoice, TunnelOptions, TunnelState, TunnelStatus};
 use support::{Api, fixture, test_options};
 
@@ -32,7 +32,7 @@ async fn wait_for(
 }
 
 async fn start(data_dir: &Path, tunnel: TunnelChoice, tunnel_options: TunnelOptions) -> Running {
-    server::start(ServeOptions {
+    app::start(ServeOptions {
         tunnel: Some(tunnel),
         tunnel_options,
         ..test_options(data_dir)
@@ -284,7 +284,7 @@ async fn a_connection_keeps_what_the_tunnel_it_came_through_reports() {
 #[tokio::test]
 async fn a_proxy_of_your_own_reports_the_sender_it_appends() {
     let dir = tempfile::tempdir().unwrap();
-    let running = server::start(ServeOptions {
+    let running = app::start(ServeOptions {
         proxy: Some("127.0.0.1:0".parse().unwrap()),
         tunnel: Some("manual:https://hooks.example.com".parse().unwrap()),
         ..support::test_options(dir.path())
@@ -336,7 +336,7 @@ async fn a_proxy_of_your_own_reports_the_sender_it_appends() {
 
     // Believing forwarding headers is only safe where only this machine connects, and the
     // proxy listener cannot be the public one.
-    let shared = server::start(ServeOptions {
+    let shared = app::start(ServeOptions {
         proxy: Some("127.0.0.1:47470".parse().unwrap()),
         ingest: "127.0.0.1:47470".parse().unwrap(),
         ..support::test_options(dir.path())
@@ -345,7 +345,7 @@ async fn a_proxy_of_your_own_reports_the_sender_it_appends() {
     .err()
     .expect("a proxy listener on the webhook address is refused");
     assert!(shared.to_string().contains("a port of its own"), "{shared}");
-    let refused = server::start(ServeOptions {
+    let refused = app::start(ServeOptions {
         proxy: Some("0.0.0.0:0".parse().unwrap()),
         ..support::test_options(dir.path())
     })
@@ -615,7 +615,7 @@ async fn the_tunnel_is_chosen_through_the_api_and_remembered() {
     running.stop().await;
 
     // Next start without a choice: the remembered one.
-    let again = server::start(ServeOptions {
+    let again = app::start(ServeOptions {
         tunnel: None,
         ..test_options(dir.path())
     })
@@ -706,7 +706,7 @@ async fn ngrok_keeps_its_authtoken_private_and_retries_when_unreachable() {
     running.stop().await;
 
     // Restarted without a token on the command line: the stored one is used again.
-    let again = server::start(ServeOptions {
+    let again = app::start(ServeOptions {
         tunnel: None,
         tunnel_options: TunnelOptions {
             ngrok_server: Some(refuser_addr.to_string()),
@@ -726,7 +726,7 @@ async fn ngrok_keeps_its_authtoken_private_and_retries_when_unreachable() {
     .await;
     again.stop().await;
     hangups.abort();
-    let database = std::fs::read(hookscope_core::db::database_path(dir.path())).unwrap();
+    let database = std::fs::read(hookscope_core::store::db::database_path(dir.path())).unwrap();
     assert!(
         database
             .windows(secret.len())

@@ -5,12 +5,13 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use hookscope_core::db::{self, Connection, Synchronous};
-use hookscope_core::export::{Format, export};
-use hookscope_core::import::import;
-use hookscope_core::queries::{EventFilter, get_event};
+use hookscope_core::store::db::{self, Connection, Synchronous};
+use hookscope_core::exchange::export::{Format, export};
+use hookscope_core::exchange::import::import;
+use hookscope_core::store::queries::{EventFilter, get_event};
 use hookscope_core::timefmt::format_micros;
-use hookscope_core::{endpoints, writer};
+use hookscope_core::store::endpoints;
+use hookscope_core::store::writer;
 use libfuzzer_sys::fuzz_target;
 
 struct Stores {

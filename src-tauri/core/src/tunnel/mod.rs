@@ -217,8 +217,8 @@ fn reset(status: &watch::Sender<TunnelStatus>, choice: &TunnelChoice, state: Tun
 }
 
 /// What a provider's tunnel writes itself about the sender it carries.
-fn reported_by(provider: &str) -> crate::sender::Reported {
-    use crate::sender::Reported;
+fn reported_by(provider: &str) -> crate::capture::sender::Reported {
+    use crate::capture::sender::Reported;
     match provider {
         "cloudflared" => Reported::CloudflareHeader,
         "ngrok" => Reported::LastForwardedFor,
@@ -372,7 +372,7 @@ impl Tunnels {
     }
 
     /// What the tunnel chosen now reports about a delivery's sender.
-    pub fn reported_sender(&self) -> crate::sender::Reported {
+    pub fn reported_sender(&self) -> crate::capture::sender::Reported {
         reported_by(self.status.borrow().provider)
     }
 
@@ -496,7 +496,7 @@ mod tests {
 
     #[test]
     fn each_tunnel_vouches_only_for_the_header_it_writes() {
-        use crate::sender::Reported;
+        use crate::capture::sender::Reported;
         for (choice, expected) in [
             ("cloudflared", Reported::CloudflareHeader),
             ("ngrok", Reported::LastForwardedFor),

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use hookscope_core::db::Synchronous;
-use hookscope_core::ingest::IngestLimits;
-use hookscope_core::server::{self, DEFAULT_MAX_BODY, Running, ServeOptions};
+use hookscope_core::app::{self, DEFAULT_MAX_BODY, Running, ServeOptions};
+use hookscope_core::http::ingest::IngestLimits;
+use hookscope_core::store::db::Synchronous;
 use hookscope_core::tunnel::TunnelChoice;
 
 pub fn fixtures_dir() -> PathBuf {
@@ -68,7 +68,7 @@ pub async fn start_with_limit(data_dir: &Path, max_body: usize) -> Running {
         max_body,
         ..test_options(data_dir)
     };
-    server::start(options)
+    app::start(options)
         .await
         .expect("the server starts on free ports")
 }

@@ -8,9 +8,9 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::body::{self, BodyKind};
 use crate::capture::Capture;
-use crate::sender::Sender;
+use crate::capture::body::{self, BodyKind};
+use crate::capture::sender::Sender;
 use crate::timefmt::format_micros;
 
 /// Everything about an event except its body: list items and stream messages.
@@ -26,14 +26,14 @@ pub struct EventMeta {
     /// `[[name, value], ...]` in arrival order.
     pub headers: Box<RawValue>,
     pub remote_addr: Option<String>,
-    /// The sender's address (see [`crate::sender`]).
+    /// The sender's address (see [`crate::capture::sender`]).
     pub client_ip: Option<String>,
     pub via_tunnel: bool,
     /// `systeme.io`, `local`, `unknown` or `outside` (flagged): see [`Sender`].
     pub sender: Option<&'static str>,
     /// Sent from one of systeme.io's addresses: true, false, or null when unknown.
     pub source_ok: Option<bool>,
-    /// `valid`, `invalid`, `unsigned` or `no_secret`: see [`crate::signature`].
+    /// `valid`, `invalid`, `unsigned` or `no_secret`: see [`crate::capture::signature`].
     pub signature: &'static str,
     /// `X-Webhook-Message-Id`: deliveries sharing it are attempts at one message.
     pub message_id: Option<String>,
@@ -45,7 +45,7 @@ pub struct EventMeta {
     /// now}]`, or null.
     pub drift: Option<Box<RawValue>>,
     /// Passed on to the endpoint's forward target: how that went, or null.
-    pub forward: Option<crate::forward::ForwardView>,
+    pub forward: Option<crate::delivery::forward::ForwardView>,
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
     pub size: i64,
@@ -91,17 +91,16 @@ impl EventMeta {
             attempt: 1,
             repeat_of: None,
             drift: None,
-            forward: capture
-                .forward_to
-                .as_ref()
-                .map(|target| crate::forward::ForwardView {
+            forward: capture.forward_to.as_ref().map(|target| {
+                crate::delivery::forward::ForwardView {
                     target: target.clone(),
                     state: "pending".into(),
                     attempts: 0,
                     status: None,
                     duration_ms: None,
                     error: None,
-                }),
+                }
+            }),
             content_type: capture.content_type.clone(),
             content_encoding: capture.content_encoding.clone(),
             size: raw.body.len() as i64,

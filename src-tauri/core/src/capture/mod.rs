@@ -2,13 +2,20 @@
 //! learned from it. Built by the ingest listener and by import alike, so both store the
 //! same derived fields.
 
+pub mod body;
+pub mod decode;
+pub mod facts;
+pub mod plain_text;
+pub mod sender;
+pub mod signature;
+
 use bytes::Bytes;
 
-use crate::body::{self, BodyKind};
-use crate::decode::{self, Decoded, Delivery};
-use crate::facts::{self, Fact};
-use crate::shapes::{self, Paths};
-use crate::signature::{self, Verdict};
+use crate::store::shapes::{self, Paths};
+use body::BodyKind;
+use decode::{Decoded, Delivery};
+use facts::Fact;
+use signature::Verdict;
 
 /// The request as it arrived, untouched.
 #[derive(Debug, Clone)]

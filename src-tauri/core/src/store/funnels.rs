@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+use crate::capture::facts::{Fact, Sale, Step};
 use crate::error::Result;
-use crate::facts::{Fact, Sale, Step};
-use crate::queries::instant;
+use crate::store::queries::instant;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct FunnelFilter {

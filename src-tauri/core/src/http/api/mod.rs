@@ -24,20 +24,20 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, ReceiverStream, WatchStream};
 
-use crate::contact_card;
-use crate::db;
-use crate::endpoints::{self, Endpoint};
+use crate::app::AppState;
 use crate::error::Error;
-use crate::event_json::{Layout, write_event};
-use crate::export::{self, Format};
-use crate::funnels;
-use crate::queries::{self, ContactFilter, EventFilter};
-use crate::server::AppState;
-use crate::shapes;
-use crate::systeme_api;
+use crate::exchange::event_json::{Layout, write_event};
+use crate::exchange::export::{self, Format};
+use crate::http::ui_assets;
+use crate::store::cards;
+use crate::store::db;
+use crate::store::endpoints::{self, Endpoint};
+use crate::store::funnels;
+use crate::store::queries::{self, ContactFilter, EventFilter};
+use crate::store::shapes;
+use crate::systeme;
 use crate::tokens::tokens_match;
 use crate::tunnel::TunnelChoice;
-use crate::ui_assets;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
@@ -378,12 +378,12 @@ async fn get_forward_answer(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let wanted = id.clone();
-    let crate::forward::TargetAnswer {
+    let crate::delivery::forward::TargetAnswer {
         status,
         headers,
         body,
     } = state
-        .read(move |conn| crate::forward::last_answer(conn, &wanted))
+        .read(move |conn| crate::delivery::forward::last_answer(conn, &wanted))
         .await?
         .ok_or_else(|| Error::NotFound(format!("event {id} was not forwarded")))?;
     let headers: serde_json::Value = headers
@@ -408,33 +408,34 @@ async fn replay_event(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<crate::replay::ReplayResult>> {
-    let request: crate::replay::ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        Default::default()
-    } else {
-        json_body(&body)?
-    };
+) -> ApiResult<Json<crate::delivery::replay::ReplayResult>> {
+    let request: crate::delivery::replay::ReplayRequest =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            Default::default()
+        } else {
+            json_body(&body)?
+        };
     Ok(Json(replay_one(&state, id, request).await?))
 }
 
 async fn replay_one(
     state: &Arc<AppState>,
     id: String,
-    request: crate::replay::ReplayRequest,
-) -> ApiResult<crate::replay::ReplayResult> {
+    request: crate::delivery::replay::ReplayRequest,
+) -> ApiResult<crate::delivery::replay::ReplayResult> {
     let plan = state
-        .read(move |conn| crate::replay::plan(conn, &id, &request))
+        .read(move |conn| crate::delivery::replay::plan(conn, &id, &request))
         .await?;
     state.refuse_own_url("url", &plan.target)?;
     // Sent and recorded on a task of its own: a client that goes away meanwhile does not
     // leave a replay sent but missing from the history.
     let state = state.clone();
     let done = tokio::spawn(async move {
-        let result = crate::replay::send(&plan).await;
+        let result = crate::delivery::replay::send(&plan).await;
         let kept = result.clone();
         state
             .writer
-            .run(move |conn| crate::replay::record(conn, &plan, &kept))
+            .run(move |conn| crate::delivery::replay::record(conn, &plan, &kept))
             .await
             .map(|()| result)
     });
@@ -451,18 +452,19 @@ async fn replay_contact(
     Path(email): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let request: crate::replay::ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        Default::default()
-    } else {
-        json_body(&body)?
-    };
+    let request: crate::delivery::replay::ReplayRequest =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            Default::default()
+        } else {
+            json_body(&body)?
+        };
     if request.body.is_some() {
         return Err(ApiError(Error::Invalid(
             "body: edit one event at a time (POST /api/events/{id}/replay)".into(),
         )));
     }
     let ids = state
-        .read(move |conn| crate::replay::contact_timeline(conn, &email))
+        .read(move |conn| crate::delivery::replay::contact_timeline(conn, &email))
         .await?;
     if ids.len() > MAX_TIMELINE_REPLAY {
         return Err(ApiError(Error::Invalid(format!(
@@ -478,7 +480,7 @@ async fn replay_contact(
 async fn replay_in_order(
     state: &Arc<AppState>,
     ids: Vec<String>,
-    request: crate::replay::ReplayRequest,
+    request: crate::delivery::replay::ReplayRequest,
 ) -> serde_json::Value {
     let mut results = Vec::with_capacity(ids.len());
     for id in ids {
@@ -512,7 +514,7 @@ async fn replay_selection(
             "ids: give 1 to {MAX_TIMELINE_REPLAY} event ids"
         ))));
     }
-    let request = crate::replay::ReplayRequest {
+    let request = crate::delivery::replay::ReplayRequest {
         url: selection.url,
         resign: selection.resign,
         body: None,
@@ -525,7 +527,7 @@ async fn replay_history(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let replays = state
-        .read(move |conn| crate::replay::history(conn, &id))
+        .read(move |conn| crate::delivery::replay::history(conn, &id))
         .await?;
     Ok(Json(json!({ "replays": replays })))
 }
@@ -549,7 +551,7 @@ async fn get_contact_card(
     let (contact, card) = state
         .read(move |conn| {
             let contact = queries::get_contact(conn, &email)?;
-            let card = contact_card::current(conn, &contact.email)?;
+            let card = cards::current(conn, &contact.email)?;
             Ok((contact, card))
         })
         .await?;
@@ -629,11 +631,11 @@ async fn funnel_report(
 
 /// The bundled sample deliveries a test event can be made from.
 async fn list_templates() -> Json<serde_json::Value> {
-    let templates: Vec<_> = crate::synth::TEMPLATES
+    let templates: Vec<_> = crate::delivery::synth::TEMPLATES
         .iter()
         .map(|t| {
             let headers = t.headers();
-            let event_type = crate::decode::header(&headers, "x-webhook-event")
+            let event_type = crate::capture::decode::header(&headers, "x-webhook-event")
                 .map(str::to_string)
                 .or_else(|| {
                     serde_json::from_str::<serde_json::Value>(t.body)
@@ -678,7 +680,7 @@ async fn send_test_event(
         .await?;
     let (headers, body) = match (&wanted.template, &wanted.event) {
         (Some(name), None) => {
-            let template = crate::synth::Template::find(name).ok_or_else(|| {
+            let template = crate::delivery::synth::Template::find(name).ok_or_else(|| {
                 Error::Invalid(format!(
                     "template: no sample named {name:?} (GET /api/templates)"
                 ))
@@ -700,19 +702,19 @@ async fn send_test_event(
             )));
         }
     };
-    let overrides = crate::synth::Overrides {
+    let overrides = crate::delivery::synth::Overrides {
         email: wanted.email,
         tag: wanted.tag,
         amount: wanted.amount,
         set: wanted.set.into_iter().collect(),
     };
     let (headers, body) =
-        crate::synth::build(headers, &body, &overrides, endpoint.secret.as_deref())?;
+        crate::delivery::synth::build(headers, &body, &overrides, endpoint.secret.as_deref())?;
     let mut request = reqwest::Client::new()
         .post(state.webhook_url(&endpoint))
         .body(body);
     for (name, value) in &headers {
-        if !crate::forward::NOT_FORWARDED.contains(&name.to_ascii_lowercase().as_str()) {
+        if !crate::delivery::forward::NOT_FORWARDED.contains(&name.to_ascii_lowercase().as_str()) {
             request = request.header(name, value);
         }
     }
@@ -733,9 +735,9 @@ async fn send_test_event(
 
 async fn systeme_view(state: &AppState) -> ApiResult<serde_json::Value> {
     let key = state
-        .read(|conn| db::get_setting(conn, systeme_api::API_KEY_SETTING))
+        .read(|conn| db::get_setting(conn, systeme::API_KEY_SETTING))
         .await?;
-    Ok(json!({"api_key_set": key.is_some(), "events": systeme_api::EVENTS}))
+    Ok(json!({"api_key_set": key.is_some(), "events": systeme::EVENTS}))
 }
 
 /// Whether an API key is stored (never the key) and the events a webhook can carry.
@@ -765,8 +767,8 @@ async fn put_systeme(
     state
         .writer
         .run(move |conn| match key {
-            Some(key) => db::put_setting(conn, systeme_api::API_KEY_SETTING, &key),
-            None => db::delete_setting(conn, systeme_api::API_KEY_SETTING),
+            Some(key) => db::put_setting(conn, systeme::API_KEY_SETTING, &key),
+            None => db::delete_setting(conn, systeme::API_KEY_SETTING),
         })
         .await?;
     Ok(Json(systeme_view(&state).await?))
@@ -779,13 +781,13 @@ async fn list_systeme_webhooks(
     let (key, endpoints) = state
         .read(|conn| {
             Ok((
-                db::get_setting(conn, systeme_api::API_KEY_SETTING)?,
+                db::get_setting(conn, systeme::API_KEY_SETTING)?,
                 endpoints::list(conn)?,
             ))
         })
         .await?;
     let key = key.ok_or_else(|| Error::Invalid("set your systeme.io API key first".into()))?;
-    let client = systeme_api::Client::new(state.systeme_api.as_deref(), &key)?;
+    let client = systeme::Client::new(state.systeme_api.as_deref(), &key)?;
     let webhooks: Vec<_> = client
         .list()
         .await?
@@ -793,7 +795,7 @@ async fn list_systeme_webhooks(
         .map(|w| {
             let endpoint = endpoints
                 .iter()
-                .find(|e| systeme_api::points_at(&w.url, &e.token))
+                .find(|e| systeme::points_at(&w.url, &e.token))
                 .map(|e| e.id.clone());
             json!({"id": w.id, "name": w.name, "url": w.url, "subscriptions": w.subscriptions,
                    "active": w.active, "endpoint": endpoint})

@@ -12,8 +12,8 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::app::AppState;
 use crate::error::Result;
-use crate::server::AppState;
 use crate::timefmt::now_micros;
 
 /// How much of a target's answer is kept.

@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::IngestLimits;
+use crate::http::ingest::IngestLimits;
 
 /// Connection slots for one or more listeners: the configured number, but never so many
 /// that the process runs out of file descriptors before a 503 is sent. 256 descriptors are

@@ -13,18 +13,21 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::backfill;
-use crate::db::{self, ReadPool, Synchronous};
-use crate::endpoints::{self, Directory, Endpoint};
+use crate::delivery::forward::{self, ForwardPolicy, ForwardUpdate};
 use crate::error::{Error, Result};
-use crate::event_json::EventMeta;
-use crate::forward::{self, ForwardPolicy, ForwardUpdate};
-use crate::ingest::{IngestLimits, Listener};
-use crate::memory_budget::MemoryBudget;
-use crate::systeme_api;
+use crate::exchange::event_json::EventMeta;
+use crate::http::api;
+use crate::http::ingest;
+use crate::http::ingest::{IngestLimits, Listener};
+use crate::http::listener;
+use crate::http::memory_budget::MemoryBudget;
+use crate::store::backfill;
+use crate::store::db::{self, ReadPool, Synchronous};
+use crate::store::endpoints::{self, Directory, Endpoint};
+use crate::store::writer::Writer;
+use crate::systeme;
+use crate::tokens;
 use crate::tunnel::{self, TunnelChoice, TunnelOptions, TunnelState, Tunnels};
-use crate::writer::Writer;
-use crate::{api, http_listener, ingest, tokens};
 
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 /// Fixed defaults so the webhook URL pasted into systeme.io stays valid across restarts.
@@ -125,7 +128,7 @@ struct EndpointSecret<'s> {
     endpoint: String,
 }
 
-impl systeme_api::SecretStore for EndpointSecret<'_> {
+impl systeme::SecretStore for EndpointSecret<'_> {
     async fn store(&self, secret: Option<String>) -> Result<()> {
         let id = self.endpoint.clone();
         self.state
@@ -279,13 +282,13 @@ impl AppState {
         &self,
         endpoint_id: String,
         events: Option<Vec<String>>,
-    ) -> Result<systeme_api::Registration> {
+    ) -> Result<systeme::Registration> {
         // One registration at a time: a double click must not create two webhooks.
         let _one_at_a_time = self.registering.lock().await;
         let (key, endpoint) = self
             .read(move |conn| {
                 Ok((
-                    db::get_setting(conn, systeme_api::API_KEY_SETTING)?,
+                    db::get_setting(conn, systeme::API_KEY_SETTING)?,
                     endpoints::get(conn, &endpoint_id)?,
                 ))
             })
@@ -309,7 +312,7 @@ impl AppState {
             state: self,
             endpoint: endpoint.id.clone(),
         };
-        systeme_api::register_endpoint(
+        systeme::register_endpoint(
             self.systeme_api.as_deref(),
             &key,
             &endpoint,
@@ -558,20 +561,20 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     state
         .writer
         .run(move |_| {
-            crate::shapes::set_learning_history(learning);
+            crate::store::shapes::set_learning_history(learning);
             Ok(())
         })
         .await?;
 
     // The UI port is loopback only, but any local program can reach it: the same guards.
-    let ui_slots = http_listener::connection_slots(&options.ui_limits, 0);
+    let ui_slots = listener::connection_slots(&options.ui_limits, 0);
     // One pool of connections for the ingest listeners (public, tunnel, proxy), within the
     // files the UI leaves.
     let ingest_slots =
-        http_listener::connection_slots(&options.ingest_limits, ui_slots.available_permits());
+        listener::connection_slots(&options.ingest_limits, ui_slots.available_permits());
     let serve_ingest = |listener: TcpListener, kind: Listener| {
         let accepting = state.clone();
-        tokio::spawn(http_listener::serve(
+        tokio::spawn(listener::serve(
             listener,
             ingest::router(state.clone(), kind),
             options.ingest_limits.clone(),
@@ -583,7 +586,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let mut servers = vec![
         serve_ingest(ingest_listener, Listener::Direct),
         serve_ingest(tunnel_listener, Listener::Tunnel),
-        tokio::spawn(http_listener::serve(
+        tokio::spawn(listener::serve(
             ui_listener,
             api::router(state.clone()),
             options.ui_limits.clone(),
@@ -693,7 +696,7 @@ fn backfill_in_background(state: Arc<AppState>) {
             let step = move |conn: &mut rusqlite::Connection| {
                 let left = backfill::step(conn, inflate_limit)?;
                 if left == 0 {
-                    crate::shapes::set_learning_history(false);
+                    crate::store::shapes::set_learning_history(false);
                 }
                 Ok(left)
             };

@@ -385,7 +385,7 @@ pub async fn register(
 pub async fn register_endpoint(
     api_base: Option<&str>,
     key: &str,
-    endpoint: &crate::endpoints::Endpoint,
+    endpoint: &crate::store::endpoints::Endpoint,
     public_base: &str,
     events: Option<Vec<String>>,
     store: &impl SecretStore,

@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
+use crate::capture::signature::{SIGNATURE_HEADER, sign};
 use crate::error::{Error, Result};
-use crate::signature::{SIGNATURE_HEADER, sign};
 
 /// Headers in order, repeats kept.
 pub type Headers = Vec<(String, String)>;
@@ -22,8 +22,8 @@ macro_rules! templates {
     ($($name:literal),* $(,)?) => {
         &[$(Template {
             name: $name,
-            headers: include_str!(concat!("../../../fixtures/", $name, ".headers")),
-            body: include_str!(concat!("../../../fixtures/", $name, ".json")),
+            headers: include_str!(concat!("../../../../fixtures/", $name, ".headers")),
+            body: include_str!(concat!("../../../../fixtures/", $name, ".json")),
         }),*]
     };
 }

@@ -360,7 +360,7 @@ thread_local! {
     static LEARNING_HISTORY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Call it on the writing thread (in [`crate::writer::Writer::run`]).
+/// Call it on the writing thread (in [`crate::store::writer::Writer::run`]).
 pub fn set_learning_history(learning: bool) {
     LEARNING_HISTORY.set(learning);
 }

@@ -16,10 +16,10 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde_json::json;
 
+use crate::app::AppState;
+use crate::capture::sender;
 use crate::capture::{Capture, Decoding, RawDelivery, new_event_id};
-use crate::memory_budget::BodyShare;
-use crate::sender;
-use crate::server::AppState;
+use crate::http::memory_budget::BodyShare;
 use crate::timefmt::now_micros;
 
 /// Bodies above this are decoded on the blocking pool, not on the I/O threads.
@@ -43,7 +43,7 @@ pub struct IngestLimits {
     /// How long an answer may wait for a client that does not read it.
     pub write_stall: Duration,
     /// Bytes that bodies over 64 KiB may hold at once, process-wide (see
-    /// [`crate::memory_budget`]); past it a delivery gets 503 with Retry-After.
+    /// [`crate::http::memory_budget`]); past it a delivery gets 503 with Retry-After.
     pub body_budget: usize,
     /// Large or compressed bodies inflated and parsed at once.
     pub decodes_at_once: usize,
@@ -172,9 +172,9 @@ async fn deliver(
             )
         })
         .collect::<Vec<_>>();
-    let looped = crate::forward::came_from(&headers, &state.install_id);
+    let looped = crate::delivery::forward::came_from(&headers, &state.install_id);
     let forward_to = endpoint.forward_to.as_deref().and_then(|base| {
-        let target = crate::forward::target_url(base, &path, token, parts.uri.query());
+        let target = crate::delivery::forward::target_url(base, &path, token, parts.uri.query());
         if target.is_none() {
             tracing::warn!(
                 path,
@@ -254,7 +254,7 @@ async fn deliver(
 /// The endpoint's chosen answer, after its delay. The delivery is already stored; its id
 /// travels in `X-Hookscope-Event` since the body is the user's.
 async fn canned_answer(
-    canned: crate::endpoints::CannedResponse,
+    canned: crate::store::endpoints::CannedResponse,
     id: &str,
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Response {
@@ -269,7 +269,9 @@ async fn canned_answer(
     for (name, value) in &canned.headers {
         // Checked when the response was set (one stored by an earlier version may not
         // have been); a bad or refused one is skipped rather than failing.
-        if crate::endpoints::is_framing_header(name) || crate::endpoints::is_cookie_setter(name) {
+        if crate::store::endpoints::is_framing_header(name)
+            || crate::store::endpoints::is_cookie_setter(name)
+        {
             continue;
         }
         if let (Ok(name), Ok(value)) = (

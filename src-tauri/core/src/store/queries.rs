@@ -6,12 +6,12 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::body::BodyKind;
-use crate::decode::normalise_email;
+use crate::capture::body::BodyKind;
+use crate::capture::decode::normalise_email;
+use crate::capture::sender::Sender;
+use crate::capture::signature::Verdict;
 use crate::error::{Error, Result};
-use crate::event_json::EventMeta;
-use crate::sender::Sender;
-use crate::signature::Verdict;
+use crate::exchange::event_json::EventMeta;
 use crate::timefmt::{format_micros, parse_rfc3339_micros};
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -254,7 +254,7 @@ fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
             .get::<_, Option<String>>("drift")?
             .and_then(|d| RawValue::from_string(d).ok()),
         forward: match row.get::<_, Option<String>>("fw_target")? {
-            Some(target) => Some(crate::forward::ForwardView {
+            Some(target) => Some(crate::delivery::forward::ForwardView {
                 target,
                 state: row.get("fw_state")?,
                 attempts: row.get("fw_attempts")?,

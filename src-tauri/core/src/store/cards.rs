@@ -6,8 +6,8 @@
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
+use crate::capture::facts::{Fact, Sale, Step};
 use crate::error::Result;
-use crate::facts::{Fact, Sale, Step};
 use crate::timefmt::format_micros;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::endpoints;
+use crate::capture::signature::{SIGNATURE_HEADER, sign};
+use crate::delivery::forward::{
+    NOT_FORWARDED, answer_headers, read_limited, target_url, why_unanswered,
+};
 use crate::error::{Error, Result};
-use crate::forward::{NOT_FORWARDED, answer_headers, read_limited, target_url, why_unanswered};
-use crate::signature::{SIGNATURE_HEADER, sign};
+use crate::store::endpoints;
 use crate::timefmt::{format_micros, now_micros};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -158,8 +160,10 @@ pub fn plan(conn: &Connection, event_id: &str, request: &ReplayRequest) -> Resul
         headers.extend(fresh.into_iter().map(|(n, v)| (n.to_string(), v)));
     }
     // Marked as this install's, so that one sent back here is not forwarded on.
-    if let Some(install) = crate::db::get_setting(conn, crate::db::INSTALL_ID_SETTING)? {
-        headers.push((crate::forward::LOOP_HEADER.to_string(), install));
+    if let Some(install) =
+        crate::store::db::get_setting(conn, crate::store::db::INSTALL_ID_SETTING)?
+    {
+        headers.push((crate::delivery::forward::LOOP_HEADER.to_string(), install));
     }
     Ok(Plan {
         event_seq: seq,
@@ -274,7 +278,7 @@ pub fn history(conn: &Connection, event_id: &str) -> Result<Vec<ReplayResult>> {
 
 /// The ids of a contact's events, oldest first (to replay a whole timeline in order).
 pub fn contact_timeline(conn: &Connection, email: &str) -> Result<Vec<String>> {
-    let key = crate::decode::normalise_email(email);
+    let key = crate::capture::decode::normalise_email(email);
     let mut stmt = conn
         .prepare_cached("SELECT id FROM events WHERE contact_key = ?1 ORDER BY received_at, seq")?;
     let ids = stmt

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::db;
 use crate::error::{Error, Result};
-use crate::event_json::{Layout, write_event};
-use crate::queries::{EventFilter, check_filter, for_each_event};
+use crate::exchange::event_json::{Layout, write_event};
+use crate::store::db;
+use crate::store::queries::{EventFilter, check_filter, for_each_event};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::capture::{Capture, Decoding, RawDelivery};
-use crate::db;
 use crate::error::Result;
+use crate::store::db;
 
 pub const BACKFILL_SETTING: &str = "facts.backfill_through";
 /// Events per chunk, and body bytes per chunk (bodies can be 10 MiB each): a live delivery
@@ -19,7 +19,7 @@ const CHUNK_BYTES: i64 = 8 * 1024 * 1024;
 pub fn step(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
     let done = derive_chunk(conn, inflate_limit);
     if done.is_err() {
-        crate::shapes::forget_cached();
+        crate::store::shapes::forget_cached();
     }
     done
 }
@@ -43,10 +43,10 @@ fn derive_chunk(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
             .execute((seq, facts))?;
         // Learn the shape from history; drift is only ever flagged on arrival.
         if let (Some(event_type), Some(paths)) = (event_type, &capture.paths) {
-            crate::shapes::record(&tx, &event_type, paths)?;
+            crate::store::shapes::record(&tx, &event_type, paths)?;
         }
     }
-    crate::shapes::flush(&tx)?;
+    crate::store::shapes::flush(&tx)?;
     // Whether anything is left, and at most how much (seq values below the chunk): a
     // count would walk every older event again at each chunk.
     let left: i64 = match lowest {

@@ -7,8 +7,8 @@ use std::sync::RwLock;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
+use crate::capture::signature;
 use crate::error::{Error, Result};
-use crate::signature;
 use crate::timefmt::{format_micros, now_micros};
 use crate::tokens;
 
@@ -283,7 +283,12 @@ pub fn set_forward_to(conn: &Connection, id: &str, target: Option<&str>) -> Resu
                 .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             for (seq, path, query) in pending {
-                match crate::forward::target_url(base, &path, &endpoint.token, query.as_deref()) {
+                match crate::delivery::forward::target_url(
+                    base,
+                    &path,
+                    &endpoint.token,
+                    query.as_deref(),
+                ) {
                     Some(url) => conn.execute(
                         "UPDATE forwards SET target = ?2, next_at = ?3 WHERE event_seq = ?1",
                         (seq, url, now_micros()),
@@ -431,7 +436,7 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db;
+    use crate::store::db;
 
     fn store() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::decode::{Decoded, Source, scalar_at, text_at};
+use crate::capture::decode::{Decoded, Source, scalar_at, text_at};
 
 /// A funnel step as the payload names it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,7 +202,7 @@ fn currency(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Delivery, decode};
+    use crate::capture::decode::{Delivery, decode};
 
     fn fact(headers: &[(&str, &str)], body: &str) -> Option<Fact> {
         let headers: Vec<(String, String)> = headers
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn automation_sale_carries_offer_money_and_funnel() {
-        let body = include_str!("../../../fixtures/systeme-automation/sale-completed.json");
+        let body = include_str!("../../../../fixtures/systeme-automation/sale-completed.json");
         let Some(Fact::Sale(sale)) = fact(&[], body) else {
             panic!("a sale")
         };
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn settings_cancellation_and_nested_tag_removal() {
-        let body = include_str!("../../../fixtures/systeme-settings/sale-canceled.json");
+        let body = include_str!("../../../../fixtures/systeme-settings/sale-canceled.json");
         let Some(Fact::SaleCanceled(sale)) = fact(&[("X-Webhook-Event", "SALE_CANCELED")], body)
         else {
             panic!("a cancellation")
@@ -248,7 +248,7 @@ mod tests {
         assert_eq!(sale.order_id.as_deref(), Some("7771001"));
         assert_eq!(sale.amount_cents, Some(4700));
         let body =
-            include_str!("../../../fixtures/systeme-settings/contact-tag-removed-nested.json");
+            include_str!("../../../../fixtures/systeme-settings/contact-tag-removed-nested.json");
         assert!(matches!(
             fact(&[("X-Webhook-Event", "CONTACT_TAG_REMOVED")], body),
             Some(Fact::TagRemoved { .. })
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn facts_survive_a_round_trip_through_storage() {
-        let body = include_str!("../../../fixtures/systeme-automation/optin-funnel-step.json");
+        let body = include_str!("../../../../fixtures/systeme-automation/optin-funnel-step.json");
         let fact = fact(&[], body).unwrap();
         let stored = serde_json::to_string(&fact).unwrap();
         assert!(stored.starts_with(r#"{"kind":"optin""#), "{stored}");

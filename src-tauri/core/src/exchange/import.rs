@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 
 use crate::capture::{Capture, Decoding, RawDelivery};
 use crate::error::{Error, Result};
+use crate::store::writer::{in_transaction, insert_capture, settle_later_events};
 use crate::timefmt::parse_rfc3339_micros;
-use crate::writer::{in_transaction, insert_capture, settle_later_events};
 
 /// Events per transaction while importing.
 const IMPORT_BATCH: usize = 1000;
@@ -128,7 +128,7 @@ fn is_token_byte(byte: u8) -> bool {
 pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Result<ImportReport> {
     let mut reader = BufReader::new(input);
     // Never stored, whatever an export holds (one from before it was kept out, say).
-    let api_token = crate::db::get_setting(conn, "api_token")?;
+    let api_token = crate::store::db::get_setting(conn, "api_token")?;
     let mut sink = Sink {
         conn,
         pending: Vec::with_capacity(IMPORT_BATCH),
@@ -142,7 +142,7 @@ pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Resul
         secrets: HashMap::new(),
     };
     // Imported deliveries are checked against this store's endpoint secrets.
-    sink.secrets = crate::endpoints::list(sink.conn)?
+    sink.secrets = crate::store::endpoints::list(sink.conn)?
         .into_iter()
         .filter_map(|e| Some((e.id, e.secret?)))
         .collect();

@@ -11,10 +11,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::capture::Capture;
-use crate::decode;
+use crate::capture::decode;
+use crate::capture::signature::Verdict;
 use crate::error::{Error, Result};
-use crate::event_json::EventMeta;
-use crate::signature::Verdict;
+use crate::exchange::event_json::EventMeta;
 use crate::timefmt;
 
 /// Most deliveries in one transaction; bounds the latency a batch adds to its last member.
@@ -294,12 +294,12 @@ pub fn in_transaction(
     let done = (|| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         work(&tx)?;
-        crate::shapes::flush(&tx)?;
+        crate::store::shapes::flush(&tx)?;
         tx.commit()?;
         Ok(())
     })();
     if done.is_err() {
-        crate::shapes::forget_cached();
+        crate::store::shapes::forget_cached();
     }
     done
 }
@@ -387,7 +387,7 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stor
     if let Some(target) = &capture.forward_to {
         // In the same transaction: an acknowledged delivery is never lost to its forward.
         let (state, error) = if capture.forward_looped {
-            ("failed", Some(crate::forward::LOOP_REFUSED))
+            ("failed", Some(crate::delivery::forward::LOOP_REFUSED))
         } else {
             ("pending", None)
         };
@@ -399,7 +399,7 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stor
     }
     let drift = match (&decoded.event_type, &capture.paths) {
         (Some(event_type), Some(paths)) => {
-            let changes = crate::shapes::record(tx, event_type, paths)?;
+            let changes = crate::store::shapes::record(tx, event_type, paths)?;
             if changes.is_empty() {
                 None
             } else {
@@ -413,7 +413,7 @@ pub fn insert_capture(tx: &Transaction, capture: &Capture) -> Result<Option<Stor
     };
     // A retry or a probable repeat tells the card nothing new.
     if let (Some(key), Some(fact), 1, None) = (&contact_key, &capture.fact, attempt, &repeat_of) {
-        crate::contact_card::record(tx, key, fact, raw.received_at, seq)?;
+        crate::store::cards::record(tx, key, fact, raw.received_at, seq)?;
     }
     tx.prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")?
         .execute((seq, &capture.search_text))?;

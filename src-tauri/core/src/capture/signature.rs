@@ -6,7 +6,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::decode;
+use crate::capture::decode;
 
 pub const SIGNATURE_HEADER: &str = "x-webhook-signature";
 

@@ -49,13 +49,15 @@ impl std::str::FromStr for Synchronous {
 /// One file per schema change, never edited once landed.
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
-        M::up(include_str!("../migrations/20261128_0001_capture.sql")),
+        M::up(include_str!("../../migrations/20261128_0001_capture.sql")),
         M::up(include_str!(
-            "../migrations/20261128_0002_facts_cards_shapes.sql"
+            "../../migrations/20261128_0002_facts_cards_shapes.sql"
         )),
-        M::up(include_str!("../migrations/20261128_0003_forwarding.sql")),
         M::up(include_str!(
-            "../migrations/20261201_0004_api_token_out_of_captures.sql"
+            "../../migrations/20261128_0003_forwarding.sql"
+        )),
+        M::up(include_str!(
+            "../../migrations/20261201_0004_api_token_out_of_captures.sql"
         )),
     ])
 });
