@@ -2,7 +2,7 @@
 
 use hookscope_core::app::DEFAULT_MAX_BODY;
 use hookscope_core::exchange::export::{self, Format};
-use hookscope_core::store::queries::EventFilter;
+use hookscope_core::store::events::query::EventFilter;
 use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;

@@ -236,6 +236,7 @@ fn million_store() -> PathBuf {
         "contact.page.visited",
     ];
     let start_micros = hookscope_core::timefmt::now_micros() - STORE_EVENTS as i64 * 1_000_000;
+    let mut shapes = hookscope_core::store::shapes::ShapeLearner::default();
     for chunk in 0..STORE_EVENTS / 10_000 {
         let tx = conn.transaction().unwrap();
         for i in chunk * 10_000..(chunk + 1) * 10_000 {
@@ -263,9 +264,9 @@ fn million_store() -> PathBuf {
                 },
                 &Decoding::new(1 << 20),
             );
-            hookscope_core::store::writer::insert_capture(&tx, &capture).unwrap();
+            hookscope_core::store::deliveries::insert_capture(&tx, &mut shapes, &capture).unwrap();
         }
-        hookscope_core::store::shapes::flush(&tx).unwrap();
+        shapes.flush(&tx).unwrap();
         tx.commit().unwrap();
         if chunk % 10 == 9 {
             eprint!("\rgenerating the store: {}k events", (chunk + 1) * 10);
@@ -467,6 +468,7 @@ fn writer_alone() {
     for per_commit in [1usize, 16, 64, 256] {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Full).unwrap();
+        let mut shapes = hookscope_core::store::shapes::ShapeLearner::default();
         let total = (per_commit * 40).clamp(2_000, 20_000);
         let captures: Vec<Capture> = (0..total)
             .map(|i| {
@@ -479,12 +481,16 @@ fn writer_alone() {
         let started = Instant::now();
         let cpu_before = thread_cpu_micros();
         for chunk in captures.chunks(per_commit) {
-            hookscope_core::store::writer::in_transaction(&mut conn, |tx| {
-                for c in chunk {
-                    hookscope_core::store::writer::insert_capture(tx, c)?;
-                }
-                Ok(())
-            })
+            hookscope_core::store::deliveries::in_transaction(
+                &mut conn,
+                &mut shapes,
+                |tx, shapes| {
+                    for c in chunk {
+                        hookscope_core::store::deliveries::insert_capture(tx, shapes, c)?;
+                    }
+                    Ok(())
+                },
+            )
             .unwrap();
         }
         let seconds = started.elapsed().as_secs_f64();

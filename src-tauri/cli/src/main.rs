@@ -19,7 +19,7 @@ use hookscope_core::exchange::export::{self, Format};
 use hookscope_core::http::ingest::IngestLimits;
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::endpoints;
-use hookscope_core::store::queries::EventFilter;
+use hookscope_core::store::events::query::EventFilter;
 use hookscope_core::tunnel::{TunnelChoice, TunnelOptions};
 
 #[derive(Parser)]

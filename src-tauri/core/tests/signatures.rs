@@ -216,7 +216,9 @@ fn repeats_are_only_flagged_within_the_window() {
     use bytes::Bytes;
     use hookscope_core::capture::{Capture, Decoding, RawDelivery};
     use hookscope_core::store::db::{self, Synchronous};
-    use hookscope_core::store::writer::{REPEAT_WINDOW_MICROS, insert_capture};
+    use hookscope_core::store::deliveries::insert_capture;
+    use hookscope_core::store::events::write::REPEAT_WINDOW_MICROS;
+    use hookscope_core::store::shapes::ShapeLearner;
 
     let dir = tempfile::tempdir().unwrap();
     let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();
@@ -242,21 +244,20 @@ fn repeats_are_only_flagged_within_the_window() {
         )
     };
     let tx = conn.transaction().unwrap();
-    let stored = |c: &Capture| insert_capture(&tx, c).unwrap().unwrap().repeat_of;
-    assert_eq!(stored(&at("a", 0)), None);
+    let mut shapes = ShapeLearner::default();
+    let mut stored = |c: &Capture| insert_capture(&tx, &mut shapes, c).unwrap();
+    let repeat_of =
+        |stored: Option<hookscope_core::store::deliveries::Stored>| stored.unwrap().repeat_of;
+    assert_eq!(repeat_of(stored(&at("a", 0))), None);
     assert_eq!(
-        stored(&at("b", REPEAT_WINDOW_MICROS)),
+        repeat_of(stored(&at("b", REPEAT_WINDOW_MICROS))),
         Some("a".into()),
         "at the edge"
     );
     assert_eq!(
-        stored(&at("c", 3 * REPEAT_WINDOW_MICROS)),
+        repeat_of(stored(&at("c", 3 * REPEAT_WINDOW_MICROS))),
         None,
         "long after"
     );
-    assert_eq!(
-        insert_capture(&tx, &at("a", 0)).unwrap(),
-        None,
-        "already stored"
-    );
+    assert_eq!(stored(&at("a", 0)), None, "already stored");
 }

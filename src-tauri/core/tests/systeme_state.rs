@@ -5,8 +5,9 @@
 mod support;
 
 use bytes::Bytes;
+use hookscope_core::capture::card::Card;
 use hookscope_core::capture::{Capture, Decoding, RawDelivery};
-use hookscope_core::store::cards::{self, Card};
+use hookscope_core::store::cards;
 use hookscope_core::store::db;
 use serde_json::{Value, json};
 use support::{Api, Fixture, deliver, fixture, start_server};

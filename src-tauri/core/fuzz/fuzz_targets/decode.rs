@@ -2,7 +2,8 @@
 //! valid JSON carrying the body byte for byte.
 #![no_main]
 
-use hookscope_core::exchange::event_json::{EventMeta, Layout, write_event};
+use hookscope_core::exchange::event_json::{Layout, write_event};
+use hookscope_core::store::events::EventMeta;
 use libfuzzer_sys::fuzz_target;
 use serde_json::value::RawValue;
 

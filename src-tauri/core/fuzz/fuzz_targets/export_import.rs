@@ -5,13 +5,15 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use hookscope_core::store::db::{self, Connection, Synchronous};
 use hookscope_core::exchange::export::{Format, export};
 use hookscope_core::exchange::import::import;
-use hookscope_core::store::queries::{EventFilter, get_event};
-use hookscope_core::timefmt::format_micros;
+use hookscope_core::store::db::{self, Connection, Synchronous};
+use hookscope_core::store::deliveries;
 use hookscope_core::store::endpoints;
-use hookscope_core::store::writer;
+use hookscope_core::store::events::get_event;
+use hookscope_core::store::events::query::EventFilter;
+use hookscope_core::store::shapes::ShapeLearner;
+use hookscope_core::timefmt::format_micros;
 use libfuzzer_sys::fuzz_target;
 
 struct Stores {
@@ -45,10 +47,14 @@ fuzz_target!(|data: &[u8]| {
     let raw = hookscope_fuzz::delivery(data, received_at, (&stores.endpoint.0, &stores.endpoint.1));
     let (id, sent) = (raw.id.clone(), raw.body.clone());
     let capture = hookscope_fuzz::capture(raw);
-    writer::in_transaction(&mut stores.source, |tx| {
-        writer::insert_capture(tx, &capture)?;
-        Ok(())
-    })
+    deliveries::in_transaction(
+        &mut stores.source,
+        &mut ShapeLearner::default(),
+        |tx, shapes| {
+            deliveries::insert_capture(tx, shapes, &capture)?;
+            Ok(())
+        },
+    )
     .unwrap();
     let filter = EventFilter {
         since: Some(format_micros(received_at)),

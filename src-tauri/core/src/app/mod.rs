@@ -1,33 +1,32 @@
-//! Starting and stopping Hookscope: open the store, bind the two listeners (ingest for the
+//! Starting and stopping Hookscope: open the store, bind the listeners (ingest for the
 //! tunnel, UI/API on loopback), serve until asked to stop, then drain: in-flight
 //! deliveries finish, the writer commits what it holds, and only then does it return.
+
+mod tasks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::Connection;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::forward::{self, ForwardPolicy, ForwardUpdate};
+pub use crate::http::state::{AppState, LAST_URL_SETTING};
+
+use crate::delivery::forward::{self, ForwardPolicy};
 use crate::error::{Error, Result};
-use crate::exchange::event_json::EventMeta;
-use crate::http::api;
-use crate::http::ingest;
-use crate::http::ingest::{IngestLimits, Listener};
-use crate::http::listener;
+use crate::http::ingest::{self, IngestLimits, Listener};
 use crate::http::memory_budget::MemoryBudget;
+use crate::http::{api, listener};
 use crate::store::backfill;
-use crate::store::db::{self, ReadPool, Synchronous};
-use crate::store::endpoints::{self, Directory, Endpoint};
+use crate::store::db::{self, Synchronous};
+use crate::store::endpoints::{self, Directory};
 use crate::store::writer::Writer;
-use crate::systeme;
 use crate::tokens;
-use crate::tunnel::{self, TunnelChoice, TunnelOptions, TunnelState, Tunnels};
+use crate::tunnel::{TunnelChoice, TunnelOptions, TunnelState, Tunnels};
 
 pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
 /// Fixed defaults so the webhook URL pasted into systeme.io stays valid across restarts.
@@ -121,242 +120,6 @@ impl ServeOptions {
         })
     }
 }
-
-/// An endpoint's secret, changed through the writer (so the ingest directory follows).
-struct EndpointSecret<'s> {
-    state: &'s AppState,
-    endpoint: String,
-}
-
-impl systeme::SecretStore for EndpointSecret<'_> {
-    async fn store(&self, secret: Option<String>) -> Result<()> {
-        let id = self.endpoint.clone();
-        self.state
-            .change_endpoints(move |conn| endpoints::set_secret(conn, &id, secret.as_deref()))
-            .await
-            .map(|_| ())
-    }
-}
-
-/// What the handlers share.
-pub struct AppState {
-    /// The SQLite file, for exports written straight to disk.
-    pub database: PathBuf,
-    pub writer: Writer,
-    pub reads: ReadPool,
-    pub directory: Directory,
-    pub published: broadcast::Sender<Arc<EventMeta>>,
-    pub api_token: String,
-    /// Per port, so two installs on one machine don't overwrite each other's cookie.
-    pub cookie_name: String,
-    /// `Host` values the UI/API answers to.
-    pub ui_hosts: Vec<String>,
-    /// `http://127.0.0.1:PORT`: where webhook URLs point.
-    pub ingest_base: String,
-    /// `http://127.0.0.1:PORT` where a tunnel or proxy of your own connects, if asked for.
-    pub proxy_base: Option<String>,
-    pub max_body: usize,
-    pub ingest_limits: IngestLimits,
-    pub shutdown: CancellationToken,
-    pub tunnels: Tunnels,
-    pub systeme_api: Option<String>,
-    /// Held while a systeme.io registration runs.
-    pub registering: tokio::sync::Mutex<()>,
-    /// Held while this server runs: one Hookscope per data folder.
-    data_dir_lock: std::sync::Mutex<Option<std::fs::File>>,
-    pub forward_policy: ForwardPolicy,
-    /// What the user must know about this start (a database moved aside).
-    pub notices: Vec<String>,
-    /// Forward results as they come, for the live stream.
-    pub forwarded: broadcast::Sender<Arc<ForwardUpdate>>,
-    /// This install's id, sent with its forwards and replays (see [`forward::LOOP_HEADER`]).
-    pub install_id: String,
-    /// The listeners deliveries arrive on (webhook, tunnel, proxy): never a forward target.
-    pub webhook_listeners: Vec<SocketAddr>,
-    /// What deliveries may hold in memory at once.
-    pub memory: MemoryBudget,
-}
-
-impl AppState {
-    /// Runs a read on a pooled read-only connection, off the async threads.
-    pub async fn read<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        let pool = self.reads.clone();
-        tokio::task::spawn_blocking(move || work(&*pool.get()?))
-            .await
-            .map_err(|_| Error::ShuttingDown)?
-    }
-
-    /// Changes endpoints through the writer, then refreshes the ingest directory.
-    pub async fn change_endpoints<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
-    {
-        let outcome = self
-            .writer
-            .run(move |conn| {
-                let value = work(conn);
-                // Even a change that failed halfway may have changed something.
-                Ok((value, endpoints::list(conn)?))
-            })
-            .await?;
-        let (value, list) = outcome;
-        self.directory.replace(list);
-        value
-    }
-
-    pub async fn default_endpoint(&self) -> Result<Endpoint> {
-        self.read(|conn| {
-            endpoints::list(conn)?
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::NotFound("no endpoint".into()))
-        })
-        .await
-    }
-
-    /// Refuses a forward or replay target that is one of this Hookscope's own webhook
-    /// addresses: every delivery forwarded there would come back to be forwarded again.
-    /// (One that reaches it another way is caught by [`forward::LOOP_HEADER`].)
-    pub fn refuse_own_url(&self, field: &str, target: &str) -> Result<()> {
-        let Ok(url) = url::Url::parse(target.trim()) else {
-            return Ok(()); // the target's own check says what is wrong with it
-        };
-        let port = url.port_or_known_default();
-        let local_host = match url.host() {
-            Some(url::Host::Domain(name)) => {
-                let name = name.trim_end_matches('.').to_ascii_lowercase();
-                name == "localhost" || name.ends_with(".localhost")
-            }
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
-            Some(url::Host::Ipv6(ip)) => {
-                ip.is_loopback()
-                    || ip.is_unspecified()
-                    || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-            }
-            None => false,
-        };
-        let on_listener = self.webhook_listeners.iter().any(|listener| {
-            Some(listener.port()) == port
-                && (local_host
-                    || url.host_str().is_some_and(|host| {
-                        host.trim_matches(['[', ']']) == listener.ip().to_string()
-                    }))
-        });
-        let status = self.tunnels.status();
-        let public_host = status
-            .public_url
-            .as_deref()
-            .and_then(|public| url::Url::parse(public).ok())
-            .and_then(|public| public.host_str().map(str::to_ascii_lowercase));
-        let through_tunnel =
-            public_host.is_some() && url.host_str().map(str::to_ascii_lowercase) == public_host;
-        if on_listener || through_tunnel {
-            return Err(Error::Invalid(format!(
-                "{field}: {target:?} is this Hookscope's own webhook address: every delivery sent there would come back and be sent again. Give your own handler's URL (e.g. http://localhost:3000/webhooks/systeme)"
-            )));
-        }
-        Ok(())
-    }
-
-    pub fn webhook_url(&self, endpoint: &Endpoint) -> String {
-        format!("{}/h/{}", self.ingest_base, endpoint.token)
-    }
-
-    /// The endpoint's URL through the tunnel, while it is up.
-    pub fn public_webhook_url(&self, endpoint: &Endpoint) -> Option<String> {
-        let status = self.tunnels.status();
-        let base = status
-            .public_url
-            .filter(|_| status.state == TunnelState::Up);
-        base.map(|base| format!("{base}/h/{}", endpoint.token))
-    }
-
-    /// Points this endpoint's systeme.io Settings webhook at its current public URL
-    /// (created with a fresh secret, stored on the endpoint, when there is none).
-    pub async fn register_with_systeme(
-        &self,
-        endpoint_id: String,
-        events: Option<Vec<String>>,
-    ) -> Result<systeme::Registration> {
-        // One registration at a time: a double click must not create two webhooks.
-        let _one_at_a_time = self.registering.lock().await;
-        let (key, endpoint) = self
-            .read(move |conn| {
-                Ok((
-                    db::get_setting(conn, systeme::API_KEY_SETTING)?,
-                    endpoints::get(conn, &endpoint_id)?,
-                ))
-            })
-            .await?;
-        let key = key.ok_or_else(|| {
-            Error::Invalid(
-                "set your systeme.io API key first (systeme.io → Settings → Public API keys)"
-                    .into(),
-            )
-        })?;
-        let status = self.tunnels.status();
-        let base = status
-            .public_url
-            .filter(|_| status.state == TunnelState::Up)
-            .ok_or_else(|| {
-                Error::Invalid(
-                    "no public URL yet: start a tunnel (cloudflared or ngrok) first".into(),
-                )
-            })?;
-        let store = EndpointSecret {
-            state: self,
-            endpoint: endpoint.id.clone(),
-        };
-        systeme::register_endpoint(
-            self.systeme_api.as_deref(),
-            &key,
-            &endpoint,
-            &base,
-            events,
-            &store,
-        )
-        .await
-    }
-
-    /// Remembers `choice` and switches the running tunnel to it. A given ngrok
-    /// authtoken is stored first (an empty one is forgotten).
-    pub async fn choose_tunnel(
-        &self,
-        choice: TunnelChoice,
-        ngrok_authtoken: Option<String>,
-    ) -> Result<()> {
-        let remembered = choice.to_string();
-        let (last_url, stored_token) = self
-            .writer
-            .run(move |conn| {
-                match ngrok_authtoken.as_deref().map(str::trim) {
-                    Some("") => db::delete_setting(conn, NGROK_TOKEN_SETTING)?,
-                    Some(token) => db::put_setting(conn, NGROK_TOKEN_SETTING, token)?,
-                    None => {}
-                }
-                db::put_setting(conn, TUNNEL_SETTING, &remembered)?;
-                Ok((
-                    db::get_setting(conn, LAST_URL_SETTING)?,
-                    db::get_setting(conn, NGROK_TOKEN_SETTING)?,
-                ))
-            })
-            .await?;
-        self.tunnels.set_stored_ngrok_authtoken(stored_token);
-        self.tunnels.switch(choice, last_url).await;
-        Ok(())
-    }
-}
-
-const TUNNEL_SETTING: &str = "tunnel";
-/// Kept in the local database only: never exported, never shown by the API.
-const NGROK_TOKEN_SETTING: &str = "ngrok.authtoken";
-/// The last public URL the user was shown, to announce a different one after a restart.
-pub const LAST_URL_SETTING: &str = "tunnel.last_url";
 
 /// A running Hookscope. Drop it or call [`Running::stop`] to shut down.
 pub struct Running {
@@ -519,7 +282,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let ingest_base = format!("http://{ingest_addr}");
     let state = Arc::new(AppState {
         database: path.clone(),
-        writer: Writer::start(conn, checkpoints, published.clone())?,
+        writer: Arc::new(Writer::start(conn, checkpoints, published.clone())?),
         reads: db::read_pool(&path, READ_CONNECTIONS)?,
         directory,
         published,
@@ -560,8 +323,8 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let learning = history.is_some();
     state
         .writer
-        .run(move |_| {
-            crate::store::shapes::set_learning_history(learning);
+        .run_learning(move |_, shapes| {
+            shapes.set_learning_history(learning);
             Ok(())
         })
         .await?;
@@ -600,13 +363,13 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     }
     let choice = match options.tunnel.clone() {
         Some(choice) => choice,
-        None => remembered_tunnel(&state).await?,
+        None => tasks::remembered_tunnel(&state).await?,
     };
     state.choose_tunnel(choice, None).await?;
-    remember_public_urls(state.clone());
-    follow_endpoint_changes(state.clone());
-    backfill_in_background(state.clone());
-    forward::start(state.clone());
+    tasks::remember_public_urls(state.clone());
+    tasks::follow_endpoint_changes(state.clone());
+    tasks::backfill_in_background(state.clone());
+    forward::start(state.forward_handle());
     Ok(Running {
         ingest_addr,
         ui_addr,
@@ -616,54 +379,6 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         state,
         servers,
     })
-}
-
-/// The tunnel chosen last time; on a first run cloudflared when it is installed (a quick
-/// tunnel needs no account), else none.
-async fn remembered_tunnel(state: &AppState) -> Result<TunnelChoice> {
-    let stored = state
-        .read(|conn| db::get_setting(conn, TUNNEL_SETTING))
-        .await?;
-    if let Some(choice) = stored.and_then(|text| text.parse().ok()) {
-        return Ok(choice);
-    }
-    Ok(if tunnel::cloudflared_available(&state.tunnels.options()) {
-        TunnelChoice::Cloudflared
-    } else {
-        TunnelChoice::Off
-    })
-}
-
-/// Endpoint changes made outside this process (`hookscope endpoints secret`) reach the
-/// ingest directory within this long. Reading the few endpoint rows costs microseconds.
-const ENDPOINTS_REFRESH: Duration = Duration::from_millis(250);
-
-fn follow_endpoint_changes(state: Arc<AppState>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(ENDPOINTS_REFRESH);
-        // Said once per spell of failures, not four times a second.
-        let mut failing = false;
-        loop {
-            tokio::select! {
-                _ = state.shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let version = state.directory.version();
-            match state.read(endpoints::list).await {
-                Ok(list) => {
-                    state.directory.refresh(list, version);
-                    if std::mem::take(&mut failing) {
-                        tracing::info!("endpoints are read again");
-                    }
-                }
-                Err(error) if !failing => {
-                    tracing::warn!(%error, "cannot re-read endpoints; retrying quietly");
-                    failing = true;
-                }
-                Err(_) => {}
-            }
-        }
-    });
 }
 
 /// Takes the data folder for this process (an advisory lock on `hookscope.lock`, released
@@ -686,52 +401,6 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
         }),
         Err(std::fs::TryLockError::Error(source)) => Err(Error::DataDir { path, source }),
     }
-}
-
-/// Derives facts and shapes for events stored by an earlier version (see [`backfill`]).
-fn backfill_in_background(state: Arc<AppState>) {
-    let inflate_limit = state.max_body;
-    tokio::spawn(async move {
-        loop {
-            let step = move |conn: &mut rusqlite::Connection| {
-                let left = backfill::step(conn, inflate_limit)?;
-                if left == 0 {
-                    crate::store::shapes::set_learning_history(false);
-                }
-                Ok(left)
-            };
-            match state.writer.run(step).await {
-                Ok(0) => return,
-                Ok(left) => tracing::info!(left, "deriving facts of earlier events"),
-                Err(error) => {
-                    tracing::warn!(%error, "deriving facts of earlier events stopped");
-                    return;
-                }
-            }
-        }
-    });
-}
-
-/// Keeps the last public URL shown, so a new one after a restart is announced as a change.
-fn remember_public_urls(state: Arc<AppState>) {
-    let mut status = state.tunnels.subscribe();
-    tokio::spawn(async move {
-        let mut stored: Option<String> = None;
-        while status.changed().await.is_ok() {
-            let url = status.borrow_and_update().public_url.clone();
-            if let Some(url) = url.filter(|u| stored.as_ref() != Some(u)) {
-                let value = url.clone();
-                let saved = state
-                    .writer
-                    .run(move |conn| db::put_setting(conn, LAST_URL_SETTING, &value))
-                    .await;
-                if saved.is_err() {
-                    return; // shutting down
-                }
-                stored = Some(url);
-            }
-        }
-    });
 }
 
 fn ui_hosts(ui: SocketAddr) -> Vec<String> {

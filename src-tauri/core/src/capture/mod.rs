@@ -3,18 +3,20 @@
 //! same derived fields.
 
 pub mod body;
+pub mod card;
 pub mod decode;
 pub mod facts;
 pub mod plain_text;
 pub mod sender;
+pub mod shape;
 pub mod signature;
 
 use bytes::Bytes;
 
-use crate::store::shapes::{self, Paths};
 use body::BodyKind;
 use decode::{Decoded, Delivery};
 use facts::Fact;
+use shape::Paths;
 use signature::Verdict;
 
 /// The request as it arrived, untouched.
@@ -134,7 +136,7 @@ impl Capture {
         let fact = facts::of(&decoded, json.as_ref());
         // A tree cut at the budget would look like fields went missing.
         let paths = match (&decoded.event_type, &json) {
-            (Some(_), Some(json)) if view.complete => shapes::paths_of(json),
+            (Some(_), Some(json)) if view.complete => shape::paths_of(json),
             _ => None,
         };
         let headers_json =

@@ -8,46 +8,36 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::OptionalExtension;
-use serde::Serialize;
+use tokio::sync::broadcast;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::error::Result;
+use crate::store::db::ReadPool;
+use crate::store::events::EventMeta;
+use crate::store::forwards::{
+    self, Attempt, Due, ForwardUpdate, ForwardView, LOOP_HEADER, NOT_FORWARDED,
+};
+use crate::store::writer::Writer;
 use crate::timefmt::now_micros;
 
 /// How much of a target's answer is kept.
 pub const RESPONSE_LIMIT: usize = 64 * 1024;
-/// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1), and those
-/// the client sets itself.
-pub const NOT_FORWARDED: [&str; 11] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-];
-/// Sent with every forward and replay: this install's id. A delivery that comes back
-/// carrying it (the target is this Hookscope, or leads back to it) is stored but not
-/// forwarded again, so a loop ends after one turn. Other hops' ids are kept, as are all
-/// headers, so a loop through several Hookscopes ends too.
-pub const LOOP_HEADER: &str = "x-hookscope-forwarded-by";
-/// What the event detail says of such a delivery's forward.
-pub const LOOP_REFUSED: &str = "not forwarded: it came from this Hookscope's own forward or replay, so sending it on would loop (is the forward target this Hookscope's webhook URL?)";
 
-/// Whether these headers say the delivery came from this install's forward or replay.
-pub fn came_from(headers: &[(String, String)], install_id: &str) -> bool {
-    headers.iter().any(|(name, value)| {
-        name.eq_ignore_ascii_case(LOOP_HEADER) && value.split(',').any(|id| id.trim() == install_id)
-    })
+/// What the forward worker works with, and nothing more.
+#[derive(Clone)]
+pub struct ForwardHandle {
+    pub policy: ForwardPolicy,
+    /// Each stored delivery wakes the worker.
+    pub published: broadcast::Sender<Arc<EventMeta>>,
+    pub reads: ReadPool,
+    pub writer: Arc<Writer>,
+    /// Where each result is announced (the live stream).
+    pub results: broadcast::Sender<Arc<ForwardUpdate>>,
+    pub shutdown: CancellationToken,
+    /// Sent in [`LOOP_HEADER`].
+    pub install_id: String,
 }
-
 /// Targets worked on at once; one delivery at a time per target, so a handler sees them
 /// in the order they became due.
 const MAX_TARGETS_AT_ONCE: usize = 8;
@@ -87,101 +77,6 @@ impl ForwardPolicy {
     }
 }
 
-/// The forward of one event, as event JSON shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ForwardView {
-    pub target: String,
-    /// `pending`, `delivered` or `failed`.
-    pub state: String,
-    pub attempts: i64,
-    pub status: Option<i64>,
-    pub duration_ms: Option<i64>,
-    pub error: Option<String>,
-}
-
-/// A forward changed: for the live stream.
-#[derive(Debug, Clone, Serialize)]
-pub struct ForwardUpdate {
-    pub id: String,
-    pub forward: ForwardView,
-}
-
-/// `base` + the delivery's sub-path (what follows `/h/TOKEN`) + its query (after any query
-/// `base` has of its own). `None` when the sub-path would leave `base`'s path (`..`, also
-/// percent-encoded): a sender must not reach other routes of the user's handler.
-pub fn target_url(base: &str, path: &str, token: &str, query: Option<&str>) -> Option<String> {
-    let suffix = path
-        .strip_prefix("/h/")
-        .and_then(|rest| rest.strip_prefix(token))
-        .unwrap_or("");
-    if climbs_out(suffix) {
-        return None;
-    }
-    let mut url = url::Url::parse(base).ok()?;
-    let own = url.path().trim_end_matches('/').to_string();
-    let joined = format!("{own}{suffix}");
-    url.set_path(if joined.is_empty() { "/" } else { &joined });
-    let inside = url.path() == own
-        || url.path().starts_with(&format!("{own}/"))
-        || (own.is_empty() && url.path() == "/");
-    if !inside {
-        return None;
-    }
-    let query = match (url.query(), query.filter(|q| !q.is_empty())) {
-        (Some(own), Some(theirs)) => Some(format!("{own}&{theirs}")),
-        (own, theirs) => own.or(theirs).map(str::to_string),
-    };
-    url.set_query(query.as_deref());
-    Some(url.to_string())
-}
-
-/// Whether a sub-path leaves its base once a handler decodes and normalises it, the way
-/// handlers do: percent-decoding (up to three times: `%252e` is `%2e` after one), `\\` as
-/// well as `/` between segments, and `;params` after a segment (`..;/` in Java servers).
-fn climbs_out(sub_path: &str) -> bool {
-    let leaves = |text: &str| {
-        let mut depth = 0i32;
-        for segment in text.split(['/', '\\']) {
-            match segment.split(';').next().unwrap_or("") {
-                ".." => depth -= 1,
-                "" | "." => {}
-                _ => depth += 1,
-            }
-            if depth < 0 {
-                return true;
-            }
-        }
-        false
-    };
-    let mut text = sub_path.to_string();
-    for _ in 0..4 {
-        if leaves(&text) {
-            return true;
-        }
-        let decoded = percent_encoding::percent_decode_str(&text)
-            .decode_utf8_lossy()
-            .into_owned();
-        if decoded == text {
-            return false;
-        }
-        text = decoded;
-    }
-    // Still changing after four rounds of decoding: nothing a handler should be sent.
-    true
-}
-
-struct Due {
-    seq: i64,
-    /// The endpoint: one delivery at a time per endpoint's handler.
-    queue: String,
-    event_id: String,
-    target: String,
-    attempts: i64,
-    method: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
 struct Outcome {
     status: Option<i64>,
     headers: Option<String>,
@@ -191,9 +86,9 @@ struct Outcome {
 }
 
 /// Starts the forwarder; it stops with the server.
-pub fn start(state: Arc<AppState>) {
+pub fn start(handle: ForwardHandle) {
     tokio::spawn(async move {
-        let policy = state.forward_policy.clone();
+        let policy = handle.policy.clone();
         let client = match reqwest::Client::builder()
             .timeout(policy.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -205,7 +100,7 @@ pub fn start(state: Arc<AppState>) {
                 return;
             }
         };
-        let mut wake = state.published.subscribe();
+        let mut wake = handle.published.subscribe();
         let mut running: JoinSet<bool> = JoinSet::new();
         // Queues with a delivery in flight, by task; queues resting after a result could
         // not be stored (so the same delivery is not sent again at once).
@@ -215,15 +110,18 @@ pub fn start(state: Arc<AppState>) {
             resting.retain(|_, until| *until > Instant::now());
             if busy.len() < MAX_TARGETS_AT_ONCE {
                 let skip: HashSet<String> = busy.values().chain(resting.keys()).cloned().collect();
-                match state.read(move |conn| next_due(conn, &skip)).await {
+                let reads = handle.reads.clone();
+                match crate::store::db::read(&reads, move |conn| forwards::next_due(conn, &skip))
+                    .await
+                {
                     Ok(due) => {
                         for due in due.into_iter().take(MAX_TARGETS_AT_ONCE - busy.len()) {
                             let queue = due.queue.clone();
-                            let (state, client, policy) =
-                                (state.clone(), client.clone(), policy.clone());
+                            let (handle, client, policy) =
+                                (handle.clone(), client.clone(), policy.clone());
                             let task = running.spawn(async move {
-                                let outcome = send(&client, &due, &state.install_id).await;
-                                match record(&state, &policy, due, outcome).await {
+                                let outcome = send(&client, &due, &handle.install_id).await;
+                                match record(&handle, &policy, due, outcome).await {
                                     Ok(()) => true,
                                     Err(error) => {
                                         tracing::warn!(%error, "a forward's result was not stored");
@@ -243,7 +141,7 @@ pub fn start(state: Arc<AppState>) {
                 Duration::from_millis(200)
             };
             tokio::select! {
-                _ = state.shutdown.cancelled() => return,
+                _ = handle.shutdown.cancelled() => return,
                 Some(done) = running.join_next_with_id() => {
                     let (id, stored) = match done {
                         Ok((id, stored)) => (id, stored),
@@ -268,38 +166,6 @@ pub fn start(state: Arc<AppState>) {
 
 /// How long a queue waits after its result could not be stored.
 const RESTING: Duration = Duration::from_secs(5);
-
-/// The earliest due forward of each endpoint not in `skip`.
-fn next_due(conn: &rusqlite::Connection, skip: &HashSet<String>) -> Result<Vec<Due>> {
-    // SQLite takes the other columns from the row holding min(next_at).
-    let mut stmt = conn.prepare_cached(
-        "SELECT f.event_seq, f.target, f.attempts, e.id, e.method, e.headers, e.body,
-                e.endpoint_id, min(f.next_at)
-         FROM forwards f JOIN events e ON e.seq = f.event_seq
-         WHERE f.state = 'pending' AND f.next_at <= ?1
-         GROUP BY e.endpoint_id",
-    )?;
-    let mut rows = stmt.query([now_micros()])?;
-    let mut due: Vec<Due> = Vec::new();
-    while let Some(row) = rows.next()? {
-        let queue: String = row.get(7)?;
-        if skip.contains(&queue) {
-            continue;
-        }
-        let headers: String = row.get(5)?;
-        due.push(Due {
-            seq: row.get(0)?,
-            target: row.get(1)?,
-            attempts: row.get(2)?,
-            event_id: row.get(3)?,
-            method: row.get(4)?,
-            headers: serde_json::from_str(&headers).unwrap_or_default(),
-            body: row.get(6)?,
-            queue,
-        });
-    }
-    Ok(due)
-}
 
 async fn send(client: &reqwest::Client, due: &Due, install_id: &str) -> Outcome {
     let started = Instant::now();
@@ -391,7 +257,7 @@ pub(crate) async fn read_limited(mut response: reqwest::Response) -> (Vec<u8>, O
 }
 
 async fn record(
-    state: &AppState,
+    handle: &ForwardHandle,
     policy: &ForwardPolicy,
     due: Due,
     outcome: Outcome,
@@ -415,114 +281,35 @@ async fn record(
         error: outcome.error.clone(),
     };
     let seq = due.seq;
-    state
+    handle
         .writer
         .run(move |conn| {
-            conn.execute(
-                "UPDATE forwards SET state = ?2, attempts = ?3, next_at = ?4, status = ?5,
-                    duration_ms = ?6, error = ?7, response_headers = ?8, response_body = ?9,
-                    updated_at = ?10
-                 WHERE event_seq = ?1",
-                rusqlite::params![
+            forwards::record_attempt(
+                conn,
+                &Attempt {
                     seq,
-                    forward_state,
+                    state: forward_state,
                     attempts,
                     next_at,
-                    outcome.status,
-                    outcome.duration_ms,
-                    outcome.error,
-                    outcome.headers,
-                    outcome.body,
-                    now_micros(),
-                ],
-            )?;
-            Ok(())
+                    status: outcome.status,
+                    duration_ms: outcome.duration_ms,
+                    error: outcome.error.as_deref(),
+                    headers: outcome.headers.as_deref(),
+                    body: outcome.body.as_deref(),
+                },
+            )
         })
         .await?;
-    let _ = state.forwarded.send(Arc::new(ForwardUpdate {
+    let _ = handle.results.send(Arc::new(ForwardUpdate {
         id: due.event_id,
         forward: view,
     }));
     Ok(())
 }
 
-/// What a forward target last answered.
-pub struct TargetAnswer {
-    pub status: Option<i64>,
-    /// JSON list of `[name, value]`.
-    pub headers: Option<String>,
-    /// The first [`RESPONSE_LIMIT`] bytes.
-    pub body: Option<Vec<u8>>,
-}
-
-/// The target's last answer to an event's forward; `None` when it was not forwarded.
-pub fn last_answer(conn: &rusqlite::Connection, event_id: &str) -> Result<Option<TargetAnswer>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT f.status, f.response_headers, f.response_body
-             FROM forwards f JOIN events e ON e.seq = f.event_seq WHERE e.id = ?1",
-        )?
-        .query_row([event_id], |r| {
-            Ok(TargetAnswer {
-                status: r.get(0)?,
-                headers: r.get(1)?,
-                body: r.get(2)?,
-            })
-        })
-        .optional()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_target_gets_the_sub_path_and_both_queries() {
-        let url = |base, path, query| target_url(base, path, "tok", query);
-        assert_eq!(
-            url(
-                "http://localhost:3000/webhooks/systeme",
-                "/h/tok/orders/1",
-                Some("x=1")
-            )
-            .unwrap(),
-            "http://localhost:3000/webhooks/systeme/orders/1?x=1"
-        );
-        assert_eq!(
-            url("http://localhost:3000", "/h/tok", None).unwrap(),
-            "http://localhost:3000/"
-        );
-        assert_eq!(
-            url("https://h.example/in?key=abc", "/h/tok", Some("a=b")).unwrap(),
-            "https://h.example/in?key=abc&a=b"
-        );
-    }
-
-    #[test]
-    fn a_sub_path_cannot_leave_the_handler_path() {
-        let base = "http://localhost:3000/webhooks/systeme";
-        for path in [
-            "/h/tok/../../admin",
-            "/h/tok/%2e%2e/%2e%2e/admin",
-            "/h/tok/%2E%2E/x",
-            "/h/tok/..",
-            "/h/tok/..%2fadmin",
-            "/h/tok/..%2Fadmin",
-            "/h/tok/..%5cadmin",
-            "/h/tok/..\\admin",
-            "/h/tok/..;/admin",
-            "/h/tok/%2e%2e;x/admin",
-            "/h/tok/a/..%2f..%2fadmin",
-            "/h/tok/%252e%252e%252fadmin",
-            "/h/tok/%25252e%25252e/admin",
-        ] {
-            assert_eq!(target_url(base, path, "tok", None), None, "{path}");
-        }
-        assert!(
-            target_url(base, "/h/tok/a/../b", "tok", None).is_some(),
-            "stays inside"
-        );
-    }
 
     #[test]
     fn waits_double_up_to_the_longest() {

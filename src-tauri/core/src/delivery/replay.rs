@@ -9,11 +9,10 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::capture::signature::{SIGNATURE_HEADER, sign};
-use crate::delivery::forward::{
-    NOT_FORWARDED, answer_headers, read_limited, target_url, why_unanswered,
-};
+use crate::delivery::forward::{answer_headers, read_limited, why_unanswered};
 use crate::error::{Error, Result};
 use crate::store::endpoints;
+use crate::store::forwards::{NOT_FORWARDED, target_url};
 use crate::timefmt::{format_micros, now_micros};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -163,7 +162,7 @@ pub fn plan(conn: &Connection, event_id: &str, request: &ReplayRequest) -> Resul
     if let Some(install) =
         crate::store::db::get_setting(conn, crate::store::db::INSTALL_ID_SETTING)?
     {
-        headers.push((crate::delivery::forward::LOOP_HEADER.to_string(), install));
+        headers.push((crate::store::forwards::LOOP_HEADER.to_string(), install));
     }
     Ok(Plan {
         event_seq: seq,

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 use crate::exchange::event_json::{Layout, write_event};
 use crate::store::db;
-use crate::store::queries::{EventFilter, check_filter, for_each_event};
+use crate::store::events::query::{EventFilter, check_filter, for_each_event};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {

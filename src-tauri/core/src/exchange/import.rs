@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 
 use crate::capture::{Capture, Decoding, RawDelivery};
 use crate::error::{Error, Result};
-use crate::store::writer::{in_transaction, insert_capture, settle_later_events};
+use crate::store::deliveries::{in_transaction, insert_capture, settle_later_events};
+use crate::store::shapes::ShapeLearner;
 use crate::timefmt::parse_rfc3339_micros;
 
 /// Events per transaction while importing.
@@ -139,6 +140,7 @@ pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Resul
             api_token,
         },
         max_body,
+        shapes: ShapeLearner::default(),
         secrets: HashMap::new(),
     };
     // Imported deliveries are checked against this store's endpoint secrets.
@@ -192,6 +194,8 @@ struct Sink<'c> {
     seen: u64,
     decoding: Decoding,
     max_body: usize,
+    /// This import's own: another process (a running server) may write the same store.
+    shapes: ShapeLearner,
     /// Endpoint id → secret.
     secrets: HashMap<String, String>,
 }
@@ -239,9 +243,9 @@ impl Sink<'_> {
         }
         let mut batch = ImportReport::default();
         let pending = &self.pending;
-        in_transaction(self.conn, |tx| {
+        in_transaction(self.conn, &mut self.shapes, |tx, shapes| {
             for capture in pending {
-                if let Some(stored) = insert_capture(tx, capture)? {
+                if let Some(stored) = insert_capture(tx, shapes, capture)? {
                     settle_later_events(tx, capture, &stored)?;
                     batch.imported += 1;
                 } else {

@@ -172,9 +172,9 @@ async fn deliver(
             )
         })
         .collect::<Vec<_>>();
-    let looped = crate::delivery::forward::came_from(&headers, &state.install_id);
+    let looped = crate::store::forwards::came_from(&headers, &state.install_id);
     let forward_to = endpoint.forward_to.as_deref().and_then(|base| {
-        let target = crate::delivery::forward::target_url(base, &path, token, parts.uri.query());
+        let target = crate::store::forwards::target_url(base, &path, token, parts.uri.query());
         if target.is_none() {
             tracing::warn!(
                 path,

@@ -5,4 +5,5 @@ pub mod api;
 pub mod ingest;
 pub mod listener;
 pub mod memory_budget;
+pub mod state;
 pub mod ui_assets;

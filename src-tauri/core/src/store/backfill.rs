@@ -8,6 +8,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::capture::{Capture, Decoding, RawDelivery};
 use crate::error::Result;
 use crate::store::db;
+use crate::store::shapes::ShapeLearner;
 
 pub const BACKFILL_SETTING: &str = "facts.backfill_through";
 /// Events per chunk, and body bytes per chunk (bodies can be 10 MiB each): a live delivery
@@ -16,15 +17,19 @@ const CHUNK: i64 = 500;
 const CHUNK_BYTES: i64 = 8 * 1024 * 1024;
 
 /// Derives one chunk; returns at most how many events are left (0 when done).
-pub fn step(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
-    let done = derive_chunk(conn, inflate_limit);
+pub fn step(conn: &mut Connection, shapes: &mut ShapeLearner, inflate_limit: usize) -> Result<i64> {
+    let done = derive_chunk(conn, shapes, inflate_limit);
     if done.is_err() {
-        crate::store::shapes::forget_cached();
+        shapes.forget();
     }
     done
 }
 
-fn derive_chunk(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
+fn derive_chunk(
+    conn: &mut Connection,
+    shapes: &mut ShapeLearner,
+    inflate_limit: usize,
+) -> Result<i64> {
     let Some(through) =
         db::get_setting(conn, BACKFILL_SETTING)?.and_then(|t| t.parse::<i64>().ok())
     else {
@@ -43,10 +48,10 @@ fn derive_chunk(conn: &mut Connection, inflate_limit: usize) -> Result<i64> {
             .execute((seq, facts))?;
         // Learn the shape from history; drift is only ever flagged on arrival.
         if let (Some(event_type), Some(paths)) = (event_type, &capture.paths) {
-            crate::store::shapes::record(&tx, &event_type, paths)?;
+            shapes.record(&tx, &event_type, paths)?;
         }
     }
-    crate::store::shapes::flush(&tx)?;
+    shapes.flush(&tx)?;
     // Whether anything is left, and at most how much (seq values below the chunk): a
     // count would walk every older event again at each chunk.
     let left: i64 = match lowest {

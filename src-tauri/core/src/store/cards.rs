@@ -1,206 +1,11 @@
-//! The contact card: a contact's state as its events tell it (current tags, purchases,
-//! enrolments, webinars, opt-ins, campaigns, pages, email clicks). It is a fold of the
-//! events' [`Fact`]s in the order they happened; the writer keeps a stored copy up to date
-//! as deliveries arrive, and a card can always be rebuilt from the events alone.
+//! Stored contact cards (`contact_cards`): kept current as deliveries are stored, dropped
+//! when an older event arrives, rebuilt from the events' facts when missing.
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
-use serde::{Deserialize, Serialize};
 
-use crate::capture::facts::{Fact, Sale, Step};
+use crate::capture::card::Card;
+use crate::capture::facts::Fact;
 use crate::error::Result;
-use crate::timefmt::format_micros;
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Card {
-    /// Added minus removed, in the order first added.
-    pub tags: Vec<String>,
-    pub purchases: Vec<Purchase>,
-    pub enrolments: Vec<Enrolment>,
-    pub webinars: Vec<WebinarSeat>,
-    pub optins: Vec<Optin>,
-    pub campaigns: Vec<Dated>,
-    pub pages: Vec<PageVisits>,
-    pub email_clicks: Vec<EmailClicks>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Purchase {
-    #[serde(flatten)]
-    pub sale: Sale,
-    pub at: String,
-    pub canceled: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canceled_at: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Enrolment {
-    /// `course` or `bundle`.
-    pub kind: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access: Option<String>,
-    pub at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebinarSeat {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<Step>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_at: Option<String>,
-    pub at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Optin {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<Step>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub page: Option<String>,
-    pub at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Dated {
-    pub name: String,
-    pub at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PageVisits {
-    pub step: Step,
-    pub visits: i64,
-    pub last_at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EmailClicks {
-    pub subject: String,
-    pub clicks: i64,
-    pub last_at: String,
-}
-
-fn same_order(a: &Sale, b: &Sale) -> bool {
-    a.order_id.is_some()
-        && a.order_id == b.order_id
-        && (a.offer_id.is_none() || b.offer_id.is_none() || a.offer_id == b.offer_id)
-}
-
-impl Card {
-    /// Applies one event's fact, `at` its receive time (unix µs).
-    pub fn apply(&mut self, fact: &Fact, at: i64) {
-        let when = format_micros(at);
-        match fact {
-            Fact::TagAdded { tag } => {
-                if !self.tags.contains(tag) {
-                    self.tags.push(tag.clone());
-                }
-            }
-            Fact::TagRemoved { tag } => self.tags.retain(|t| t != tag),
-            Fact::Sale(sale) => {
-                // The same order twice (a resend) is one purchase.
-                if !self.purchases.iter().any(|p| same_order(&p.sale, sale)) {
-                    self.purchases.push(Purchase {
-                        sale: sale.clone(),
-                        at: when,
-                        canceled: false,
-                        canceled_at: None,
-                    });
-                }
-            }
-            Fact::SaleCanceled(sale) => {
-                let open = self
-                    .purchases
-                    .iter()
-                    .position(|p| !p.canceled && same_order(&p.sale, sale));
-                let known = self.purchases.iter().any(|p| same_order(&p.sale, sale));
-                match open {
-                    Some(i) => {
-                        self.purchases[i].canceled = true;
-                        self.purchases[i].canceled_at = Some(when);
-                    }
-                    // A cancellation whose sale Hookscope never saw still tells of a purchase.
-                    None if !known => self.purchases.push(Purchase {
-                        sale: sale.clone(),
-                        at: when.clone(),
-                        canceled: true,
-                        canceled_at: Some(when),
-                    }),
-                    None => {}
-                }
-            }
-            Fact::Optin { step, page } => self.optins.push(Optin {
-                step: step.clone(),
-                page: page.clone(),
-                at: when,
-            }),
-            Fact::Course { name, access } => self.enrol("course", name, access.clone(), when),
-            Fact::Bundle { name } => self.enrol("bundle", name, None, when),
-            Fact::Webinar { step, scheduled_at } => {
-                let seat = WebinarSeat {
-                    step: step.clone(),
-                    scheduled_at: scheduled_at.clone(),
-                    at: when,
-                };
-                if !self
-                    .webinars
-                    .iter()
-                    .any(|w| w.step == seat.step && w.scheduled_at == seat.scheduled_at)
-                {
-                    self.webinars.push(seat);
-                }
-            }
-            Fact::Campaign { name } => {
-                if !self.campaigns.iter().any(|c| &c.name == name) {
-                    self.campaigns.push(Dated {
-                        name: name.clone(),
-                        at: when,
-                    });
-                }
-            }
-            Fact::PageVisited { step } => match self.pages.iter_mut().find(|p| &p.step == step) {
-                Some(page) => {
-                    page.visits += 1;
-                    page.last_at = when;
-                }
-                None => self.pages.push(PageVisits {
-                    step: step.clone(),
-                    visits: 1,
-                    last_at: when,
-                }),
-            },
-            Fact::EmailClicked { subject } => {
-                match self.email_clicks.iter_mut().find(|c| &c.subject == subject) {
-                    Some(click) => {
-                        click.clicks += 1;
-                        click.last_at = when;
-                    }
-                    None => self.email_clicks.push(EmailClicks {
-                        subject: subject.clone(),
-                        clicks: 1,
-                        last_at: when,
-                    }),
-                }
-            }
-        }
-    }
-
-    fn enrol(&mut self, kind: &str, name: &str, access: Option<String>, at: String) {
-        if !self
-            .enrolments
-            .iter()
-            .any(|e| e.kind == kind && e.name == name)
-        {
-            self.enrolments.push(Enrolment {
-                kind: kind.to_string(),
-                name: name.to_string(),
-                access,
-                at,
-            });
-        }
-    }
-}
 
 /// Which of a contact's events count for its card: first attempts that are not probable
 /// repeats, in the order they happened.
@@ -245,11 +50,7 @@ pub fn record(tx: &Transaction, key: &str, fact: &Fact, at: i64, seq: i64) -> Re
                 Err(_) => rebuild(tx, key)?.0,
             }
         }
-        Some(_) => {
-            tx.prepare_cached("DELETE FROM contact_cards WHERE contact_key = ?1")?
-                .execute([key])?;
-            return Ok(());
-        }
+        Some(_) => return drop_stale(tx, key),
         None => {
             // Rebuild only for the contact's newest event; while older ones are being
             // imported the card stays missing and is rebuilt on read.
@@ -297,60 +98,10 @@ pub fn current(conn: &Connection, key: &str) -> Result<Card> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sale(order: &str, cents: i64) -> Sale {
-        Sale {
-            order_id: Some(order.into()),
-            offer_id: Some("19".into()),
-            offer: Some("Blog".into()),
-            amount_cents: Some(cents),
-            currency: Some("EUR".into()),
-            step: None,
-        }
-    }
-
-    #[test]
-    fn tags_are_added_minus_removed_in_order() {
-        let mut card = Card::default();
-        for (i, fact) in [
-            Fact::TagAdded { tag: "lead".into() },
-            Fact::TagAdded { tag: "vip".into() },
-            Fact::TagAdded { tag: "lead".into() },
-            Fact::TagRemoved { tag: "lead".into() },
-            Fact::TagAdded {
-                tag: "buyer".into(),
-            },
-            Fact::TagAdded { tag: "lead".into() },
-        ]
-        .iter()
-        .enumerate()
-        {
-            card.apply(fact, i as i64);
-        }
-        assert_eq!(card.tags, ["vip", "buyer", "lead"]);
-    }
-
-    #[test]
-    fn a_cancellation_marks_its_purchase_and_a_resend_is_one_purchase() {
-        let mut card = Card::default();
-        card.apply(&Fact::Sale(sale("1", 4700)), 1);
-        card.apply(&Fact::Sale(sale("1", 4700)), 2);
-        card.apply(&Fact::Sale(sale("2", 900)), 3);
-        card.apply(&Fact::SaleCanceled(sale("1", 4700)), 4_000_000);
-        card.apply(&Fact::SaleCanceled(sale("3", 100)), 5);
-        assert_eq!(card.purchases.len(), 3);
-        assert!(card.purchases[0].canceled);
-        assert_eq!(
-            card.purchases[0].canceled_at.as_deref(),
-            Some("1970-01-01T00:00:04.000000Z")
-        );
-        assert!(!card.purchases[1].canceled);
-        assert!(
-            card.purchases[2].canceled,
-            "a cancellation alone still shows the purchase"
-        );
-    }
+/// Drops a contact's stored card: an event arrived that changes what came before. It is
+/// rebuilt from the events when next read.
+pub fn drop_stale(tx: &Transaction, key: &str) -> Result<()> {
+    tx.prepare_cached("DELETE FROM contact_cards WHERE contact_key = ?1")?
+        .execute([key])?;
+    Ok(())
 }

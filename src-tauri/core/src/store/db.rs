@@ -307,6 +307,18 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
 /// A pool of read-only connections; WAL lets them read while the writer commits.
 pub type ReadPool = r2d2::Pool<SqliteConnectionManager>;
 
+/// Runs a read on a pooled read-only connection, off the async threads.
+pub async fn read<T, F>(pool: &ReadPool, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || work(&*pool.get()?))
+        .await
+        .map_err(|_| Error::ShuttingDown)?
+}
+
 pub fn read_pool(path: &Path, size: u32) -> Result<ReadPool> {
     let manager = SqliteConnectionManager::file(path)
         .with_flags(read_flags())

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::capture::signature;
 use crate::error::{Error, Result};
+use crate::store::forwards;
 use crate::timefmt::{format_micros, now_micros};
 use crate::tokens;
 
@@ -272,47 +273,10 @@ pub fn set_forward_to(conn: &Connection, id: &str, target: Option<&str>) -> Resu
     let endpoint = get(conn, id)?;
     // Forwards still waiting follow the change: to the new handler, or not at all.
     match &target {
-        None => stop_pending_forwards(conn, id, "forwarding was turned off")?,
-        Some(base) => {
-            let pending: Vec<(i64, String, Option<String>)> = conn
-                .prepare(
-                    "SELECT f.event_seq, e.path, e.query FROM forwards f
-                     JOIN events e ON e.seq = f.event_seq
-                     WHERE f.state = 'pending' AND e.endpoint_id = ?1",
-                )?
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for (seq, path, query) in pending {
-                match crate::delivery::forward::target_url(
-                    base,
-                    &path,
-                    &endpoint.token,
-                    query.as_deref(),
-                ) {
-                    Some(url) => conn.execute(
-                        "UPDATE forwards SET target = ?2, next_at = ?3 WHERE event_seq = ?1",
-                        (seq, url, now_micros()),
-                    )?,
-                    None => conn.execute(
-                        "UPDATE forwards SET state = 'failed', error = ?2 WHERE event_seq = ?1",
-                        (seq, "the sub-path leaves the handler's path"),
-                    )?,
-                };
-            }
-        }
+        None => forwards::stop_pending(conn, id, "forwarding was turned off")?,
+        Some(base) => forwards::retarget_pending(conn, id, &endpoint.token, base)?,
     }
     Ok(endpoint)
-}
-
-/// Forwards of the endpoint that are still waiting end here, with `reason`.
-fn stop_pending_forwards(conn: &Connection, endpoint_id: &str, reason: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE forwards SET state = 'failed', error = ?2, updated_at = ?3
-         WHERE state = 'pending'
-           AND event_seq IN (SELECT seq FROM events WHERE endpoint_id = ?1)",
-        (endpoint_id, reason, now_micros()),
-    )?;
-    Ok(())
 }
 
 /// Sets (or with `None` resets to a fast 200) how the endpoint answers deliveries.
@@ -375,7 +339,7 @@ pub fn delete(conn: &mut Connection, id: &str) -> Result<()> {
         ));
     }
     tx.execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
-    stop_pending_forwards(&tx, id, "the endpoint was deleted")?;
+    forwards::stop_pending(&tx, id, "the endpoint was deleted")?;
     if was_default {
         tx.execute(
             "UPDATE endpoints SET is_default = 1

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capture::facts::{Fact, Sale, Step};
 use crate::error::Result;
-use crate::store::queries::instant;
+use crate::store::events::query::instant;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct FunnelFilter {

@@ -1,11 +1,15 @@
 //! The SQLite store: opening it (one init for every connection, migrations), the one
-//! writer thread, and a module per table holding that table's SQL.
+//! writer thread, and a module per table holding that table's SQL. What one delivery
+//! writes, step by step, is in [`deliveries`].
 
 pub mod backfill;
 pub mod cards;
+pub mod contacts;
 pub mod db;
+pub mod deliveries;
 pub mod endpoints;
+pub mod events;
+pub mod forwards;
 pub mod funnels;
-pub mod queries;
 pub mod shapes;
 pub mod writer;

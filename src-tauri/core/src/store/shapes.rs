@@ -1,339 +1,17 @@
-//! Schema drift: per event type, the JSON paths seen and the kinds of value at each, and
-//! what a new delivery adds, drops or retypes compared with everything before it.
-//!
-//! Paths use dots for object keys and `[]` for array items (`contact.tags[].name`). Two
-//! variations are not drift: `null` where something else was seen (optional values), and
-//! an empty `[]` or `{}` where the other container was seen (PHP encodes an empty map as
-//! `[]`, so systeme.io's `fields` comes both ways).
+//! Learned shapes in the store (`event_shapes`), and the learner that keeps them current
+//! as deliveries are derived. The learner is a value its owner (the writer) passes where
+//! shapes are learned: a delivery costs no JSON parse of its type's shape, and each shape
+//! is written once per transaction ([`ShapeLearner::flush`]), not once per delivery.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, Transaction};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
+use crate::capture::shape::{Change, Learned, Paths};
 use crate::error::Result;
 
-/// Kinds of JSON value, as bits so a path can hold several in one delivery (array items).
-pub const STRING: u8 = 1;
-pub const NUMBER: u8 = 2;
-pub const BOOLEAN: u8 = 4;
-pub const NULL: u8 = 8;
-pub const OBJECT: u8 = 16;
-pub const ARRAY: u8 = 32;
-/// An empty array or object: either container.
-pub const EMPTY: u8 = 64;
-
-const KIND_NAMES: [(u8, &str); 7] = [
-    (STRING, "string"),
-    (NUMBER, "number"),
-    (BOOLEAN, "boolean"),
-    (NULL, "null"),
-    (OBJECT, "object"),
-    (ARRAY, "array"),
-    (EMPTY, "empty"),
-];
-
-/// Past this many paths or this depth a payload is not learned from (it is no webhook
-/// schema, and its shape would bloat the store).
-const MAX_PATHS: usize = 2_000;
-const MAX_DEPTH: usize = 32;
-/// A longer path (a key that is data, not a field name) is no schema either.
-const MAX_PATH_BYTES: usize = 256;
-/// Paths one type's stored shape keeps; beyond it new paths are still reported as drift
-/// but no longer remembered (payloads keyed by ids would grow it without end).
-const MAX_SHAPE_PATHS: usize = 5_000;
-/// Event types the writer keeps in memory; the cache starts over beyond it.
+/// Event types the learner keeps in memory; the cache starts over beyond it.
 const MAX_CACHED_TYPES: usize = 256;
-
-/// The paths of one delivery and the kinds of value at each. `None` when the payload is
-/// too large or deep to be a shape worth learning.
-pub type Paths = BTreeMap<String, u8>;
-
-pub fn paths_of(json: &Value) -> Option<Paths> {
-    let mut paths = Paths::new();
-    walk(json, &mut String::new(), 0, &mut paths).then_some(paths)
-}
-
-fn walk(value: &Value, path: &mut String, depth: usize, out: &mut Paths) -> bool {
-    if depth > MAX_DEPTH || out.len() > MAX_PATHS || path.len() > MAX_PATH_BYTES {
-        return false;
-    }
-    if !path.is_empty() {
-        *out.entry(path.clone()).or_default() |= kind_of(value);
-    }
-    let len = path.len();
-    match value {
-        Value::Object(map) => map.iter().all(|(key, child)| {
-            if !path.is_empty() {
-                path.push('.');
-            }
-            path.push_str(key);
-            let ok = walk(child, path, depth + 1, out);
-            path.truncate(len);
-            ok
-        }),
-        Value::Array(items) => items.iter().all(|child| {
-            path.push_str("[]");
-            let ok = walk(child, path, depth + 1, out);
-            path.truncate(len);
-            ok
-        }),
-        _ => true,
-    }
-}
-
-fn kind_of(value: &Value) -> u8 {
-    match value {
-        Value::String(_) => STRING,
-        Value::Number(_) => NUMBER,
-        Value::Bool(_) => BOOLEAN,
-        Value::Null => NULL,
-        Value::Object(map) if map.is_empty() => EMPTY,
-        Value::Array(items) if items.is_empty() => EMPTY,
-        Value::Object(_) => OBJECT,
-        Value::Array(_) => ARRAY,
-    }
-}
-
-pub fn kind_names(kinds: u8) -> Vec<&'static str> {
-    KIND_NAMES
-        .iter()
-        .filter(|(bit, _)| kinds & bit != 0)
-        .map(|(_, name)| *name)
-        .collect()
-}
-
-/// What has been seen of one event type.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Shape {
-    pub deliveries: i64,
-    pub paths: BTreeMap<String, PathStats>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PathStats {
-    /// Deliveries that had this path.
-    pub seen: i64,
-    /// Kind name → deliveries in which the path held that kind.
-    pub kinds: BTreeMap<String, i64>,
-}
-
-impl PathStats {
-    fn kinds_mask(&self) -> u8 {
-        KIND_NAMES
-            .iter()
-            .filter(|(_, name)| self.kinds.contains_key(*name))
-            .fold(0, |mask, (bit, _)| mask | bit)
-    }
-}
-
-/// One difference between a delivery and the shape before it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    pub path: String,
-    /// `added`, `dropped` or `retyped`.
-    pub change: String,
-    /// Kinds seen before (dropped, retyped).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub was: Vec<String>,
-    /// Kinds in this delivery (added, retyped).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub now: Vec<String>,
-}
-
-fn parent(path: &str) -> Option<&str> {
-    if let Some(stripped) = path.strip_suffix("[]") {
-        return Some(stripped);
-    }
-    path.rfind(['.', '['])
-        .map(|i| &path[..i])
-        .filter(|p| !p.is_empty())
-}
-
-fn compatible(now: u8, was: u8) -> bool {
-    if was & !NULL == 0 {
-        return true; // only ever null (or nothing): the first real value tells
-    }
-    // Optional values and PHP's empty map/list are not drift.
-    let mut allowed = was | NULL;
-    if was & (OBJECT | ARRAY) != 0 {
-        allowed |= EMPTY;
-    }
-    if was & !(EMPTY | NULL) == 0 {
-        allowed |= OBJECT | ARRAY; // only ever empty: the first filled one shows its kind
-    }
-    now & !allowed == 0
-}
-
-impl Shape {
-    /// How `paths` differs from what was seen before; empty for the first delivery.
-    pub fn compare(&self, paths: &Paths) -> Vec<Change> {
-        if self.deliveries == 0 {
-            return Vec::new();
-        }
-        let mut changes = Vec::new();
-        for (path, &now) in paths {
-            match self.paths.get(path) {
-                None => {
-                    // Report where the new part starts, not every path inside it; and the
-                    // contents of a container only ever seen empty (`fields: []`) are
-                    // what it always could hold, not drift.
-                    let inside_known = parent(path).is_some_and(|p| match self.paths.get(p) {
-                        None => paths.contains_key(p),
-                        Some(stats) => stats.kinds_mask() & !(EMPTY | NULL) == 0,
-                    });
-                    if !inside_known {
-                        changes.push(Change {
-                            path: path.clone(),
-                            change: "added".into(),
-                            was: vec![],
-                            now: names(now),
-                        });
-                    }
-                }
-                Some(stats) => {
-                    let was = stats.kinds_mask();
-                    if !compatible(now, was) {
-                        changes.push(Change {
-                            path: path.clone(),
-                            change: "retyped".into(),
-                            was: names(was),
-                            now: names(now),
-                        });
-                    }
-                }
-            }
-        }
-        for (path, stats) in &self.paths {
-            if stats.seen < self.deliveries || paths.contains_key(path) {
-                continue; // optional, or present
-            }
-            // Only where the missing part starts, and not inside a container that came
-            // empty or null this time.
-            let reported_above = match parent(path) {
-                None => false,
-                Some(p) => match paths.get(p) {
-                    None => true,
-                    Some(&kinds) => kinds & (EMPTY | NULL) != 0 && kinds & (OBJECT | ARRAY) == 0,
-                },
-            };
-            if !reported_above {
-                changes.push(Change {
-                    path: path.clone(),
-                    change: "dropped".into(),
-                    was: names(stats.kinds_mask()),
-                    now: vec![],
-                });
-            }
-        }
-        changes
-    }
-
-    pub fn learn(&mut self, paths: &Paths) {
-        self.learn_many(paths, 1);
-    }
-
-    /// Learns `count` deliveries that all had `paths`.
-    fn learn_many(&mut self, paths: &Paths, count: i64) {
-        self.deliveries += count;
-        for (path, &kinds) in paths {
-            if !self.paths.contains_key(path) && self.paths.len() >= MAX_SHAPE_PATHS {
-                continue;
-            }
-            let stats = self.paths.entry(path.clone()).or_default();
-            stats.seen += count;
-            for name in kind_names(kinds) {
-                *stats.kinds.entry(name.to_string()).or_default() += count;
-            }
-        }
-    }
-}
-
-/// Variants of a type's payload: most deliveries of a type share their exact set of paths
-/// and kinds, so a type is stored as its distinct variants with a count each. A delivery
-/// like one seen before costs a hash lookup and cannot drift (every path and kind in it
-/// was seen, and no path it lacks can have been in every earlier delivery); only a new
-/// variant is compared with the whole shape.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Learned {
-    pub variants: Vec<Variant>,
-    /// Deliveries past [`MAX_VARIANTS`] distinct variants, summed path by path.
-    #[serde(default)]
-    pub others: Shape,
-    #[serde(skip)]
-    index: HashMap<u64, usize>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Variant {
-    pub count: i64,
-    /// Path → kinds bits.
-    pub paths: Paths,
-}
-
-/// Distinct variants one type keeps; beyond, deliveries are summed into `others`.
-const MAX_VARIANTS: usize = 200;
-
-fn fingerprint(paths: &Paths) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    paths.hash(&mut hasher);
-    hasher.finish()
-}
-
-impl Learned {
-    pub fn deliveries(&self) -> i64 {
-        self.variants.iter().map(|v| v.count).sum::<i64>() + self.others.deliveries
-    }
-
-    /// Every path with how often it appeared and with which kinds.
-    pub fn shape(&self) -> Shape {
-        let mut shape = self.others.clone();
-        for variant in &self.variants {
-            shape.learn_many(&variant.paths, variant.count);
-        }
-        shape
-    }
-
-    fn reindex(&mut self) {
-        self.index = self
-            .variants
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (fingerprint(&v.paths), i))
-            .collect();
-    }
-
-    /// Learns a delivery; returns how it differs from everything before (unless `quiet`).
-    pub fn record(&mut self, paths: &Paths, quiet: bool) -> Vec<Change> {
-        let key = fingerprint(paths);
-        if let Some(&i) = self.index.get(&key) {
-            self.variants[i].count += 1;
-            return Vec::new();
-        }
-        let changes = if quiet {
-            Vec::new()
-        } else {
-            self.shape().compare(paths)
-        };
-        if self.variants.len() < MAX_VARIANTS {
-            self.index.insert(key, self.variants.len());
-            self.variants.push(Variant {
-                count: 1,
-                paths: paths.clone(),
-            });
-        } else {
-            self.others.learn(paths);
-        }
-        changes
-    }
-}
-
-fn names(kinds: u8) -> Vec<String> {
-    kind_names(kinds).into_iter().map(str::to_string).collect()
-}
 
 /// The writer's working copy of a type's shape.
 struct Cached {
@@ -346,73 +24,72 @@ struct Cached {
     dirty: bool,
 }
 
-thread_local! {
-    /// Shapes as the writing thread maintains them: a delivery costs no JSON parse of its
-    /// type's shape, and each shape is written once per transaction ([`flush`]), not once
-    /// per delivery. Checked against the stored delivery count once per transaction, so
-    /// another writer (an import in another process) makes it reload; a failed
-    /// transaction must call [`forget_cached`].
-    static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
-
+/// Shapes as one store's writer maintains them. Checked against the stored delivery count
+/// once per transaction, so another writer (an import in another process) makes it
+/// reload; a transaction that fails must [`ShapeLearner::forget`] what it learned.
+#[derive(Default)]
+pub struct ShapeLearner {
+    cache: HashMap<String, Cached>,
     /// While events stored before shapes existed are being learned from, a shape is still
-    /// incomplete: live deliveries teach it but are not flagged. Kept per writing thread,
-    /// like the cache, so it belongs to one store.
-    static LEARNING_HISTORY: Cell<bool> = const { Cell::new(false) };
+    /// incomplete: live deliveries teach it but are not flagged.
+    learning_history: bool,
 }
 
-/// Call it on the writing thread (in [`crate::store::writer::Writer::run`]).
-pub fn set_learning_history(learning: bool) {
-    LEARNING_HISTORY.set(learning);
-}
+impl ShapeLearner {
+    pub fn set_learning_history(&mut self, learning: bool) {
+        self.learning_history = learning;
+    }
 
-/// Compares a delivery of `event_type` with its type's shape and learns from it; returns
-/// the drift (empty when none). The shape is stored by [`flush`] before the commit.
-pub fn record(tx: &Transaction, event_type: &str, paths: &Paths) -> Result<Vec<Change>> {
-    let cached = CACHE.with_borrow_mut(|cache| cache.remove(event_type));
-    let mut entry = match cached {
-        Some(entry) if entry.checked => entry,
-        cached => {
-            let stored: Option<i64> = tx
-                .prepare_cached("SELECT deliveries FROM event_shapes WHERE event_type = ?1")?
-                .query_row([event_type], |r| r.get(0))
-                .optional()?;
-            match cached {
-                Some(entry) if entry.stored == stored.unwrap_or(0) => Cached {
-                    checked: true,
-                    ..entry
-                },
-                _ => {
-                    let learned = match stored {
-                        Some(_) => load(tx, event_type)?.unwrap_or_default(),
-                        None => Learned::default(),
-                    };
-                    Cached {
-                        stored: learned.deliveries(),
-                        learned,
+    /// Compares a delivery of `event_type` with its type's shape and learns from it;
+    /// returns the drift (empty when none). The shape is stored by [`ShapeLearner::flush`]
+    /// before the commit.
+    pub fn record(
+        &mut self,
+        tx: &Transaction,
+        event_type: &str,
+        paths: &Paths,
+    ) -> Result<Vec<Change>> {
+        let cached = self.cache.remove(event_type);
+        let mut entry = match cached {
+            Some(entry) if entry.checked => entry,
+            cached => {
+                let stored: Option<i64> = tx
+                    .prepare_cached("SELECT deliveries FROM event_shapes WHERE event_type = ?1")?
+                    .query_row([event_type], |r| r.get(0))
+                    .optional()?;
+                match cached {
+                    Some(entry) if entry.stored == stored.unwrap_or(0) => Cached {
                         checked: true,
-                        dirty: false,
+                        ..entry
+                    },
+                    _ => {
+                        let learned = match stored {
+                            Some(_) => load(tx, event_type)?.unwrap_or_default(),
+                            None => Learned::default(),
+                        };
+                        Cached {
+                            stored: learned.deliveries(),
+                            learned,
+                            checked: true,
+                            dirty: false,
+                        }
                     }
                 }
             }
-        }
-    };
-    let quiet = LEARNING_HISTORY.get();
-    let changes = entry.learned.record(paths, quiet);
-    entry.dirty = true;
-    CACHE.with_borrow_mut(|cache| {
-        if cache.len() >= MAX_CACHED_TYPES && !cache.contains_key(event_type) {
+        };
+        let changes = entry.learned.record(paths, self.learning_history);
+        entry.dirty = true;
+        if self.cache.len() >= MAX_CACHED_TYPES && !self.cache.contains_key(event_type) {
             // Written-out entries can go; unwritten ones must stay until the flush.
-            cache.retain(|_, e| e.dirty);
+            self.cache.retain(|_, e| e.dirty);
         }
-        cache.insert(event_type.to_string(), entry)
-    });
-    Ok(changes)
-}
+        self.cache.insert(event_type.to_string(), entry);
+        Ok(changes)
+    }
 
-/// Stores every shape learned from in this transaction; call it just before committing.
-pub fn flush(tx: &Transaction) -> Result<()> {
-    CACHE.with_borrow_mut(|cache| -> Result<()> {
-        for (event_type, entry) in cache.iter_mut() {
+    /// Stores every shape learned from in this transaction; call it just before committing.
+    pub fn flush(&mut self, tx: &Transaction) -> Result<()> {
+        for (event_type, entry) in self.cache.iter_mut() {
             if entry.dirty {
                 let deliveries = entry.learned.deliveries();
                 tx.prepare_cached(
@@ -431,12 +108,12 @@ pub fn flush(tx: &Transaction) -> Result<()> {
             entry.checked = false;
         }
         Ok(())
-    })
-}
+    }
 
-/// Forgets the thread's cached shapes: a transaction that learned from them failed.
-pub fn forget_cached() {
-    CACHE.with_borrow_mut(HashMap::clear);
+    /// Forgets the cached shapes: a transaction that learned from them failed.
+    pub fn forget(&mut self) {
+        self.cache.clear();
+    }
 }
 
 pub fn load(conn: &rusqlite::Connection, event_type: &str) -> Result<Option<Learned>> {
@@ -458,135 +135,4 @@ pub fn list(conn: &rusqlite::Connection) -> Result<Vec<(String, i64)>> {
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn paths(json: &str) -> Paths {
-        paths_of(&serde_json::from_str(json).unwrap()).unwrap()
-    }
-
-    fn shape_of(samples: &[&str]) -> Shape {
-        let mut shape = Shape::default();
-        for sample in samples {
-            shape.learn(&paths(sample));
-        }
-        shape
-    }
-
-    fn changes(shape: &Shape, json: &str) -> Vec<(String, String)> {
-        shape
-            .compare(&paths(json))
-            .into_iter()
-            .map(|c| (c.path, c.change))
-            .collect()
-    }
-
-    #[test]
-    fn paths_name_keys_and_array_items() {
-        let p = paths(r#"{"a":{"b":1,"c":[{"d":"x"},{"d":null}]},"e":[]}"#);
-        assert_eq!(p["a"], OBJECT);
-        assert_eq!(p["a.b"], NUMBER);
-        assert_eq!(p["a.c"], ARRAY);
-        assert_eq!(p["a.c[].d"], STRING | NULL);
-        assert_eq!(p["e"], EMPTY);
-        assert!(
-            paths_of(
-                &serde_json::from_str(&format!("{}1{}", "[".repeat(40), "]".repeat(40))).unwrap()
-            )
-            .is_none()
-        );
-        // A key that is data, not a field name: not a schema.
-        let long_key = format!(r#"{{"{}":{{"a":1}}}}"#, "k".repeat(300));
-        assert!(paths_of(&serde_json::from_str(&long_key).unwrap()).is_none());
-    }
-
-    #[test]
-    fn added_dropped_and_retyped_are_reported_where_they_start() {
-        let shape = shape_of(&[
-            r#"{"contact":{"id":1,"email":"a@b.c","tags":[{"id":1,"name":"x"}]}}"#,
-            r#"{"contact":{"id":2,"email":"d@e.f","tags":[]}}"#,
-        ]);
-        assert!(changes(&shape, r#"{"contact":{"id":3,"email":"g@h.i","tags":[]}}"#).is_empty());
-        assert_eq!(
-            changes(
-                &shape,
-                r#"{"contact":{"id":"3","email":"g@h.i","phone":{"n":"1"}}}"#
-            ),
-            vec![
-                ("contact.id".to_string(), "retyped".to_string()),
-                ("contact.phone".to_string(), "added".to_string()),
-                ("contact.tags".to_string(), "dropped".to_string()),
-            ],
-            "the tag items were optional, so only tags itself is dropped; phone.n is inside the addition"
-        );
-        assert_eq!(
-            changes(&shape, r#"{"contact":{"email":"g@h.i","tags":[]}}"#),
-            vec![("contact.id".to_string(), "dropped".to_string())]
-        );
-        assert_eq!(
-            changes(&shape, r#"{"other":1}"#),
-            vec![
-                ("other".to_string(), "added".to_string()),
-                ("contact".to_string(), "dropped".to_string()),
-            ]
-        );
-    }
-
-    #[test]
-    fn variants_are_counted_and_only_new_ones_compared() {
-        let mut learned = Learned::default();
-        let a = paths(r#"{"id":1,"email":"a@b.c"}"#);
-        let b = paths(r#"{"id":1,"email":"a@b.c","phone":"1"}"#);
-        assert!(
-            learned.record(&a, false).is_empty(),
-            "the first is the baseline"
-        );
-        assert!(learned.record(&a, false).is_empty());
-        assert_eq!(learned.record(&b, false).len(), 1, "phone added");
-        assert!(
-            learned.record(&b, false).is_empty(),
-            "a variant seen before"
-        );
-        // Missing an always-present field is drift even after many deliveries.
-        assert_eq!(
-            learned.record(&paths(r#"{"email":"a@b.c"}"#), false)[0].change,
-            "dropped"
-        );
-        assert_eq!(learned.variants.len(), 3);
-        assert_eq!(learned.deliveries(), 5);
-        let shape = learned.shape();
-        assert_eq!(shape.paths["phone"].seen, 2);
-        assert_eq!(shape.paths["id"].seen, 4);
-        // Stored and loaded again, it still recognises its variants.
-        let mut again: Learned =
-            serde_json::from_str(&serde_json::to_string(&learned).unwrap()).unwrap();
-        again.reindex();
-        assert!(again.record(&b, false).is_empty());
-        assert_eq!(again.deliveries(), 6);
-    }
-
-    #[test]
-    fn known_variants_are_not_drift() {
-        // `fields` as an object, then as PHP's empty list; an optional value coming null.
-        let shape = shape_of(&[
-            r#"{"fields":{"first_name":"A"},"coupon":{"code":"X"}}"#,
-            r#"{"fields":{"first_name":"B"},"coupon":{"code":"Y"}}"#,
-        ]);
-        assert!(changes(&shape, r#"{"fields":[],"coupon":null}"#).is_empty());
-        let empty_first = shape_of(&[r#"{"fields":[]}"#]);
-        assert!(changes(&empty_first, r#"{"fields":{"first_name":"A"}}"#).is_empty());
-        // Once fields held something, a new custom field is news.
-        let filled = shape_of(&[r#"{"fields":{"first_name":"A"}}"#]);
-        assert_eq!(
-            changes(&filled, r#"{"fields":{"first_name":"A","phone":"1"}}"#),
-            vec![("fields.phone".to_string(), "added".to_string())]
-        );
-        assert!(
-            shape_of(&[]).compare(&paths(r#"{"x":1}"#)).is_empty(),
-            "nothing to compare with"
-        );
-    }
 }

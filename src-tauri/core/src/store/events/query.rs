@@ -1,18 +1,15 @@
-//! Reading the store: event lists with filters and cursors, one event with its body,
-//! contacts, counts. Every function takes a read connection and never writes.
+//! Lists of stored events: filters shared by the event list and exports, cursors, and
+//! full-text search. Every function takes a read connection and never writes.
 
+use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
-use crate::capture::body::BodyKind;
+use super::{EventMeta, JOIN_ENDPOINTS, META_COLUMNS, StoredEvent, meta_from_row, stored_from_row};
 use crate::capture::decode::normalise_email;
-use crate::capture::sender::Sender;
 use crate::capture::signature::Verdict;
 use crate::error::{Error, Result};
-use crate::exchange::event_json::EventMeta;
-use crate::timefmt::{format_micros, parse_rfc3339_micros};
+use crate::timefmt::parse_rfc3339_micros;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
@@ -63,18 +60,18 @@ impl Cursor {
 }
 
 /// A SQL `WHERE` clause and its parameters.
-struct Conditions {
-    sql: Vec<String>,
-    params: Vec<SqlValue>,
+pub(crate) struct Conditions {
+    pub(crate) sql: Vec<String>,
+    pub(crate) params: Vec<SqlValue>,
 }
 
 impl Conditions {
-    fn push(&mut self, sql: &str, values: impl IntoIterator<Item = SqlValue>) {
+    pub(crate) fn push(&mut self, sql: &str, values: impl IntoIterator<Item = SqlValue>) {
         self.sql.push(sql.to_string());
         self.params.extend(values);
     }
 
-    fn where_clause(&self) -> String {
+    pub(crate) fn where_clause(&self) -> String {
         if self.sql.is_empty() {
             String::new()
         } else {
@@ -210,79 +207,6 @@ pub fn fts_query(text: &str) -> Option<String> {
     Some(format!("{}{prefix}", quoted.join(" ")))
 }
 
-const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
-    coalesce(p.name, e.endpoint_name) AS endpoint_name, e.method, e.path, e.query, e.headers,
-    e.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
-    e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
-    e.contact_name, e.occurred_at, e.client_ip, e.via_tunnel, e.signature,
-    e.message_id, e.attempt, e.repeat_of, e.drift, fw.target AS fw_target,
-    fw.state AS fw_state, fw.attempts AS fw_attempts, fw.status AS fw_status,
-    fw.duration_ms AS fw_duration_ms, fw.error AS fw_error";
-
-const JOIN_ENDPOINTS: &str = "LEFT JOIN endpoints p ON p.id = e.endpoint_id
-    LEFT JOIN forwards fw ON fw.event_seq = e.seq";
-
-fn sender_of(client_ip: Option<&str>, via_tunnel: bool) -> Option<Sender> {
-    Some(Sender::of(client_ip?.parse().ok()?, via_tunnel))
-}
-
-fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
-    let client_ip: Option<String> = row.get("client_ip")?;
-    let via_tunnel: bool = row.get("via_tunnel")?;
-    let sender = sender_of(client_ip.as_deref(), via_tunnel);
-    let headers: String = row.get("headers")?;
-    Ok(EventMeta {
-        id: row.get("id")?,
-        received_at: format_micros(row.get("received_at")?),
-        endpoint: row.get("endpoint_id")?,
-        endpoint_name: row.get("endpoint_name")?,
-        method: row.get("method")?,
-        path: row.get("path")?,
-        query: row.get("query")?,
-        headers: RawValue::from_string(headers)
-            .unwrap_or_else(|_| RawValue::from_string("[]".into()).expect("an empty list is JSON")),
-        remote_addr: row.get("remote_addr")?,
-        sender: sender.map(Sender::as_str),
-        source_ok: sender.and_then(Sender::is_systeme),
-        signature: Verdict::parse(&row.get::<_, String>("signature")?)
-            .unwrap_or(Verdict::Unsigned)
-            .as_str(),
-        message_id: row.get("message_id")?,
-        attempt: row.get("attempt")?,
-        repeat_of: row.get("repeat_of")?,
-        drift: row
-            .get::<_, Option<String>>("drift")?
-            .and_then(|d| RawValue::from_string(d).ok()),
-        forward: match row.get::<_, Option<String>>("fw_target")? {
-            Some(target) => Some(crate::delivery::forward::ForwardView {
-                target,
-                state: row.get("fw_state")?,
-                attempts: row.get("fw_attempts")?,
-                status: row.get("fw_status")?,
-                duration_ms: row.get("fw_duration_ms")?,
-                error: row.get("fw_error")?,
-            }),
-            None => None,
-        },
-        client_ip,
-        via_tunnel,
-        content_type: row.get("content_type")?,
-        content_encoding: row.get("content_encoding")?,
-        size: row.get("size")?,
-        body_kind: row.get("body_kind")?,
-        source: row.get("source")?,
-        family: row.get("family")?,
-        event_type: row.get("event_type")?,
-        label: row.get("label")?,
-        summary: row.get("summary")?,
-        contact_email: row.get("contact_email")?,
-        contact_key: row.get("contact_key")?,
-        contact_id: row.get("contact_id")?,
-        contact_name: row.get("contact_name")?,
-        occurred_at: row.get("occurred_at")?,
-    })
-}
-
 #[derive(Debug, Serialize)]
 pub struct EventPage {
     pub events: Vec<EventMeta>,
@@ -341,30 +265,6 @@ pub fn list_events(conn: &Connection, filter: &EventFilter) -> Result<EventPage>
     })
 }
 
-/// One stored event: what it is, and its exact body.
-pub struct StoredEvent {
-    pub meta: EventMeta,
-    pub body_kind: BodyKind,
-    pub body: Vec<u8>,
-}
-
-pub fn get_event(conn: &Connection, id: &str) -> Result<StoredEvent> {
-    let sql =
-        format!("SELECT {META_COLUMNS}, e.body FROM events e {JOIN_ENDPOINTS} WHERE e.id = ?1");
-    conn.query_row(&sql, [id], stored_from_row)
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("no event {id}")))
-}
-
-fn stored_from_row(row: &Row) -> rusqlite::Result<StoredEvent> {
-    let meta = meta_from_row(row)?;
-    Ok(StoredEvent {
-        body_kind: BodyKind::parse(&meta.body_kind),
-        body: row.get("body")?,
-        meta,
-    })
-}
-
 /// Every event matching `filter`, oldest first, with bodies; for exports. Streams: one
 /// row in memory at a time.
 pub fn for_each_event(
@@ -388,139 +288,6 @@ pub fn for_each_event(
         count += 1;
     }
     Ok(count)
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Contact {
-    /// Lower-cased: the grouping key.
-    pub email: String,
-    pub name: Option<String>,
-    pub contact_id: Option<String>,
-    pub events: i64,
-    pub first_seen: String,
-    pub last_seen: String,
-    pub last_event_id: String,
-    pub last_event_type: Option<String>,
-    pub last_label: String,
-    pub last_summary: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ContactPage {
-    pub contacts: Vec<Contact>,
-    pub next: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ContactFilter {
-    pub q: Option<String>,
-    pub limit: Option<usize>,
-    pub before: Option<String>,
-}
-
-/// Contacts, most recent activity first; `q` matches email or name anywhere, any case.
-pub fn list_contacts(conn: &Connection, filter: &ContactFilter) -> Result<ContactPage> {
-    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let mut c = Conditions {
-        sql: Vec::new(),
-        params: Vec::new(),
-    };
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        if q.chars().count() >= 3 {
-            // Trigram index: any substring of three characters or more, without a scan.
-            c.push(
-                "id IN (SELECT rowid FROM contacts_search WHERE contacts_search MATCH ?)",
-                [SqlValue::Text(format!("\"{}\"", q.replace('"', "\"\"")))],
-            );
-        } else {
-            // One or two characters match most contacts: walking them newest first finds
-            // a page quickly.
-            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
-            c.push(
-                "(key LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')",
-                [SqlValue::Text(pattern.clone()), SqlValue::Text(pattern)],
-            );
-        }
-    }
-    if let Some(before) = filter.before.as_deref().filter(|b| !b.is_empty()) {
-        let (at, key) = before
-            .split_once(':')
-            .and_then(|(at, key)| Some((at.parse::<i64>().ok()?, key)))
-            .ok_or_else(|| Error::Invalid(format!("invalid cursor {before:?}")))?;
-        c.push(
-            "(last_seen, key) < (?, ?)",
-            [SqlValue::Integer(at), SqlValue::Text(key.to_string())],
-        );
-    }
-    let sql = format!(
-        "SELECT {CONTACT_COLUMNS} FROM contacts {} ORDER BY last_seen DESC, key DESC LIMIT {}",
-        c.where_clause(),
-        limit + 1
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(c.params.iter()))?;
-    let mut contacts = Vec::with_capacity(limit);
-    let mut next = None;
-    let mut last_cursor = None;
-    while let Some(row) = rows.next()? {
-        if contacts.len() == limit {
-            next = last_cursor.take();
-            break;
-        }
-        let last_seen: i64 = row.get("last_seen")?;
-        let key: String = row.get("key")?;
-        last_cursor = Some(format!("{last_seen}:{key}"));
-        contacts.push(contact_from_row(row)?);
-    }
-    Ok(ContactPage { contacts, next })
-}
-
-const CONTACT_COLUMNS: &str = "key, name, contact_id, events, first_seen, last_seen,
-    last_event_id, last_event_type, last_label, last_summary";
-
-fn contact_from_row(row: &Row) -> rusqlite::Result<Contact> {
-    Ok(Contact {
-        email: row.get("key")?,
-        name: row.get("name")?,
-        contact_id: row.get("contact_id")?,
-        events: row.get("events")?,
-        first_seen: format_micros(row.get("first_seen")?),
-        last_seen: format_micros(row.get("last_seen")?),
-        last_event_id: row.get("last_event_id")?,
-        last_event_type: row.get("last_event_type")?,
-        last_label: row.get("last_label")?,
-        last_summary: row.get("last_summary")?,
-    })
-}
-
-/// One contact by email, any case.
-pub fn get_contact(conn: &Connection, email: &str) -> Result<Contact> {
-    let key = normalise_email(email);
-    conn.prepare_cached(&format!(
-        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE key = ?1"
-    ))?
-    .query_row([&key], contact_from_row)
-    .optional()?
-    .ok_or_else(|| Error::NotFound(format!("no contact {key}")))
-}
-
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
-#[derive(Debug, Serialize)]
-pub struct Counts {
-    pub events: i64,
-    pub contacts: i64,
-}
-
-pub fn counts(conn: &Connection) -> Result<Counts> {
-    Ok(Counts {
-        events: conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?,
-        contacts: conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?,
-    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,105 @@
+//! What runs beside the listeners for as long as Hookscope does: endpoint changes made by
+//! the command line, public URLs remembered, history derived after an upgrade.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::http::state::{AppState, LAST_URL_SETTING, TUNNEL_SETTING};
+use crate::store::shapes::ShapeLearner;
+use crate::store::{backfill, db, endpoints};
+use crate::tunnel::{self, TunnelChoice};
+
+/// The tunnel chosen last time; on a first run cloudflared when it is installed (a quick
+/// tunnel needs no account), else none.
+pub async fn remembered_tunnel(state: &AppState) -> Result<TunnelChoice> {
+    let stored = state
+        .read(|conn| db::get_setting(conn, TUNNEL_SETTING))
+        .await?;
+    if let Some(choice) = stored.and_then(|text| text.parse().ok()) {
+        return Ok(choice);
+    }
+    Ok(if tunnel::cloudflared_available(&state.tunnels.options()) {
+        TunnelChoice::Cloudflared
+    } else {
+        TunnelChoice::Off
+    })
+}
+
+/// Endpoint changes made outside this process (`hookscope endpoints secret`) reach the
+/// ingest directory within this long. Reading the few endpoint rows costs microseconds.
+const ENDPOINTS_REFRESH: Duration = Duration::from_millis(250);
+
+pub fn follow_endpoint_changes(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ENDPOINTS_REFRESH);
+        // Said once per spell of failures, not four times a second.
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let version = state.directory.version();
+            match state.read(endpoints::list).await {
+                Ok(list) => {
+                    state.directory.refresh(list, version);
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("endpoints are read again");
+                    }
+                }
+                Err(error) if !failing => {
+                    tracing::warn!(%error, "cannot re-read endpoints; retrying quietly");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+        }
+    });
+}
+
+/// Derives facts and shapes for events stored by an earlier version (see [`backfill`]).
+pub fn backfill_in_background(state: Arc<AppState>) {
+    let inflate_limit = state.max_body;
+    tokio::spawn(async move {
+        loop {
+            let step = move |conn: &mut rusqlite::Connection, shapes: &mut ShapeLearner| {
+                let left = backfill::step(conn, shapes, inflate_limit)?;
+                if left == 0 {
+                    shapes.set_learning_history(false);
+                }
+                Ok(left)
+            };
+            match state.writer.run_learning(step).await {
+                Ok(0) => return,
+                Ok(left) => tracing::info!(left, "deriving facts of earlier events"),
+                Err(error) => {
+                    tracing::warn!(%error, "deriving facts of earlier events stopped");
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// Keeps the last public URL shown, so a new one after a restart is announced as a change.
+pub fn remember_public_urls(state: Arc<AppState>) {
+    let mut status = state.tunnels.subscribe();
+    tokio::spawn(async move {
+        let mut stored: Option<String> = None;
+        while status.changed().await.is_ok() {
+            let url = status.borrow_and_update().public_url.clone();
+            if let Some(url) = url.filter(|u| stored.as_ref() != Some(u)) {
+                let value = url.clone();
+                let saved = state
+                    .writer
+                    .run(move |conn| db::put_setting(conn, LAST_URL_SETTING, &value))
+                    .await;
+                if saved.is_err() {
+                    return; // shutting down
+                }
+                stored = Some(url);
+            }
+        }
+    });
+}

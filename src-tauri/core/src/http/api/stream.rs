@@ -1,0 +1,75 @@
+//! The live stream (SSE): stored deliveries, tunnel changes, forward results, store trouble.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::{Stream, StreamExt, stream};
+use serde_json::json;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+
+use crate::http::state::AppState;
+
+use super::tunnel::tunnel_view;
+
+/// One `captured` event per committed delivery (its summary, no body). A client too slow
+/// to keep up is never waited for: it gets `resync` and should reload its lists.
+pub(super) async fn live_stream(
+    State(state): State<Arc<AppState>>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let updates = BroadcastStream::new(state.published.subscribe()).map(|item| {
+        Ok(match item {
+            Ok(meta) => SseEvent::default()
+                .event("captured")
+                .json_data(&*meta)
+                .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => SseEvent::default()
+                .event("resync")
+                .data(json!({"missed": missed}).to_string()),
+        })
+    });
+    // Each change of the tunnel (state, URL) as a `tunnel` event with the full view.
+    let tunnel_state = state.clone();
+    let tunnel = WatchStream::from_changes(state.tunnels.subscribe()).then(move |_| {
+        let state = tunnel_state.clone();
+        async move {
+            let event = match state.default_endpoint().await {
+                Ok(default) => SseEvent::default()
+                    .event("tunnel")
+                    .json_data(tunnel_view(&state, &default))
+                    .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")),
+                Err(_) => SseEvent::default().event("resync").data("{}"),
+            };
+            Ok(event)
+        }
+    });
+    let forwarded =
+        BroadcastStream::new(state.forwarded.subscribe()).filter_map(|item| async move {
+            // A missed forward result shows at the next reload; nothing to resync for.
+            let update = item.ok()?;
+            Some(Ok(SseEvent::default()
+                .event("forwarded")
+                .json_data(&*update)
+                .unwrap_or_else(|_| {
+                    SseEvent::default().event("resync").data("{}")
+                })))
+        });
+    // The store's trouble (deliveries refused: a full disk) as `store` events: the current
+    // state first, then each change, so a window that connects during trouble is told.
+    let store = WatchStream::new(state.writer.watch_trouble()).map(|trouble| {
+        Ok(SseEvent::default()
+            .event("store")
+            .json_data(&trouble)
+            .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")))
+    });
+    let ready = stream::once(async { Ok(SseEvent::default().event("ready").data("{}")) });
+    let stream = ready
+        .chain(stream::select(
+            stream::select(updates, tunnel),
+            stream::select(forwarded, store),
+        ))
+        .take_until(state.shutdown.clone().cancelled_owned());
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

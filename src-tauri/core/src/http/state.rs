@@ -1,0 +1,269 @@
+//! What the handlers share: the store's writer and readers, the endpoint directory, the
+//! live channels, the install's tokens and addresses, the tunnel, and the memory budget.
+//! It sits below the handlers (ingest, API) that use it; workers get narrow handles.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::forward::{ForwardHandle, ForwardPolicy};
+use crate::error::{Error, Result};
+use crate::http::ingest::IngestLimits;
+use crate::http::memory_budget::MemoryBudget;
+use crate::store::db::{self, ReadPool};
+use crate::store::endpoints::{self, Directory, Endpoint};
+use crate::store::events::EventMeta;
+use crate::store::forwards::ForwardUpdate;
+use crate::store::writer::Writer;
+use crate::systeme;
+use crate::tunnel::{TunnelChoice, TunnelState, Tunnels};
+
+/// An endpoint's secret, changed through the writer (so the ingest directory follows).
+struct EndpointSecret<'s> {
+    state: &'s AppState,
+    endpoint: String,
+}
+
+impl systeme::SecretStore for EndpointSecret<'_> {
+    async fn store(&self, secret: Option<String>) -> Result<()> {
+        let id = self.endpoint.clone();
+        self.state
+            .change_endpoints(move |conn| endpoints::set_secret(conn, &id, secret.as_deref()))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// What the handlers share.
+pub struct AppState {
+    /// The SQLite file, for exports written straight to disk.
+    pub database: PathBuf,
+    pub writer: Arc<Writer>,
+    pub reads: ReadPool,
+    pub directory: Directory,
+    pub published: broadcast::Sender<Arc<EventMeta>>,
+    pub api_token: String,
+    /// Per port, so two installs on one machine don't overwrite each other's cookie.
+    pub cookie_name: String,
+    /// `Host` values the UI/API answers to.
+    pub ui_hosts: Vec<String>,
+    /// `http://127.0.0.1:PORT`: where webhook URLs point.
+    pub ingest_base: String,
+    /// `http://127.0.0.1:PORT` where a tunnel or proxy of your own connects, if asked for.
+    pub proxy_base: Option<String>,
+    pub max_body: usize,
+    pub ingest_limits: IngestLimits,
+    pub shutdown: CancellationToken,
+    pub tunnels: Tunnels,
+    pub systeme_api: Option<String>,
+    /// Held while a systeme.io registration runs.
+    pub registering: tokio::sync::Mutex<()>,
+    /// Held while this server runs: one Hookscope per data folder.
+    pub(crate) data_dir_lock: std::sync::Mutex<Option<std::fs::File>>,
+    pub forward_policy: ForwardPolicy,
+    /// What the user must know about this start (a database moved aside).
+    pub notices: Vec<String>,
+    /// Forward results as they come, for the live stream.
+    pub forwarded: broadcast::Sender<Arc<ForwardUpdate>>,
+    /// This install's id, sent with its forwards and replays (see [`crate::store::forwards::LOOP_HEADER`]).
+    pub install_id: String,
+    /// The listeners deliveries arrive on (webhook, tunnel, proxy): never a forward target.
+    pub webhook_listeners: Vec<SocketAddr>,
+    /// What deliveries may hold in memory at once.
+    pub memory: MemoryBudget,
+}
+
+impl AppState {
+    /// What the forward worker needs of this state.
+    pub fn forward_handle(&self) -> ForwardHandle {
+        ForwardHandle {
+            policy: self.forward_policy.clone(),
+            published: self.published.clone(),
+            reads: self.reads.clone(),
+            writer: self.writer.clone(),
+            results: self.forwarded.clone(),
+            shutdown: self.shutdown.clone(),
+            install_id: self.install_id.clone(),
+        }
+    }
+
+    /// Runs a read on a pooled read-only connection, off the async threads.
+    pub async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        db::read(&self.reads, work).await
+    }
+
+    /// Changes endpoints through the writer, then refreshes the ingest directory.
+    pub async fn change_endpoints<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let outcome = self
+            .writer
+            .run(move |conn| {
+                let value = work(conn);
+                // Even a change that failed halfway may have changed something.
+                Ok((value, endpoints::list(conn)?))
+            })
+            .await?;
+        let (value, list) = outcome;
+        self.directory.replace(list);
+        value
+    }
+
+    pub async fn default_endpoint(&self) -> Result<Endpoint> {
+        self.read(|conn| {
+            endpoints::list(conn)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::NotFound("no endpoint".into()))
+        })
+        .await
+    }
+
+    /// Refuses a forward or replay target that is one of this Hookscope's own webhook
+    /// addresses: every delivery forwarded there would come back to be forwarded again.
+    /// (One that reaches it another way is caught by [`crate::store::forwards::LOOP_HEADER`].)
+    pub fn refuse_own_url(&self, field: &str, target: &str) -> Result<()> {
+        let Ok(url) = url::Url::parse(target.trim()) else {
+            return Ok(()); // the target's own check says what is wrong with it
+        };
+        let port = url.port_or_known_default();
+        let local_host = match url.host() {
+            Some(url::Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                name == "localhost" || name.ends_with(".localhost")
+            }
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+            Some(url::Host::Ipv6(ip)) => {
+                ip.is_loopback()
+                    || ip.is_unspecified()
+                    || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+            None => false,
+        };
+        let on_listener = self.webhook_listeners.iter().any(|listener| {
+            Some(listener.port()) == port
+                && (local_host
+                    || url.host_str().is_some_and(|host| {
+                        host.trim_matches(['[', ']']) == listener.ip().to_string()
+                    }))
+        });
+        let status = self.tunnels.status();
+        let public_host = status
+            .public_url
+            .as_deref()
+            .and_then(|public| url::Url::parse(public).ok())
+            .and_then(|public| public.host_str().map(str::to_ascii_lowercase));
+        let through_tunnel =
+            public_host.is_some() && url.host_str().map(str::to_ascii_lowercase) == public_host;
+        if on_listener || through_tunnel {
+            return Err(Error::Invalid(format!(
+                "{field}: {target:?} is this Hookscope's own webhook address: every delivery sent there would come back and be sent again. Give your own handler's URL (e.g. http://localhost:3000/webhooks/systeme)"
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn webhook_url(&self, endpoint: &Endpoint) -> String {
+        format!("{}/h/{}", self.ingest_base, endpoint.token)
+    }
+
+    /// The endpoint's URL through the tunnel, while it is up.
+    pub fn public_webhook_url(&self, endpoint: &Endpoint) -> Option<String> {
+        let status = self.tunnels.status();
+        let base = status
+            .public_url
+            .filter(|_| status.state == TunnelState::Up);
+        base.map(|base| format!("{base}/h/{}", endpoint.token))
+    }
+
+    /// Points this endpoint's systeme.io Settings webhook at its current public URL
+    /// (created with a fresh secret, stored on the endpoint, when there is none).
+    pub async fn register_with_systeme(
+        &self,
+        endpoint_id: String,
+        events: Option<Vec<String>>,
+    ) -> Result<systeme::Registration> {
+        // One registration at a time: a double click must not create two webhooks.
+        let _one_at_a_time = self.registering.lock().await;
+        let (key, endpoint) = self
+            .read(move |conn| {
+                Ok((
+                    db::get_setting(conn, systeme::API_KEY_SETTING)?,
+                    endpoints::get(conn, &endpoint_id)?,
+                ))
+            })
+            .await?;
+        let key = key.ok_or_else(|| {
+            Error::Invalid(
+                "set your systeme.io API key first (systeme.io → Settings → Public API keys)"
+                    .into(),
+            )
+        })?;
+        let status = self.tunnels.status();
+        let base = status
+            .public_url
+            .filter(|_| status.state == TunnelState::Up)
+            .ok_or_else(|| {
+                Error::Invalid(
+                    "no public URL yet: start a tunnel (cloudflared or ngrok) first".into(),
+                )
+            })?;
+        let store = EndpointSecret {
+            state: self,
+            endpoint: endpoint.id.clone(),
+        };
+        systeme::register_endpoint(
+            self.systeme_api.as_deref(),
+            &key,
+            &endpoint,
+            &base,
+            events,
+            &store,
+        )
+        .await
+    }
+
+    /// Remembers `choice` and switches the running tunnel to it. A given ngrok
+    /// authtoken is stored first (an empty one is forgotten).
+    pub async fn choose_tunnel(
+        &self,
+        choice: TunnelChoice,
+        ngrok_authtoken: Option<String>,
+    ) -> Result<()> {
+        let remembered = choice.to_string();
+        let (last_url, stored_token) = self
+            .writer
+            .run(move |conn| {
+                match ngrok_authtoken.as_deref().map(str::trim) {
+                    Some("") => db::delete_setting(conn, NGROK_TOKEN_SETTING)?,
+                    Some(token) => db::put_setting(conn, NGROK_TOKEN_SETTING, token)?,
+                    None => {}
+                }
+                db::put_setting(conn, TUNNEL_SETTING, &remembered)?;
+                Ok((
+                    db::get_setting(conn, LAST_URL_SETTING)?,
+                    db::get_setting(conn, NGROK_TOKEN_SETTING)?,
+                ))
+            })
+            .await?;
+        self.tunnels.set_stored_ngrok_authtoken(stored_token);
+        self.tunnels.switch(choice, last_url).await;
+        Ok(())
+    }
+}
+
+pub const TUNNEL_SETTING: &str = "tunnel";
+/// Kept in the local database only: never exported, never shown by the API.
+const NGROK_TOKEN_SETTING: &str = "ngrok.authtoken";
+/// The last public URL the user was shown, to announce a different one after a restart.
+pub const LAST_URL_SETTING: &str = "tunnel.last_url";

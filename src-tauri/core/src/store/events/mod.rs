@@ -1,0 +1,237 @@
+//! Stored deliveries (`events`, and their full-text rows in `events_fts`): what an event
+//! is as the API, the stream and exports show it ([`EventMeta`]), one event with its body,
+//! counts. Lists and filters are in [`query`], writes in [`write`].
+
+pub mod query;
+pub mod write;
+
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::capture::Capture;
+use crate::capture::body::BodyKind;
+use crate::capture::sender::Sender;
+use crate::capture::signature::Verdict;
+use crate::error::{Error, Result};
+use crate::store::forwards::{ForwardView, LOOP_REFUSED};
+use crate::timefmt::format_micros;
+
+/// Everything about an event except its body: list items and stream messages.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventMeta {
+    pub id: String,
+    pub received_at: String,
+    pub endpoint: String,
+    pub endpoint_name: String,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// `[[name, value], ...]` in arrival order.
+    pub headers: Box<RawValue>,
+    pub remote_addr: Option<String>,
+    /// The sender's address (see [`crate::capture::sender`]).
+    pub client_ip: Option<String>,
+    pub via_tunnel: bool,
+    /// `systeme.io`, `local`, `unknown` or `outside` (flagged): see [`Sender`].
+    pub sender: Option<&'static str>,
+    /// Sent from one of systeme.io's addresses: true, false, or null when unknown.
+    pub source_ok: Option<bool>,
+    /// `valid`, `invalid`, `unsigned` or `no_secret`: see [`crate::capture::signature`].
+    pub signature: &'static str,
+    /// `X-Webhook-Message-Id`: deliveries sharing it are attempts at one message.
+    pub message_id: Option<String>,
+    /// 1 for the first delivery of a message.
+    pub attempt: i64,
+    /// Id of an identical unsigned delivery shortly before: a probable repeat.
+    pub repeat_of: Option<String>,
+    /// How the payload differed from its type's shape before it: `[{path, change, was,
+    /// now}]`, or null.
+    pub drift: Option<Box<RawValue>>,
+    /// Passed on to the endpoint's forward target: how that went, or null.
+    pub forward: Option<ForwardView>,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub size: i64,
+    pub body_kind: String,
+    pub source: String,
+    pub family: String,
+    pub event_type: Option<String>,
+    pub label: String,
+    pub summary: String,
+    pub contact_email: Option<String>,
+    pub contact_key: Option<String>,
+    pub contact_id: Option<String>,
+    pub contact_name: Option<String>,
+    pub occurred_at: Option<String>,
+}
+
+impl EventMeta {
+    pub fn from_capture(capture: &Capture) -> EventMeta {
+        let raw = &capture.raw;
+        let sender = raw
+            .client_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .map(|ip| Sender::of(ip, raw.via_tunnel));
+        EventMeta {
+            id: raw.id.clone(),
+            received_at: format_micros(raw.received_at),
+            endpoint: raw.endpoint_id.clone(),
+            endpoint_name: raw.endpoint_name.clone(),
+            method: raw.method.clone(),
+            path: raw.path.clone(),
+            query: raw.query.clone(),
+            headers: RawValue::from_string(capture.headers_json.clone())
+                .expect("headers_json is serde_json output"),
+            remote_addr: raw.remote_addr.clone(),
+            client_ip: raw.client_ip.clone(),
+            via_tunnel: raw.via_tunnel,
+            sender: sender.map(Sender::as_str),
+            source_ok: sender.and_then(Sender::is_systeme),
+            signature: capture.signature.as_str(),
+            // Known once stored: the writer fills them in.
+            message_id: None,
+            attempt: 1,
+            repeat_of: None,
+            drift: None,
+            forward: capture.forward_to.as_ref().map(|target| ForwardView {
+                target: target.clone(),
+                state: if capture.forward_looped {
+                    "failed"
+                } else {
+                    "pending"
+                }
+                .into(),
+                attempts: 0,
+                status: None,
+                duration_ms: None,
+                error: capture.forward_looped.then(|| LOOP_REFUSED.to_string()),
+            }),
+            content_type: capture.content_type.clone(),
+            content_encoding: capture.content_encoding.clone(),
+            size: raw.body.len() as i64,
+            body_kind: capture.body_kind.as_str().to_string(),
+            source: capture.decoded.source.as_str().to_string(),
+            family: capture.decoded.family.as_str().to_string(),
+            event_type: capture.decoded.event_type.clone(),
+            label: capture.decoded.label.clone(),
+            summary: capture.decoded.summary.clone(),
+            contact_email: capture.decoded.contact_email.clone(),
+            contact_key: capture.decoded.contact_key(),
+            contact_id: capture.decoded.contact_id.clone(),
+            contact_name: capture.decoded.contact_name.clone(),
+            occurred_at: capture.decoded.occurred_at.clone(),
+        }
+    }
+}
+
+pub(crate) const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
+    coalesce(p.name, e.endpoint_name) AS endpoint_name, e.method, e.path, e.query, e.headers,
+    e.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
+    e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
+    e.contact_name, e.occurred_at, e.client_ip, e.via_tunnel, e.signature,
+    e.message_id, e.attempt, e.repeat_of, e.drift, fw.target AS fw_target,
+    fw.state AS fw_state, fw.attempts AS fw_attempts, fw.status AS fw_status,
+    fw.duration_ms AS fw_duration_ms, fw.error AS fw_error";
+
+pub(crate) const JOIN_ENDPOINTS: &str = "LEFT JOIN endpoints p ON p.id = e.endpoint_id
+    LEFT JOIN forwards fw ON fw.event_seq = e.seq";
+
+fn sender_of(client_ip: Option<&str>, via_tunnel: bool) -> Option<Sender> {
+    Some(Sender::of(client_ip?.parse().ok()?, via_tunnel))
+}
+
+pub(crate) fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
+    let client_ip: Option<String> = row.get("client_ip")?;
+    let via_tunnel: bool = row.get("via_tunnel")?;
+    let sender = sender_of(client_ip.as_deref(), via_tunnel);
+    let headers: String = row.get("headers")?;
+    Ok(EventMeta {
+        id: row.get("id")?,
+        received_at: format_micros(row.get("received_at")?),
+        endpoint: row.get("endpoint_id")?,
+        endpoint_name: row.get("endpoint_name")?,
+        method: row.get("method")?,
+        path: row.get("path")?,
+        query: row.get("query")?,
+        headers: RawValue::from_string(headers)
+            .unwrap_or_else(|_| RawValue::from_string("[]".into()).expect("an empty list is JSON")),
+        remote_addr: row.get("remote_addr")?,
+        sender: sender.map(Sender::as_str),
+        source_ok: sender.and_then(Sender::is_systeme),
+        signature: Verdict::parse(&row.get::<_, String>("signature")?)
+            .unwrap_or(Verdict::Unsigned)
+            .as_str(),
+        message_id: row.get("message_id")?,
+        attempt: row.get("attempt")?,
+        repeat_of: row.get("repeat_of")?,
+        drift: row
+            .get::<_, Option<String>>("drift")?
+            .and_then(|d| RawValue::from_string(d).ok()),
+        forward: match row.get::<_, Option<String>>("fw_target")? {
+            Some(target) => Some(ForwardView {
+                target,
+                state: row.get("fw_state")?,
+                attempts: row.get("fw_attempts")?,
+                status: row.get("fw_status")?,
+                duration_ms: row.get("fw_duration_ms")?,
+                error: row.get("fw_error")?,
+            }),
+            None => None,
+        },
+        client_ip,
+        via_tunnel,
+        content_type: row.get("content_type")?,
+        content_encoding: row.get("content_encoding")?,
+        size: row.get("size")?,
+        body_kind: row.get("body_kind")?,
+        source: row.get("source")?,
+        family: row.get("family")?,
+        event_type: row.get("event_type")?,
+        label: row.get("label")?,
+        summary: row.get("summary")?,
+        contact_email: row.get("contact_email")?,
+        contact_key: row.get("contact_key")?,
+        contact_id: row.get("contact_id")?,
+        contact_name: row.get("contact_name")?,
+        occurred_at: row.get("occurred_at")?,
+    })
+}
+
+/// One stored event: what it is, and its exact body.
+pub struct StoredEvent {
+    pub meta: EventMeta,
+    pub body_kind: BodyKind,
+    pub body: Vec<u8>,
+}
+
+pub fn get_event(conn: &Connection, id: &str) -> Result<StoredEvent> {
+    let sql =
+        format!("SELECT {META_COLUMNS}, e.body FROM events e {JOIN_ENDPOINTS} WHERE e.id = ?1");
+    conn.query_row(&sql, [id], stored_from_row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no event {id}")))
+}
+
+pub(crate) fn stored_from_row(row: &Row) -> rusqlite::Result<StoredEvent> {
+    let meta = meta_from_row(row)?;
+    Ok(StoredEvent {
+        body_kind: BodyKind::parse(&meta.body_kind),
+        body: row.get("body")?,
+        meta,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct Counts {
+    pub events: i64,
+    pub contacts: i64,
+}
+
+pub fn counts(conn: &Connection) -> Result<Counts> {
+    Ok(Counts {
+        events: conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?,
+        contacts: conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?,
+    })
+}

@@ -1,0 +1,240 @@
+//! Writing events: the row of a delivery as received and decoded, its full-text entry,
+//! and what only the store can tell about it (which attempt at its message it is, whether
+//! it repeats a body just before), also once earlier deliveries arrive later (imports).
+
+use rusqlite::{OptionalExtension, Transaction};
+use sha2::{Digest, Sha256};
+
+use crate::capture::Capture;
+use crate::capture::decode;
+use crate::capture::signature::Verdict;
+use crate::error::Result;
+
+/// Identical unsigned deliveries on one endpoint this close together are probable repeats.
+pub const REPEAT_WINDOW_MICROS: i64 = 5 * 60 * 1_000_000;
+
+/// What the store knows of a delivery before its row is written.
+pub struct Placement<'a> {
+    pub message_id: Option<&'a str>,
+    /// 1 for the first delivery of a message (and for deliveries without a message id).
+    pub attempt: i64,
+    /// SHA-256 of an unsigned body, by which repeats are found.
+    pub body_hash: Option<&'a [u8]>,
+    /// The first identical unsigned delivery shortly before, if any.
+    pub repeat_of: Option<&'a str>,
+    /// The event's facts as JSON.
+    pub facts: Option<&'a str>,
+}
+
+/// Inserts the event's row; returns its `seq`, or `None` when an event with the same id is
+/// already stored (an import seen before).
+pub fn insert(tx: &Transaction, capture: &Capture, placement: &Placement) -> Result<Option<i64>> {
+    let raw = &capture.raw;
+    let decoded = &capture.decoded;
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO events (id, received_at, endpoint_id, endpoint_name, method,
+                path, query, headers, remote_addr, content_type, content_encoding, size, body,
+                body_kind, source, family, event_type, label, summary, contact_key,
+                contact_email, contact_id, contact_name, occurred_at, client_ip, via_tunnel,
+                signature, message_id, attempt, body_hash, repeat_of, facts)
+             VALUES (:id, :received_at, :endpoint_id, :endpoint_name, :method,
+                :path, :query, :headers, :remote_addr, :content_type, :content_encoding, :size,
+                :body, :body_kind, :source, :family, :event_type, :label, :summary,
+                :contact_key, :contact_email, :contact_id, :contact_name, :occurred_at,
+                :client_ip, :via_tunnel, :signature, :message_id, :attempt, :body_hash,
+                :repeat_of, :facts)",
+        )?
+        .execute(rusqlite::named_params! {
+            ":id": raw.id,
+            ":received_at": raw.received_at,
+            ":endpoint_id": raw.endpoint_id,
+            ":endpoint_name": raw.endpoint_name,
+            ":method": raw.method,
+            ":path": raw.path,
+            ":query": raw.query,
+            ":headers": capture.headers_json,
+            ":remote_addr": raw.remote_addr,
+            ":content_type": capture.content_type,
+            ":content_encoding": capture.content_encoding,
+            ":size": raw.body.len() as i64,
+            ":body": &raw.body[..],
+            ":body_kind": capture.body_kind.as_str(),
+            ":source": decoded.source.as_str(),
+            ":family": decoded.family.as_str(),
+            ":event_type": decoded.event_type,
+            ":label": decoded.label,
+            ":summary": decoded.summary,
+            ":contact_key": decoded.contact_key(),
+            ":contact_email": decoded.contact_email,
+            ":contact_id": decoded.contact_id,
+            ":contact_name": decoded.contact_name,
+            ":occurred_at": decoded.occurred_at,
+            ":client_ip": raw.client_ip,
+            ":via_tunnel": raw.via_tunnel,
+            ":signature": capture.signature.as_str(),
+            ":message_id": placement.message_id,
+            ":attempt": placement.attempt,
+            ":body_hash": placement.body_hash,
+            ":repeat_of": placement.repeat_of,
+            ":facts": placement.facts,
+        })?;
+    Ok((inserted > 0).then(|| tx.last_insert_rowid()))
+}
+
+/// The text the full-text index holds for the event `seq`.
+pub fn index_text(tx: &Transaction, seq: i64, text: &str) -> Result<()> {
+    tx.prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")?
+        .execute((seq, text))?;
+    Ok(())
+}
+
+/// How the event `seq` differed from its type's shape (a JSON list of changes).
+pub fn set_drift(tx: &Transaction, seq: i64, drift: &str) -> Result<()> {
+    tx.prepare_cached("UPDATE events SET drift = ?2 WHERE seq = ?1")?
+        .execute((seq, drift))?;
+    Ok(())
+}
+
+/// `X-Webhook-Message-Id` and which attempt at that message this delivery is.
+pub fn attempt_of(tx: &Transaction, capture: &Capture) -> Result<(Option<String>, i64)> {
+    let raw = &capture.raw;
+    let Some(message_id) = decode::header(&raw.headers, "x-webhook-message-id")
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    else {
+        return Ok((None, 1));
+    };
+    let earlier: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM events
+             WHERE endpoint_id = ?1 AND message_id = ?2 AND id <> ?3
+               AND (received_at < ?4 OR (received_at = ?4 AND id < ?3))",
+        )?
+        .query_row(
+            (&raw.endpoint_id, message_id, &raw.id, raw.received_at),
+            |r| r.get(0),
+        )?;
+    Ok((Some(message_id.to_string()), earlier + 1))
+}
+
+/// For unsigned deliveries (automation webhooks carry no message id): the body's hash and
+/// the earliest identical delivery on the same endpoint within [`REPEAT_WINDOW_MICROS`].
+pub fn repeat_of(tx: &Transaction, capture: &Capture) -> Result<(Option<Vec<u8>>, Option<String>)> {
+    let raw = &capture.raw;
+    if capture.signature != Verdict::Unsigned || raw.body.is_empty() {
+        return Ok((None, None));
+    }
+    let hash = Sha256::digest(&raw.body).to_vec();
+    let first = first_identical(tx, &raw.endpoint_id, &hash, &raw.id, raw.received_at)?;
+    Ok((Some(hash), first))
+}
+
+/// The earliest event on `endpoint` with this body hash within the repeat window before
+/// the event `id` at `at`. Events are ordered by (time, id), as attempts are, so that two
+/// copies received in the same microsecond are told apart the same way in any insert order.
+pub fn first_identical(
+    tx: &Transaction,
+    endpoint: &str,
+    hash: &[u8],
+    id: &str,
+    at: i64,
+) -> Result<Option<String>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT id FROM events
+             WHERE endpoint_id = ?1 AND body_hash = ?2 AND received_at >= ?3
+               AND (received_at < ?4 OR (received_at = ?4 AND id < ?5))
+             ORDER BY received_at, id LIMIT 1",
+        )?
+        .query_row((endpoint, hash, at - REPEAT_WINDOW_MICROS, at, id), |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// A later delivery of the same message as an event just stored.
+pub struct LaterAttempt {
+    pub seq: i64,
+    pub attempt: i64,
+    pub contact_key: Option<String>,
+    pub not_a_repeat: bool,
+}
+
+/// Deliveries of `message_id` stored after the event `id` (at `at`) on `endpoint`.
+pub fn later_attempts(
+    tx: &Transaction,
+    endpoint: &str,
+    message_id: &str,
+    id: &str,
+    at: i64,
+) -> Result<Vec<LaterAttempt>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT seq, attempt, contact_key, repeat_of IS NULL FROM events
+             WHERE endpoint_id = ?1 AND message_id = ?2 AND id <> ?3
+               AND (received_at > ?4 OR (received_at = ?4 AND id > ?3))",
+        )?
+        .query_map((endpoint, message_id, id, at), |r| {
+            Ok(LaterAttempt {
+                seq: r.get(0)?,
+                attempt: r.get(1)?,
+                contact_key: r.get(2)?,
+                not_a_repeat: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// One more delivery of its message came before the event `seq`.
+pub fn count_earlier_attempt(tx: &Transaction, seq: i64) -> Result<()> {
+    tx.prepare_cached("UPDATE events SET attempt = attempt + 1 WHERE seq = ?1")?
+        .execute([seq])?;
+    Ok(())
+}
+
+/// A later event with the same body as one just stored.
+pub struct LaterCopy {
+    pub seq: i64,
+    pub id: String,
+    pub received_at: i64,
+    pub attempt: i64,
+    pub contact_key: Option<String>,
+    pub repeat_of: Option<String>,
+}
+
+/// Events on `endpoint` with body hash `hash` stored after the event `id` (at `at`),
+/// within the repeat window.
+pub fn later_copies(
+    tx: &Transaction,
+    endpoint: &str,
+    hash: &[u8],
+    id: &str,
+    at: i64,
+) -> Result<Vec<LaterCopy>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT seq, id, received_at, attempt, contact_key, repeat_of FROM events
+             WHERE endpoint_id = ?1 AND body_hash = ?2
+               AND (received_at > ?4 OR (received_at = ?4 AND id > ?3))
+               AND received_at <= ?5",
+        )?
+        .query_map((endpoint, hash, id, at, at + REPEAT_WINDOW_MICROS), |r| {
+            Ok(LaterCopy {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                received_at: r.get(2)?,
+                attempt: r.get(3)?,
+                contact_key: r.get(4)?,
+                repeat_of: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The event `seq` repeats the body of the event `first`.
+pub fn set_repeat_of(tx: &Transaction, seq: i64, first: Option<&str>) -> Result<()> {
+    tx.prepare_cached("UPDATE events SET repeat_of = ?2 WHERE seq = ?1")?
+        .execute((seq, first))?;
+    Ok(())
+}
