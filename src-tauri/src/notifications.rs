@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hookscope_core::app::AppState;
 use hookscope_core::capture::plain_text;
-use hookscope_core::store::db;
+use hookscope_core::store::settings;
 use tauri::{AppHandle, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::broadcast::error::RecvError;
@@ -22,7 +22,7 @@ impl Switch {
     /// On unless the user turned it off.
     pub fn load(state: &Arc<AppState>) -> Arc<Switch> {
         let stored =
-            tauri::async_runtime::block_on(state.read(|conn| db::get_setting(conn, SETTING)));
+            tauri::async_runtime::block_on(state.read(|conn| settings::get_setting(conn, SETTING)));
         let on = !matches!(stored, Ok(Some(value)) if value == "off");
         Arc::new(Switch(AtomicBool::new(on)))
     }
@@ -38,7 +38,7 @@ impl Switch {
             let value = if on { "on" } else { "off" };
             if let Err(error) = state
                 .writer
-                .run(move |conn| db::put_setting(conn, SETTING, value))
+                .run(move |conn| settings::put_setting(conn, SETTING, value))
                 .await
             {
                 tracing::warn!(%error, "notification setting not saved");

@@ -128,7 +128,7 @@ async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Run
         systeme_api: None,
         forward: Default::default(),
         ingest_limits: Default::default(),
-        ui_limits: hookscope_core::http::ingest::IngestLimits::ui_default(),
+        ui_limits: hookscope_core::http::listener::ListenerLimits::ui_default(),
     })
     .await
     .unwrap()

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use hookscope_core::app;
-use hookscope_core::http::ingest::IngestLimits;
+use hookscope_core::http::listener::ListenerLimits;
 use support::{Api, fixture, test_options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,22 +25,22 @@ const SLACK: Duration = Duration::from_secs(6);
 /// before the head timeout frees a slot, even on a loaded machine.
 const FLOOD_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn flood_limits(max_connections: usize) -> IngestLimits {
-    IngestLimits {
+fn flood_limits(max_connections: usize) -> ListenerLimits {
+    ListenerLimits {
         header_read: FLOOD_HEAD_TIMEOUT,
         ..limits(max_connections)
     }
 }
 
-fn limits(max_connections: usize) -> IngestLimits {
-    IngestLimits {
+fn limits(max_connections: usize) -> ListenerLimits {
+    ListenerLimits {
         header_read: HEAD_TIMEOUT,
         body_idle: BODY_IDLE,
         body_total: BODY_TOTAL,
         max_connections,
         max_headers: 256,
         write_stall: WRITE_STALL,
-        ..IngestLimits::default()
+        ..ListenerLimits::default()
     }
 }
 
@@ -817,7 +817,7 @@ async fn clients_that_never_read_lose_their_connections() {
     let dir = tempfile::tempdir().unwrap();
     let running = app::start(hookscope_core::ServeOptions {
         // Long enough for every hog to be in place before the first is let go.
-        ingest_limits: IngestLimits {
+        ingest_limits: ListenerLimits {
             write_stall: HOG_STALL,
             ..limits(4)
         },

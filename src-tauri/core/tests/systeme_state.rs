@@ -9,6 +9,7 @@ use hookscope_core::capture::card::Card;
 use hookscope_core::capture::{Capture, Decoding, RawDelivery};
 use hookscope_core::store::cards;
 use hookscope_core::store::db;
+use hookscope_core::store::settings;
 use serde_json::{Value, json};
 use support::{Api, Fixture, deliver, fixture, start_server};
 
@@ -457,7 +458,7 @@ async fn a_store_from_before_facts_is_upgraded_and_derived_in_the_background() {
     assert_eq!(shapes["shapes"].as_array().unwrap().len(), 2, "{shapes}");
     let conn = db::open_reader(&path).unwrap();
     let left: Option<String> =
-        db::get_setting(&conn, hookscope_core::store::backfill::BACKFILL_SETTING).unwrap();
+        settings::get_setting(&conn, hookscope_core::store::backfill::BACKFILL_SETTING).unwrap();
     assert_eq!(left, None, "the backfill finished and said so");
     running.stop().await;
 }

@@ -18,12 +18,14 @@ pub use crate::http::state::{AppState, LAST_URL_SETTING};
 
 use crate::delivery::forward::{self, ForwardPolicy};
 use crate::error::{Error, Result};
-use crate::http::ingest::{self, IngestLimits, Listener};
+use crate::http::ingest::{self, Listener};
+use crate::http::listener::ListenerLimits;
 use crate::http::memory_budget::MemoryBudget;
 use crate::http::{api, listener};
 use crate::store::backfill;
 use crate::store::db::{self, Synchronous};
 use crate::store::endpoints::{self, Directory};
+use crate::store::settings;
 use crate::store::writer::Writer;
 use crate::tokens;
 use crate::tunnel::{TunnelChoice, TunnelOptions, TunnelState, Tunnels};
@@ -58,9 +60,9 @@ pub struct ServeOptions {
     /// Retries and timeout of forwarding to endpoints' targets.
     pub forward: ForwardPolicy,
     /// Timeouts and connection limits of the ingest port.
-    pub ingest_limits: IngestLimits,
+    pub ingest_limits: ListenerLimits,
     /// Timeouts and connection limits of the UI port (its body limits are not used).
-    pub ui_limits: IngestLimits,
+    pub ui_limits: ListenerLimits,
 }
 
 /// The platform's data directory for Hookscope (`~/.local/share/hookscope` on Linux).
@@ -115,8 +117,8 @@ impl ServeOptions {
             },
             systeme_api: var("HOOKSCOPE_SYSTEME_API"),
             forward: ForwardPolicy::default(),
-            ingest_limits: IngestLimits::default(),
-            ui_limits: IngestLimits::ui_default(),
+            ingest_limits: ListenerLimits::default(),
+            ui_limits: ListenerLimits::ui_default(),
         })
     }
 }
@@ -248,9 +250,12 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         tokio::task::spawn_blocking(move || -> Result<_> {
             let (conn, set_aside) = db::open_writer_setting_aside(&path_for_open, synchronous)?;
             endpoints::ensure_default(&conn)?;
-            let api_token = db::setting_or_insert(&conn, "api_token", tokens::api_token)?;
+            let api_token =
+                settings::setting_or_insert(&conn, settings::API_TOKEN, tokens::api_token)?;
             let install_id =
-                db::setting_or_insert(&conn, db::INSTALL_ID_SETTING, || tokens::random_hex(8))?;
+                settings::setting_or_insert(&conn, settings::INSTALL_ID_SETTING, || {
+                    tokens::random_hex(8)
+                })?;
             let list = endpoints::list(&conn)?;
             let checkpoints = db::open_second_writer(&path_for_open, synchronous)?;
             Ok((conn, checkpoints, (api_token, install_id), list, set_aside))
@@ -318,7 +323,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
 
     // Until events from before shapes existed are learned from, shapes are incomplete.
     let history = state
-        .read(|conn| db::get_setting(conn, backfill::BACKFILL_SETTING))
+        .read(|conn| settings::get_setting(conn, backfill::BACKFILL_SETTING))
         .await?;
     let learning = history.is_some();
     state

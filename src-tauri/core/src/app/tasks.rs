@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::http::state::{AppState, LAST_URL_SETTING, TUNNEL_SETTING};
+use crate::store::settings;
 use crate::store::shapes::ShapeLearner;
-use crate::store::{backfill, db, endpoints};
+use crate::store::{backfill, endpoints};
 use crate::tunnel::{self, TunnelChoice};
 
 /// The tunnel chosen last time; on a first run cloudflared when it is installed (a quick
 /// tunnel needs no account), else none.
 pub async fn remembered_tunnel(state: &AppState) -> Result<TunnelChoice> {
     let stored = state
-        .read(|conn| db::get_setting(conn, TUNNEL_SETTING))
+        .read(|conn| settings::get_setting(conn, TUNNEL_SETTING))
         .await?;
     if let Some(choice) = stored.and_then(|text| text.parse().ok()) {
         return Ok(choice);
@@ -93,7 +94,7 @@ pub fn remember_public_urls(state: Arc<AppState>) {
                 let value = url.clone();
                 let saved = state
                     .writer
-                    .run(move |conn| db::put_setting(conn, LAST_URL_SETTING, &value))
+                    .run(move |conn| settings::put_setting(conn, LAST_URL_SETTING, &value))
                     .await;
                 if saved.is_err() {
                     return; // shutting down

@@ -1,7 +1,7 @@
 //! The contact card: a contact's state as its events tell it (current tags, purchases,
 //! enrolments, webinars, opt-ins, campaigns, pages, email clicks). It is a fold of the
 //! events' [`Fact`]s in the order they happened; the store keeps a copy up to date
-//! ([`crate::store::cards`]), and a card can always be rebuilt from the events alone.
+//! (the `contact_cards` table), and a card can always be rebuilt from the events alone.
 
 use serde::{Deserialize, Serialize};
 

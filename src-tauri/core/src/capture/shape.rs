@@ -1,6 +1,6 @@
 //! Schema drift: per event type, the JSON paths seen and the kinds of value at each, and
 //! what a new delivery adds, drops or retypes compared with everything before it. Pure:
-//! the store keeps shapes ([`crate::store::shapes`]).
+//! the store keeps them (the `event_shapes` table).
 //!
 //! Paths use dots for object keys and `[]` for array items (`contact.tags[].name`). Two
 //! variations are not drift: `null` where something else was seen (optional values), and

@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use crate::capture::{Capture, Decoding, RawDelivery};
 use crate::error::{Error, Result};
 use crate::store::deliveries::{in_transaction, insert_capture, settle_later_events};
+use crate::store::settings;
 use crate::store::shapes::ShapeLearner;
 use crate::timefmt::parse_rfc3339_micros;
 
@@ -129,7 +130,7 @@ fn is_token_byte(byte: u8) -> bool {
 pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Result<ImportReport> {
     let mut reader = BufReader::new(input);
     // Never stored, whatever an export holds (one from before it was kept out, say).
-    let api_token = crate::store::db::get_setting(conn, "api_token")?;
+    let api_token = settings::get_setting(conn, settings::API_TOKEN)?;
     let mut sink = Sink {
         conn,
         pending: Vec::with_capacity(IMPORT_BATCH),

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -16,65 +15,14 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::capture::sender;
 use crate::capture::{Capture, Decoding, RawDelivery, new_event_id};
 use crate::http::memory_budget::BodyShare;
+use crate::http::state::AppState;
 use crate::timefmt::now_micros;
 
 /// Bodies above this are decoded on the blocking pool, not on the I/O threads.
 const INLINE_DECODE_LIMIT: usize = 256 * 1024;
-
-/// What keeps a port that faces the internet serving everyone: nobody holds a connection,
-/// a header or a body open for long, and no flood of connections exhausts the process.
-#[derive(Debug, Clone)]
-pub struct IngestLimits {
-    /// A request's head must arrive within this; it is also how long an idle keep-alive
-    /// connection stays open (slowloris).
-    pub header_read: Duration,
-    /// The longest pause inside a body.
-    pub body_idle: Duration,
-    /// A whole body must have arrived within this (a body trickled a byte at a time).
-    pub body_total: Duration,
-    /// Connections open at once per listener; one more is answered 503 and closed.
-    pub max_connections: usize,
-    /// Headers per request; more get 431. systeme.io sends about fifteen.
-    pub max_headers: usize,
-    /// How long an answer may wait for a client that does not read it.
-    pub write_stall: Duration,
-    /// Bytes that bodies over 64 KiB may hold at once, process-wide (see
-    /// [`crate::http::memory_budget`]); past it a delivery gets 503 with Retry-After.
-    pub body_budget: usize,
-    /// Large or compressed bodies inflated and parsed at once.
-    pub decodes_at_once: usize,
-}
-
-impl IngestLimits {
-    /// For the UI port: room for a few windows and tools.
-    pub fn ui_default() -> Self {
-        IngestLimits {
-            max_connections: 256,
-            ..IngestLimits::default()
-        }
-    }
-}
-
-impl Default for IngestLimits {
-    fn default() -> Self {
-        IngestLimits {
-            header_read: Duration::from_secs(30),
-            body_idle: Duration::from_secs(30),
-            // 10 MiB at 100 KB/s.
-            body_total: Duration::from_secs(120),
-            max_connections: 1024,
-            max_headers: 256,
-            write_stall: Duration::from_secs(30),
-            // Twelve 10 MiB bodies at once; a webhook is a few KiB.
-            body_budget: 128 * 1024 * 1024,
-            decodes_at_once: 2,
-        }
-    }
-}
 
 /// Which listener a delivery came in on. The tunnel gets a listener of its own (on
 /// loopback) so that its forwarding headers can be believed there and nowhere else.

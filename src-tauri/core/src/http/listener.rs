@@ -14,12 +14,61 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::ingest::IngestLimits;
+/// What keeps a port that faces the internet serving everyone: nobody holds a connection,
+/// a header or a body open for long, and no flood of connections exhausts the process.
+#[derive(Debug, Clone)]
+pub struct ListenerLimits {
+    /// A request's head must arrive within this; it is also how long an idle keep-alive
+    /// connection stays open (slowloris).
+    pub header_read: Duration,
+    /// The longest pause inside a body.
+    pub body_idle: Duration,
+    /// A whole body must have arrived within this (a body trickled a byte at a time).
+    pub body_total: Duration,
+    /// Connections open at once per listener; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Headers per request; more get 431. systeme.io sends about fifteen.
+    pub max_headers: usize,
+    /// How long an answer may wait for a client that does not read it.
+    pub write_stall: Duration,
+    /// Bytes that bodies over 64 KiB may hold at once, process-wide (see
+    /// [`crate::http::memory_budget`]); past it a delivery gets 503 with Retry-After.
+    pub body_budget: usize,
+    /// Large or compressed bodies inflated and parsed at once.
+    pub decodes_at_once: usize,
+}
+
+impl ListenerLimits {
+    /// For the UI port: room for a few windows and tools.
+    pub fn ui_default() -> Self {
+        ListenerLimits {
+            max_connections: 256,
+            ..ListenerLimits::default()
+        }
+    }
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            header_read: Duration::from_secs(30),
+            body_idle: Duration::from_secs(30),
+            // 10 MiB at 100 KB/s.
+            body_total: Duration::from_secs(120),
+            max_connections: 1024,
+            max_headers: 256,
+            write_stall: Duration::from_secs(30),
+            // Twelve 10 MiB bodies at once; a webhook is a few KiB.
+            body_budget: 128 * 1024 * 1024,
+            decodes_at_once: 2,
+        }
+    }
+}
 
 /// Connection slots for one or more listeners: the configured number, but never so many
 /// that the process runs out of file descriptors before a 503 is sent. 256 descriptors are
 /// left for the store and the tunnel, and `taken` for other pools.
-pub fn connection_slots(limits: &IngestLimits, taken: usize) -> Arc<tokio::sync::Semaphore> {
+pub fn connection_slots(limits: &ListenerLimits, taken: usize) -> Arc<tokio::sync::Semaphore> {
     let descriptors = raise_descriptor_limit();
     let reserve = 256 + taken as u64;
     let affordable = (descriptors.saturating_sub(reserve) as usize).max(16);
@@ -69,7 +118,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub async fn serve<T: Clone + Send + Sync + 'static>(
     listener: TcpListener,
     router: Router,
-    limits: IngestLimits,
+    limits: ListenerLimits,
     slots: Arc<tokio::sync::Semaphore>,
     shutdown: CancellationToken,
     on_accept: impl Fn() -> T,

@@ -12,12 +12,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::delivery::forward::{ForwardHandle, ForwardPolicy};
 use crate::error::{Error, Result};
-use crate::http::ingest::IngestLimits;
+use crate::http::listener::ListenerLimits;
 use crate::http::memory_budget::MemoryBudget;
 use crate::store::db::{self, ReadPool};
 use crate::store::endpoints::{self, Directory, Endpoint};
 use crate::store::events::EventMeta;
 use crate::store::forwards::ForwardUpdate;
+use crate::store::settings;
 use crate::store::writer::Writer;
 use crate::systeme;
 use crate::tunnel::{TunnelChoice, TunnelState, Tunnels};
@@ -56,7 +57,7 @@ pub struct AppState {
     /// `http://127.0.0.1:PORT` where a tunnel or proxy of your own connects, if asked for.
     pub proxy_base: Option<String>,
     pub max_body: usize,
-    pub ingest_limits: IngestLimits,
+    pub ingest_limits: ListenerLimits,
     pub shutdown: CancellationToken,
     pub tunnels: Tunnels,
     pub systeme_api: Option<String>,
@@ -198,7 +199,7 @@ impl AppState {
         let (key, endpoint) = self
             .read(move |conn| {
                 Ok((
-                    db::get_setting(conn, systeme::API_KEY_SETTING)?,
+                    settings::get_setting(conn, systeme::API_KEY_SETTING)?,
                     endpoints::get(conn, &endpoint_id)?,
                 ))
             })
@@ -245,14 +246,14 @@ impl AppState {
             .writer
             .run(move |conn| {
                 match ngrok_authtoken.as_deref().map(str::trim) {
-                    Some("") => db::delete_setting(conn, NGROK_TOKEN_SETTING)?,
-                    Some(token) => db::put_setting(conn, NGROK_TOKEN_SETTING, token)?,
+                    Some("") => settings::delete_setting(conn, NGROK_TOKEN_SETTING)?,
+                    Some(token) => settings::put_setting(conn, NGROK_TOKEN_SETTING, token)?,
                     None => {}
                 }
-                db::put_setting(conn, TUNNEL_SETTING, &remembered)?;
+                settings::put_setting(conn, TUNNEL_SETTING, &remembered)?;
                 Ok((
-                    db::get_setting(conn, LAST_URL_SETTING)?,
-                    db::get_setting(conn, NGROK_TOKEN_SETTING)?,
+                    settings::get_setting(conn, LAST_URL_SETTING)?,
+                    settings::get_setting(conn, NGROK_TOKEN_SETTING)?,
                 ))
             })
             .await?;

@@ -7,7 +7,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::capture::{Capture, Decoding, RawDelivery};
 use crate::error::Result;
-use crate::store::db;
+use crate::store::settings;
 use crate::store::shapes::ShapeLearner;
 
 pub const BACKFILL_SETTING: &str = "facts.backfill_through";
@@ -31,7 +31,7 @@ fn derive_chunk(
     inflate_limit: usize,
 ) -> Result<i64> {
     let Some(through) =
-        db::get_setting(conn, BACKFILL_SETTING)?.and_then(|t| t.parse::<i64>().ok())
+        settings::get_setting(conn, BACKFILL_SETTING)?.and_then(|t| t.parse::<i64>().ok())
     else {
         return Ok(0);
     };
@@ -67,7 +67,7 @@ fn derive_chunk(
     };
     match lowest {
         Some(lowest) if left > 0 => {
-            db::put_setting(&tx, BACKFILL_SETTING, &(lowest - 1).to_string())?
+            settings::put_setting(&tx, BACKFILL_SETTING, &(lowest - 1).to_string())?
         }
         _ => {
             tx.execute("DELETE FROM settings WHERE key = ?1", [BACKFILL_SETTING])?;

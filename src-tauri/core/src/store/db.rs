@@ -367,55 +367,6 @@ fn restrict_to_user(path: &Path) {
     }
 }
 
-/// A random id of this install (not a secret): marks its forwards and replays.
-pub const INSTALL_ID_SETTING: &str = "install_id";
-
-pub fn get_setting(conn: &Connection, key: &str) -> Result<Option<String>> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
-            row.get(0)
-        })
-        .optional()?)
-}
-
-pub fn put_setting(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )?;
-    Ok(())
-}
-
-pub fn delete_setting(conn: &Connection, key: &str) -> Result<()> {
-    conn.execute("DELETE FROM settings WHERE key = ?1", [key])?;
-    Ok(())
-}
-
-/// A setting of the install (API token, ...), created on first use.
-pub fn setting_or_insert(
-    conn: &Connection,
-    key: &str,
-    make: impl FnOnce() -> String,
-) -> Result<String> {
-    use rusqlite::OptionalExtension;
-    if let Some(value) = conn
-        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
-            row.get(0)
-        })
-        .optional()?
-    {
-        return Ok(value);
-    }
-    let value = make();
-    conn.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2)",
-        (key, &value),
-    )?;
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,19 +570,6 @@ mod tests {
         assert_eq!(
             before["hookscope.db"], after["hookscope.db"],
             "nothing changed"
-        );
-    }
-
-    #[test]
-    fn settings_are_replaced_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = open_writer(&database_path(dir.path()), Synchronous::Full).unwrap();
-        assert_eq!(get_setting(&conn, "notify").unwrap(), None);
-        put_setting(&conn, "notify", "on").unwrap();
-        put_setting(&conn, "notify", "off").unwrap();
-        assert_eq!(
-            get_setting(&conn, "notify").unwrap().as_deref(),
-            Some("off")
         );
     }
 

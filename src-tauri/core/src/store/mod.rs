@@ -11,5 +11,6 @@ pub mod endpoints;
 pub mod events;
 pub mod forwards;
 pub mod funnels;
+pub mod settings;
 pub mod shapes;
 pub mod writer;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use hookscope_core::app::{self, DEFAULT_MAX_BODY, Running, ServeOptions};
-use hookscope_core::http::ingest::IngestLimits;
+use hookscope_core::http::listener::ListenerLimits;
 use hookscope_core::store::db::Synchronous;
 use hookscope_core::tunnel::TunnelChoice;
 
@@ -87,7 +87,7 @@ pub fn test_options(data_dir: &Path) -> ServeOptions {
         systeme_api: None,
         forward: Default::default(),
         ingest_limits: Default::default(),
-        ui_limits: IngestLimits::ui_default(),
+        ui_limits: ListenerLimits::ui_default(),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::http::state::AppState;
 use crate::store::cards;
 use crate::store::contacts::{self, ContactFilter};
 
-use super::{ApiQuery, ApiResult};
+use super::answer::{ApiQuery, ApiResult};
 
 pub(super) async fn list_contacts(
     State(state): State<Arc<AppState>>,

@@ -15,7 +15,7 @@ use crate::http::state::AppState;
 
 use crate::store::endpoints::{self, Endpoint};
 
-use super::{ApiError, ApiResult, json_body};
+use super::answer::{ApiError, ApiResult, json_body};
 
 #[derive(serde::Serialize)]
 pub(super) struct EndpointView {

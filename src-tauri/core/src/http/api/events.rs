@@ -15,7 +15,7 @@ use crate::http::state::AppState;
 use crate::store::events;
 use crate::store::events::query::{self, EventFilter};
 
-use super::{ApiQuery, ApiResult};
+use super::answer::{ApiQuery, ApiResult};
 
 pub(super) async fn list_events(
     State(state): State<Arc<AppState>>,

@@ -18,7 +18,7 @@ use crate::http::state::AppState;
 
 use crate::store::events::query::{self, EventFilter};
 
-use super::{ApiQuery, ApiResult};
+use super::answer::{ApiQuery, ApiResult};
 
 #[derive(Deserialize)]
 pub(super) struct FormatQuery {

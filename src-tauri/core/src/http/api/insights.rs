@@ -12,7 +12,7 @@ use crate::http::state::AppState;
 use crate::store::funnels;
 use crate::store::shapes;
 
-use super::{ApiQuery, ApiResult};
+use super::answer::{ApiQuery, ApiResult};
 
 pub(super) async fn list_shapes(
     State(state): State<Arc<AppState>>,

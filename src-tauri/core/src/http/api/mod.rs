@@ -5,21 +5,21 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Query, Request, State};
-use axum::http::request::Parts;
+use axum::Router;
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::Error;
 use crate::http::state::AppState;
 use crate::http::ui_assets;
 use crate::tokens::tokens_match;
+use answer::{ApiError, refuse};
 
+mod answer;
 mod contacts;
 mod endpoints;
 mod events;
@@ -83,58 +83,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(middleware::from_fn(ui_assets::security_headers))
         .with_state(state)
-}
-
-// ---- errors ---------------------------------------------------------------------------
-
-/// Errors cross to the UI as `{"code", "message"}`; the UI branches on `code`.
-pub struct ApiError(pub Error);
-
-impl From<Error> for ApiError {
-    fn from(error: Error) -> Self {
-        ApiError(error)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self.0 {
-            Error::Invalid(_) | Error::Json(_) => StatusCode::BAD_REQUEST,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self.0, "API request failed");
-        }
-        let body = json!({"code": self.0.code(), "message": self.0.to_string()});
-        (status, Json(body)).into_response()
-    }
-}
-
-pub(super) fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"code": code, "message": message}))).into_response()
-}
-
-pub(super) type ApiResult<T> = Result<T, ApiError>;
-
-/// `Query` whose rejection speaks the API's `{code, message}`.
-pub struct ApiQuery<T>(pub T);
-
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection| ApiError(Error::Invalid(rejection.body_text())))
-    }
-}
-
-/// A JSON request body, refused as `{code: "invalid_json", ...}` when it does not parse.
-pub(super) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError(Error::Json(e)))
 }
 
 // ---- guards ---------------------------------------------------------------------------

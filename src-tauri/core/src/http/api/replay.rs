@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::error::Error;
 use crate::http::state::AppState;
 
-use super::{ApiError, ApiResult, json_body};
+use super::answer::{ApiError, ApiResult, json_body};
 
 pub(super) async fn replay_event(
     State(state): State<Arc<AppState>>,

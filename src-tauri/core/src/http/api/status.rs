@@ -10,7 +10,7 @@ use crate::http::state::AppState;
 
 use crate::store::events;
 
-use super::ApiResult;
+use super::answer::ApiResult;
 use super::tunnel::tunnel_view;
 
 pub(super) async fn status(

@@ -11,15 +11,15 @@ use serde_json::json;
 use crate::error::Error;
 use crate::http::state::AppState;
 
-use crate::store::db;
 use crate::store::endpoints::{self};
+use crate::store::settings;
 use crate::systeme;
 
-use super::{ApiError, ApiResult, json_body};
+use super::answer::{ApiError, ApiResult, json_body};
 
 pub(super) async fn systeme_view(state: &AppState) -> ApiResult<serde_json::Value> {
     let key = state
-        .read(|conn| db::get_setting(conn, systeme::API_KEY_SETTING))
+        .read(|conn| settings::get_setting(conn, systeme::API_KEY_SETTING))
         .await?;
     Ok(json!({"api_key_set": key.is_some(), "events": systeme::EVENTS}))
 }
@@ -53,8 +53,8 @@ pub(super) async fn put_systeme(
     state
         .writer
         .run(move |conn| match key {
-            Some(key) => db::put_setting(conn, systeme::API_KEY_SETTING, &key),
-            None => db::delete_setting(conn, systeme::API_KEY_SETTING),
+            Some(key) => settings::put_setting(conn, systeme::API_KEY_SETTING, &key),
+            None => settings::delete_setting(conn, systeme::API_KEY_SETTING),
         })
         .await?;
     Ok(Json(systeme_view(&state).await?))
@@ -67,7 +67,7 @@ pub(super) async fn list_systeme_webhooks(
     let (key, endpoints) = state
         .read(|conn| {
             Ok((
-                db::get_setting(conn, systeme::API_KEY_SETTING)?,
+                settings::get_setting(conn, systeme::API_KEY_SETTING)?,
                 endpoints::list(conn)?,
             ))
         })

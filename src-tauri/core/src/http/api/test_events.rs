@@ -14,7 +14,7 @@ use crate::http::state::AppState;
 use crate::store::endpoints::{self};
 use crate::store::events;
 
-use super::{ApiError, ApiResult, json_body};
+use super::answer::{ApiError, ApiResult, json_body};
 
 /// The bundled sample deliveries a test event can be made from.
 pub(super) async fn list_templates() -> Json<serde_json::Value> {

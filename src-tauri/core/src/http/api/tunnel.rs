@@ -14,7 +14,7 @@ use crate::http::state::AppState;
 use crate::store::endpoints::Endpoint;
 use crate::tunnel::TunnelChoice;
 
-use super::{ApiResult, json_body};
+use super::answer::{ApiResult, json_body};
 
 /// The tunnel's status plus the default endpoint's public webhook URL.
 pub(super) fn tunnel_view(state: &AppState, default: &Endpoint) -> serde_json::Value {

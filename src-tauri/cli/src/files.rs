@@ -1,0 +1,116 @@
+//! `hookscope export` and `hookscope import`: captures to and from files, straight from
+//! the data folder (also while Hookscope runs).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use hookscope_core::app::DEFAULT_MAX_BODY;
+use hookscope_core::exchange::export::{self, Format};
+use hookscope_core::store::db::{self, Synchronous};
+use hookscope_core::store::events::query::EventFilter;
+
+use crate::{DataDirArg, existing_database};
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// Only this contact (any case)
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Only this event type, e.g. customer.sale.completed or SALE_NEW
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: Option<String>,
+    /// Only this signature verdict: valid, invalid, unsigned or no_secret
+    #[arg(long, value_name = "VERDICT")]
+    pub signature: Option<String>,
+    /// Only events whose payload contains these words
+    #[arg(long = "q", value_name = "WORDS")]
+    pub query: Option<String>,
+    /// Only this endpoint id
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Only events received at or after this RFC 3339 time
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events received before this RFC 3339 time
+    #[arg(long)]
+    pub until: Option<String>,
+    /// json (one array) or ndjson (one event per line)
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    /// Write here instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// Largest body an imported event may carry, in bytes (the store's delivery limit)
+    #[arg(long, env = "HOOKSCOPE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY, value_name = "BYTES")]
+    pub max_body: usize,
+    /// An export (JSON or NDJSON); - reads standard input
+    pub file: PathBuf,
+}
+
+pub fn export(args: ExportArgs) -> Result<()> {
+    let format: Format = args.format.parse()?;
+    let database = existing_database(&args.data_dir.resolve()?)?;
+    let filter = EventFilter {
+        email: args.email,
+        event_type: args.event_type,
+        signature: args.signature,
+        q: args.query,
+        endpoint: args.endpoint,
+        since: args.since,
+        until: args.until,
+        ..EventFilter::default()
+    };
+    let count = match &args.output {
+        Some(path) => export::export_to_file(&database, &filter, format, path, DEFAULT_MAX_BODY)?,
+        None => export::export(
+            &db::open_reader(&database)?,
+            &filter,
+            format,
+            &mut BufWriter::new(std::io::stdout().lock()),
+            DEFAULT_MAX_BODY,
+        )?,
+    };
+    eprintln!("Exported {count} events.");
+    Ok(())
+}
+
+pub fn import(args: ImportArgs) -> Result<()> {
+    let data_dir = args.data_dir.resolve()?;
+    if let Some(notice) = db::ensure_data_dir(&data_dir)? {
+        eprintln!("{notice}");
+    }
+    let mut conn = db::open_writer(&db::database_path(&data_dir), Synchronous::Full)?;
+    let report = if args.file.as_os_str() == "-" {
+        hookscope_core::exchange::import::import(&mut conn, std::io::stdin().lock(), args.max_body)?
+    } else {
+        let file = File::open(&args.file)
+            .with_context(|| format!("cannot open {}", args.file.display()))?;
+        hookscope_core::exchange::import::import(&mut conn, file, args.max_body)?
+    };
+    for refusal in &report.refusals {
+        eprintln!("{refusal}");
+    }
+    let unnamed = report.refused - report.refusals.len() as u64;
+    if unnamed > 0 {
+        eprintln!("... and {unnamed} more not imported.");
+    }
+    eprintln!(
+        "Imported {} events ({} already present).",
+        report.imported, report.already_present
+    );
+    if report.refused > 0 {
+        bail!("{} event(s) were not imported", report.refused);
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! `hookscope replay`: stored events sent again.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use hookscope_core::store::db::{self, Synchronous};
+
+use crate::{DataDirArg, existing_database, runtime};
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// Event ids, sent in the order given
+    #[arg(required_unless_present = "email", conflicts_with = "email")]
+    pub ids: Vec<String>,
+    /// A contact's whole timeline, oldest first
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Where to send [default: the endpoint's forward target]
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// Sign again with the endpoint's secret (fresh X-Webhook-Signature and attempt id)
+    #[arg(long)]
+    pub resign: bool,
+    /// Send this file's bytes instead of the stored body (one event only)
+    #[arg(long, value_name = "FILE")]
+    pub body: Option<PathBuf>,
+}
+
+pub fn run(args: ReplayArgs) -> Result<()> {
+    use hookscope_core::delivery::replay::{self, ReplayRequest};
+    let data_dir = args.data_dir.resolve()?;
+    let path = existing_database(&data_dir)?;
+    let conn = db::open_writer(&path, Synchronous::Full)?;
+    let ids = match &args.email {
+        Some(email) => replay::contact_timeline(&conn, email)?,
+        None => args.ids.clone(),
+    };
+    let body = match &args.body {
+        Some(_) if ids.len() != 1 => bail!("--body edits one event: give a single id"),
+        Some(file) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?,
+        ),
+        None => None,
+    };
+    let request = ReplayRequest {
+        url: args.to.clone(),
+        resign: args.resign,
+        body,
+    };
+    let runtime = runtime()?;
+    let mut unanswered = 0;
+    let mut out = std::io::stdout().lock();
+    for id in ids {
+        let plan = replay::plan(&conn, &id, &request)?;
+        let result = runtime.block_on(replay::send(&plan));
+        replay::record(&conn, &plan, &result)?;
+        match (&result.status, &result.error) {
+            (Some(status), _) => writeln!(
+                out,
+                "{id}\t{status}\t{} ms\t{}",
+                result.duration_ms, result.target
+            )?,
+            (None, error) => {
+                unanswered += 1;
+                writeln!(
+                    out,
+                    "{id}\tno answer\t{}\t{}",
+                    error.as_deref().unwrap_or("?"),
+                    result.target
+                )?
+            }
+        }
+    }
+    if unanswered > 0 {
+        bail!("{unanswered} replay(s) got no answer");
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Understanding a delivery: which systeme.io event it is (or that it is none), who it is
+//! about, and a one-line summary a person can read. Pure functions over the request; no
+//! I/O. Nothing here rejects a delivery: an unexpected shape decodes to less, never fails.
+
+use serde_json::Value;
+
+mod generic;
+mod systeme;
+
+use generic::{decode_generic_json, decode_non_json};
+pub use systeme::humanise_type;
+use systeme::{decode_automation, decode_settings};
+
+/// Where a delivery comes from, as far as its shape tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Funnel/workflow "send webhook" action: `{"type", "data", "account", "created_at"}`.
+    SystemeAutomation,
+    /// Settings → Webhooks: event name in `X-Webhook-Event`, signed.
+    SystemeSettings,
+    Json,
+    Form,
+    Text,
+    Binary,
+    Empty,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::SystemeAutomation => "systeme_automation",
+            Source::SystemeSettings => "systeme_settings",
+            Source::Json => "json",
+            Source::Form => "form",
+            Source::Text => "text",
+            Source::Binary => "binary",
+            Source::Empty => "empty",
+        }
+    }
+}
+
+/// The badge a delivery wears in the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Sale,
+    SaleCanceled,
+    TagAdded,
+    TagRemoved,
+    Optin,
+    Webinar,
+    Course,
+    Campaign,
+    Page,
+    EmailClick,
+    Contact,
+    Unknown,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Sale => "sale",
+            Family::SaleCanceled => "sale_canceled",
+            Family::TagAdded => "tag_added",
+            Family::TagRemoved => "tag_removed",
+            Family::Optin => "optin",
+            Family::Webinar => "webinar",
+            Family::Course => "course",
+            Family::Campaign => "campaign",
+            Family::Page => "page",
+            Family::EmailClick => "email_click",
+            Family::Contact => "contact",
+            Family::Unknown => "unknown",
+        }
+    }
+}
+
+/// A delivery as decoding sees it. `body` is content-decoded (gzip undone).
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub method: &'a str,
+    pub headers: &'a [(String, String)],
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+    pub json: Option<&'a Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub source: Source,
+    pub family: Family,
+    pub event_type: Option<String>,
+    pub label: String,
+    pub summary: String,
+    /// As it arrived; group on [`Decoded::contact_key`].
+    pub contact_email: Option<String>,
+    pub contact_id: Option<String>,
+    pub contact_name: Option<String>,
+    /// When the sender says the event happened (not when it arrived).
+    pub occurred_at: Option<String>,
+}
+
+impl Decoded {
+    /// The grouping key of the contact: the email, trimmed and lower-cased.
+    pub fn contact_key(&self) -> Option<String> {
+        self.contact_email.as_deref().map(normalise_email)
+    }
+}
+
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+pub fn decode(delivery: &Delivery) -> Decoded {
+    if let Some(event) = header(delivery.headers, "x-webhook-event") {
+        return decode_settings(event.trim(), delivery);
+    }
+    match delivery.json {
+        Some(json) if is_automation(json) => decode_automation(json),
+        Some(json) => decode_generic_json(json),
+        None => decode_non_json(delivery),
+    }
+}
+
+fn is_automation(json: &Value) -> bool {
+    let kind = json.get("type").and_then(Value::as_str).unwrap_or("");
+    json.get("data").is_some_and(Value::is_object)
+        && (kind.starts_with("contact.") || kind.starts_with("customer."))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn finish(
+    source: Source,
+    family: Family,
+    event_type: Option<String>,
+    label: String,
+    detail: Option<String>,
+    contact_email: Option<String>,
+    contact_id: Option<String>,
+    contact_name: Option<String>,
+    occurred_at: Option<String>,
+) -> Decoded {
+    let summary = match detail.filter(|d| !d.is_empty()) {
+        Some(detail) => format!("{label}: {}", truncate(&detail, 200)),
+        None => label.clone(),
+    };
+    Decoded {
+        source,
+        family,
+        event_type,
+        label,
+        summary,
+        contact_email: contact_email.filter(|e| !e.trim().is_empty()),
+        contact_id,
+        contact_name,
+        occurred_at,
+    }
+}
+
+pub(crate) fn at<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(value, |v, key| &v[*key])
+}
+
+/// A non-empty string at `path`.
+pub(crate) fn text_at(value: &Value, path: &[&str]) -> Option<String> {
+    at(value, path)
+        .as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// A string or number at `path`, as text (ids come as either).
+pub(crate) fn scalar_at(value: &Value, path: &[&str]) -> Option<String> {
+    match at(value, path) {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub(super) fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
