@@ -32,7 +32,7 @@ define apt_ensure
 	fi
 endef
 
-.PHONY: run build ui bundle test test-ui test-browser test-desktop test-fuzz soak bench deps lint clean
+.PHONY: run build ui bundle api-types test test-ui test-browser test-desktop test-fuzz soak bench deps lint clean
 
 deps:
 	$(call apt_ensure,$(APT_BUILD))
@@ -76,12 +76,18 @@ FUZZ_MANIFEST := src-tauri/core/fuzz/Cargo.toml
 
 lint: deps ui/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json
 	cargo fmt --all -- --check
+	# The UI's API types are generated from the Rust types: fails while out of date.
+	cargo test -p hookscope-core --test api_types
 	cargo clippy --workspace --all-targets -- -D warnings
 	# The fuzz crate is not a workspace member (cargo fuzz builds it apart).
 	cargo fmt --manifest-path $(FUZZ_MANIFEST) -- --check
 	cargo clippy --manifest-path $(FUZZ_MANIFEST) --all-targets -- -D warnings
 	cd ui && npm run check
 	cd tests/browser && npx tsc -p .
+
+## Regenerates ui/src/lib/api.generated.ts from the API's Rust types.
+api-types:
+	UPDATE_API_TYPES=1 cargo test -p hookscope-core --test api_types
 
 ## UI unit tests (Vitest).
 test-ui: ui/node_modules/.package-lock.json

@@ -163,12 +163,9 @@ async fn screenshot(client: &Client, name: &str) {
 
 fn fixture(path: &str) -> (Vec<u8>, Vec<(String, String)>) {
     let body_path = repo().join("fixtures").join(path);
-    let headers = std::fs::read_to_string(body_path.with_extension("headers"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
+    let headers = hookscope_core::capture::headers_file::parse(
+        &std::fs::read_to_string(body_path.with_extension("headers")).unwrap(),
+    );
     (std::fs::read(body_path).unwrap(), headers)
 }
 

@@ -134,8 +134,7 @@ pub fn run(args: EndpointsArgs) -> Result<()> {
                     headers: headers
                         .iter()
                         .map(|h| {
-                            h.split_once(':')
-                                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+                            hookscope_core::capture::headers_file::parse_line(h)
                                 .with_context(|| format!("-H {h:?}: expected `Name: value`"))
                         })
                         .collect::<Result<_>>()?,

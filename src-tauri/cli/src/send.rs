@@ -88,12 +88,6 @@ fn headers_for(body: &Path) -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
-fn parse_header_line(line: &str) -> Option<(String, String)> {
-    let (name, value) = line.split_once(':')?;
-    let name = name.trim();
-    (!name.is_empty()).then(|| (name.to_string(), value.trim().to_string()))
-}
-
 fn load(body_path: &Path, extra: &[(String, String)]) -> Result<Delivery> {
     let body =
         std::fs::read(body_path).with_context(|| format!("cannot read {}", body_path.display()))?;
@@ -106,7 +100,7 @@ fn load(body_path: &Path, extra: &[(String, String)]) -> Result<Delivery> {
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let header = parse_header_line(line)
+            let header = hookscope_core::capture::headers_file::parse_line(line)
                 .with_context(|| format!("{}:{}: expected `Name: value`", path.display(), n + 1))?;
             headers.push(header);
         }
@@ -145,7 +139,10 @@ pub fn run(args: SendArgs) -> Result<()> {
     let extra = args
         .headers
         .iter()
-        .map(|h| parse_header_line(h).with_context(|| format!("-H {h:?}: expected `Name: value`")))
+        .map(|h| {
+            hookscope_core::capture::headers_file::parse_line(h)
+                .with_context(|| format!("-H {h:?}: expected `Name: value`"))
+        })
         .collect::<Result<Vec<_>>>()?;
     let method: reqwest::Method = args
         .method

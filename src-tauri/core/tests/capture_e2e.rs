@@ -842,3 +842,37 @@ async fn a_second_server_on_the_same_data_folder_says_so_and_the_first_keeps_goi
     let again = start_server(dir.path()).await;
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_dropped_without_stop_stops_and_frees_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let sale = fixture("systeme-automation/sale-completed");
+    let id = support::deliver(&reqwest::Client::new(), &running.webhook_url, &sale).await;
+    let ingest = running.ingest_addr;
+    // No stop(): a test that fails half-way, a caller that returns early.
+    drop(running);
+    let again = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match hookscope_core::app::start(support::test_options(dir.path())).await {
+                Ok(running) => return running,
+                Err(error) if error.code() == "already_running" => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+    })
+    .await
+    .expect("the folder is free again soon after the drop");
+    let api = Api::of(&again);
+    assert_eq!(
+        api.json(&format!("/api/events/{id}")).await["id"],
+        id.as_str(),
+        "what was acknowledged before the drop is stored"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(ingest).await.is_err(),
+        "the dropped server's webhook port is closed"
+    );
+}

@@ -16,7 +16,7 @@ import {
   type StoreTrouble,
   type StreamState,
   type TunnelStatus,
-} from './types';
+} from './api';
 
 const PAGE = 100;
 /** How long a newly arrived event stays highlighted. */
@@ -133,7 +133,7 @@ export class AppModel {
   get currentFilter(): EventFilter {
     const filter: EventFilter = this.selectedContact ? { email: this.selectedContact } : {};
     if (this.signatureFilter) filter.signature = this.signatureFilter;
-    if (this.driftOnly) filter.drift = true;
+    if (this.driftOnly) filter.drift = 'true';
     return filter;
   }
 

@@ -14,7 +14,7 @@ import {
   type Shape,
   type StoreTrouble,
   type TunnelStatus,
-} from './types';
+} from './api';
 
 let revision = 0;
 function tunnel(choice: string, state: TunnelStatus['state'], url: string | null = null, previous: string | null = null): TunnelStatus {
@@ -104,6 +104,8 @@ class FakeBackend implements Backend {
       contacts: 0,
       tunnel: this.tunnelStatus,
       store: this.storeTrouble,
+      notices: [],
+      sqlite_memory_bytes: 0,
     };
   }
   storeTrouble: StoreTrouble | null = null;
@@ -462,7 +464,7 @@ describe('AppModel systeme.io state', () => {
     await model.start();
     model.setDriftOnly(true);
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(backend.queries.at(-1)?.drift).toBe(true);
+    expect(backend.queries.at(-1)?.drift).toBe('true');
     backend.handlers!.captured(event('plain', 'a@x.io'));
     backend.handlers!.captured({ ...event('drifted', 'a@x.io'), drift: [{ path: 'x', change: 'added', now: ['string'] }] });
     expect(model.events.map((e) => e.id)).toEqual(['drifted']);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HttpBackend, queryString, TauriBackend } from './backend';
-import { ApiError } from './types';
+import { ApiError } from './api';
 
 function fakeFetch(responses: Record<string, Response>, seen: string[]): typeof fetch {
   return async (input) => {

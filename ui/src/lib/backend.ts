@@ -27,7 +27,7 @@ import {
   type SystemeAccount,
   type SystemeWebhook,
   type TunnelStatus,
-} from './types';
+} from './api';
 
 export interface StreamHandlers {
   /** A delivery was stored. */

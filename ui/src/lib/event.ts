@@ -3,7 +3,7 @@
 
 import { base64ToBytes, utf8 } from './bytes';
 import { member, parseJson, plain, type JsonNode } from './json';
-import type { BodyKind, EventSummary } from './types';
+import type { BodyKind, EventSummary } from './api';
 
 export interface Payload {
   kind: BodyKind;

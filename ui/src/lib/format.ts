@@ -1,6 +1,6 @@
 // Small pure formatting helpers for the views.
 
-import type { Family, StoreTrouble } from './types';
+import type { Family, StoreTrouble } from './api';
 
 /** "just now", "42 s ago", "5 min ago", "3 h ago", "2 d ago", then the date. */
 export function relativeTime(iso: string, now: number): string {

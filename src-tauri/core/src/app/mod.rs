@@ -135,6 +135,8 @@ pub struct Running {
     pub ui_url: String,
     pub state: Arc<AppState>,
     servers: Vec<JoinHandle<()>>,
+    /// [`Running::stop`] ran: nothing is left for dropping to do.
+    stopped: bool,
 }
 
 impl Running {
@@ -186,19 +188,44 @@ impl Running {
     }
 
     /// Stops accepting, lets in-flight deliveries commit and answer, stops the writer.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.state.tunnels.stop().await;
         self.state.shutdown.cancel();
-        let drained = self.servers.into_iter().map(|server| async move {
-            if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
-                tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
-            }
-        });
+        let drained = std::mem::take(&mut self.servers)
+            .into_iter()
+            .map(|server| async move {
+                if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
+                    tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+                }
+            });
         futures_util::future::join_all(drained).await;
         let state = self.state.clone();
         let _ = tokio::task::spawn_blocking(move || state.writer.stop()).await;
         // Released now, not when the last task holding the state lets go of it: the same
         // folder may be opened again at once.
+        drop(self.state.data_dir_lock.lock().map(|mut held| held.take()));
+        self.stopped = true;
+    }
+}
+
+impl Drop for Running {
+    /// Dropped without [`Running::stop`] (a caller that returned early, a test that
+    /// failed half-way): it still stops. Listeners and background tasks end, the tunnel
+    /// stops, the writer commits what it holds, and the data folder is free again; only
+    /// the wait for connections to drain is skipped.
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.state.shutdown.cancel();
+        let state = self.state.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let tunnels = state.clone();
+            runtime.spawn(async move { tunnels.tunnels.stop().await });
+        }
+        // Off the runtime: the writer's stop blocks until its thread has committed.
+        let stopped = std::thread::spawn(move || state.writer.stop());
+        let _ = stopped.join();
         drop(self.state.data_dir_lock.lock().map(|mut held| held.take()));
     }
 }
@@ -383,6 +410,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         ui_url: format!("http://{ui_addr}/?token={}", state.api_token),
         state,
         servers,
+        stopped: false,
     })
 }
 

@@ -6,7 +6,8 @@ use std::io::Read;
 use serde_json::Value;
 
 /// How a body is carried in event JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ts_rs::TS)]
+#[ts(rename_all = "snake_case")]
 pub enum BodyKind {
     /// Valid JSON with no surrounding whitespace: embedded verbatim as `body`, so a JSON
     /// parser reading the export gets exactly the bytes that arrived.

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::capture::facts::{Fact, Sale, Step};
 use crate::timefmt::format_micros;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "ContactCard")]
 pub struct Card {
     /// Added minus removed, in the order first added.
     pub tags: Vec<String>,
@@ -21,7 +22,7 @@ pub struct Card {
     pub email_clicks: Vec<EmailClicks>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Purchase {
     #[serde(flatten)]
     pub sale: Sale,
@@ -31,7 +32,7 @@ pub struct Purchase {
     pub canceled_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Enrolment {
     /// `course` or `bundle`.
     pub kind: String,
@@ -41,7 +42,7 @@ pub struct Enrolment {
     pub at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct WebinarSeat {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Step>,
@@ -50,7 +51,7 @@ pub struct WebinarSeat {
     pub at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Optin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Step>,
@@ -59,20 +60,20 @@ pub struct Optin {
     pub at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Dated {
     pub name: String,
     pub at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PageVisits {
     pub step: Step,
     pub visits: i64,
     pub last_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EmailClicks {
     pub subject: String,
     pub clicks: i64,

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::capture::decode::{Decoded, Source, scalar_at, text_at};
 
 /// A funnel step as the payload names it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub funnel_id: Option<String>,
@@ -33,7 +33,7 @@ impl Step {
 }
 
 /// A sale or its cancellation. Amounts are in cents, as systeme.io sends them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Sale {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,

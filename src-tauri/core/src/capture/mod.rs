@@ -6,6 +6,7 @@ pub mod body;
 pub mod card;
 pub mod decode;
 pub mod facts;
+pub mod headers_file;
 pub mod plain_text;
 pub mod sender;
 pub mod shape;

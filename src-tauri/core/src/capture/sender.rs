@@ -47,9 +47,11 @@ pub fn client_ip(peer: IpAddr, headers: &[(String, String)], reported: Reported)
 }
 
 /// What the client address says about the sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ts_rs::TS)]
+#[ts(rename_all = "lowercase")]
 pub enum Sender {
     /// One of systeme.io's published addresses.
+    #[ts(rename = "systeme.io")]
     SystemeIo,
     /// This machine or its network, not through a tunnel (`hookscope send`, a local test).
     Local,

@@ -125,10 +125,12 @@ impl PathStats {
 }
 
 /// One difference between a delivery and the shape before it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "DriftChange")]
 pub struct Change {
     pub path: String,
     /// `added`, `dropped` or `retyped`.
+    #[ts(type = "'added' | 'dropped' | 'retyped'")]
     pub change: String,
     /// Kinds seen before (dropped, retyped).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -10,7 +10,8 @@ use crate::capture::decode;
 
 pub const SIGNATURE_HEADER: &str = "x-webhook-signature";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ts_rs::TS)]
+#[ts(rename = "SignatureVerdict", rename_all = "snake_case")]
 pub enum Verdict {
     Valid,
     /// Signed, but not by the endpoint's secret (or the body changed on the way).

@@ -55,12 +55,7 @@ impl Template {
     }
 
     pub fn headers(&self) -> Vec<(String, String)> {
-        self.headers
-            .lines()
-            .filter_map(|line| line.split_once(':'))
-            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-            .filter(|(n, _)| !n.is_empty())
-            .collect()
+        crate::capture::headers_file::parse(self.headers)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::store::events::query::{Conditions, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::timefmt::format_micros;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct Contact {
     /// Lower-cased: the grouping key.
     pub email: String,
@@ -25,13 +25,14 @@ pub struct Contact {
     pub last_summary: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct ContactPage {
     pub contacts: Vec<Contact>,
     pub next: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct ContactFilter {
     pub q: Option<String>,
     pub limit: Option<usize>,

@@ -13,7 +13,8 @@ use crate::store::forwards;
 use crate::timefmt::{format_micros, now_micros};
 use crate::tokens;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
+#[ts(rename = "StoredEndpoint")]
 pub struct Endpoint {
     pub id: String,
     pub name: String,
@@ -32,7 +33,7 @@ pub struct Endpoint {
 
 /// An answer an endpoint gives every delivery (after storing it), to rehearse how a
 /// sender behaves when a handler fails or is slow.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct CannedResponse {
     pub status: u16,

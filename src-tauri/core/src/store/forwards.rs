@@ -41,10 +41,11 @@ pub fn came_from(headers: &[(String, String)], install_id: &str) -> bool {
 }
 
 /// The forward of one event, as event JSON shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct ForwardView {
     pub target: String,
     /// `pending`, `delivered` or `failed`.
+    #[ts(type = "'pending' | 'delivered' | 'failed'")]
     pub state: String,
     pub attempts: i64,
     pub status: Option<i64>,
@@ -53,7 +54,7 @@ pub struct ForwardView {
 }
 
 /// A forward changed: for the live stream.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ForwardUpdate {
     pub id: String,
     pub forward: ForwardView,

@@ -11,20 +11,21 @@ use crate::capture::facts::{Fact, Sale, Step};
 use crate::error::Result;
 use crate::store::events::query::instant;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct FunnelFilter {
     pub since: Option<String>,
     pub until: Option<String>,
     pub endpoint: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct Money {
     pub currency: String,
     pub amount_cents: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ts_rs::TS)]
 pub struct OfferRow {
     pub offer_id: Option<String>,
     pub offer: Option<String>,
@@ -36,7 +37,7 @@ pub struct OfferRow {
     pub canceled_amount: Vec<Money>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, ts_rs::TS)]
 pub struct FunnelRow {
     pub funnel_id: Option<String>,
     /// `null` for sales and opt-ins that name no funnel.
@@ -53,7 +54,7 @@ pub struct FunnelRow {
     pub offers: Vec<OfferRow>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct FunnelReport {
     pub funnels: Vec<FunnelRow>,
 }

@@ -40,12 +40,13 @@ enum Job {
 
 /// Deliveries the store could not take since the last one it could. Senders only see a
 /// 503, so the user is told: a full disk otherwise goes unnoticed until data is missing.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
 pub struct StoreTrouble {
     /// When the first of them was refused.
     pub since: String,
     pub refused: u64,
     /// `disk_full` or `storage`: what the user can do differs.
+    #[ts(type = "'disk_full' | 'storage'")]
     pub code: &'static str,
     /// The last error.
     pub message: String,

@@ -30,17 +30,17 @@ const PAGE: usize = 100;
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A Settings webhook as the API lists it (its secret is never read back).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RemoteWebhook {
+    #[serde(default)]
+    pub active: Option<bool>,
     #[serde(deserialize_with = "id_as_text")]
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
-    pub url: String,
     #[serde(default)]
     pub subscriptions: Vec<String>,
-    #[serde(default)]
-    pub active: Option<bool>,
+    pub url: String,
 }
 
 fn id_as_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {

@@ -147,7 +147,7 @@ pub fn cloudflared_available(options: &TunnelOptions) -> bool {
     cloudflared::find_program(options).is_some()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum TunnelState {
     Off,

@@ -43,11 +43,7 @@ pub fn all_fixtures() -> Vec<Fixture> {
             let stem = body_path.file_stem().unwrap().to_str().unwrap().to_string();
             let headers_text = std::fs::read_to_string(body_path.with_extension("headers"))
                 .unwrap_or_else(|_| panic!("{} has a headers file", body_path.display()));
-            let headers = headers_text
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-                .collect();
+            let headers = hookscope_core::capture::headers_file::parse(&headers_text);
             out.push(Fixture {
                 name: format!("{family}/{stem}"),
                 body: std::fs::read(&body_path).unwrap(),

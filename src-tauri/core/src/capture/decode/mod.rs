@@ -40,7 +40,8 @@ impl Source {
 }
 
 /// The badge a delivery wears in the UI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ts_rs::TS)]
+#[ts(rename_all = "snake_case")]
 pub enum Family {
     Sale,
     SaleCanceled,

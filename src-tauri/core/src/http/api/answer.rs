@@ -1,12 +1,12 @@
 //! How the API answers: errors cross to the UI as `{"code", "message"}` (the UI branches
 //! on `code`), and query strings and bodies that do not parse are refused the same way.
 
+use super::views::ApiErrorBody;
 use axum::Json;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::error::Error;
 
@@ -30,13 +30,16 @@ impl IntoResponse for ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self.0, "API request failed");
         }
-        let body = json!({"code": self.0.code(), "message": self.0.to_string()});
-        (status, Json(body)).into_response()
+        refuse(status, self.0.code(), &self.0.to_string())
     }
 }
 
 pub fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"code": code, "message": message}))).into_response()
+    let body = ApiErrorBody {
+        code: code.to_string(),
+        message: message.to_string(),
+    };
+    (status, Json(body)).into_response()
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

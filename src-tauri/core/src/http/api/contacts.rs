@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::json;
 
 use crate::http::state::AppState;
 
@@ -12,6 +11,7 @@ use crate::store::cards;
 use crate::store::contacts::{self, ContactFilter};
 
 use super::answer::{ApiQuery, ApiResult};
+use super::views::ContactWithCard;
 
 pub(super) async fn list_contacts(
     State(state): State<Arc<AppState>>,
@@ -28,7 +28,7 @@ pub(super) async fn list_contacts(
 pub(super) async fn get_contact_card(
     State(state): State<Arc<AppState>>,
     Path(email): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ContactWithCard>> {
     let (contact, card) = state
         .read(move |conn| {
             let contact = contacts::get_contact(conn, &email)?;
@@ -36,5 +36,5 @@ pub(super) async fn get_contact_card(
             Ok((contact, card))
         })
         .await?;
-    Ok(Json(json!({"contact": contact, "card": card})))
+    Ok(Json(ContactWithCard { card, contact }))
 }

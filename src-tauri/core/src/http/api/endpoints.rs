@@ -8,29 +8,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::Error;
 use crate::http::state::AppState;
 
-use crate::store::endpoints::{self, Endpoint};
+use crate::store::endpoints::{self};
 
 use super::answer::{ApiError, ApiResult, json_body};
-
-#[derive(serde::Serialize)]
-pub(super) struct EndpointView {
-    #[serde(flatten)]
-    endpoint: Endpoint,
-    url: String,
-    /// Through the tunnel, while it is up.
-    public_url: Option<String>,
-}
+use super::views::{EndpointList, EndpointView};
 
 pub(super) async fn list_endpoints(
     State(state): State<Arc<AppState>>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<EndpointList>> {
     let list = state.read(endpoints::list).await?;
-    let views: Vec<EndpointView> = list
+    let endpoints = list
         .into_iter()
         .map(|endpoint| EndpointView {
             url: state.webhook_url(&endpoint),
@@ -38,7 +29,7 @@ pub(super) async fn list_endpoints(
             endpoint,
         })
         .collect();
-    Ok(Json(json!({ "endpoints": views })))
+    Ok(Json(EndpointList { endpoints }))
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::error::Error;
 use crate::exchange::event_json::{Layout, write_event};
@@ -16,6 +15,7 @@ use crate::store::events;
 use crate::store::events::query::{self, EventFilter};
 
 use super::answer::{ApiQuery, ApiResult};
+use super::views::ForwardAnswer;
 
 pub(super) async fn list_events(
     State(state): State<Arc<AppState>>,
@@ -69,7 +69,7 @@ pub(super) async fn get_raw_body(
 pub(super) async fn get_forward_answer(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ForwardAnswer>> {
     let wanted = id.clone();
     let crate::store::forwards::TargetAnswer {
         status,
@@ -79,19 +79,21 @@ pub(super) async fn get_forward_answer(
         .read(move |conn| crate::store::forwards::last_answer(conn, &wanted))
         .await?
         .ok_or_else(|| Error::NotFound(format!("event {id} was not forwarded")))?;
-    let headers: serde_json::Value = headers
-        .and_then(|h| serde_json::from_str(&h).ok())
-        .unwrap_or(serde_json::Value::Null);
-    let mut view = json!({"status": status, "headers": headers});
+    let mut answer = ForwardAnswer {
+        body_base64: None,
+        body_text: None,
+        headers: headers.and_then(|h| serde_json::from_str(&h).ok()),
+        status,
+    };
     match body.map(String::from_utf8) {
-        Some(Ok(text)) => view["body_text"] = json!(text),
+        Some(Ok(text)) => answer.body_text = Some(text),
         Some(Err(bytes)) => {
-            view["body_base64"] = json!(base64::Engine::encode(
+            answer.body_base64 = Some(base64::Engine::encode(
                 &base64::engine::general_purpose::STANDARD,
-                bytes.into_bytes()
+                bytes.into_bytes(),
             ))
         }
         None => {}
     }
-    Ok(Json(view))
+    Ok(Json(answer))
 }

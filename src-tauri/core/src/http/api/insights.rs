@@ -4,73 +4,58 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::json;
 
 use crate::error::Error;
 use crate::http::state::AppState;
-
-use crate::store::funnels;
-use crate::store::shapes;
+use crate::store::events::query::drifted_by_type;
+use crate::store::{funnels, shapes};
 
 use super::answer::{ApiQuery, ApiResult};
+use super::views::{ShapeList, ShapePath, ShapeSummary, ShapeView};
 
-pub(super) async fn list_shapes(
-    State(state): State<Arc<AppState>>,
-) -> ApiResult<Json<serde_json::Value>> {
+pub(super) async fn list_shapes(State(state): State<Arc<AppState>>) -> ApiResult<Json<ShapeList>> {
     let shapes = state
         .read(|conn| {
-            // One pass over the drifted deliveries only (a partial index), not one count
-            // over every delivery of each type.
-            let drifted: std::collections::HashMap<String, i64> = conn
-                .prepare_cached(
-                    "SELECT event_type, count(*) FROM events
-                     WHERE drift IS NOT NULL AND event_type IS NOT NULL GROUP BY event_type",
-                )?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+            let drifted = drifted_by_type(conn)?;
             Ok(shapes::list(conn)?
                 .into_iter()
-                .map(|(event_type, deliveries)| {
-                    json!({
-                        "drifted": drifted.get(&event_type).copied().unwrap_or(0),
-                        "event_type": event_type,
-                        "deliveries": deliveries,
-                    })
+                .map(|(event_type, deliveries)| ShapeSummary {
+                    drifted: drifted.get(&event_type).copied().unwrap_or(0),
+                    event_type,
+                    deliveries,
                 })
-                .collect::<Vec<_>>())
+                .collect())
         })
         .await?;
-    Ok(Json(json!({"shapes": shapes})))
+    Ok(Json(ShapeList { shapes }))
 }
 
 /// One type's shape: each path, the kinds of value seen there and how often.
 pub(super) async fn get_shape(
     State(state): State<Arc<AppState>>,
     Path(event_type): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ShapeView>> {
     let wanted = event_type.clone();
     let shape = state
         .read(move |conn| shapes::load(conn, &wanted))
         .await?
         .ok_or_else(|| Error::NotFound(format!("no deliveries of type {event_type} yet")))?
         .shape();
-    let paths: Vec<_> = shape
+    let paths = shape
         .paths
         .iter()
-        .map(|(path, stats)| {
-            json!({
-                "path": path,
-                "seen": stats.seen,
-                "always": stats.seen == shape.deliveries,
-                "kinds": stats.kinds,
-            })
+        .map(|(path, stats)| ShapePath {
+            always: stats.seen == shape.deliveries,
+            kinds: stats.kinds.clone(),
+            path: path.clone(),
+            seen: stats.seen,
         })
         .collect();
-    Ok(Json(json!({
-        "event_type": event_type,
-        "deliveries": shape.deliveries,
-        "paths": paths,
-    })))
+    Ok(Json(ShapeView {
+        deliveries: shape.deliveries,
+        event_type,
+        paths,
+    }))
 }
 
 pub(super) async fn funnel_report(

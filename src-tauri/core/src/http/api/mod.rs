@@ -31,6 +31,7 @@ mod stream;
 mod systeme;
 mod test_events;
 mod tunnel;
+pub mod views;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()

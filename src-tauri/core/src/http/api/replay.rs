@@ -6,12 +6,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::Error;
 use crate::http::state::AppState;
 
 use super::answer::{ApiError, ApiResult, json_body};
+use super::views::{ReplayHistory, ReplayOutcome, ReplayOutcomes};
 
 pub(super) async fn replay_event(
     State(state): State<Arc<AppState>>,
@@ -60,7 +60,7 @@ pub(super) async fn replay_contact(
     State(state): State<Arc<AppState>>,
     Path(email): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ReplayOutcomes>> {
     let request: crate::delivery::replay::ReplayRequest =
         if body.iter().all(u8::is_ascii_whitespace) {
             Default::default()
@@ -90,17 +90,18 @@ pub(super) async fn replay_in_order(
     state: &Arc<AppState>,
     ids: Vec<String>,
     request: crate::delivery::replay::ReplayRequest,
-) -> serde_json::Value {
-    let mut results = Vec::with_capacity(ids.len());
+) -> ReplayOutcomes {
+    let mut replays = Vec::with_capacity(ids.len());
     for id in ids {
-        match replay_one(state, id.clone(), request.clone()).await {
-            Ok(result) => results.push(json!(result)),
-            Err(ApiError(error)) => {
-                results.push(json!({"event_id": id, "error": error.to_string()}))
-            }
-        }
+        replays.push(match replay_one(state, id.clone(), request.clone()).await {
+            Ok(result) => ReplayOutcome::Sent(result),
+            Err(ApiError(error)) => ReplayOutcome::NotSent {
+                error: error.to_string(),
+                event_id: id,
+            },
+        });
     }
-    json!({ "replays": results })
+    ReplayOutcomes { replays }
 }
 
 /// A selection of events sent again in the order given: `{"ids": [...], "url"?,
@@ -108,7 +109,7 @@ pub(super) async fn replay_in_order(
 pub(super) async fn replay_selection(
     State(state): State<Arc<AppState>>,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ReplayOutcomes>> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Selection {
@@ -134,9 +135,9 @@ pub(super) async fn replay_selection(
 pub(super) async fn replay_history(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ReplayHistory>> {
     let replays = state
         .read(move |conn| crate::delivery::replay::history(conn, &id))
         .await?;
-    Ok(Json(json!({ "replays": replays })))
+    Ok(Json(ReplayHistory { replays }))
 }

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::Error;
 use crate::http::state::AppState;
@@ -16,18 +15,22 @@ use crate::store::settings;
 use crate::systeme;
 
 use super::answer::{ApiError, ApiResult, json_body};
+use super::views::{RegistrationView, SystemeView, SystemeWebhookList, SystemeWebhookView};
 
-pub(super) async fn systeme_view(state: &AppState) -> ApiResult<serde_json::Value> {
+pub(super) async fn systeme_view(state: &AppState) -> ApiResult<SystemeView> {
     let key = state
         .read(|conn| settings::get_setting(conn, systeme::API_KEY_SETTING))
         .await?;
-    Ok(json!({"api_key_set": key.is_some(), "events": systeme::EVENTS}))
+    Ok(SystemeView {
+        api_key_set: key.is_some(),
+        events: systeme::EVENTS.iter().map(|e| e.to_string()).collect(),
+    })
 }
 
 /// Whether an API key is stored (never the key) and the events a webhook can carry.
 pub(super) async fn get_systeme(
     State(state): State<Arc<AppState>>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<SystemeView>> {
     Ok(Json(systeme_view(&state).await?))
 }
 
@@ -35,7 +38,7 @@ pub(super) async fn get_systeme(
 pub(super) async fn put_systeme(
     State(state): State<Arc<AppState>>,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<SystemeView>> {
     #[derive(Deserialize)]
     struct Change {
         api_key: Option<String>,
@@ -63,7 +66,7 @@ pub(super) async fn put_systeme(
 /// The account's Settings webhooks, each with the Hookscope endpoint it points at.
 pub(super) async fn list_systeme_webhooks(
     State(state): State<Arc<AppState>>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<SystemeWebhookList>> {
     let (key, endpoints) = state
         .read(|conn| {
             Ok((
@@ -74,20 +77,23 @@ pub(super) async fn list_systeme_webhooks(
         .await?;
     let key = key.ok_or_else(|| Error::Invalid("set your systeme.io API key first".into()))?;
     let client = systeme::Client::new(state.systeme_api.as_deref(), &key)?;
-    let webhooks: Vec<_> = client
+    let webhooks = client
         .list()
         .await?
         .into_iter()
-        .map(|w| {
-            let endpoint = endpoints
+        .map(|w| SystemeWebhookView {
+            endpoint: endpoints
                 .iter()
                 .find(|e| systeme::points_at(&w.url, &e.token))
-                .map(|e| e.id.clone());
-            json!({"id": w.id, "name": w.name, "url": w.url, "subscriptions": w.subscriptions,
-                   "active": w.active, "endpoint": endpoint})
+                .map(|e| e.id.clone()),
+            active: w.active,
+            id: w.id,
+            name: w.name,
+            subscriptions: w.subscriptions,
+            url: w.url,
         })
         .collect();
-    Ok(Json(json!({"webhooks": webhooks})))
+    Ok(Json(SystemeWebhookList { webhooks }))
 }
 
 /// Points the endpoint's systeme.io Settings webhook at its current public URL:
@@ -97,7 +103,7 @@ pub(super) async fn register_with_systeme(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<RegistrationView>> {
     #[derive(Deserialize, Default)]
     struct Choice {
         events: Option<Vec<String>>,
@@ -108,7 +114,10 @@ pub(super) async fn register_with_systeme(
         json_body(&body)?
     };
     let registration = state.register_with_systeme(id, choice.events).await?;
-    let mut view = serde_json::to_value(&registration).expect("a registration serialises");
-    view["secret_stored"] = json!(registration.new_secret.is_some());
-    Ok(Json(view))
+    Ok(Json(RegistrationView {
+        action: registration.action,
+        previous_url: registration.previous_url,
+        secret_stored: registration.new_secret.is_some(),
+        webhook: registration.webhook,
+    }))
 }

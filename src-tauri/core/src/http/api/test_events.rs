@@ -5,8 +5,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::Error;
 use crate::http::state::AppState;
@@ -15,10 +13,11 @@ use crate::store::endpoints::{self};
 use crate::store::events;
 
 use super::answer::{ApiError, ApiResult, json_body};
+use super::views::{Template, TemplateList, TestEventAnswer, TestEventRequest};
 
 /// The bundled sample deliveries a test event can be made from.
-pub(super) async fn list_templates() -> Json<serde_json::Value> {
-    let templates: Vec<_> = crate::delivery::synth::TEMPLATES
+pub(super) async fn list_templates() -> Json<TemplateList> {
+    let templates = crate::delivery::synth::TEMPLATES
         .iter()
         .map(|t| {
             let headers = t.headers();
@@ -29,10 +28,13 @@ pub(super) async fn list_templates() -> Json<serde_json::Value> {
                         .ok()
                         .and_then(|b| b["type"].as_str().map(str::to_string))
                 });
-            json!({"name": t.name, "event_type": event_type})
+            Template {
+                event_type,
+                name: t.name.to_string(),
+            }
         })
         .collect();
-    Json(json!({ "templates": templates }))
+    Json(TemplateList { templates })
 }
 
 /// `{"template": NAME | "event": ID, "endpoint"?, "email"?, "tag"?, "amount"?,
@@ -41,20 +43,8 @@ pub(super) async fn list_templates() -> Json<serde_json::Value> {
 pub(super) async fn send_test_event(
     State(state): State<Arc<AppState>>,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct TestEvent {
-        template: Option<String>,
-        event: Option<String>,
-        endpoint: Option<String>,
-        email: Option<String>,
-        tag: Option<String>,
-        amount: Option<i64>,
-        #[serde(default)]
-        set: serde_json::Map<String, serde_json::Value>,
-    }
-    let wanted: TestEvent = json_body(&body)?;
+) -> ApiResult<Json<TestEventAnswer>> {
+    let wanted: TestEventRequest = json_body(&body)?;
     let endpoint_id = wanted.endpoint.clone();
     let endpoint = state
         .read(move |conn| match endpoint_id {
@@ -113,5 +103,5 @@ pub(super) async fn send_test_event(
         .get("x-hookscope-event")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    Ok(Json(json!({"id": id, "status": status})))
+    Ok(Json(TestEventAnswer { id, status }))
 }

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::Error;
 use crate::http::state::AppState;
@@ -15,27 +14,32 @@ use crate::store::endpoints::Endpoint;
 use crate::tunnel::TunnelChoice;
 
 use super::answer::{ApiResult, json_body};
+use super::views::TunnelView;
 
 /// The tunnel's status plus the default endpoint's public webhook URL.
-pub(super) fn tunnel_view(state: &AppState, default: &Endpoint) -> serde_json::Value {
+pub(super) fn tunnel_view(state: &AppState, default: &Endpoint) -> TunnelView {
     let status = state.tunnels.status();
-    let mut view = serde_json::to_value(&status).expect("the tunnel status serialises");
-    view["webhook_url"] = json!(state.public_webhook_url(default));
-    view["previous_webhook_url"] = json!(
-        status
+    TunnelView {
+        insecure: status.insecure(),
+        ngrok_authtoken_set: state.tunnels.has_ngrok_authtoken(),
+        previous_webhook_url: status
             .previous_url
             .as_ref()
-            .map(|base| format!("{base}/h/{}", default.token))
-    );
-    view["insecure"] = json!(status.insecure());
-    view["ngrok_authtoken_set"] = json!(state.tunnels.has_ngrok_authtoken());
-    view["proxy_listener"] = json!(state.proxy_base);
-    view
+            .map(|base| format!("{base}/h/{}", default.token)),
+        proxy_listener: state.proxy_base.clone(),
+        webhook_url: state.public_webhook_url(default),
+        choice: status.choice,
+        hint: status.hint,
+        previous_url: status.previous_url,
+        provider: status.provider,
+        public_url: status.public_url,
+        reason: status.reason,
+        revision: status.revision,
+        state: status.state,
+    }
 }
 
-pub(super) async fn get_tunnel(
-    State(state): State<Arc<AppState>>,
-) -> ApiResult<Json<serde_json::Value>> {
+pub(super) async fn get_tunnel(State(state): State<Arc<AppState>>) -> ApiResult<Json<TunnelView>> {
     let default = state.default_endpoint().await?;
     Ok(Json(tunnel_view(&state, &default)))
 }
@@ -53,7 +57,7 @@ pub(super) struct TunnelBody {
 pub(super) async fn put_tunnel(
     State(state): State<Arc<AppState>>,
     body: Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<TunnelView>> {
     let body: TunnelBody = json_body(&body)?;
     let choice: TunnelChoice = body.tunnel.parse().map_err(Error::Invalid)?;
     state.choose_tunnel(choice, body.ngrok_authtoken).await?;

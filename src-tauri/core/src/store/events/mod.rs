@@ -18,7 +18,8 @@ use crate::store::forwards::{ForwardView, LOOP_REFUSED};
 use crate::timefmt::format_micros;
 
 /// Everything about an event except its body: list items and stream messages.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(rename = "EventSummary")]
 pub struct EventMeta {
     pub id: String,
     pub received_at: String,
@@ -28,16 +29,19 @@ pub struct EventMeta {
     pub path: String,
     pub query: Option<String>,
     /// `[[name, value], ...]` in arrival order.
+    #[ts(as = "Vec<(String, String)>")]
     pub headers: Box<RawValue>,
     pub remote_addr: Option<String>,
     /// The sender's address (see [`crate::capture::sender`]).
     pub client_ip: Option<String>,
     pub via_tunnel: bool,
     /// `systeme.io`, `local`, `unknown` or `outside` (flagged): see [`Sender`].
+    #[ts(as = "Option<Sender>")]
     pub sender: Option<&'static str>,
     /// Sent from one of systeme.io's addresses: true, false, or null when unknown.
     pub source_ok: Option<bool>,
     /// `valid`, `invalid`, `unsigned` or `no_secret`: see [`crate::capture::signature`].
+    #[ts(as = "Verdict")]
     pub signature: &'static str,
     /// `X-Webhook-Message-Id`: deliveries sharing it are attempts at one message.
     pub message_id: Option<String>,
@@ -47,14 +51,17 @@ pub struct EventMeta {
     pub repeat_of: Option<String>,
     /// How the payload differed from its type's shape before it: `[{path, change, was,
     /// now}]`, or null.
+    #[ts(as = "Option<Vec<crate::capture::shape::Change>>")]
     pub drift: Option<Box<RawValue>>,
     /// Passed on to the endpoint's forward target: how that went, or null.
     pub forward: Option<ForwardView>,
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
     pub size: i64,
+    #[ts(as = "BodyKind")]
     pub body_kind: String,
     pub source: String,
+    #[ts(as = "crate::capture::decode::Family")]
     pub family: String,
     pub event_type: Option<String>,
     pub label: String,

@@ -15,7 +15,8 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
 
 /// Filters shared by the event list and the export (query string of both).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct EventFilter {
     pub email: Option<String>,
     #[serde(rename = "type")]
@@ -207,7 +208,7 @@ pub fn fts_query(text: &str) -> Option<String> {
     Some(format!("{}{prefix}", quoted.join(" ")))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct EventPage {
     pub events: Vec<EventMeta>,
     /// Pass as `before` for the next (older) page; `null` at the end.
@@ -288,6 +289,18 @@ pub fn for_each_event(
         count += 1;
     }
     Ok(count)
+}
+
+/// Per event type, how many deliveries drifted from its shape: one pass over the drifted
+/// ones (a partial index), not one count over every delivery of each type.
+pub fn drifted_by_type(conn: &Connection) -> Result<std::collections::HashMap<String, i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT event_type, count(*) FROM events
+             WHERE drift IS NOT NULL AND event_type IS NOT NULL GROUP BY event_type",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 #[cfg(test)]

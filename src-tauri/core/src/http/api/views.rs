@@ -1,0 +1,244 @@
+//! The API's answers that are its own (the rest are the store's types): each a Rust type
+//! the UI's TypeScript is generated from (`make api-types`). Fields of answers that were
+//! JSON objects before they were types are in alphabetical order, as those were written.
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::capture::card::Card;
+use crate::delivery::replay::ReplayResult;
+use crate::store::contacts::Contact;
+use crate::store::endpoints::Endpoint;
+use crate::store::writer::StoreTrouble;
+use crate::systeme::RemoteWebhook;
+use crate::tunnel::TunnelState;
+
+/// The install at a glance (`GET /api/status`).
+#[derive(Debug, Serialize, TS)]
+pub struct Status {
+    pub contacts: i64,
+    pub default_endpoint: String,
+    pub events: i64,
+    /// `http://127.0.0.1:PORT`: where webhook URLs point on this machine.
+    pub ingest: String,
+    pub listening: bool,
+    pub max_body: usize,
+    /// What the user must know about this start (a database moved aside, a shared folder).
+    pub notices: Vec<String>,
+    /// SQLite's own allocations (page caches, statements).
+    pub sqlite_memory_bytes: i64,
+    /// Deliveries the store refused since the last one it stored; null while all is well.
+    pub store: Option<StoreTrouble>,
+    pub tunnel: TunnelView,
+    pub version: String,
+    pub webhook_url: String,
+}
+
+/// The public URL through a tunnel (`GET /api/tunnel`, `tunnel` stream events).
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "TunnelStatus")]
+pub struct TunnelView {
+    /// As `hookscope serve --tunnel` takes it: `cloudflared`, `bore:HOST`, `manual:URL`, `off`.
+    pub choice: String,
+    pub hint: Option<String>,
+    /// Plain HTTP: systeme.io's Settings webhooks need HTTPS.
+    pub insecure: bool,
+    /// ngrok has an authtoken (the token itself never leaves the server).
+    pub ngrok_authtoken_set: bool,
+    pub previous_url: Option<String>,
+    pub previous_webhook_url: Option<String>,
+    #[ts(type = "'off' | 'cloudflared' | 'ngrok' | 'bore' | 'manual'")]
+    pub provider: &'static str,
+    /// Where a tunnel or proxy of your own connects so the senders it reports are checked
+    /// (`--proxy`); null without one.
+    pub proxy_listener: Option<String>,
+    pub public_url: Option<String>,
+    pub reason: Option<String>,
+    /// Grows with every change: of two answers, the higher one is current.
+    pub revision: u64,
+    pub state: TunnelState,
+    /// The default endpoint's webhook URL through the tunnel, while it is up.
+    pub webhook_url: Option<String>,
+}
+
+/// What a forward target last answered (`GET /api/events/{id}/forward`).
+#[derive(Debug, Serialize, TS)]
+pub struct ForwardAnswer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub body_base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub body_text: Option<String>,
+    pub headers: Option<Vec<(String, String)>>,
+    pub status: Option<i64>,
+}
+
+/// One event of a replayed selection or timeline: its answer, or why it was not sent.
+#[derive(Debug, Serialize, TS)]
+#[serde(untagged)]
+pub enum ReplayOutcome {
+    Sent(ReplayResult),
+    NotSent { error: String, event_id: String },
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct ReplayOutcomes {
+    pub replays: Vec<ReplayOutcome>,
+}
+
+/// Every replay of one event (`GET /api/events/{id}/replays`).
+#[derive(Debug, Serialize, TS)]
+pub struct ReplayHistory {
+    pub replays: Vec<ReplayResult>,
+}
+
+/// A contact with its card (`GET /api/contacts/{email}`).
+#[derive(Debug, Serialize, TS)]
+pub struct ContactWithCard {
+    pub card: Card,
+    pub contact: Contact,
+}
+
+/// A learned event type (`GET /api/shapes`).
+#[derive(Debug, Serialize, TS)]
+pub struct ShapeSummary {
+    pub deliveries: i64,
+    /// Deliveries whose shape differed from their type's before them.
+    pub drifted: i64,
+    pub event_type: String,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct ShapeList {
+    pub shapes: Vec<ShapeSummary>,
+}
+
+/// One type's shape (`GET /api/shapes/{event_type}`).
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "Shape")]
+pub struct ShapeView {
+    pub deliveries: i64,
+    pub event_type: String,
+    pub paths: Vec<ShapePath>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct ShapePath {
+    /// In every delivery of the type.
+    pub always: bool,
+    /// Kind of value → deliveries that had it there.
+    pub kinds: std::collections::BTreeMap<String, i64>,
+    pub path: String,
+    pub seen: i64,
+}
+
+/// A bundled sample a test event can be made from (`GET /api/templates`).
+#[derive(Debug, Serialize, TS)]
+pub struct Template {
+    pub event_type: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct TemplateList {
+    pub templates: Vec<Template>,
+}
+
+/// A new delivery made from a sample (`template`) or a captured event (`event`), with the
+/// contact's email, a tag, an amount or any JSON path changed (`POST /api/test-events`).
+#[derive(Debug, serde::Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct TestEventRequest {
+    #[ts(optional)]
+    pub template: Option<String>,
+    #[ts(optional)]
+    pub event: Option<String>,
+    #[ts(optional)]
+    pub endpoint: Option<String>,
+    #[ts(optional)]
+    pub email: Option<String>,
+    #[ts(optional)]
+    pub tag: Option<String>,
+    #[ts(optional)]
+    pub amount: Option<i64>,
+    /// JSON path → new value.
+    #[serde(default)]
+    #[ts(as = "Option<std::collections::BTreeMap<String, Jsonish>>", optional)]
+    pub set: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Any JSON value (a field set in a test event).
+#[derive(Debug, TS)]
+#[ts(type = "unknown")]
+pub struct Jsonish;
+
+/// What the webhook listener answered a test event (`POST /api/test-events`).
+#[derive(Debug, Serialize, TS)]
+pub struct TestEventAnswer {
+    /// The stored event, when it was stored.
+    pub id: Option<String>,
+    pub status: u16,
+}
+
+/// The systeme.io account link (`GET /api/systeme`); the key itself is never returned.
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "SystemeAccount")]
+pub struct SystemeView {
+    pub api_key_set: bool,
+    /// Every Settings-webhook event systeme.io sends.
+    pub events: Vec<String>,
+}
+
+/// A Settings webhook of the account, with the endpoint it points at.
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "SystemeWebhook")]
+pub struct SystemeWebhookView {
+    pub active: Option<bool>,
+    /// The Hookscope endpoint it points at, if any.
+    pub endpoint: Option<String>,
+    pub id: String,
+    pub name: Option<String>,
+    pub subscriptions: Vec<String>,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct SystemeWebhookList {
+    pub webhooks: Vec<SystemeWebhookView>,
+}
+
+/// What registering with systeme.io did (`POST /api/endpoints/{id}/systeme`).
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "Registration")]
+pub struct RegistrationView {
+    #[ts(type = "'created' | 'updated' | 'unchanged'")]
+    pub action: &'static str,
+    pub previous_url: Option<String>,
+    /// A new webhook's secret was put on the endpoint: signatures are checked at once.
+    pub secret_stored: bool,
+    pub webhook: RemoteWebhook,
+}
+
+/// An endpoint with its URLs (`GET /api/endpoints` and the endpoint routes).
+#[derive(Debug, Serialize, TS)]
+#[ts(rename = "Endpoint")]
+pub struct EndpointView {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    pub url: String,
+    /// Through the tunnel, while it is up.
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, TS)]
+pub struct EndpointList {
+    pub endpoints: Vec<EndpointView>,
+}
+
+/// How an API error crosses to the UI: branch on `code`.
+#[derive(Debug, Serialize, TS)]
+pub struct ApiErrorBody {
+    pub code: String,
+    pub message: String,
+}

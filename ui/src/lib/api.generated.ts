@@ -1,0 +1,434 @@
+// Generated from the Rust types of Hookscope's API by `make api-types`
+// (src-tauri/core/tests/api_types.rs). Do not edit: change the Rust types.
+
+/**
+ * How an API error crosses to the UI: branch on `code`.
+ */
+export type ApiErrorBody = { code: string, message: string, };
+
+/**
+ * How a body is carried in event JSON.
+ */
+export type BodyKind = "json" | "text" | "binary" | "empty";
+
+/**
+ * An answer an endpoint gives every delivery (after storing it), to rehearse how a
+ * sender behaves when a handler fails or is slow.
+ */
+export type CannedResponse = { status: number, headers: Array<[string, string]>, body: string, delay_ms: number, };
+
+export type Contact = { 
+/**
+ * Lower-cased: the grouping key.
+ */
+email: string, name: string | null, contact_id: string | null, events: number, first_seen: string, last_seen: string, last_event_id: string, last_event_type: string | null, last_label: string, last_summary: string, };
+
+export type ContactCard = { 
+/**
+ * Added minus removed, in the order first added.
+ */
+tags: Array<string>, purchases: Array<Purchase>, enrolments: Array<Enrolment>, webinars: Array<WebinarSeat>, optins: Array<Optin>, campaigns: Array<Dated>, pages: Array<PageVisits>, email_clicks: Array<EmailClicks>, };
+
+export type ContactFilter = { q?: string, limit?: number, before?: string, };
+
+export type ContactPage = { contacts: Array<Contact>, next: string | null, };
+
+/**
+ * A contact with its card (`GET /api/contacts/{email}`).
+ */
+export type ContactWithCard = { card: ContactCard, contact: Contact, };
+
+export type Dated = { name: string, at: string, };
+
+/**
+ * One difference between a delivery and the shape before it.
+ */
+export type DriftChange = { path: string, 
+/**
+ * `added`, `dropped` or `retyped`.
+ */
+change: 'added' | 'dropped' | 'retyped', 
+/**
+ * Kinds seen before (dropped, retyped).
+ */
+was?: Array<string>, 
+/**
+ * Kinds in this delivery (added, retyped).
+ */
+now?: Array<string>, };
+
+export type EmailClicks = { subject: string, clicks: number, last_at: string, };
+
+/**
+ * An endpoint with its URLs (`GET /api/endpoints` and the endpoint routes).
+ */
+export type Endpoint = { url: string, 
+/**
+ * Through the tunnel, while it is up.
+ */
+public_url: string | null, id: string, name: string, token: string, created_at: string, is_default: boolean, has_secret: boolean, 
+/**
+ * Where every delivery is passed on to (the user's own handler), if anywhere.
+ */
+forward_to: string | null, 
+/**
+ * How deliveries are answered; `None`: a fast 200.
+ */
+response: CannedResponse | null, };
+
+export type EndpointList = { endpoints: Array<Endpoint>, };
+
+export type Enrolment = { 
+/**
+ * `course` or `bundle`.
+ */
+kind: string, name: string, access?: string | null, at: string, };
+
+/**
+ * Filters shared by the event list and the export (query string of both).
+ */
+export type EventFilter = { email?: string, type?: string, family?: string, 
+/**
+ * `valid`, `invalid`, `unsigned` or `no_secret`.
+ */
+signature?: string, 
+/**
+ * `true`: only deliveries whose shape differed from their type's before them.
+ */
+drift?: string, q?: string, endpoint?: string, since?: string, until?: string, limit?: number, before?: string, };
+
+export type EventPage = { events: Array<EventSummary>, 
+/**
+ * Pass as `before` for the next (older) page; `null` at the end.
+ */
+next: string | null, };
+
+/**
+ * Everything about an event except its body: list items and stream messages.
+ */
+export type EventSummary = { id: string, received_at: string, endpoint: string, endpoint_name: string, method: string, path: string, query: string | null, 
+/**
+ * `[[name, value], ...]` in arrival order.
+ */
+headers: Array<[string, string]>, remote_addr: string | null, 
+/**
+ * The sender's address (see [`crate::capture::sender`]).
+ */
+client_ip: string | null, via_tunnel: boolean, 
+/**
+ * `systeme.io`, `local`, `unknown` or `outside` (flagged): see [`Sender`].
+ */
+sender: Sender | null, 
+/**
+ * Sent from one of systeme.io's addresses: true, false, or null when unknown.
+ */
+source_ok: boolean | null, 
+/**
+ * `valid`, `invalid`, `unsigned` or `no_secret`: see [`crate::capture::signature`].
+ */
+signature: SignatureVerdict, 
+/**
+ * `X-Webhook-Message-Id`: deliveries sharing it are attempts at one message.
+ */
+message_id: string | null, 
+/**
+ * 1 for the first delivery of a message.
+ */
+attempt: number, 
+/**
+ * Id of an identical unsigned delivery shortly before: a probable repeat.
+ */
+repeat_of: string | null, 
+/**
+ * How the payload differed from its type's shape before it: `[{path, change, was,
+ * now}]`, or null.
+ */
+drift: Array<DriftChange> | null, 
+/**
+ * Passed on to the endpoint's forward target: how that went, or null.
+ */
+forward: ForwardView | null, content_type: string | null, content_encoding: string | null, size: number, body_kind: BodyKind, source: string, family: Family, event_type: string | null, label: string, summary: string, contact_email: string | null, contact_key: string | null, contact_id: string | null, contact_name: string | null, occurred_at: string | null, };
+
+/**
+ * The badge a delivery wears in the UI.
+ */
+export type Family = "sale" | "sale_canceled" | "tag_added" | "tag_removed" | "optin" | "webinar" | "course" | "campaign" | "page" | "email_click" | "contact" | "unknown";
+
+/**
+ * What a forward target last answered (`GET /api/events/{id}/forward`).
+ */
+export type ForwardAnswer = { body_base64?: string, body_text?: string, headers: Array<[string, string]> | null, status: number | null, };
+
+/**
+ * A forward changed: for the live stream.
+ */
+export type ForwardUpdate = { id: string, forward: ForwardView, };
+
+/**
+ * The forward of one event, as event JSON shows it.
+ */
+export type ForwardView = { target: string, 
+/**
+ * `pending`, `delivered` or `failed`.
+ */
+state: 'pending' | 'delivered' | 'failed', attempts: number, status: number | null, duration_ms: number | null, error: string | null, };
+
+export type FunnelFilter = { since?: string, until?: string, endpoint?: string, };
+
+export type FunnelReport = { funnels: Array<FunnelRow>, };
+
+export type FunnelRow = { funnel_id: string | null, 
+/**
+ * `null` for sales and opt-ins that name no funnel.
+ */
+funnel: string | null, 
+/**
+ * Contacts who opted in.
+ */
+optins: number, 
+/**
+ * Of those, contacts who then bought in this funnel.
+ */
+buyers: number, 
+/**
+ * `buyers / optins`, null without opt-ins.
+ */
+conversion: number | null, sales: number, canceled: number, revenue: Array<Money>, offers: Array<OfferRow>, };
+
+/**
+ * Any JSON value (a field set in a test event).
+ */
+export type Jsonish = unknown;
+
+export type Money = { currency: string, amount_cents: number, };
+
+export type OfferRow = { offer_id: string | null, offer: string | null, sales: number, canceled: number, 
+/**
+ * Sales in the period, per currency.
+ */
+revenue: Array<Money>, 
+/**
+ * Cancellations in the period, per currency.
+ */
+canceled_amount: Array<Money>, };
+
+export type Optin = { step?: Step | null, page?: string | null, at: string, };
+
+export type PageVisits = { step: Step, visits: number, last_at: string, };
+
+export type Purchase = { at: string, canceled: boolean, canceled_at?: string | null, order_id?: string | null, offer_id?: string | null, offer?: string | null, amount_cents?: number | null, 
+/**
+ * Upper case (`EUR`).
+ */
+currency?: string | null, step?: Step | null, };
+
+/**
+ * What registering with systeme.io did (`POST /api/endpoints/{id}/systeme`).
+ */
+export type Registration = { action: 'created' | 'updated' | 'unchanged', previous_url: string | null, 
+/**
+ * A new webhook's secret was put on the endpoint: signatures are checked at once.
+ */
+secret_stored: boolean, webhook: RemoteWebhook, };
+
+/**
+ * A Settings webhook as the API lists it (its secret is never read back).
+ */
+export type RemoteWebhook = { active: boolean | null, id: string, name: string | null, subscriptions: Array<string>, url: string, };
+
+/**
+ * Every replay of one event (`GET /api/events/{id}/replays`).
+ */
+export type ReplayHistory = { replays: Array<ReplayResult>, };
+
+/**
+ * One event of a replayed selection or timeline: its answer, or why it was not sent.
+ */
+export type ReplayOutcome = ReplayResult | { error: string, event_id: string, };
+
+export type ReplayOutcomes = { replays: Array<ReplayOutcome>, };
+
+/**
+ * A replay and the target's answer.
+ */
+export type ReplayResult = { event_id: string, at: string, target: string, resigned: boolean, edited: boolean, status: number | null, duration_ms: number, error: string | null, headers: Array<[string, string]>, 
+/**
+ * The answer's first 64 KiB, as text (lossy for binary answers).
+ */
+body: string, };
+
+/**
+ * A sale or its cancellation. Amounts are in cents, as systeme.io sends them.
+ */
+export type Sale = { order_id?: string | null, offer_id?: string | null, offer?: string | null, amount_cents?: number | null, 
+/**
+ * Upper case (`EUR`).
+ */
+currency?: string | null, step?: Step | null, };
+
+/**
+ * What the client address says about the sender.
+ */
+export type Sender = "systeme.io" | "local" | "unknown" | "outside";
+
+/**
+ * One type's shape (`GET /api/shapes/{event_type}`).
+ */
+export type Shape = { deliveries: number, event_type: string, paths: Array<ShapePath>, };
+
+export type ShapeList = { shapes: Array<ShapeSummary>, };
+
+export type ShapePath = { 
+/**
+ * In every delivery of the type.
+ */
+always: boolean, 
+/**
+ * Kind of value → deliveries that had it there.
+ */
+kinds: { [key in string]: number }, path: string, seen: number, };
+
+/**
+ * A learned event type (`GET /api/shapes`).
+ */
+export type ShapeSummary = { deliveries: number, 
+/**
+ * Deliveries whose shape differed from their type's before them.
+ */
+drifted: number, event_type: string, };
+
+export type SignatureVerdict = "valid" | "invalid" | "unsigned" | "no_secret";
+
+/**
+ * The install at a glance (`GET /api/status`).
+ */
+export type Status = { contacts: number, default_endpoint: string, events: number, 
+/**
+ * `http://127.0.0.1:PORT`: where webhook URLs point on this machine.
+ */
+ingest: string, listening: boolean, max_body: number, 
+/**
+ * What the user must know about this start (a database moved aside, a shared folder).
+ */
+notices: Array<string>, 
+/**
+ * SQLite's own allocations (page caches, statements).
+ */
+sqlite_memory_bytes: number, 
+/**
+ * Deliveries the store refused since the last one it stored; null while all is well.
+ */
+store: StoreTrouble | null, tunnel: TunnelStatus, version: string, webhook_url: string, };
+
+/**
+ * A funnel step as the payload names it.
+ */
+export type Step = { funnel_id?: string | null, funnel?: string | null, step_id?: string | null, step?: string | null, };
+
+/**
+ * Deliveries the store could not take since the last one it could. Senders only see a
+ * 503, so the user is told: a full disk otherwise goes unnoticed until data is missing.
+ */
+export type StoreTrouble = { 
+/**
+ * When the first of them was refused.
+ */
+since: string, refused: number, 
+/**
+ * `disk_full` or `storage`: what the user can do differs.
+ */
+code: 'disk_full' | 'storage', 
+/**
+ * The last error.
+ */
+message: string, };
+
+export type StoredEndpoint = { id: string, name: string, token: string, created_at: string, is_default: boolean, has_secret: boolean, 
+/**
+ * Where every delivery is passed on to (the user's own handler), if anywhere.
+ */
+forward_to: string | null, 
+/**
+ * How deliveries are answered; `None`: a fast 200.
+ */
+response: CannedResponse | null, };
+
+/**
+ * The systeme.io account link (`GET /api/systeme`); the key itself is never returned.
+ */
+export type SystemeAccount = { api_key_set: boolean, 
+/**
+ * Every Settings-webhook event systeme.io sends.
+ */
+events: Array<string>, };
+
+/**
+ * A Settings webhook of the account, with the endpoint it points at.
+ */
+export type SystemeWebhook = { active: boolean | null, 
+/**
+ * The Hookscope endpoint it points at, if any.
+ */
+endpoint: string | null, id: string, name: string | null, subscriptions: Array<string>, url: string, };
+
+export type SystemeWebhookList = { webhooks: Array<SystemeWebhook>, };
+
+/**
+ * A bundled sample a test event can be made from (`GET /api/templates`).
+ */
+export type Template = { event_type: string | null, name: string, };
+
+export type TemplateList = { templates: Array<Template>, };
+
+/**
+ * What the webhook listener answered a test event (`POST /api/test-events`).
+ */
+export type TestEventAnswer = { 
+/**
+ * The stored event, when it was stored.
+ */
+id: string | null, status: number, };
+
+/**
+ * A new delivery made from a sample (`template`) or a captured event (`event`), with the
+ * contact's email, a tag, an amount or any JSON path changed (`POST /api/test-events`).
+ */
+export type TestEventRequest = { template?: string, event?: string, endpoint?: string, email?: string, tag?: string, amount?: number, 
+/**
+ * JSON path → new value.
+ */
+set?: { [key in string]: Jsonish }, };
+
+export type TunnelState = "off" | "starting" | "up" | "reconnecting" | "failed";
+
+/**
+ * The public URL through a tunnel (`GET /api/tunnel`, `tunnel` stream events).
+ */
+export type TunnelStatus = { 
+/**
+ * As `hookscope serve --tunnel` takes it: `cloudflared`, `bore:HOST`, `manual:URL`, `off`.
+ */
+choice: string, hint: string | null, 
+/**
+ * Plain HTTP: systeme.io's Settings webhooks need HTTPS.
+ */
+insecure: boolean, 
+/**
+ * ngrok has an authtoken (the token itself never leaves the server).
+ */
+ngrok_authtoken_set: boolean, previous_url: string | null, previous_webhook_url: string | null, provider: 'off' | 'cloudflared' | 'ngrok' | 'bore' | 'manual', 
+/**
+ * Where a tunnel or proxy of your own connects so the senders it reports are checked
+ * (`--proxy`); null without one.
+ */
+proxy_listener: string | null, public_url: string | null, reason: string | null, 
+/**
+ * Grows with every change: of two answers, the higher one is current.
+ */
+revision: number, state: TunnelState, 
+/**
+ * The default endpoint's webhook URL through the tunnel, while it is up.
+ */
+webhook_url: string | null, };
+
+export type WebinarSeat = { step?: Step | null, scheduled_at?: string | null, at: string, };
