@@ -42,6 +42,11 @@ pub async fn save_export(
     format: String,
 ) -> Result<Option<String>, CommandError> {
     let format: Format = format.parse()?;
+    // Everything acknowledged so far is in the export.
+    shell
+        .state
+        .caught_up(std::time::Duration::from_secs(10))
+        .await;
     let database = shell.state.database.clone();
     tauri::async_runtime::spawn_blocking(move || {
         let chosen = app

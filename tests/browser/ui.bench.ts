@@ -4,6 +4,7 @@
 // Uses the release binary when HOOKSCOPE_BIN points at it.
 
 import { spawnSync } from 'node:child_process';
+import { Agent, request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +53,73 @@ async function liveLatency(browser: Browser): Promise<number[]> {
   await page.close();
   await server.dispose();
   return latencies;
+}
+
+/** Deliveries at `perSecond` (in ticks of 10 ms) to `url` until stopped; counts answers. */
+function steadyLoad(url: string, perSecond: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  const target = new URL(url);
+  let sent = 0;
+  let answered = 0;
+  const tick = setInterval(() => {
+    for (let i = 0; i < perSecond / 100; i++) {
+      sent++;
+      const req = httpRequest(
+        { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => answered++);
+        },
+      );
+      req.on('error', () => {});
+      req.end(tagAdded(`load${sent % 50}@example.com`, `steady ${sent}`).body as string);
+    }
+  }, 10);
+  const started = Date.now();
+  return {
+    stop() {
+      clearInterval(tick);
+      agent.destroy();
+      return { sent, answered, seconds: (Date.now() - started) / 1000 };
+    },
+  };
+}
+
+/** POST → row visible while other deliveries arrive at `perSecond`. */
+async function latencyUnderLoad(browser: Browser, perSecond: number) {
+  const server = await new Hookscope().start();
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  await page.goto(server.uiUrl);
+  await page.getByTestId('listener-status').getByText('Listening').waitFor();
+  await page.evaluate(() => {
+    const w = window as unknown as { __seen: Record<string, number> };
+    w.__seen = {};
+    new MutationObserver(() => {
+      for (const el of document.querySelectorAll('[data-testid="event"] .summary')) {
+        const marker = /mark-\d{4}/.exec(el.textContent ?? '')?.[0];
+        if (marker && !(marker in w.__seen)) w.__seen[marker] = Date.now();
+      }
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  });
+  const load = steadyLoad(server.webhookUrl, perSecond);
+  await page.waitForTimeout(2000); // the load settles
+  const latencies: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    const marker = `mark-${String(i).padStart(4, '0')}`;
+    const sent = Date.now();
+    await server.send(tagAdded('watched@example.com', marker));
+    const seen = await page.waitForFunction(
+      (m) => (window as unknown as { __seen: Record<string, number> }).__seen[m],
+      marker,
+      { polling: 5, timeout: 30_000 },
+    );
+    latencies.push(((await seen.jsonValue()) as number) - sent);
+    await page.waitForTimeout(20);
+  }
+  const done = load.stop();
+  await page.close();
+  await server.dispose();
+  return { latencies, rate: done.answered / done.seconds };
 }
 
 function bigStore(events: number) {
@@ -116,6 +184,12 @@ console.log('## UI: POST → row visible in an open page (200 deliveries, one at
 console.log('| p50 | p90 | p99 | max |');
 console.log('|---:|---:|---:|---:|');
 console.log(`| ${percentile(latencies, 0.5)} ms | ${percentile(latencies, 0.9)} ms | ${percentile(latencies, 0.99)} ms | ${Math.max(...latencies)} ms |`);
+const underLoad = await latencyUnderLoad(browser, 2000);
+console.log(`\n## UI: POST → row visible while ${underLoad.rate.toFixed(0)} other deliveries a second arrive (100 watched)`);
+console.log('| p50 | p90 | p99 | max |');
+console.log('|---:|---:|---:|---:|');
+const l = underLoad.latencies;
+console.log(`| ${percentile(l, 0.5)} ms | ${percentile(l, 0.9)} ms | ${percentile(l, 0.99)} ms | ${Math.max(...l)} ms |`);
 const events = 100_000;
 const load = await pageLoad(browser, events);
 console.log(`\n## UI: page load with ${events.toLocaleString('en')} events (import took ${load.importSeconds.toFixed(1)} s)`);

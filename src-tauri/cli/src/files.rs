@@ -11,6 +11,7 @@ use hookscope_core::app::DEFAULT_MAX_BODY;
 use hookscope_core::exchange::export::{self, Format};
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::events::query::EventFilter;
+use hookscope_core::store::indexer;
 
 use crate::{DataDirArg, existing_database};
 
@@ -60,7 +61,26 @@ pub struct ImportArgs {
 
 pub fn export(args: ExportArgs) -> Result<()> {
     let format: Format = args.format.parse()?;
-    let database = existing_database(&args.data_dir.resolve()?)?;
+    let data_dir = args.data_dir.resolve()?;
+    let database = existing_database(&data_dir)?;
+    // Everything stored is derived first, unless a running Hookscope is doing it.
+    let waiting = match hookscope_core::app::lock_data_dir(&data_dir) {
+        Ok(_held) => {
+            let mut conn = db::open_writer(&database, Synchronous::Full)?;
+            indexer::run_to_end(&mut conn, DEFAULT_MAX_BODY, |_, _| {})?;
+            0
+        }
+        Err(hookscope_core::Error::AlreadyRunning { .. }) => {
+            let conn = db::open_reader(&database)?;
+            hookscope_core::store::deliveries::count_after(&conn, indexer::position(&conn)?)?
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if waiting > 0 {
+        eprintln!(
+            "{waiting} deliveries received in the last moments are still being indexed by the running Hookscope: this export may not hold them yet."
+        );
+    }
     let filter = EventFilter {
         email: args.email,
         event_type: args.event_type,
@@ -109,8 +129,68 @@ pub fn import(args: ImportArgs) -> Result<()> {
         "Imported {} events ({} already present).",
         report.imported, report.already_present
     );
+    index_unless_running(&data_dir, &mut conn, args.max_body)?;
     if report.refused > 0 {
         bail!("{} event(s) were not imported", report.refused);
     }
+    Ok(())
+}
+
+/// Derives what was imported: here when no Hookscope runs on the folder, else its own
+/// indexer does it as it runs.
+fn index_unless_running(
+    data_dir: &std::path::Path,
+    conn: &mut db::Connection,
+    max_body: usize,
+) -> Result<()> {
+    match hookscope_core::app::lock_data_dir(data_dir) {
+        Ok(_held) => {
+            indexer::run_to_end(conn, max_body, |_, _| {})?;
+            Ok(())
+        }
+        Err(hookscope_core::Error::AlreadyRunning { .. }) => {
+            eprintln!("Hookscope is running on this folder: it indexes them as they come.");
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Args)]
+pub struct ReindexArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// Largest body inflated while decoding, in bytes (the store's delivery limit)
+    #[arg(long, env = "HOOKSCOPE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY, value_name = "BYTES")]
+    pub max_body: usize,
+}
+
+/// `hookscope reindex`: every derived table emptied and derived again from the stored
+/// deliveries. Hookscope must not run on the folder meanwhile.
+pub fn reindex(args: ReindexArgs) -> Result<()> {
+    let data_dir = args.data_dir.resolve()?;
+    let path = existing_database(&data_dir)?;
+    let _held = match hookscope_core::app::lock_data_dir(&data_dir) {
+        Err(hookscope_core::Error::AlreadyRunning { .. }) => bail!(
+            "Hookscope is running on {}: stop it first (its indexer keeps the derived state current by itself)",
+            data_dir.display()
+        ),
+        other => other?,
+    };
+    let mut conn = db::open_writer(&path, Synchronous::Full)?;
+    indexer::reset(&mut conn)?;
+    let started = std::time::Instant::now();
+    let mut last_said = std::time::Instant::now();
+    let done = indexer::run_to_end(&mut conn, args.max_body, |done, left| {
+        if last_said.elapsed() >= std::time::Duration::from_secs(1) {
+            eprintln!("Indexed {done} deliveries, {left} to go.");
+            last_said = std::time::Instant::now();
+        }
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "Reindexed {done} deliveries in {seconds:.1} s ({:.0} a second).",
+        done as f64 / seconds.max(1e-9)
+    );
     Ok(())
 }

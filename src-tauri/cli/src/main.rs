@@ -41,6 +41,9 @@ enum Command {
     Export(files::ExportArgs),
     /// Load an export back; events already present are skipped.
     Import(files::ImportArgs),
+    /// Derive everything again (contacts, cards, search, shapes, retries, repeats) from
+    /// the stored deliveries. Stop Hookscope on the folder first.
+    Reindex(files::ReindexArgs),
     /// List endpoints, or set an endpoint's systeme.io secret (a running Hookscope picks it
     /// up within seconds; past deliveries are re-checked).
     Endpoints(endpoints::EndpointsArgs),
@@ -83,6 +86,7 @@ fn main() -> std::process::ExitCode {
         Command::Send(args) => send::run(args),
         Command::Export(args) => files::export(args),
         Command::Import(args) => files::import(args),
+        Command::Reindex(args) => files::reindex(args),
         Command::Endpoints(args) => endpoints::run(args),
         Command::Systeme(args) => systeme::run(args),
         Command::Replay(args) => replay::run(args),

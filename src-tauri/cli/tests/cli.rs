@@ -158,6 +158,19 @@ async fn wait_for_acks(acked: &Mutex<Vec<(String, String)>>, at_least: usize) {
 }
 
 async fn assert_all_present(serve: &Serve, acked: &[(String, String)], how: &str) {
+    // Acknowledged deliveries are derived after the restart: wait until none wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = serve.api_json("/api/status").await;
+        if status["indexing"]["behind"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{how}: the indexer catches up: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let stored: std::collections::HashMap<String, Value> = serve
         .export_ndjson()
         .await
@@ -172,6 +185,11 @@ async fn assert_all_present(serve: &Serve, acked: &[(String, String)], how: &str
             serde_json::to_string(&event["body"]).unwrap(),
             serde_json::to_string(&serde_json::from_str::<Value>(body).unwrap()).unwrap(),
             "{how}: delivery {id} is intact"
+        );
+        assert!(
+            event["contact_key"].is_string()
+                && event["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{how}: delivery {id} is derived (contact, summary): {event}"
         );
     }
 }

@@ -24,6 +24,7 @@ use hookscope_core::store::events::EventMeta;
 use hookscope_core::store::events::query::{EventFilter, EventPage};
 use hookscope_core::store::forwards::{ForwardUpdate, ForwardView};
 use hookscope_core::store::funnels::{FunnelFilter, FunnelReport, FunnelRow, Money, OfferRow};
+use hookscope_core::store::indexer::IndexProgress;
 use hookscope_core::store::writer::StoreTrouble;
 use hookscope_core::systeme::RemoteWebhook;
 use hookscope_core::tunnel::TunnelState;
@@ -118,7 +119,8 @@ fn generated() -> String {
         .add::<TunnelView>()
         .add::<Verdict>()
         .add::<WebinarSeat>()
-        .add::<Jsonish>();
+        .add::<Jsonish>()
+        .add::<IndexProgress>();
     let missing: Vec<String> = all
         .used
         .iter()

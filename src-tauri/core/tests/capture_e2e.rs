@@ -373,11 +373,9 @@ async fn exports_embed_the_exact_bytes_and_import_round_trips() {
         hookscope_core::store::db::Synchronous::Full,
     )
     .unwrap();
-    let report =
-        hookscope_core::exchange::import::import(&mut conn, &json_bytes[..], 1 << 20).unwrap();
+    let report = support::import_and_index(&mut conn, &json_bytes[..], 1 << 20).unwrap();
     assert_eq!(report.imported, sent.len() as u64);
-    let again =
-        hookscope_core::exchange::import::import(&mut conn, text.as_bytes(), 1 << 20).unwrap();
+    let again = support::import_and_index(&mut conn, text.as_bytes(), 1 << 20).unwrap();
     assert_eq!(
         again.imported, 0,
         "an import never duplicates events already present"

@@ -272,12 +272,8 @@ fn imports_meet_the_stores_limits_event_by_event() {
         event("spaces", "PO ST", "small"),
         event("ok-2", "PATCH", "small"),
     ];
-    let report = hookscope_core::exchange::import::import(
-        &mut conn,
-        lines.join("\n").as_bytes(),
-        1024 * 1024,
-    )
-    .unwrap();
+    let report =
+        support::import_and_index(&mut conn, lines.join("\n").as_bytes(), 1024 * 1024).unwrap();
     assert_eq!(report.imported, 2, "the rest is imported");
     assert_eq!(report.refused, 3);
     let said = report.refusals.join("\n");
@@ -293,7 +289,7 @@ fn imports_meet_the_stores_limits_event_by_event() {
     );
     assert!(said.contains("event #4 (\"spaces\")"), "{said}");
     let stored: Vec<String> = conn
-        .prepare("SELECT id FROM events ORDER BY id")
+        .prepare("SELECT id FROM deliveries ORDER BY id")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -346,6 +342,7 @@ async fn files_holding_captures_are_private_and_a_shared_folder_is_left_as_it_is
 
     // Exports are private, also over a file that was readable by others.
     let database = db::database_path(&shared);
+    running.state.caught_up(Duration::from_secs(10)).await;
     let out = root.path().join("export.json");
     std::fs::write(&out, b"old").unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();

@@ -214,50 +214,51 @@ async fn retries_of_one_message_are_attempts_and_identical_automation_bodies_are
 #[test]
 fn repeats_are_only_flagged_within_the_window() {
     use bytes::Bytes;
-    use hookscope_core::capture::{Capture, Decoding, RawDelivery};
+    use hookscope_core::capture::RawDelivery;
     use hookscope_core::store::db::{self, Synchronous};
-    use hookscope_core::store::deliveries::insert_capture;
     use hookscope_core::store::events::write::REPEAT_WINDOW_MICROS;
-    use hookscope_core::store::shapes::ShapeLearner;
+    use hookscope_core::store::{deliveries, indexer};
 
     let dir = tempfile::tempdir().unwrap();
     let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();
-    let at = |id: &str, micros: i64| {
-        Capture::build(
-            RawDelivery {
-                id: id.into(),
-                received_at: micros,
-                endpoint_id: "ep".into(),
-                endpoint_name: "Default".into(),
-                method: "POST".into(),
-                path: "/h/t".into(),
-                query: None,
-                headers: vec![("content-type".into(), "application/json".into())],
-                remote_addr: None,
-                client_ip: None,
-                via_tunnel: false,
-                body: Bytes::from_static(
-                    br#"{"type":"contact.tag.added","data":{"contact":{"email":"a@b.c"}}}"#,
-                ),
-            },
-            &Decoding::new(1 << 20),
-        )
+    let at = |id: &str, micros: i64| RawDelivery {
+        id: id.into(),
+        received_at: micros,
+        endpoint_id: "ep".into(),
+        endpoint_name: "Default".into(),
+        method: "POST".into(),
+        path: "/h/t".into(),
+        query: None,
+        headers: vec![("content-type".into(), "application/json".into())],
+        remote_addr: None,
+        client_ip: None,
+        via_tunnel: false,
+        body: Bytes::from_static(
+            br#"{"type":"contact.tag.added","data":{"contact":{"email":"a@b.c"}}}"#,
+        ),
     };
     let tx = conn.transaction().unwrap();
-    let mut shapes = ShapeLearner::default();
-    let mut stored = |c: &Capture| insert_capture(&tx, &mut shapes, c).unwrap();
-    let repeat_of =
-        |stored: Option<hookscope_core::store::deliveries::Stored>| stored.unwrap().repeat_of;
-    assert_eq!(repeat_of(stored(&at("a", 0))), None);
+    for (id, micros) in [
+        ("a", 0),
+        ("b", REPEAT_WINDOW_MICROS),
+        ("c", 3 * REPEAT_WINDOW_MICROS),
+    ] {
+        assert!(deliveries::insert(&tx, &at(id, micros)).unwrap().is_some());
+    }
     assert_eq!(
-        repeat_of(stored(&at("b", REPEAT_WINDOW_MICROS))),
-        Some("a".into()),
-        "at the edge"
-    );
-    assert_eq!(
-        repeat_of(stored(&at("c", 3 * REPEAT_WINDOW_MICROS))),
+        deliveries::insert(&tx, &at("a", 0)).unwrap(),
         None,
-        "long after"
+        "already stored"
     );
-    assert_eq!(stored(&at("a", 0)), None, "already stored");
+    tx.commit().unwrap();
+    indexer::run_to_end(&mut conn, 1 << 20, |_, _| {}).unwrap();
+    let repeat_of = |id: &str| -> Option<String> {
+        conn.query_row("SELECT repeat_of FROM events WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(repeat_of("a"), None);
+    assert_eq!(repeat_of("b"), Some("a".into()), "at the edge");
+    assert_eq!(repeat_of("c"), None, "long after");
 }

@@ -9,7 +9,6 @@ use hookscope_core::capture::card::Card;
 use hookscope_core::capture::{Capture, Decoding, RawDelivery};
 use hookscope_core::store::cards;
 use hookscope_core::store::db;
-use hookscope_core::store::settings;
 use serde_json::{Value, json};
 use support::{Api, Fixture, deliver, fixture, start_server};
 
@@ -52,10 +51,11 @@ fn card_from_stored_bytes(dir: &std::path::Path, key: &str) -> Card {
     let conn = db::open_reader(&db::database_path(dir)).unwrap();
     let mut stmt = conn
         .prepare(
-            "SELECT id, received_at, endpoint_id, endpoint_name, method, path, query, headers,
-                    remote_addr, client_ip, via_tunnel, body
-             FROM events WHERE contact_key = ?1 AND attempt = 1 AND repeat_of IS NULL
-             ORDER BY received_at, seq",
+            "SELECT d.id, d.received_at, d.endpoint_id, d.endpoint_name, d.method, d.path,
+                    d.query, d.headers, d.remote_addr, d.client_ip, d.via_tunnel, d.body
+             FROM events e JOIN deliveries d ON d.seq = e.seq
+             WHERE e.contact_key = ?1 AND e.attempt = 1 AND e.repeat_of IS NULL
+             ORDER BY e.received_at, e.seq",
         )
         .unwrap();
     let mut card = Card::default();
@@ -190,6 +190,7 @@ async fn the_contact_card_follows_the_events_and_equals_a_rebuild() {
     early["body"]["data"]["tag"]["name"] = json!("Early bird");
     let mut writer =
         db::open_writer(&db::database_path(dir.path()), db::Synchronous::Full).unwrap();
+    // Imported while this Hookscope runs: its indexer derives it.
     let report = hookscope_core::exchange::import::import(
         &mut writer,
         early.to_string().as_bytes(),
@@ -457,9 +458,11 @@ async fn a_store_from_before_facts_is_upgraded_and_derived_in_the_background() {
     let shapes = api.json("/api/shapes").await;
     assert_eq!(shapes["shapes"].as_array().unwrap().len(), 2, "{shapes}");
     let conn = db::open_reader(&path).unwrap();
-    let left: Option<String> =
-        settings::get_setting(&conn, hookscope_core::store::backfill::BACKFILL_SETTING).unwrap();
-    assert_eq!(left, None, "the backfill finished and said so");
+    assert_eq!(
+        hookscope_core::store::indexer::position(&conn).unwrap(),
+        hookscope_core::store::deliveries::last_seq(&conn).unwrap(),
+        "the indexer derived every delivery of the earlier store and said so"
+    );
     running.stop().await;
 }
 
@@ -554,12 +557,8 @@ async fn an_export_imported_in_any_order_counts_retries_and_repeats_as_the_store
         let elsewhere = tempfile::tempdir().unwrap();
         let mut writer =
             db::open_writer(&db::database_path(elsewhere.path()), db::Synchronous::Full).unwrap();
-        let report = hookscope_core::exchange::import::import(
-            &mut writer,
-            lines.join("\n").as_bytes(),
-            1 << 20,
-        )
-        .unwrap();
+        let report =
+            support::import_and_index(&mut writer, lines.join("\n").as_bytes(), 1 << 20).unwrap();
         assert_eq!(report.imported, 9, "{order}");
         drop(writer);
         assert_eq!(derived(elsewhere.path()), truth, "imported {order}");
@@ -589,7 +588,7 @@ async fn an_export_imported_in_any_order_counts_retries_and_repeats_as_the_store
         let mut writer =
             db::open_writer(&db::database_path(elsewhere.path()), db::Synchronous::Full).unwrap();
         let text = lines.map(String::as_str).join("\n");
-        hookscope_core::exchange::import::import(&mut writer, text.as_bytes(), 1 << 20).unwrap();
+        support::import_and_index(&mut writer, text.as_bytes(), 1 << 20).unwrap();
         drop(writer);
         assert_eq!(
             derived(elsewhere.path())["events"],

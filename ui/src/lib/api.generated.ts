@@ -196,6 +196,11 @@ buyers: number,
 conversion: number | null, sales: number, canceled: number, revenue: Array<Money>, offers: Array<OfferRow>, };
 
 /**
+ * How far the indexer has come: the last delivery indexed, and how many wait.
+ */
+export type IndexProgress = { through: number, behind: number, };
+
+/**
  * Any JSON value (a field set in a test event).
  */
 export type Jsonish = unknown;
@@ -303,6 +308,10 @@ export type SignatureVerdict = "valid" | "invalid" | "unsigned" | "no_secret";
  * The install at a glance (`GET /api/status`).
  */
 export type Status = { contacts: number, default_endpoint: string, events: number, 
+/**
+ * How far deliveries are indexed: `behind` of them are not in lists and searches yet.
+ */
+indexing: IndexProgress, 
 /**
  * `http://127.0.0.1:PORT`: where webhook URLs point on this machine.
  */

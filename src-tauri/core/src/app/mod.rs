@@ -22,9 +22,9 @@ use crate::http::ingest::{self, Listener};
 use crate::http::listener::ListenerLimits;
 use crate::http::memory_budget::MemoryBudget;
 use crate::http::{api, listener};
-use crate::store::backfill;
 use crate::store::db::{self, Synchronous};
 use crate::store::endpoints::{self, Directory};
+use crate::store::indexer::{self, IndexerHandle};
 use crate::store::settings;
 use crate::store::writer::Writer;
 use crate::tokens;
@@ -135,6 +135,8 @@ pub struct Running {
     pub ui_url: String,
     pub state: Arc<AppState>,
     servers: Vec<JoinHandle<()>>,
+    /// The indexer's thread, joined once the writer has stopped.
+    indexer: Option<std::thread::JoinHandle<()>>,
     /// [`Running::stop`] ran: nothing is left for dropping to do.
     stopped: bool,
 }
@@ -200,7 +202,14 @@ impl Running {
             });
         futures_util::future::join_all(drained).await;
         let state = self.state.clone();
-        let _ = tokio::task::spawn_blocking(move || state.writer.stop()).await;
+        let indexer = self.indexer.take();
+        let _ = tokio::task::spawn_blocking(move || {
+            state.writer.stop();
+            if let Some(indexer) = indexer {
+                let _ = indexer.join();
+            }
+        })
+        .await;
         // Released now, not when the last task holding the state lets go of it: the same
         // folder may be opened again at once.
         drop(self.state.data_dir_lock.lock().map(|mut held| held.take()));
@@ -224,7 +233,13 @@ impl Drop for Running {
             runtime.spawn(async move { tunnels.tunnels.stop().await });
         }
         // Off the runtime: the writer's stop blocks until its thread has committed.
-        let stopped = std::thread::spawn(move || state.writer.stop());
+        let indexer = self.indexer.take();
+        let stopped = std::thread::spawn(move || {
+            state.writer.stop();
+            if let Some(indexer) = indexer {
+                let _ = indexer.join();
+            }
+        });
         let _ = stopped.join();
         drop(self.state.data_dir_lock.lock().map(|mut held| held.take()));
     }
@@ -314,7 +329,12 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let ingest_base = format!("http://{ingest_addr}");
     let state = Arc::new(AppState {
         database: path.clone(),
-        writer: Arc::new(Writer::start(conn, checkpoints, published.clone())?),
+        writer: Arc::new(Writer::start(
+            conn,
+            checkpoints,
+            options.synchronous,
+            published.clone(),
+        )?),
         reads: db::read_pool(&path, READ_CONNECTIONS)?,
         directory,
         published,
@@ -347,19 +367,6 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             options.ingest_limits.decodes_at_once,
         ),
     });
-
-    // Until events from before shapes existed are learned from, shapes are incomplete.
-    let history = state
-        .read(|conn| settings::get_setting(conn, backfill::BACKFILL_SETTING))
-        .await?;
-    let learning = history.is_some();
-    state
-        .writer
-        .run_learning(move |_, shapes| {
-            shapes.set_learning_history(learning);
-            Ok(())
-        })
-        .await?;
 
     // The UI port is loopback only, but any local program can reach it: the same guards.
     let ui_slots = listener::connection_slots(&options.ui_limits, 0);
@@ -400,8 +407,14 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     state.choose_tunnel(choice, None).await?;
     tasks::remember_public_urls(state.clone());
     tasks::follow_endpoint_changes(state.clone());
-    tasks::backfill_in_background(state.clone());
     forward::start(state.forward_handle());
+    let indexer = indexer::start(IndexerHandle {
+        database: state.database.clone(),
+        writer: state.writer.clone(),
+        inflate_limit: state.max_body,
+        shutdown: state.shutdown.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    });
     Ok(Running {
         ingest_addr,
         ui_addr,
@@ -410,6 +423,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         ui_url: format!("http://{ui_addr}/?token={}", state.api_token),
         state,
         servers,
+        indexer: Some(indexer),
         stopped: false,
     })
 }
@@ -417,7 +431,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
 /// Takes the data folder for this process (an advisory lock on `hookscope.lock`, released
 /// by the system however the process ends). The command-line tools that read or change
 /// the store while a server runs do not take it.
-fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
+pub fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
     let path = data_dir.join("hookscope.lock");
     let mut options = std::fs::OpenOptions::new();
     options.create(true).truncate(false).write(true);

@@ -1,14 +1,13 @@
 //! What runs beside the listeners for as long as Hookscope does: endpoint changes made by
-//! the command line, public URLs remembered, history derived after an upgrade.
+//! the command line, public URLs remembered.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Result;
 use crate::http::state::{AppState, LAST_URL_SETTING, TUNNEL_SETTING};
+use crate::store::endpoints;
 use crate::store::settings;
-use crate::store::shapes::ShapeLearner;
-use crate::store::{backfill, endpoints};
 use crate::tunnel::{self, TunnelChoice};
 
 /// The tunnel chosen last time; on a first run cloudflared when it is installed (a quick
@@ -54,30 +53,6 @@ pub fn follow_endpoint_changes(state: Arc<AppState>) {
                     failing = true;
                 }
                 Err(_) => {}
-            }
-        }
-    });
-}
-
-/// Derives facts and shapes for events stored by an earlier version (see [`backfill`]).
-pub fn backfill_in_background(state: Arc<AppState>) {
-    let inflate_limit = state.max_body;
-    tokio::spawn(async move {
-        loop {
-            let step = move |conn: &mut rusqlite::Connection, shapes: &mut ShapeLearner| {
-                let left = backfill::step(conn, shapes, inflate_limit)?;
-                if left == 0 {
-                    shapes.set_learning_history(false);
-                }
-                Ok(left)
-            };
-            match state.writer.run_learning(step).await {
-                Ok(0) => return,
-                Ok(left) => tracing::info!(left, "deriving facts of earlier events"),
-                Err(error) => {
-                    tracing::warn!(%error, "deriving facts of earlier events stopped");
-                    return;
-                }
             }
         }
     });

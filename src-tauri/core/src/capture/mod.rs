@@ -11,6 +11,7 @@ pub mod plain_text;
 pub mod sender;
 pub mod shape;
 pub mod signature;
+pub mod token_guard;
 
 use bytes::Bytes;
 
@@ -56,13 +57,6 @@ pub struct Capture {
     pub paths: Option<Paths>,
     /// Under no secret until [`Capture::check_signature`] is given the endpoint's.
     pub signature: Verdict,
-    /// The full URL to pass the delivery on to, when its endpoint forwards.
-    pub forward_to: Option<String>,
-    /// The install's API token is in its path, query or body (see [`Decoding::api_token`]):
-    /// such a delivery is refused, never stored.
-    pub carries_api_token: bool,
-    /// It came from this install's own forward or replay: forwarding it again would loop.
-    pub forward_looped: bool,
 }
 
 /// A fresh, time-ordered, globally unique event id.
@@ -70,35 +64,23 @@ pub fn new_event_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// How far decoding goes, and what must never reach the store.
+/// How far decoding goes.
 #[derive(Debug, Clone, Default)]
 pub struct Decoding {
     /// How far a compressed body is inflated for decoding (the stored bytes are never
     /// changed).
     pub inflate_limit: usize,
-    /// This install's API token. A browser sends it (as the window's cookie) to any port of
-    /// this host, the webhook port included: it is removed from headers, and a delivery
-    /// that carries it anywhere else is refused.
-    pub api_token: Option<String>,
 }
 
 impl Decoding {
     pub fn new(inflate_limit: usize) -> Decoding {
-        Decoding {
-            inflate_limit,
-            api_token: None,
-        }
+        Decoding { inflate_limit }
     }
 }
 
 impl Capture {
     /// Classifies and decodes a delivery.
-    pub fn build(mut raw: RawDelivery, decoding: &Decoding) -> Capture {
-        let mut carries_api_token = false;
-        if let Some(token) = decoding.api_token.as_deref().filter(|t| !t.is_empty()) {
-            token_guard::strip_from_headers(&mut raw.headers, token);
-            carries_api_token = token_guard::found_in(&raw, token);
-        }
+    pub fn build(raw: RawDelivery, decoding: &Decoding) -> Capture {
         let content_type = decode::header(&raw.headers, "content-type").map(str::to_string);
         let content_encoding = decode::header(&raw.headers, "content-encoding")
             .map(str::trim)
@@ -114,10 +96,6 @@ impl Capture {
             Some(bytes) => (bytes, body::classify(bytes)),
             None => (&raw.body, wire.clone()),
         };
-        if let (Some(token), Some(inflated)) = (decoding.api_token.as_deref(), &inflated) {
-            carries_api_token |=
-                !token.is_empty() && memchr::memmem::find(inflated, token.as_bytes()).is_some();
-        }
         let json = view.json;
         let decoded = decode::decode(&Delivery {
             method: &raw.method,
@@ -154,62 +132,11 @@ impl Capture {
             search_text,
             fact,
             paths,
-            forward_to: None,
-            carries_api_token,
-            forward_looped: false,
         }
     }
 
     /// The signature verdict under the endpoint's secret (on the bytes as received).
     pub fn check_signature(&mut self, secret: Option<&str>) {
         self.signature = signature::verify(&self.raw.headers, &self.raw.body, secret);
-    }
-}
-
-/// Keeping the install's API token out of captures.
-mod token_guard {
-    use super::RawDelivery;
-
-    /// The window's sign-in cookie: `hookscope_token_<UI port>`.
-    const COOKIE_PREFIX: &str = "hookscope_token_";
-    /// What stands where the token was in a header value.
-    const REMOVED: &str = "[Hookscope API token removed]";
-
-    /// Drops every Hookscope sign-in cookie (this install's or another's on the same host)
-    /// and any cookie holding the token; the token anywhere else in a header is replaced.
-    pub fn strip_from_headers(headers: &mut Vec<(String, String)>, token: &str) {
-        headers.retain_mut(|(name, value)| {
-            if name.eq_ignore_ascii_case("cookie") {
-                let pairs: Vec<&str> = value.split(';').map(str::trim).collect();
-                let kept: Vec<&str> = pairs
-                    .iter()
-                    .copied()
-                    .filter(|pair| {
-                        let cookie = pair.split_once('=').map_or(*pair, |(name, _)| name);
-                        !cookie.trim().starts_with(COOKIE_PREFIX) && !pair.contains(token)
-                    })
-                    .collect();
-                if kept.is_empty() {
-                    return false;
-                }
-                if kept.len() < pairs.len() {
-                    *value = kept.join("; ");
-                }
-            }
-            if value.contains(token) {
-                *value = value.replace(token, REMOVED);
-            }
-            if name.contains(token) {
-                *name = name.replace(token, REMOVED);
-            }
-            true
-        });
-    }
-
-    /// Whether the token is in what is stored byte for byte: path, query, body.
-    pub fn found_in(raw: &RawDelivery, token: &str) -> bool {
-        raw.path.contains(token)
-            || raw.query.as_deref().is_some_and(|q| q.contains(token))
-            || memchr::memmem::find(&raw.body, token.as_bytes()).is_some()
     }
 }

@@ -76,7 +76,8 @@ pub fn plan(conn: &Connection, event_id: &str, request: &ReplayRequest) -> Resul
         body: stored_body,
     }) = conn
         .prepare_cached(
-            "SELECT seq, endpoint_id, method, path, headers, query, body FROM events WHERE id = ?1",
+            "SELECT seq, endpoint_id, method, path, headers, query, body FROM deliveries
+             WHERE id = ?1",
         )?
         .query_row([event_id], |r| {
             Ok(Stored {
@@ -252,7 +253,8 @@ pub fn history(conn: &Connection, event_id: &str) -> Result<Vec<ReplayResult>> {
     let mut stmt = conn.prepare_cached(
         "SELECT r.at, r.target, r.resigned, r.edited, r.status, r.duration_ms, r.error,
                 r.response_headers, r.response_body
-         FROM replays r JOIN events e ON e.seq = r.event_seq WHERE e.id = ?1 ORDER BY r.at, r.id",
+         FROM replays r JOIN deliveries d ON d.seq = r.event_seq WHERE d.id = ?1
+         ORDER BY r.at, r.id",
     )?;
     let rows = stmt.query_map([event_id], |r| {
         let headers: Option<String> = r.get(7)?;

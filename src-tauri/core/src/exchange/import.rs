@@ -1,7 +1,8 @@
 //! Loading an export back: JSON array or NDJSON, streamed. Events keep their ids, so an
-//! import never duplicates what the store already holds, and bodies come back byte for byte.
+//! import never duplicates what the store already holds, and bodies come back byte for
+//! byte. Imported deliveries are stored as received; the indexer derives the rest (a
+//! running Hookscope's, or [`crate::store::indexer::run_to_end`] when none runs).
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 
 use base64::Engine;
@@ -11,11 +12,10 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::capture::{Capture, Decoding, RawDelivery};
+use crate::capture::{RawDelivery, token_guard};
 use crate::error::{Error, Result};
-use crate::store::deliveries::{in_transaction, insert_capture, settle_later_events};
+use crate::store::deliveries;
 use crate::store::settings;
-use crate::store::shapes::ShapeLearner;
 use crate::timefmt::parse_rfc3339_micros;
 
 /// Events per transaction while importing.
@@ -130,25 +130,15 @@ fn is_token_byte(byte: u8) -> bool {
 pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Result<ImportReport> {
     let mut reader = BufReader::new(input);
     // Never stored, whatever an export holds (one from before it was kept out, say).
-    let api_token = settings::get_setting(conn, settings::API_TOKEN)?;
+    let api_token = settings::get_setting(conn, settings::API_TOKEN)?.unwrap_or_default();
     let mut sink = Sink {
         conn,
         pending: Vec::with_capacity(IMPORT_BATCH),
         report: ImportReport::default(),
         seen: 0,
-        decoding: Decoding {
-            inflate_limit: max_body,
-            api_token,
-        },
+        api_token,
         max_body,
-        shapes: ShapeLearner::default(),
-        secrets: HashMap::new(),
     };
-    // Imported deliveries are checked against this store's endpoint secrets.
-    sink.secrets = crate::store::endpoints::list(sink.conn)?
-        .into_iter()
-        .filter_map(|e| Some((e.id, e.secret?)))
-        .collect();
     let starts_with_array = loop {
         let buf = reader.fill_buf()?;
         match buf.iter().position(|b| !b.is_ascii_whitespace()) {
@@ -190,15 +180,11 @@ pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Resul
 
 struct Sink<'c> {
     conn: &'c mut Connection,
-    pending: Vec<Capture>,
+    pending: Vec<RawDelivery>,
     report: ImportReport,
     seen: u64,
-    decoding: Decoding,
+    api_token: String,
     max_body: usize,
-    /// This import's own: another process (a running server) may write the same store.
-    shapes: ShapeLearner,
-    /// Endpoint id → secret.
-    secrets: HashMap<String, String>,
 }
 
 impl Sink<'_> {
@@ -212,17 +198,23 @@ impl Sink<'_> {
                 return Ok(());
             }
         };
-        let mut capture = Capture::build(delivery, &self.decoding);
-        if capture.carries_api_token {
-            self.refuse(&id, "it carries this Hookscope's own API token");
-            return Ok(());
+        let mut delivery = delivery;
+        if !self.api_token.is_empty() {
+            token_guard::strip_from_headers(&mut delivery.headers, &self.api_token);
+            let encoding = crate::capture::decode::header(&delivery.headers, "content-encoding");
+            if token_guard::found_in(&delivery, &self.api_token)
+                || token_guard::found_inflated(
+                    encoding,
+                    &delivery.body,
+                    self.max_body,
+                    &self.api_token,
+                )
+            {
+                self.refuse(&id, "it carries this Hookscope's own API token");
+                return Ok(());
+            }
         }
-        capture.check_signature(
-            self.secrets
-                .get(&capture.raw.endpoint_id)
-                .map(String::as_str),
-        );
-        self.pending.push(capture);
+        self.pending.push(delivery);
         if self.pending.len() >= IMPORT_BATCH {
             self.flush()?;
         }
@@ -243,19 +235,18 @@ impl Sink<'_> {
             return Ok(());
         }
         let mut batch = ImportReport::default();
-        let pending = &self.pending;
-        in_transaction(self.conn, &mut self.shapes, |tx, shapes| {
-            for capture in pending {
-                if let Some(stored) = insert_capture(tx, shapes, capture)? {
-                    settle_later_events(tx, capture, &stored)?;
-                    batch.imported += 1;
-                } else {
-                    batch.already_present += 1;
+        let saved = (|| -> Result<()> {
+            let tx = self.conn.transaction()?;
+            for delivery in &self.pending {
+                match deliveries::insert(&tx, delivery)? {
+                    Some(_) => batch.imported += 1,
+                    None => batch.already_present += 1,
                 }
             }
+            tx.commit()?;
             Ok(())
-        })
-        .map_err(|e| format!("import failed while saving: {e}"))?;
+        })();
+        saved.map_err(|e| format!("import failed while saving: {e}"))?;
         self.report.imported += batch.imported;
         self.report.already_present += batch.already_present;
         self.pending.clear();

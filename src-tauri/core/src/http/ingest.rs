@@ -16,13 +16,12 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::capture::sender;
-use crate::capture::{Capture, Decoding, RawDelivery, new_event_id};
+use crate::capture::token_guard;
+use crate::capture::{RawDelivery, new_event_id};
 use crate::http::memory_budget::BodyShare;
 use crate::http::state::AppState;
+use crate::store::writer::{Arrival, ForwardOrder};
 use crate::timefmt::now_micros;
-
-/// Bodies above this are decoded on the blocking pool, not on the I/O threads.
-const INLINE_DECODE_LIMIT: usize = 256 * 1024;
 
 /// Which listener a delivery came in on. The tunnel gets a listener of its own (on
 /// loopback) so that its forwarding headers can be believed there and nowhere else.
@@ -147,46 +146,22 @@ async fn deliver(
         via_tunnel,
         body,
     };
-    let decoding = Decoding {
-        inflate_limit: state.max_body,
-        api_token: Some(state.api_token.clone()),
-    };
-    let secret = endpoint.secret;
     let canned = endpoint.response;
-    // A compressed body can inflate a thousandfold: decode it on the blocking pool, a few
-    // at a time (the memory budget's decode turns).
-    let compressed = parts.headers.contains_key(header::CONTENT_ENCODING);
-    let mut capture = if raw.body.len() <= INLINE_DECODE_LIMIT && !compressed {
-        Capture::build(raw, &decoding)
-    } else {
-        let turn = tokio::select! {
-            turn = state.memory.decode_turn() => turn,
-            _ = state.shutdown.cancelled() => return unavailable("the server is stopping"),
-        };
-        let built = tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            Capture::build(raw, &decoding)
-        });
-        match built.await {
-            Ok(capture) => capture,
-            Err(_) => return unavailable("decoding failed unexpectedly"),
-        }
-    };
-    if capture.carries_api_token {
+    let id = raw.id.clone();
+    let Some(raw) = keep_api_token_out(raw, &state).await else {
         return answer(
             StatusCode::BAD_REQUEST,
             json!({"error": "this request carries this Hookscope's own API token (in its URL or body); it was not stored"}),
         );
-    }
-    capture.check_signature(secret.as_deref());
-    capture.forward_to = forward_to;
-    capture.forward_looped = looped && capture.forward_to.is_some();
-    match state.writer.capture(capture).await {
-        Ok(meta) => match canned {
-            Some(canned) => canned_answer(canned, &meta.id, &state.shutdown).await,
+    };
+    // Stored as received: decoding and everything derived come after the acknowledgement.
+    let forward = forward_to.map(|target| ForwardOrder { target, looped });
+    match state.writer.store(Arrival { raw, forward }).await {
+        Ok(()) => match canned {
+            Some(canned) => canned_answer(canned, &id, &state.shutdown).await,
             None => {
-                let mut ack = answer(StatusCode::OK, json!({"ok": true, "id": meta.id}));
-                if let Ok(value) = header::HeaderValue::from_str(&meta.id) {
+                let mut ack = answer(StatusCode::OK, json!({"ok": true, "id": id}));
+                if let Ok(value) = header::HeaderValue::from_str(&id) {
                     ack.headers_mut().insert("x-hookscope-event", value);
                 }
                 ack
@@ -197,6 +172,36 @@ async fn deliver(
             unavailable(&error.to_string())
         }
     }
+}
+
+/// The delivery without the install's API token in its headers, or `None` when it
+/// carries the token where it cannot be cut out (its URL or body, also compressed).
+async fn keep_api_token_out(mut raw: RawDelivery, state: &AppState) -> Option<RawDelivery> {
+    let token = state.api_token.clone();
+    token_guard::strip_from_headers(&mut raw.headers, &token);
+    if token_guard::found_in(&raw, &token) {
+        return None;
+    }
+    let encoding =
+        crate::capture::decode::header(&raw.headers, "content-encoding").map(str::to_string);
+    if encoding.is_none() {
+        return Some(raw);
+    }
+    // A compressed body can inflate a thousandfold: it is looked into on the blocking
+    // pool, a few at a time (the memory budget's decode turns).
+    let turn = tokio::select! {
+        turn = state.memory.decode_turn() => turn,
+        _ = state.shutdown.cancelled() => return Some(raw),
+    };
+    let limit = state.max_body;
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        let inflated = token_guard::found_inflated(encoding.as_deref(), &raw.body, limit, &token);
+        (!inflated).then_some(raw)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// The endpoint's chosen answer, after its delay. The delivery is already stored; its id

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::http::listener::ListenerLimits;
 use crate::http::memory_budget::MemoryBudget;
 use crate::store::db::{self, ReadPool};
+use crate::store::deliveries;
 use crate::store::endpoints::{self, Directory, Endpoint};
 use crate::store::events::EventMeta;
 use crate::store::forwards::ForwardUpdate;
@@ -99,6 +100,21 @@ impl AppState {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         db::read(&self.reads, work).await
+    }
+
+    /// Waits (up to `within`) until what was committed when called is indexed, so that a
+    /// read includes every delivery acknowledged before it. A large backlog (an upgrade,
+    /// a reindex) is not waited for: the status and the window say how far it has come.
+    pub async fn caught_up(&self, within: std::time::Duration) {
+        const WORTH_WAITING: i64 = 5_000;
+        // Also what another process stored (an import while Hookscope runs).
+        let stored = self.read(deliveries::last_seq).await.unwrap_or(0);
+        let target = stored.max(*self.writer.watch_committed().borrow());
+        let mut indexed = self.writer.watch_indexed();
+        if target - indexed.borrow().through > WORTH_WAITING {
+            return;
+        }
+        let _ = tokio::time::timeout(within, indexed.wait_for(|p| p.through >= target)).await;
     }
 
     /// Changes endpoints through the writer, then refreshes the ingest directory.

@@ -25,7 +25,7 @@ pub enum Synchronous {
 
 impl Synchronous {
     /// The value of SQLite's `synchronous` pragma.
-    fn pragma(self) -> &'static str {
+    pub(crate) fn pragma(self) -> &'static str {
         match self {
             Synchronous::Full => "FULL",
             Synchronous::Normal => "NORMAL",
@@ -58,6 +58,9 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         )),
         M::up(include_str!(
             "../../migrations/20261201_0004_api_token_out_of_captures.sql"
+        )),
+        M::up(include_str!(
+            "../../migrations/20261201_0005_deliveries_and_derived_state.sql"
         )),
     ])
 });

@@ -1,159 +1,123 @@
-//! Storing one delivery, in the writer's transaction: insert the event, queue its
-//! forward, learn its shape, keep its contact's card and totals current, index its text.
-//! And, for imports that arrive out of order, settling the events stored after it.
+//! Deliveries as received (`deliveries`): the request line, headers, addresses and body
+//! byte for byte. The acknowledging transaction writes here (and a forward's queue entry)
+//! and nothing else; everything else in the store is derived from these rows by the
+//! indexer and can be rebuilt from them.
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use bytes::Bytes;
+use rusqlite::{Connection, OptionalExtension, Transaction};
 
-use crate::capture::Capture;
+use crate::capture::RawDelivery;
 use crate::error::Result;
-use crate::store::events::write::{self as events, Placement};
-use crate::store::shapes::ShapeLearner;
-use crate::store::{cards, contacts, forwards};
 
-/// What the store learned while inserting a delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    pub message_id: Option<String>,
-    /// 1 for the first delivery of a message (and for deliveries without a message id).
-    pub attempt: i64,
-    /// The first identical unsigned delivery shortly before, if any.
-    pub repeat_of: Option<String>,
-    /// How the payload differed from its type's shape (JSON list), if it did.
-    pub drift: Option<String>,
-    /// SHA-256 of an unsigned body, by which repeats are found.
-    pub body_hash: Option<Vec<u8>>,
+/// Stores a delivery as it arrived; returns its `seq`, or `None` when a delivery with the
+/// same id is already stored (an import seen before).
+pub fn insert(tx: &Transaction, raw: &RawDelivery) -> Result<Option<i64>> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO deliveries (id, received_at, endpoint_id, endpoint_name,
+                method, path, query, headers, remote_addr, client_ip, via_tunnel, body)
+             VALUES (:id, :received_at, :endpoint_id, :endpoint_name, :method, :path, :query,
+                :headers, :remote_addr, :client_ip, :via_tunnel, :body)",
+        )?
+        .execute(rusqlite::named_params! {
+            ":id": raw.id,
+            ":received_at": raw.received_at,
+            ":endpoint_id": raw.endpoint_id,
+            ":endpoint_name": raw.endpoint_name,
+            ":method": raw.method,
+            ":path": raw.path,
+            ":query": raw.query,
+            ":headers": headers_json(&raw.headers),
+            ":remote_addr": raw.remote_addr,
+            ":client_ip": raw.client_ip,
+            ":via_tunnel": raw.via_tunnel,
+            ":body": &raw.body[..],
+        })?;
+    Ok((inserted > 0).then(|| tx.last_insert_rowid()))
 }
 
-/// Runs `work` in one transaction, with the shapes it learned stored at its end; on
-/// failure the learner forgets what it cached.
-pub fn in_transaction(
-    conn: &mut Connection,
-    shapes: &mut ShapeLearner,
-    work: impl FnOnce(&Transaction, &mut ShapeLearner) -> Result<()>,
-) -> Result<()> {
-    let done = (|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        work(&tx, shapes)?;
-        shapes.flush(&tx)?;
-        tx.commit()?;
-        Ok(())
-    })();
-    if done.is_err() {
-        shapes.forget();
-    }
-    done
+/// How headers are stored: a JSON list of `[name, value]` in arrival order.
+pub fn headers_json(headers: &[(String, String)]) -> String {
+    serde_json::to_string(headers).expect("a list of string pairs serialises")
 }
 
-/// Stores one delivery and all that derives from it. Returns `None` when an event with the
-/// same id is already stored (an import seen before). Use [`in_transaction`].
-pub fn insert_capture(
-    tx: &Transaction,
-    shapes: &mut ShapeLearner,
-    capture: &Capture,
-) -> Result<Option<Stored>> {
-    let raw = &capture.raw;
-    let decoded = &capture.decoded;
-    let (message_id, attempt) = events::attempt_of(tx, capture)?;
-    let (body_hash, repeat_of) = events::repeat_of(tx, capture)?;
-    let facts = capture
-        .fact
-        .as_ref()
-        .map(|f| serde_json::to_string(f).expect("a fact serialises"));
-    let placement = Placement {
-        message_id: message_id.as_deref(),
-        attempt,
-        body_hash: body_hash.as_deref(),
-        repeat_of: repeat_of.as_deref(),
-        facts: facts.as_deref(),
-    };
-    let Some(seq) = events::insert(tx, capture, &placement)? else {
-        return Ok(None);
-    };
-    if let Some(target) = &capture.forward_to {
-        // In the same transaction: an acknowledged delivery is never lost to its forward.
-        forwards::queue(tx, seq, target, raw.received_at, capture.forward_looped)?;
-    }
-    // Only what is stored for the first time teaches the shape: an import seen before
-    // must not count twice.
-    let drift = learn_shape(tx, shapes, capture, seq)?;
-    let contact_key = decoded.contact_key();
-    // A retry or a probable repeat tells the card nothing new.
-    if let (Some(key), Some(fact), 1, None) = (&contact_key, &capture.fact, attempt, &repeat_of) {
-        cards::record(tx, key, fact, raw.received_at, seq)?;
-    }
-    events::index_text(tx, seq, &capture.search_text)?;
-    if let Some(key) = &contact_key {
-        // A retry of a message is one more attempt, not one more event.
-        contacts::record_delivery(tx, key, decoded, raw.received_at, &raw.id, attempt == 1)?;
-    }
-    Ok(Some(Stored {
-        message_id,
-        attempt,
-        repeat_of,
-        drift,
-        body_hash,
-    }))
-}
-
-/// Compares the delivery with its type's shape and learns from it; the drift, if any, is
-/// kept on the event.
-fn learn_shape(
-    tx: &Transaction,
-    shapes: &mut ShapeLearner,
-    capture: &Capture,
+/// Up to `rows` deliveries after `seq`, in order, stopping once their bodies pass
+/// `bytes` (bodies can be 10 MiB each).
+pub fn after(
+    conn: &Connection,
     seq: i64,
-) -> Result<Option<String>> {
-    let (Some(event_type), Some(paths)) = (&capture.decoded.event_type, &capture.paths) else {
-        return Ok(None);
-    };
-    let changes = shapes.record(tx, event_type, paths)?;
-    if changes.is_empty() {
-        return Ok(None);
+    rows: usize,
+    bytes: usize,
+) -> Result<Vec<(i64, RawDelivery)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, received_at, endpoint_id, endpoint_name, method, path, query, headers,
+                remote_addr, client_ip, via_tunnel, body
+         FROM deliveries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let mut found = stmt.query((seq, rows as i64))?;
+    let mut out = Vec::new();
+    let mut total = 0;
+    while let Some(row) = found.next()? {
+        let raw = raw_from_row(row)?;
+        total += raw.body.len();
+        out.push((row.get("seq")?, raw));
+        if total >= bytes {
+            break;
+        }
     }
-    let drift = serde_json::to_string(&changes).expect("changes serialise");
-    events::set_drift(tx, seq, &drift)?;
-    Ok(Some(drift))
+    Ok(out)
 }
 
-/// Imports arrive in any order (exports joined together, another tool's list). An event
-/// stored before the earlier deliveries of its message, or before an earlier copy of its
-/// body, was taken for the first. Once `stored` (the earlier one) is in, those later events
-/// are renumbered as retries or marked as repeats; their contact counts the message once,
-/// and its card is dropped, to be rebuilt from the events when next read.
-pub fn settle_later_events(tx: &Transaction, capture: &Capture, stored: &Stored) -> Result<()> {
-    let raw = &capture.raw;
-    let mut stale_cards: Vec<String> = Vec::new();
-    if let Some(message_id) = &stored.message_id {
-        let later =
-            events::later_attempts(tx, &raw.endpoint_id, message_id, &raw.id, raw.received_at)?;
-        for event in later {
-            events::count_earlier_attempt(tx, event.seq)?;
-            if let (1, Some(key)) = (event.attempt, event.contact_key) {
-                contacts::uncount_event(tx, &key)?;
-                if event.not_a_repeat {
-                    stale_cards.push(key);
-                }
-            }
-        }
-    }
-    if let Some(hash) = &stored.body_hash {
-        let later = events::later_copies(tx, &raw.endpoint_id, hash, &raw.id, raw.received_at)?;
-        for copy in later {
-            let first =
-                events::first_identical(tx, &raw.endpoint_id, hash, &copy.id, copy.received_at)?;
-            if first == copy.repeat_of {
-                continue;
-            }
-            events::set_repeat_of(tx, copy.seq, first.as_deref())?;
-            if let (1, Some(key)) = (copy.attempt, copy.contact_key) {
-                stale_cards.push(key);
-            }
-        }
-    }
-    stale_cards.sort_unstable();
-    stale_cards.dedup();
-    for key in stale_cards {
-        cards::drop_stale(tx, &key)?;
-    }
-    Ok(())
+/// One delivery by id, as received, with its seq.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<(i64, RawDelivery)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT seq, id, received_at, endpoint_id, endpoint_name, method, path, query,
+                    headers, remote_addr, client_ip, via_tunnel, body
+             FROM deliveries WHERE id = ?1",
+        )?
+        .query_row([id], |row| Ok((row.get("seq")?, raw_from_row(row)?)))
+        .optional()?)
+}
+
+fn raw_from_row(row: &rusqlite::Row) -> rusqlite::Result<RawDelivery> {
+    let headers: String = row.get("headers")?;
+    let body: Vec<u8> = row.get("body")?;
+    Ok(RawDelivery {
+        id: row.get("id")?,
+        received_at: row.get("received_at")?,
+        endpoint_id: row.get("endpoint_id")?,
+        endpoint_name: row.get("endpoint_name")?,
+        method: row.get("method")?,
+        path: row.get("path")?,
+        query: row.get("query")?,
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        remote_addr: row.get("remote_addr")?,
+        client_ip: row.get("client_ip")?,
+        via_tunnel: row.get("via_tunnel")?,
+        body: Bytes::from(body),
+    })
+}
+
+/// The newest delivery's seq (0 for an empty store).
+pub fn last_seq(conn: &Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT coalesce(max(seq), 0) FROM deliveries", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// How many deliveries there are after `seq`.
+pub fn count_after(conn: &Connection, seq: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM deliveries WHERE seq > ?1",
+        [seq],
+        |r| r.get(0),
+    )?)
+}
+
+/// How many deliveries the store holds.
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM deliveries", [], |r| r.get(0))?)
 }

@@ -303,8 +303,9 @@ pub fn set_response(
 /// New verdicts for the endpoint's signed deliveries under `secret`.
 fn reverify(tx: &rusqlite::Transaction, endpoint_id: &str, secret: Option<&str>) -> Result<()> {
     let mut select = tx.prepare(
-        "SELECT seq, headers, body, signature FROM events
-         WHERE endpoint_id = ?1 AND signature <> 'unsigned'",
+        "SELECT e.seq, d.headers, d.body, e.signature
+         FROM events e JOIN deliveries d ON d.seq = e.seq
+         WHERE e.endpoint_id = ?1 AND e.signature <> 'unsigned'",
     )?;
     let mut update = tx.prepare("UPDATE events SET signature = ?2 WHERE seq = ?1")?;
     let mut rows = select.query([endpoint_id])?;

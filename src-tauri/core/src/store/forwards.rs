@@ -141,11 +141,11 @@ pub struct Due {
 pub fn next_due(conn: &Connection, skip: &HashSet<String>) -> Result<Vec<Due>> {
     // SQLite takes the other columns from the row holding min(next_at).
     let mut stmt = conn.prepare_cached(
-        "SELECT f.event_seq, f.target, f.attempts, e.id, e.method, e.headers, e.body,
-                e.endpoint_id, min(f.next_at)
-         FROM forwards f JOIN events e ON e.seq = f.event_seq
+        "SELECT f.event_seq, f.target, f.attempts, d.id, d.method, d.headers, d.body,
+                d.endpoint_id, min(f.next_at)
+         FROM forwards f JOIN deliveries d ON d.seq = f.event_seq
          WHERE f.state = 'pending' AND f.next_at <= ?1
-         GROUP BY e.endpoint_id",
+         GROUP BY d.endpoint_id",
     )?;
     let mut rows = stmt.query([now_micros()])?;
     let mut due: Vec<Due> = Vec::new();
@@ -193,6 +193,26 @@ pub fn queue(
     Ok(())
 }
 
+/// The forward of the delivery `seq` as event JSON shows it, if it has one.
+pub fn view(conn: &Connection, seq: i64) -> Result<Option<ForwardView>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT target, state, attempts, status, duration_ms, error FROM forwards
+             WHERE event_seq = ?1",
+        )?
+        .query_row([seq], |r| {
+            Ok(ForwardView {
+                target: r.get(0)?,
+                state: r.get(1)?,
+                attempts: r.get(2)?,
+                status: r.get(3)?,
+                duration_ms: r.get(4)?,
+                error: r.get(5)?,
+            })
+        })
+        .optional()?)
+}
+
 /// What one attempt at a forward came to.
 pub struct Attempt<'a> {
     pub seq: i64,
@@ -235,7 +255,7 @@ pub fn stop_pending(conn: &Connection, endpoint_id: &str, reason: &str) -> Resul
     conn.execute(
         "UPDATE forwards SET state = 'failed', error = ?2, updated_at = ?3
          WHERE state = 'pending'
-           AND event_seq IN (SELECT seq FROM events WHERE endpoint_id = ?1)",
+           AND event_seq IN (SELECT seq FROM deliveries WHERE endpoint_id = ?1)",
         (endpoint_id, reason, now_micros()),
     )?;
     Ok(())
@@ -250,9 +270,9 @@ pub fn retarget_pending(
 ) -> Result<()> {
     let pending: Vec<(i64, String, Option<String>)> = conn
         .prepare(
-            "SELECT f.event_seq, e.path, e.query FROM forwards f
-             JOIN events e ON e.seq = f.event_seq
-             WHERE f.state = 'pending' AND e.endpoint_id = ?1",
+            "SELECT f.event_seq, d.path, d.query FROM forwards f
+             JOIN deliveries d ON d.seq = f.event_seq
+             WHERE f.state = 'pending' AND d.endpoint_id = ?1",
         )?
         .query_map([endpoint_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
@@ -285,7 +305,7 @@ pub fn last_answer(conn: &Connection, event_id: &str) -> Result<Option<TargetAns
     Ok(conn
         .prepare_cached(
             "SELECT f.status, f.response_headers, f.response_body
-             FROM forwards f JOIN events e ON e.seq = f.event_seq WHERE e.id = ?1",
+             FROM forwards f JOIN deliveries d ON d.seq = f.event_seq WHERE d.id = ?1",
         )?
         .query_row([event_id], |r| {
             Ok(TargetAnswer {

@@ -2,8 +2,8 @@
 //! writer thread, and a module per table holding that table's SQL. What one delivery
 //! writes, step by step, is in [`deliveries`].
 
-pub mod backfill;
 pub mod cards;
+pub mod checkpoint;
 pub mod contacts;
 pub mod db;
 pub mod deliveries;
@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod events;
 pub mod forwards;
 pub mod funnels;
+pub mod indexer;
 pub mod settings;
 pub mod shapes;
 pub mod writer;

@@ -1,19 +1,25 @@
 //! The one thread that writes. Deliveries queue up while a commit is in flight and go
-//! into the next transaction together (group commit): each is acknowledged only after the
-//! transaction holding it committed, and only then published to live viewers.
+//! into the next transaction together (group commit), stored as received and nothing
+//! more: each is acknowledged once the transaction holding it committed. Between those
+//! transactions the writer applies what the indexer derived (in transactions of their
+//! own, which need no fsync: they can be derived again), then publishes the events to
+//! live viewers.
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::Connection;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::capture::Capture;
+use crate::capture::RawDelivery;
 use crate::error::{Error, Result};
-use crate::store::deliveries::{in_transaction, insert_capture};
+use crate::store::checkpoint::Checkpointer;
+use crate::store::db::Synchronous;
 use crate::store::events::EventMeta;
+use crate::store::indexer::{self, IndexBatch, IndexProgress};
 use crate::store::shapes::ShapeLearner;
+use crate::store::{deliveries, forwards};
 use crate::timefmt;
 
 /// Most deliveries in one transaction; bounds the latency a batch adds to its last member.
@@ -21,19 +27,32 @@ const MAX_BATCH: usize = 512;
 /// Deliveries waiting for the writer before senders wait for room (backpressure).
 const QUEUE_DEPTH: usize = 4096;
 
-/// Work on the writer's connection, with the shapes it learns (see [`Writer::run_learning`]).
-type Task = Box<dyn FnOnce(&mut Connection, &mut ShapeLearner) + Send>;
+type Task = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A delivery to store, and where it is forwarded if its endpoint forwards.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub raw: RawDelivery,
+    pub forward: Option<ForwardOrder>,
+}
+
+/// A delivery's forward, queued in its own transaction.
+#[derive(Debug, Clone)]
+pub struct ForwardOrder {
+    pub target: String,
+    /// It came from this install's own forward or replay (see [`forwards::LOOP_HEADER`]).
+    pub looped: bool,
+}
 
 /// A delivery waiting for its commit, and the sender waiting for its answer.
 struct Pending {
-    capture: Box<Capture>,
-    /// Completed with what only the store can tell (attempt, repeat) when inserted.
-    meta: Box<EventMeta>,
-    done: oneshot::Sender<Result<Arc<EventMeta>>>,
+    arrival: Box<Arrival>,
+    done: oneshot::Sender<Result<()>>,
 }
 
 enum Job {
-    Capture(Pending),
+    Arrival(Pending),
+    Index(IndexBatch, oneshot::Sender<Result<()>>),
     Task(Task),
     Stop,
 }
@@ -55,35 +74,57 @@ pub struct StoreTrouble {
 /// `None` while deliveries are stored; set by a refused delivery, cleared by the next commit.
 type Health = watch::Sender<Option<StoreTrouble>>;
 
+/// What the writer thread reports to the rest of the process.
+struct Signals {
+    health: Health,
+    /// The newest delivery committed (its seq).
+    committed: watch::Sender<i64>,
+    /// How far the indexer has come.
+    indexed: watch::Sender<IndexProgress>,
+    /// Events as they are indexed, for live viewers.
+    published: broadcast::Sender<Arc<EventMeta>>,
+}
+
 /// Handle to the writer thread. Cheap to share behind an `Arc`.
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
-    health: Arc<Health>,
+    signals: Arc<Signals>,
     thread: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 impl Writer {
-    /// Starts the writer on `conn`; committed events are announced on `published`.
+    /// Starts the writer on `conn`; indexed events are announced on `published`.
     /// `checkpoints` is a second read-write connection to the same database: WAL
     /// checkpoints run on it, on their own thread, so copying the log into the database
     /// never stalls a commit.
     pub fn start(
         conn: Connection,
         checkpoints: Connection,
+        synchronous: Synchronous,
         published: broadcast::Sender<Arc<EventMeta>>,
     ) -> Result<Writer> {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let committed = deliveries::last_seq(&conn)?;
+        let through = indexer::position(&conn)?;
+        let signals = Arc::new(Signals {
+            health: watch::Sender::new(None),
+            committed: watch::Sender::new(committed),
+            indexed: watch::Sender::new(IndexProgress {
+                through,
+                behind: deliveries::count_after(&conn, through)?,
+            }),
+            published,
+        });
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
-        let health = Arc::new(watch::Sender::new(None));
-        let thread_health = health.clone();
+        let thread_signals = signals.clone();
         let thread = std::thread::Builder::new()
             .name("hookscope-writer".into())
-            .spawn(move || run(conn, queue, published, &thread_health))
+            .spawn(move || run(conn, queue, synchronous, &thread_signals))
             .expect("the writer thread starts");
         Ok(Writer {
             jobs,
-            health,
+            signals,
             thread: Mutex::new(Some(thread)),
             checkpointer: Mutex::new(Some(Checkpointer::start(checkpoints))),
         })
@@ -91,27 +132,45 @@ impl Writer {
 
     /// Whether deliveries are being refused right now, and since when.
     pub fn trouble(&self) -> Option<StoreTrouble> {
-        self.health.borrow().clone()
+        self.signals.health.borrow().clone()
     }
 
     /// Every change of [`Writer::trouble`].
     pub fn watch_trouble(&self) -> watch::Receiver<Option<StoreTrouble>> {
-        self.health.subscribe()
+        self.signals.health.subscribe()
     }
 
-    /// Stores one delivery; returns once it is committed.
-    pub async fn capture(&self, capture: Capture) -> Result<Arc<EventMeta>> {
-        let meta = Box::new(EventMeta::from_capture(&capture));
+    /// The seq of each newest committed delivery, as they are committed.
+    pub fn watch_committed(&self) -> watch::Receiver<i64> {
+        self.signals.committed.subscribe()
+    }
+
+    /// How far the indexer has come, as it goes.
+    pub fn watch_indexed(&self) -> watch::Receiver<IndexProgress> {
+        self.signals.indexed.subscribe()
+    }
+
+    /// Stores one delivery as received (and queues its forward); returns once committed.
+    pub async fn store(&self, arrival: Arrival) -> Result<()> {
         let (done, committed) = oneshot::channel();
         self.jobs
-            .send(Job::Capture(Pending {
-                capture: Box::new(capture),
-                meta,
+            .send(Job::Arrival(Pending {
+                arrival: Box::new(arrival),
                 done,
             }))
             .await
             .map_err(|_| Error::ShuttingDown)?;
         committed.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Applies what the indexer derived, after the deliveries queued before it. Blocking:
+    /// for the indexer's own thread.
+    pub fn apply_index(&self, batch: IndexBatch) -> Result<()> {
+        let (done, applied) = oneshot::channel();
+        self.jobs
+            .blocking_send(Job::Index(batch, done))
+            .map_err(|_| Error::ShuttingDown)?;
+        applied.blocking_recv().map_err(|_| Error::ShuttingDown)?
     }
 
     /// Runs a write on the writer's connection, in queue order with deliveries.
@@ -120,18 +179,9 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        self.run_learning(move |conn, _| work(conn)).await
-    }
-
-    /// Like [`Writer::run`], for work that learns shapes (history, the learning flag).
-    pub async fn run_learning<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection, &mut ShapeLearner) -> Result<T> + Send + 'static,
-    {
         let (done, finished) = oneshot::channel();
-        let task: Task = Box::new(move |conn, shapes| {
-            let _ = done.send(work(conn, shapes));
+        let task: Task = Box::new(move |conn| {
+            let _ = done.send(work(conn));
         });
         self.jobs
             .send(Job::Task(task))
@@ -152,122 +202,151 @@ impl Writer {
     }
 }
 
-/// How often the log is copied into the database. Between checkpoints the WAL grows by
-/// what was written meanwhile; readers see everything either way.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-
-struct Checkpointer {
-    stop: std::sync::mpsc::Sender<()>,
-    thread: JoinHandle<()>,
-}
-
-impl Checkpointer {
-    fn start(conn: Connection) -> Checkpointer {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("hookscope-checkpoint".into())
-            .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(CHECKPOINT_EVERY)
-                {
-                    // PASSIVE never waits for the writer or readers; what it cannot copy
-                    // now is copied next time.
-                    if let Err(error) =
-                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::warn!(%error, "WAL checkpoint failed");
-                    }
-                }
-                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-            })
-            .expect("the checkpoint thread starts");
-        Checkpointer { stop, thread }
-    }
-
-    fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.thread.join();
-    }
-}
-
 fn run(
     mut conn: Connection,
     mut queue: mpsc::Receiver<Job>,
-    published: broadcast::Sender<Arc<EventMeta>>,
-    health: &Health,
+    synchronous: Synchronous,
+    signals: &Signals,
 ) {
     // The writer owns the shapes it keeps current: no other thread learns for this store.
     let mut shapes = ShapeLearner::default();
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    // A job taken from the queue while looking for deliveries, handled next.
+    let mut carried: Option<Job> = None;
     let mut stopping = false;
     while !stopping {
-        let Some(first) = queue.blocking_recv() else {
-            break;
+        let first = match carried.take() {
+            Some(job) => job,
+            None => match queue.blocking_recv() {
+                Some(job) => job,
+                None => break,
+            },
         };
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Capture(pending) => batch.push(pending),
+                Job::Arrival(pending) => batch.push(pending),
+                Job::Index(index, done) => {
+                    // Deliveries waiting behind it are acknowledged first.
+                    while batch.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(Job::Arrival(pending)) => batch.push(pending),
+                            Ok(other) => {
+                                carried = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    commit(&mut conn, &mut batch, signals);
+                    let applied = apply(&mut conn, &mut shapes, synchronous, index, signals);
+                    let _ = done.send(applied);
+                }
                 Job::Task(task) => {
-                    commit(&mut conn, &mut shapes, &mut batch, &published, health);
-                    task(&mut conn, &mut shapes);
+                    commit(&mut conn, &mut batch, signals);
+                    task(&mut conn);
                 }
                 Job::Stop => stopping = true,
             }
-            if batch.len() < MAX_BATCH {
+            if carried.is_none() && batch.len() < MAX_BATCH {
                 next = queue.try_recv().ok();
             }
         }
-        commit(&mut conn, &mut shapes, &mut batch, &published, health);
+        commit(&mut conn, &mut batch, signals);
     }
     // Whatever is still queued was never acknowledged: dropping it tells its senders.
     queue.close();
 }
 
-/// Commits the batch in one transaction, then acknowledges and publishes each delivery.
-/// If the batch fails, each delivery is tried alone so one bad row cannot sink the others.
-fn commit(
-    conn: &mut Connection,
-    shapes: &mut ShapeLearner,
-    batch: &mut Vec<Pending>,
-    published: &broadcast::Sender<Arc<EventMeta>>,
-    health: &Health,
-) {
+/// Stores the deliveries in one transaction, then acknowledges each. If the batch fails,
+/// each delivery is tried alone so one bad row cannot sink the others.
+fn commit(conn: &mut Connection, batch: &mut Vec<Pending>, signals: &Signals) {
     if batch.is_empty() {
         return;
     }
-    let together = in_transaction(conn, shapes, |tx, shapes| {
-        batch
-            .iter_mut()
-            .try_for_each(|pending| store(tx, shapes, pending))
-    });
+    let together = store_all(conn, batch.iter().map(|p| &*p.arrival));
     match together {
-        Ok(()) => {
-            health.send_if_modified(|trouble| trouble.take().is_some());
+        Ok(last) => {
+            acknowledged(signals, last);
             for pending in batch.drain(..) {
-                let meta = Arc::new(*pending.meta);
-                let _ = pending.done.send(Ok(meta.clone()));
-                let _ = published.send(meta);
+                let _ = pending.done.send(Ok(()));
             }
         }
         Err(error) => {
             tracing::warn!(%error, size = batch.len(), "batch commit failed; retrying one by one");
-            for mut pending in batch.drain(..) {
-                match in_transaction(conn, shapes, |tx, shapes| store(tx, shapes, &mut pending)) {
-                    Ok(()) => {
-                        health.send_if_modified(|trouble| trouble.take().is_some());
-                        let meta = Arc::new(*pending.meta);
-                        let _ = pending.done.send(Ok(meta.clone()));
-                        let _ = published.send(meta);
+            for pending in batch.drain(..) {
+                match store_all(conn, std::iter::once(&*pending.arrival)) {
+                    Ok(last) => {
+                        acknowledged(signals, last);
+                        let _ = pending.done.send(Ok(()));
                     }
                     Err(error) => {
-                        refused(health, &error);
+                        refused(&signals.health, &error);
                         let _ = pending.done.send(Err(error));
                     }
                 }
             }
         }
     }
+}
+
+/// One transaction holding these deliveries and their forwards; returns the newest seq.
+fn store_all<'a>(
+    conn: &mut Connection,
+    arrivals: impl Iterator<Item = &'a Arrival>,
+) -> Result<Option<i64>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut last = None;
+    for arrival in arrivals {
+        let raw = &arrival.raw;
+        // A delivery seen before (the same id) is already stored: nothing to add.
+        let Some(seq) = deliveries::insert(&tx, raw)? else {
+            continue;
+        };
+        if let Some(forward) = &arrival.forward {
+            forwards::queue(&tx, seq, &forward.target, raw.received_at, forward.looped)?;
+        }
+        last = Some(seq);
+    }
+    tx.commit()?;
+    Ok(last)
+}
+
+fn acknowledged(signals: &Signals, last: Option<i64>) {
+    signals
+        .health
+        .send_if_modified(|trouble| trouble.take().is_some());
+    if let Some(last) = last {
+        signals.committed.send_if_modified(|newest| {
+            let newer = last > *newest;
+            *newest = (*newest).max(last);
+            newer
+        });
+    }
+}
+
+/// Applies an index batch, without waiting for the disk (what it wrote can be derived
+/// again, and its position goes back with it), then publishes its events.
+fn apply(
+    conn: &mut Connection,
+    shapes: &mut ShapeLearner,
+    synchronous: Synchronous,
+    batch: IndexBatch,
+    signals: &Signals,
+) -> Result<()> {
+    conn.pragma_update(None, "synchronous", Synchronous::Normal.pragma())?;
+    let applied = indexer::apply(conn, shapes, batch);
+    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
+    let (through, metas) = applied?;
+    let newest = *signals.committed.borrow();
+    signals.indexed.send_replace(IndexProgress {
+        through,
+        behind: (newest - through).max(0),
+    });
+    for meta in metas {
+        let _ = signals.published.send(meta);
+    }
+    Ok(())
 }
 
 /// Counts a delivery the store could not take.
@@ -287,16 +366,4 @@ fn refused(health: &Health, error: &Error) {
         };
         trouble.message = error.to_string();
     });
-}
-
-fn store(tx: &Transaction, shapes: &mut ShapeLearner, pending: &mut Pending) -> Result<()> {
-    if let Some(stored) = insert_capture(tx, shapes, &pending.capture)? {
-        pending.meta.message_id = stored.message_id;
-        pending.meta.attempt = stored.attempt;
-        pending.meta.repeat_of = stored.repeat_of;
-        pending.meta.drift = stored
-            .drift
-            .and_then(|d| serde_json::value::RawValue::from_string(d).ok());
-    }
-    Ok(())
 }

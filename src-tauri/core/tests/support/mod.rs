@@ -144,3 +144,15 @@ pub async fn deliver(http: &reqwest::Client, url: &str, fixture: &Fixture) -> St
         .expect("the ack names the event")
         .to_string()
 }
+
+/// Imports an export into the store at `conn` and derives what it brought, as the command
+/// line does when no Hookscope runs on the folder.
+pub fn import_and_index(
+    conn: &mut hookscope_core::store::db::Connection,
+    input: &[u8],
+    max_body: usize,
+) -> hookscope_core::Result<hookscope_core::exchange::import::ImportReport> {
+    let report = hookscope_core::exchange::import::import(conn, input, max_body)?;
+    hookscope_core::store::indexer::run_to_end(conn, max_body, |_, _| {})?;
+    Ok(report)
+}

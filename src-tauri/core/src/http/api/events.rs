@@ -53,14 +53,18 @@ pub(super) async fn get_raw_body(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let event = state.read(move |conn| events::get_event(conn, &id)).await?;
+    let wanted = id.clone();
+    let (_, delivery) = state
+        .read(move |conn| crate::store::deliveries::get(conn, &wanted))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
             (header::CONTENT_DISPOSITION, "attachment"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        event.body,
+        delivery.body,
     )
         .into_response())
 }

@@ -72,6 +72,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::patch(endpoints::change_endpoint).delete(endpoints::delete_endpoint),
         )
         .fallback(|| async { ApiError(Error::NotFound("no such API route".into())) })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            read_what_was_acknowledged,
+        ))
         // `layer`, not `route_layer`: without the token, not even which routes exist.
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -84,6 +88,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(middleware::from_fn(ui_assets::security_headers))
         .with_state(state)
+}
+
+/// Reads include every delivery acknowledged before them: they wait (briefly) for the
+/// indexer to derive what was committed. The live stream does not wait: it is told.
+async fn read_what_was_acknowledged(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == axum::http::Method::GET && !request.uri().path().ends_with("/stream") {
+        state.caught_up(std::time::Duration::from_secs(2)).await;
+    }
+    next.run(request).await
 }
 
 // ---- guards ---------------------------------------------------------------------------

@@ -7,18 +7,26 @@ use axum::extract::State;
 
 use crate::http::state::AppState;
 
-use crate::store::events;
+use crate::store::indexer::{self, IndexProgress};
+use crate::store::{deliveries, events};
 
 use super::answer::ApiResult;
 use super::tunnel::tunnel_view;
 use super::views::Status;
 
 pub(super) async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<Status>> {
-    let counts = state.read(events::counts).await?;
+    let (counts, indexing) = state
+        .read(|conn| {
+            let through = indexer::position(conn)?;
+            let behind = deliveries::count_after(conn, through)?;
+            Ok((events::counts(conn)?, IndexProgress { through, behind }))
+        })
+        .await?;
     let default = state.default_endpoint().await?;
     Ok(Json(Status {
         contacts: counts.contacts,
         events: counts.events,
+        indexing,
         ingest: state.ingest_base.clone(),
         listening: true,
         max_body: state.max_body,

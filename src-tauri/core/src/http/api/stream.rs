@@ -13,8 +13,36 @@ use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use crate::http::state::AppState;
 
 use super::tunnel::tunnel_view;
+use crate::store::indexer::IndexProgress;
 
-/// One `captured` event per committed delivery (its summary, no body). A client too slow
+/// How long the window waits between two `indexing` events while the indexer is behind.
+const INDEXING_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// `indexing` events (`{through, behind}`) while deliveries wait to be indexed, a few a
+/// second, and one when none wait any more (then it stays quiet: each live delivery is
+/// indexed in a moment and shows as `captured`).
+fn indexing_events(
+    progress: tokio::sync::watch::Receiver<IndexProgress>,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    stream::unfold((progress, 0i64), |(mut progress, told)| async move {
+        loop {
+            let now = *progress.borrow_and_update();
+            if now.behind != told && (now.behind > 0 || told > 0) {
+                let event = SseEvent::default()
+                    .event("indexing")
+                    .json_data(now)
+                    .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}"));
+                if now.behind > 0 {
+                    tokio::time::sleep(INDEXING_EVERY).await;
+                }
+                return Some((Ok(event), (progress, now.behind)));
+            }
+            progress.changed().await.ok()?;
+        }
+    })
+}
+
+/// One `captured` event per indexed delivery (its summary, no body). A client too slow
 /// to keep up is never waited for: it gets `resync` and should reload its lists.
 pub(super) async fn live_stream(
     State(state): State<Arc<AppState>>,
@@ -64,11 +92,12 @@ pub(super) async fn live_stream(
             .json_data(&trouble)
             .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")))
     });
+    let indexing = indexing_events(state.writer.watch_indexed());
     let ready = stream::once(async { Ok(SseEvent::default().event("ready").data("{}")) });
     let stream = ready
         .chain(stream::select(
             stream::select(updates, tunnel),
-            stream::select(forwarded, store),
+            stream::select(stream::select(forwarded, store), indexing),
         ))
         .take_until(state.shutdown.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())

@@ -9,6 +9,7 @@ use crate::capture::card::Card;
 use crate::delivery::replay::ReplayResult;
 use crate::store::contacts::Contact;
 use crate::store::endpoints::Endpoint;
+use crate::store::indexer::IndexProgress;
 use crate::store::writer::StoreTrouble;
 use crate::systeme::RemoteWebhook;
 use crate::tunnel::TunnelState;
@@ -19,6 +20,8 @@ pub struct Status {
     pub contacts: i64,
     pub default_endpoint: String,
     pub events: i64,
+    /// How far deliveries are indexed: `behind` of them are not in lists and searches yet.
+    pub indexing: IndexProgress,
     /// `http://127.0.0.1:PORT`: where webhook URLs point on this machine.
     pub ingest: String,
     pub listening: bool,

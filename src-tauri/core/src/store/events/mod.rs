@@ -14,7 +14,7 @@ use crate::capture::body::BodyKind;
 use crate::capture::sender::Sender;
 use crate::capture::signature::Verdict;
 use crate::error::{Error, Result};
-use crate::store::forwards::{ForwardView, LOOP_REFUSED};
+use crate::store::forwards::ForwardView;
 use crate::timefmt::format_micros;
 
 /// Everything about an event except its body: list items and stream messages.
@@ -102,19 +102,8 @@ impl EventMeta {
             attempt: 1,
             repeat_of: None,
             drift: None,
-            forward: capture.forward_to.as_ref().map(|target| ForwardView {
-                target: target.clone(),
-                state: if capture.forward_looped {
-                    "failed"
-                } else {
-                    "pending"
-                }
-                .into(),
-                attempts: 0,
-                status: None,
-                duration_ms: None,
-                error: capture.forward_looped.then(|| LOOP_REFUSED.to_string()),
-            }),
+            // Known once stored: the forwards table has it.
+            forward: None,
             content_type: capture.content_type.clone(),
             content_encoding: capture.content_encoding.clone(),
             size: raw.body.len() as i64,
@@ -133,16 +122,19 @@ impl EventMeta {
     }
 }
 
-pub(crate) const META_COLUMNS: &str = "e.seq, e.id, e.received_at, e.endpoint_id,
-    coalesce(p.name, e.endpoint_name) AS endpoint_name, e.method, e.path, e.query, e.headers,
-    e.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
+/// What an event's summary is made of: the delivery as received (`d`), what was derived
+/// from it (`e`), its endpoint's name now (`p`) and its forward (`fw`).
+pub(crate) const META_COLUMNS: &str = "e.seq, d.id, d.received_at, d.endpoint_id,
+    coalesce(p.name, d.endpoint_name) AS endpoint_name, d.method, d.path, d.query, d.headers,
+    d.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
     e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
-    e.contact_name, e.occurred_at, e.client_ip, e.via_tunnel, e.signature,
+    e.contact_name, e.occurred_at, d.client_ip, d.via_tunnel, e.signature,
     e.message_id, e.attempt, e.repeat_of, e.drift, fw.target AS fw_target,
     fw.state AS fw_state, fw.attempts AS fw_attempts, fw.status AS fw_status,
     fw.duration_ms AS fw_duration_ms, fw.error AS fw_error";
 
-pub(crate) const JOIN_ENDPOINTS: &str = "LEFT JOIN endpoints p ON p.id = e.endpoint_id
+pub(crate) const JOIN_ENDPOINTS: &str = "JOIN deliveries d ON d.seq = e.seq
+    LEFT JOIN endpoints p ON p.id = d.endpoint_id
     LEFT JOIN forwards fw ON fw.event_seq = e.seq";
 
 fn sender_of(client_ip: Option<&str>, via_tunnel: bool) -> Option<Sender> {
@@ -213,13 +205,32 @@ pub struct StoredEvent {
     pub body: Vec<u8>,
 }
 
+/// One event with its body. A delivery not indexed yet is decoded on the spot (what only
+/// the indexer can tell, its attempt, repeat and drift, is not known yet).
 pub fn get_event(conn: &Connection, id: &str) -> Result<StoredEvent> {
     let sql =
-        format!("SELECT {META_COLUMNS}, e.body FROM events e {JOIN_ENDPOINTS} WHERE e.id = ?1");
-    conn.query_row(&sql, [id], stored_from_row)
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("no event {id}")))
+        format!("SELECT {META_COLUMNS}, d.body FROM events e {JOIN_ENDPOINTS} WHERE d.id = ?1");
+    if let Some(event) = conn.query_row(&sql, [id], stored_from_row).optional()? {
+        return Ok(event);
+    }
+    let (seq, raw) = crate::store::deliveries::get(conn, id)?
+        .ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
+    let secret = crate::store::endpoints::get(conn, &raw.endpoint_id)
+        .ok()
+        .and_then(|endpoint| endpoint.secret);
+    let mut capture = Capture::build(raw, &crate::capture::Decoding::new(MAX_DECODED));
+    capture.check_signature(secret.as_deref());
+    let mut meta = EventMeta::from_capture(&capture);
+    meta.forward = crate::store::forwards::view(conn, seq)?;
+    Ok(StoredEvent {
+        body_kind: capture.body_kind,
+        body: capture.raw.body.to_vec(),
+        meta,
+    })
 }
+
+/// How far a body not indexed yet is inflated to show it (the default body limit).
+const MAX_DECODED: usize = 10 * 1024 * 1024;
 
 pub(crate) fn stored_from_row(row: &Row) -> rusqlite::Result<StoredEvent> {
     let meta = meta_from_row(row)?;
@@ -238,7 +249,9 @@ pub struct Counts {
 
 pub fn counts(conn: &Connection) -> Result<Counts> {
     Ok(Counts {
-        events: conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?,
+        // Every delivery stored, indexed yet or not (the smallest index counts fastest).
+        events: conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))?
+            + crate::store::deliveries::count_after(conn, crate::store::indexer::position(conn)?)?,
         contacts: conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?,
     })
 }

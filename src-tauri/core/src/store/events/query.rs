@@ -278,7 +278,7 @@ pub fn for_each_event(
     };
     let (from, order) = source_and_order(searching, true);
     let sql = format!(
-        "SELECT {META_COLUMNS}, e.body {from} {} {order}",
+        "SELECT {META_COLUMNS}, d.body {from} {} {order}",
         c.where_clause()
     );
     let mut stmt = conn.prepare(&sql)?;

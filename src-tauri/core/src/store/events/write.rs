@@ -1,6 +1,6 @@
-//! Writing events: the row of a delivery as received and decoded, its full-text entry,
-//! and what only the store can tell about it (which attempt at its message it is, whether
-//! it repeats a body just before), also once earlier deliveries arrive later (imports).
+//! Writing derived events: the row of a delivery as decoded, its full-text entry, and what
+//! only the store can tell about it (which attempt at its message it is, whether it
+//! repeats a body just before), also once earlier deliveries arrive later (imports).
 
 use rusqlite::{OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
@@ -26,60 +26,47 @@ pub struct Placement<'a> {
     pub facts: Option<&'a str>,
 }
 
-/// Inserts the event's row; returns its `seq`, or `None` when an event with the same id is
-/// already stored (an import seen before).
-pub fn insert(tx: &Transaction, capture: &Capture, placement: &Placement) -> Result<Option<i64>> {
+/// Inserts the event derived from the delivery `seq`.
+pub fn insert(tx: &Transaction, seq: i64, capture: &Capture, placement: &Placement) -> Result<()> {
     let raw = &capture.raw;
     let decoded = &capture.decoded;
-    let inserted = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO events (id, received_at, endpoint_id, endpoint_name, method,
-                path, query, headers, remote_addr, content_type, content_encoding, size, body,
-                body_kind, source, family, event_type, label, summary, contact_key,
-                contact_email, contact_id, contact_name, occurred_at, client_ip, via_tunnel,
-                signature, message_id, attempt, body_hash, repeat_of, facts)
-             VALUES (:id, :received_at, :endpoint_id, :endpoint_name, :method,
-                :path, :query, :headers, :remote_addr, :content_type, :content_encoding, :size,
-                :body, :body_kind, :source, :family, :event_type, :label, :summary,
-                :contact_key, :contact_email, :contact_id, :contact_name, :occurred_at,
-                :client_ip, :via_tunnel, :signature, :message_id, :attempt, :body_hash,
-                :repeat_of, :facts)",
-        )?
-        .execute(rusqlite::named_params! {
-            ":id": raw.id,
-            ":received_at": raw.received_at,
-            ":endpoint_id": raw.endpoint_id,
-            ":endpoint_name": raw.endpoint_name,
-            ":method": raw.method,
-            ":path": raw.path,
-            ":query": raw.query,
-            ":headers": capture.headers_json,
-            ":remote_addr": raw.remote_addr,
-            ":content_type": capture.content_type,
-            ":content_encoding": capture.content_encoding,
-            ":size": raw.body.len() as i64,
-            ":body": &raw.body[..],
-            ":body_kind": capture.body_kind.as_str(),
-            ":source": decoded.source.as_str(),
-            ":family": decoded.family.as_str(),
-            ":event_type": decoded.event_type,
-            ":label": decoded.label,
-            ":summary": decoded.summary,
-            ":contact_key": decoded.contact_key(),
-            ":contact_email": decoded.contact_email,
-            ":contact_id": decoded.contact_id,
-            ":contact_name": decoded.contact_name,
-            ":occurred_at": decoded.occurred_at,
-            ":client_ip": raw.client_ip,
-            ":via_tunnel": raw.via_tunnel,
-            ":signature": capture.signature.as_str(),
-            ":message_id": placement.message_id,
-            ":attempt": placement.attempt,
-            ":body_hash": placement.body_hash,
-            ":repeat_of": placement.repeat_of,
-            ":facts": placement.facts,
-        })?;
-    Ok((inserted > 0).then(|| tx.last_insert_rowid()))
+    tx.prepare_cached(
+        "INSERT INTO events (seq, id, received_at, endpoint_id, signature, message_id, attempt,
+            body_hash, repeat_of, content_type, content_encoding, size, body_kind, source,
+            family, event_type, label, summary, contact_key, contact_email, contact_id,
+            contact_name, occurred_at, facts)
+         VALUES (:seq, :id, :received_at, :endpoint_id, :signature, :message_id, :attempt,
+            :body_hash, :repeat_of, :content_type, :content_encoding, :size, :body_kind,
+            :source, :family, :event_type, :label, :summary, :contact_key, :contact_email,
+            :contact_id, :contact_name, :occurred_at, :facts)",
+    )?
+    .execute(rusqlite::named_params! {
+        ":seq": seq,
+        ":id": raw.id,
+        ":received_at": raw.received_at,
+        ":endpoint_id": raw.endpoint_id,
+        ":signature": capture.signature.as_str(),
+        ":message_id": placement.message_id,
+        ":attempt": placement.attempt,
+        ":body_hash": placement.body_hash,
+        ":repeat_of": placement.repeat_of,
+        ":content_type": capture.content_type,
+        ":content_encoding": capture.content_encoding,
+        ":size": raw.body.len() as i64,
+        ":body_kind": capture.body_kind.as_str(),
+        ":source": decoded.source.as_str(),
+        ":family": decoded.family.as_str(),
+        ":event_type": decoded.event_type,
+        ":label": decoded.label,
+        ":summary": decoded.summary,
+        ":contact_key": decoded.contact_key(),
+        ":contact_email": decoded.contact_email,
+        ":contact_id": decoded.contact_id,
+        ":contact_name": decoded.contact_name,
+        ":occurred_at": decoded.occurred_at,
+        ":facts": placement.facts,
+    })?;
+    Ok(())
 }
 
 /// The text the full-text index holds for the event `seq`.

@@ -1,0 +1,152 @@
+//! What the indexer derives from one stored delivery, in its transaction: the event row,
+//! its shape learned, its contact's card and totals, its full-text entry. And, for
+//! deliveries that arrive out of order (imports), settling the events indexed after it.
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::capture::Capture;
+use crate::error::Result;
+use crate::store::events::write::{self as events, Placement};
+use crate::store::shapes::ShapeLearner;
+use crate::store::{cards, contacts};
+
+/// What the store learned while inserting a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub message_id: Option<String>,
+    /// 1 for the first delivery of a message (and for deliveries without a message id).
+    pub attempt: i64,
+    /// The first identical unsigned delivery shortly before, if any.
+    pub repeat_of: Option<String>,
+    /// How the payload differed from its type's shape (JSON list), if it did.
+    pub drift: Option<String>,
+    /// SHA-256 of an unsigned body, by which repeats are found.
+    pub body_hash: Option<Vec<u8>>,
+}
+
+/// Runs `work` in one transaction, with the shapes it learned stored at its end; on
+/// failure the learner forgets what it cached.
+pub fn in_transaction(
+    conn: &mut Connection,
+    shapes: &mut ShapeLearner,
+    work: impl FnOnce(&Transaction, &mut ShapeLearner) -> Result<()>,
+) -> Result<()> {
+    let done = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        work(&tx, shapes)?;
+        shapes.flush(&tx)?;
+        tx.commit()?;
+        Ok(())
+    })();
+    if done.is_err() {
+        shapes.forget();
+    }
+    done
+}
+
+/// Derives everything from the delivery stored as `seq` (decoded as `capture`). Use
+/// [`in_transaction`].
+pub fn derive(
+    tx: &Transaction,
+    shapes: &mut ShapeLearner,
+    seq: i64,
+    capture: &Capture,
+) -> Result<Stored> {
+    let raw = &capture.raw;
+    let decoded = &capture.decoded;
+    let (message_id, attempt) = events::attempt_of(tx, capture)?;
+    let (body_hash, repeat_of) = events::repeat_of(tx, capture)?;
+    let facts = capture
+        .fact
+        .as_ref()
+        .map(|f| serde_json::to_string(f).expect("a fact serialises"));
+    let placement = Placement {
+        message_id: message_id.as_deref(),
+        attempt,
+        body_hash: body_hash.as_deref(),
+        repeat_of: repeat_of.as_deref(),
+        facts: facts.as_deref(),
+    };
+    events::insert(tx, seq, capture, &placement)?;
+    let drift = learn_shape(tx, shapes, capture, seq)?;
+    let contact_key = decoded.contact_key();
+    // A retry or a probable repeat tells the card nothing new.
+    if let (Some(key), Some(fact), 1, None) = (&contact_key, &capture.fact, attempt, &repeat_of) {
+        cards::record(tx, key, fact, raw.received_at, seq)?;
+    }
+    events::index_text(tx, seq, &capture.search_text)?;
+    if let Some(key) = &contact_key {
+        // A retry of a message is one more attempt, not one more event.
+        contacts::record_delivery(tx, key, decoded, raw.received_at, &raw.id, attempt == 1)?;
+    }
+    Ok(Stored {
+        message_id,
+        attempt,
+        repeat_of,
+        drift,
+        body_hash,
+    })
+}
+
+/// Compares the delivery with its type's shape and learns from it; the drift, if any, is
+/// kept on the event.
+fn learn_shape(
+    tx: &Transaction,
+    shapes: &mut ShapeLearner,
+    capture: &Capture,
+    seq: i64,
+) -> Result<Option<String>> {
+    let (Some(event_type), Some(paths)) = (&capture.decoded.event_type, &capture.paths) else {
+        return Ok(None);
+    };
+    let changes = shapes.record(tx, event_type, paths)?;
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let drift = serde_json::to_string(&changes).expect("changes serialise");
+    events::set_drift(tx, seq, &drift)?;
+    Ok(Some(drift))
+}
+
+/// Imports arrive in any order (exports joined together, another tool's list). An event
+/// indexed before the earlier deliveries of its message, or before an earlier copy of its
+/// body, was taken for the first. Once `stored` (the earlier one) is in, those later events
+/// are renumbered as retries or marked as repeats; their contact counts the message once,
+/// and its card is dropped, to be rebuilt from the events when next read.
+pub fn settle_later_events(tx: &Transaction, capture: &Capture, stored: &Stored) -> Result<()> {
+    let raw = &capture.raw;
+    let mut stale_cards: Vec<String> = Vec::new();
+    if let Some(message_id) = &stored.message_id {
+        let later =
+            events::later_attempts(tx, &raw.endpoint_id, message_id, &raw.id, raw.received_at)?;
+        for event in later {
+            events::count_earlier_attempt(tx, event.seq)?;
+            if let (1, Some(key)) = (event.attempt, event.contact_key) {
+                contacts::uncount_event(tx, &key)?;
+                if event.not_a_repeat {
+                    stale_cards.push(key);
+                }
+            }
+        }
+    }
+    if let Some(hash) = &stored.body_hash {
+        let later = events::later_copies(tx, &raw.endpoint_id, hash, &raw.id, raw.received_at)?;
+        for copy in later {
+            let first =
+                events::first_identical(tx, &raw.endpoint_id, hash, &copy.id, copy.received_at)?;
+            if first == copy.repeat_of {
+                continue;
+            }
+            events::set_repeat_of(tx, copy.seq, first.as_deref())?;
+            if let (1, Some(key)) = (copy.attempt, copy.contact_key) {
+                stale_cards.push(key);
+            }
+        }
+    }
+    stale_cards.sort_unstable();
+    stale_cards.dedup();
+    for key in stale_cards {
+        cards::drop_stale(tx, &key)?;
+    }
+    Ok(())
+}

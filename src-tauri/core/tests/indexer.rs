@@ -1,0 +1,199 @@
+//! Derived state is rebuildable: a store built from every fixture, retries and repeats
+//! among them, plus an export of it imported out of order, answers every API read the
+//! same before and after `reindex` empties and derives it all again. And deliveries are
+//! acknowledged as received: the indexer derives them afterwards, in order, and the
+//! status says how far it has come.
+
+mod support;
+
+use std::time::Duration;
+
+use hookscope_core::store::db::{self, Synchronous};
+use hookscope_core::store::indexer;
+use serde_json::{Value, json};
+use support::{Api, all_fixtures, deliver, fixture, start_server};
+
+/// Every read a window or script makes of derived state: events with their derived
+/// fields, contacts, each contact's card and timeline, shapes, funnels, searches.
+async fn every_answer(api: &Api) -> Value {
+    let events = api.json("/api/events?limit=500").await;
+    let contacts = api.json("/api/contacts?limit=500").await;
+    let mut cards = serde_json::Map::new();
+    let mut timelines = serde_json::Map::new();
+    for contact in contacts["contacts"].as_array().unwrap() {
+        let email = contact["email"].as_str().unwrap();
+        let encoded = urlencoding(email);
+        cards.insert(
+            email.into(),
+            api.json(&format!("/api/contacts/{encoded}")).await,
+        );
+        timelines.insert(
+            email.into(),
+            api.json(&format!("/api/events?email={encoded}&limit=500"))
+                .await,
+        );
+    }
+    let shapes = api.json("/api/shapes").await;
+    let mut each_shape = serde_json::Map::new();
+    for shape in shapes["shapes"].as_array().unwrap() {
+        let event_type = shape["event_type"].as_str().unwrap();
+        each_shape.insert(
+            event_type.into(),
+            api.json(&format!("/api/shapes/{event_type}")).await,
+        );
+    }
+    let mut searches = serde_json::Map::new();
+    for q in ["blog", "marie", "tag", "créer", "EUR", "webinar"] {
+        searches.insert(
+            q.into(),
+            api.json(&format!("/api/events?q={}&limit=500", urlencoding(q)))
+                .await,
+        );
+    }
+    let drifted = api.json("/api/events?drift=true&limit=500").await;
+    let funnels = api.json("/api/funnels").await;
+    let mut status = api.json("/api/status").await;
+    // What changes across restarts whatever the store holds.
+    for volatile in [
+        "ingest",
+        "webhook_url",
+        "tunnel",
+        "sqlite_memory_bytes",
+        "notices",
+    ] {
+        status[volatile] = Value::Null;
+    }
+    json!({
+        "events": events, "contacts": contacts, "cards": cards, "timelines": timelines,
+        "shapes": shapes, "each_shape": each_shape, "searches": searches,
+        "drifted": drifted, "funnels": funnels, "status": status,
+    })
+}
+
+fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_is_the_same_after_a_reindex() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let http = reqwest::Client::new();
+    for f in all_fixtures() {
+        deliver(&http, &running.webhook_url, &f).await;
+    }
+    // A retry of a signed sale and a repeated automation body.
+    for name in ["systeme-settings/sale-new", "systeme-automation/tag-added"] {
+        deliver(&http, &running.webhook_url, &fixture(name)).await;
+    }
+    // The store's own export, imported into a second store oldest, newest and mixed
+    // first, is imported back here with events older than what it holds.
+    let export = api.text("/api/export?format=ndjson").await;
+    let mut lines: Vec<String> = export
+        .lines()
+        .map(|line| {
+            let mut event: Value = serde_json::from_str(line).unwrap();
+            let id = event["id"].as_str().unwrap().to_string();
+            event["id"] = json!(format!("{}-old", &id[..id.len() - 4]));
+            event["received_at"] = json!("2020-01-01T00:00:00Z");
+            event.to_string()
+        })
+        .collect();
+    lines.reverse();
+    let mut writer = db::open_writer(&db::database_path(dir.path()), Synchronous::Full).unwrap();
+    let report =
+        hookscope_core::exchange::import::import(&mut writer, lines.join("\n").as_bytes(), 1 << 20)
+            .unwrap();
+    assert_eq!(report.imported as usize, lines.len());
+    drop(writer);
+    let before = every_answer(&api).await;
+    assert_eq!(
+        before["status"]["indexing"]["behind"], 0,
+        "everything was indexed before the comparison"
+    );
+    assert!(
+        before["events"]["events"].as_array().unwrap().len() > 40,
+        "the store holds the fixtures, retries, repeats and the import"
+    );
+    running.stop().await;
+
+    let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Full).unwrap();
+    indexer::reset(&mut conn).unwrap();
+    let emptied: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(emptied, 0, "the derived state is gone");
+    let derived = indexer::run_to_end(&mut conn, 1 << 20, |_, _| {}).unwrap();
+    assert_eq!(
+        derived as usize,
+        2 * lines.len(),
+        "every delivery derived again"
+    );
+    drop(conn);
+
+    let running = start_server(dir.path()).await;
+    let after = every_answer(&Api::of(&running)).await;
+    for (part, value) in before.as_object().unwrap() {
+        assert_eq!(&after[part], value, "{part} is the same after a reindex");
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_indexed_in_the_background_and_the_status_says_how_far() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Deliveries stored as received (a crash before the indexer got to them, or an
+        // upgrade): nothing derived yet.
+        let mut conn =
+            db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();
+        hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        let sale = fixture("systeme-automation/sale-completed");
+        for i in 0..3_000 {
+            let raw = hookscope_core::capture::RawDelivery {
+                id: format!("01900000-0000-7000-8000-{i:012}"),
+                received_at: 1_764_000_000_000_000 + i,
+                endpoint_id: "ep_x".into(),
+                endpoint_name: "X".into(),
+                method: "POST".into(),
+                path: "/h/x".into(),
+                query: None,
+                headers: sale.headers.clone(),
+                remote_addr: None,
+                client_ip: None,
+                via_tunnel: false,
+                body: bytes::Bytes::from(sale.body.clone()),
+            };
+            hookscope_core::store::deliveries::insert(&tx, &raw).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    // Counted from the start, indexed or not.
+    let status = api.json("/api/status").await;
+    assert_eq!(status["events"], 3_000, "{status}");
+    let mut progress = running.state.writer.watch_indexed();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        progress.wait_for(|p| p.behind == 0 && p.through > 0),
+    )
+    .await
+    .expect("the backlog is indexed")
+    .unwrap();
+    let status = api.json("/api/status").await;
+    assert_eq!(status["indexing"]["behind"], 0);
+    let contact = api.json("/api/contacts/test-1922@systeme.io").await;
+    assert_eq!(
+        contact["contact"]["events"], 3_000,
+        "every delivery derived"
+    );
+    running.stop().await;
+}
