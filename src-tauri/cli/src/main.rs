@@ -2,6 +2,7 @@
 
 mod endpoint;
 mod endpoints;
+mod erasure;
 mod files;
 mod replay;
 mod send;
@@ -44,6 +45,11 @@ enum Command {
     /// Derive everything again (contacts, cards, search, shapes, retries, repeats) from
     /// the stored deliveries. Stop Hookscope on the folder first.
     Reindex(files::ReindexArgs),
+    /// Erase everything stored about a person (their deliveries and any that mention
+    /// their email), on their request; --export first writes it all to a file.
+    Forget(erasure::ForgetArgs),
+    /// Show or set how long deliveries are kept (off by default).
+    Retention(erasure::RetentionArgs),
     /// List endpoints, or set an endpoint's systeme.io secret (a running Hookscope picks it
     /// up within seconds; past deliveries are re-checked).
     Endpoints(endpoints::EndpointsArgs),
@@ -87,6 +93,8 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => files::export(args),
         Command::Import(args) => files::import(args),
         Command::Reindex(args) => files::reindex(args),
+        Command::Forget(args) => erasure::forget(args),
+        Command::Retention(args) => erasure::retention(args),
         Command::Endpoints(args) => endpoints::run(args),
         Command::Systeme(args) => systeme::run(args),
         Command::Replay(args) => replay::run(args),

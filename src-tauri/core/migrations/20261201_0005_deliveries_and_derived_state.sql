@@ -11,7 +11,10 @@
 -- and replays still point at theirs); their derived state is emptied here and rebuilt
 -- by the indexer in the background at the next start.
 CREATE TABLE deliveries (
-    seq            INTEGER PRIMARY KEY,  -- arrival order in this store
+    -- Arrival order in this store, never reused: the indexer's position, a window's cursor
+    -- and the relay's sync follow it, so a delivery arriving after the newest were forgotten
+    -- or pruned must not take one of their numbers.
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
     id             TEXT NOT NULL UNIQUE, -- public, globally unique (UUIDv7): survives export/import
     received_at    INTEGER NOT NULL,     -- unix microseconds, UTC
     endpoint_id    TEXT NOT NULL,        -- kept when the endpoint is deleted
@@ -59,6 +62,7 @@ CREATE TABLE events (
     contact_name     TEXT,
     occurred_at      TEXT,
     facts            TEXT,                 -- JSON Fact, or NULL
+    variant          INTEGER,              -- fingerprint of its JSON paths (shapes.rs), or NULL
     drift            TEXT                  -- JSON list of shape changes, or NULL
 ) STRICT;
 

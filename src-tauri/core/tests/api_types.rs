@@ -20,11 +20,13 @@ use hookscope_core::delivery::replay::ReplayResult;
 use hookscope_core::http::api::views::*;
 use hookscope_core::store::contacts::{Contact, ContactFilter, ContactPage};
 use hookscope_core::store::endpoints::{CannedResponse, Endpoint};
+use hookscope_core::store::erasure::ErasureReport;
 use hookscope_core::store::events::EventMeta;
 use hookscope_core::store::events::query::{EventFilter, EventPage};
 use hookscope_core::store::forwards::{ForwardUpdate, ForwardView};
 use hookscope_core::store::funnels::{FunnelFilter, FunnelReport, FunnelRow, Money, OfferRow};
 use hookscope_core::store::indexer::IndexProgress;
+use hookscope_core::store::retention::{LastRun, RetentionPolicy};
 use hookscope_core::store::writer::StoreTrouble;
 use hookscope_core::systeme::RemoteWebhook;
 use hookscope_core::tunnel::TunnelState;
@@ -120,7 +122,10 @@ fn generated() -> String {
         .add::<Verdict>()
         .add::<WebinarSeat>()
         .add::<Jsonish>()
-        .add::<IndexProgress>();
+        .add::<IndexProgress>()
+        .add::<ErasureReport>()
+        .add::<RetentionPolicy>()
+        .add::<LastRun>();
     let missing: Vec<String> = all
         .used
         .iter()

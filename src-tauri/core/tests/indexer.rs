@@ -11,73 +11,7 @@ use std::time::Duration;
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::indexer;
 use serde_json::{Value, json};
-use support::{Api, all_fixtures, deliver, fixture, start_server};
-
-/// Every read a window or script makes of derived state: events with their derived
-/// fields, contacts, each contact's card and timeline, shapes, funnels, searches.
-async fn every_answer(api: &Api) -> Value {
-    let events = api.json("/api/events?limit=500").await;
-    let contacts = api.json("/api/contacts?limit=500").await;
-    let mut cards = serde_json::Map::new();
-    let mut timelines = serde_json::Map::new();
-    for contact in contacts["contacts"].as_array().unwrap() {
-        let email = contact["email"].as_str().unwrap();
-        let encoded = urlencoding(email);
-        cards.insert(
-            email.into(),
-            api.json(&format!("/api/contacts/{encoded}")).await,
-        );
-        timelines.insert(
-            email.into(),
-            api.json(&format!("/api/events?email={encoded}&limit=500"))
-                .await,
-        );
-    }
-    let shapes = api.json("/api/shapes").await;
-    let mut each_shape = serde_json::Map::new();
-    for shape in shapes["shapes"].as_array().unwrap() {
-        let event_type = shape["event_type"].as_str().unwrap();
-        each_shape.insert(
-            event_type.into(),
-            api.json(&format!("/api/shapes/{event_type}")).await,
-        );
-    }
-    let mut searches = serde_json::Map::new();
-    for q in ["blog", "marie", "tag", "créer", "EUR", "webinar"] {
-        searches.insert(
-            q.into(),
-            api.json(&format!("/api/events?q={}&limit=500", urlencoding(q)))
-                .await,
-        );
-    }
-    let drifted = api.json("/api/events?drift=true&limit=500").await;
-    let funnels = api.json("/api/funnels").await;
-    let mut status = api.json("/api/status").await;
-    // What changes across restarts whatever the store holds.
-    for volatile in [
-        "ingest",
-        "webhook_url",
-        "tunnel",
-        "sqlite_memory_bytes",
-        "notices",
-    ] {
-        status[volatile] = Value::Null;
-    }
-    json!({
-        "events": events, "contacts": contacts, "cards": cards, "timelines": timelines,
-        "shapes": shapes, "each_shape": each_shape, "searches": searches,
-        "drifted": drifted, "funnels": funnels, "status": status,
-    })
-}
-
-fn urlencoding(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use support::{Api, all_fixtures, deliver, every_answer, fixture, start_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_is_the_same_after_a_reindex() {

@@ -85,6 +85,19 @@ export type Enrolment = {
 kind: string, name: string, access?: string | null, at: string, };
 
 /**
+ * What forgetting someone removed.
+ */
+export type ErasureReport = { email: string, 
+/**
+ * Deliveries about them.
+ */
+deliveries: number, 
+/**
+ * Other deliveries that mentioned their email, also removed.
+ */
+mentioning: number, };
+
+/**
  * Filters shared by the event list and the export (query string of both).
  */
 export type EventFilter = { email?: string, type?: string, family?: string, 
@@ -205,6 +218,12 @@ export type IndexProgress = { through: number, behind: number, };
  */
 export type Jsonish = unknown;
 
+export type LastRun = { 
+/**
+ * When it ended (RFC 3339).
+ */
+at: string, pruned: number, };
+
 export type Money = { currency: string, amount_cents: number, };
 
 export type OfferRow = { offer_id: string | null, offer: string | null, sales: number, canceled: number, 
@@ -261,6 +280,19 @@ export type ReplayResult = { event_id: string, at: string, target: string, resig
  * The answer's first 64 KiB, as text (lossy for binary answers).
  */
 body: string, };
+
+/**
+ * What the window and `hookscope retention` show.
+ */
+export type RetentionPolicy = { 
+/**
+ * Days deliveries are kept; null: kept until you delete them.
+ */
+days: number | null, 
+/**
+ * Endpoints that keep theirs for another number of days: `[id, days]`.
+ */
+endpoints: Array<[string, number]>, last_run: LastRun | null, };
 
 /**
  * A sale or its cancellation. Amounts are in cents, as systeme.io sends them.

@@ -366,6 +366,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             options.ingest_limits.body_budget,
             options.ingest_limits.decodes_at_once,
         ),
+        retention_changed: tokio::sync::Notify::new(),
     });
 
     // The UI port is loopback only, but any local program can reach it: the same guards.
@@ -407,6 +408,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     state.choose_tunnel(choice, None).await?;
     tasks::remember_public_urls(state.clone());
     tasks::follow_endpoint_changes(state.clone());
+    tasks::prune_by_age(state.clone());
     forward::start(state.forward_handle());
     let indexer = indexer::start(IndexerHandle {
         database: state.database.clone(),

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::http::state::{AppState, LAST_URL_SETTING, TUNNEL_SETTING};
-use crate::store::endpoints;
-use crate::store::settings;
+use crate::store::{endpoints, erasure, retention, settings};
 use crate::tunnel::{self, TunnelChoice};
 
 /// The tunnel chosen last time; on a first run cloudflared when it is installed (a quick
@@ -78,4 +77,63 @@ pub fn remember_public_urls(state: Arc<AppState>) {
             }
         }
     });
+}
+
+/// How often expired deliveries are looked for (and at start, and when the policy changes).
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Retention: prunes deliveries past their endpoint's or the install's retention, a batch
+/// per writer turn so acknowledgements never wait long; finishes a run a crash cut short.
+pub fn prune_by_age(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = prune_once(&state).await {
+                if state.shutdown.is_cancelled() {
+                    return;
+                }
+                tracing::warn!(%error, "pruning by age stopped; trying again later");
+            }
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(PRUNE_EVERY) => {}
+                _ = state.retention_changed.notified() => {}
+            }
+        }
+    });
+}
+
+async fn prune_once(state: &AppState) -> Result<()> {
+    let (policy, unfinished) = state
+        .read(|conn| {
+            Ok((
+                retention::policy(conn)?,
+                erasure::scrub_pending(conn)?
+                    || settings::get_setting(conn, erasure::SHAPES_PENDING)?.is_some(),
+            ))
+        })
+        .await?;
+    if policy.days.is_none() && policy.endpoints.is_empty() && !unfinished {
+        return Ok(());
+    }
+    let now = crate::timefmt::now_micros();
+    let mut pruned = 0;
+    loop {
+        let batch = state
+            .writer
+            .run(move |conn| retention::prune_batch(conn, now))
+            .await?;
+        if batch == 0 {
+            break;
+        }
+        pruned += batch;
+    }
+    let limit = state.max_body;
+    state
+        .writer
+        .run_learning(move |conn, shapes| retention::finish(conn, shapes, pruned, now, limit))
+        .await?;
+    if pruned > 0 {
+        tracing::info!(pruned, "deliveries past their retention pruned");
+    }
+    Ok(())
 }

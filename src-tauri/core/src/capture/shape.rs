@@ -273,11 +273,16 @@ pub struct Variant {
 /// Distinct variants one type keeps; beyond, deliveries are summed into `others`.
 const MAX_VARIANTS: usize = 200;
 
-fn fingerprint(paths: &Paths) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    paths.hash(&mut hasher);
-    hasher.finish()
+/// A variant's identity, kept with each event (`events.variant`) so that a type's shape can
+/// be learned again without decoding bodies: stable across versions and processes.
+pub fn fingerprint(paths: &Paths) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (path, kinds) in paths {
+        hash.update(path.as_bytes());
+        hash.update([0, *kinds]);
+    }
+    u64::from_le_bytes(hash.finalize()[..8].try_into().expect("eight bytes"))
 }
 
 impl Learned {
@@ -292,6 +297,13 @@ impl Learned {
             shape.learn_many(&variant.paths, variant.count);
         }
         shape
+    }
+
+    /// The paths of a variant this shape keeps, by its fingerprint.
+    pub fn variant_paths(&self, fingerprint: u64) -> Option<&Paths> {
+        self.index
+            .get(&fingerprint)
+            .map(|&i| &self.variants[i].paths)
     }
 
     /// Rebuilds the variant index after deserialising.

@@ -15,12 +15,12 @@ use crate::error::{Error, Result};
 use crate::http::listener::ListenerLimits;
 use crate::http::memory_budget::MemoryBudget;
 use crate::store::db::{self, ReadPool};
-use crate::store::deliveries;
 use crate::store::endpoints::{self, Directory, Endpoint};
 use crate::store::events::EventMeta;
 use crate::store::forwards::ForwardUpdate;
 use crate::store::settings;
 use crate::store::writer::Writer;
+use crate::store::{deliveries, erasure};
 use crate::systeme;
 use crate::tunnel::{TunnelChoice, TunnelState, Tunnels};
 
@@ -77,6 +77,8 @@ pub struct AppState {
     pub webhook_listeners: Vec<SocketAddr>,
     /// What deliveries may hold in memory at once.
     pub memory: MemoryBudget,
+    /// Told when the retention policy changes, so a run starts at once.
+    pub retention_changed: tokio::sync::Notify,
 }
 
 impl AppState {
@@ -115,6 +117,36 @@ impl AppState {
             return;
         }
         let _ = tokio::time::timeout(within, indexed.wait_for(|p| p.through >= target)).await;
+    }
+
+    /// What forgetting `email` would remove (nothing is removed).
+    pub async fn erasure_of(&self, email: String) -> Result<erasure::Erasure> {
+        // Indexed first, so deliveries are found by their contact.
+        self.caught_up(std::time::Duration::from_secs(10)).await;
+        let limit = self.max_body;
+        let found = self
+            .read(move |conn| erasure::find(conn, &email, limit))
+            .await?;
+        if found.keyed.is_empty() && found.mentioning.is_empty() {
+            return Err(Error::NotFound(format!(
+                "nothing stored is about or mentions {}",
+                found.email
+            )));
+        }
+        Ok(found)
+    }
+
+    /// Forgets a person: every delivery about them or mentioning their email, and all
+    /// that was derived from those, then the file scrubbed.
+    pub async fn forget(&self, email: String) -> Result<erasure::ErasureReport> {
+        let found = self.erasure_of(email).await?;
+        let limit = self.max_body;
+        let report = self
+            .writer
+            .run_learning(move |conn, shapes| erasure::forget(conn, shapes, &found, limit))
+            .await?;
+        self.writer.run(|conn| erasure::scrub(conn)).await?;
+        Ok(report)
     }
 
     /// Changes endpoints through the writer, then refreshes the ingest directory.

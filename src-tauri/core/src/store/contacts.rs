@@ -131,13 +131,89 @@ fn escape_like(text: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// What an event says that its contact's row keeps.
+pub struct ContactEvent<'a> {
+    pub name: Option<&'a str>,
+    pub contact_id: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    pub label: &'a str,
+    pub summary: &'a str,
+}
+
+impl<'a> From<&'a Decoded> for ContactEvent<'a> {
+    fn from(decoded: &'a Decoded) -> Self {
+        ContactEvent {
+            name: decoded.contact_name.as_deref(),
+            contact_id: decoded.contact_id.as_deref(),
+            event_type: decoded.event_type.as_deref(),
+            label: &decoded.label,
+            summary: &decoded.summary,
+        }
+    }
+}
+
+/// The contact's row and search row made again from its events, as the indexer made them
+/// (in the order it derived them); both go when no event is left.
+pub fn rebuild(tx: &Transaction, key: &str) -> Result<()> {
+    if let Some(id) = tx
+        .prepare_cached("SELECT id FROM contacts WHERE key = ?1")?
+        .query_row([key], |r| r.get::<_, i64>(0))
+        .optional()?
+    {
+        tx.prepare_cached("DELETE FROM contacts_search WHERE rowid = ?1")?
+            .execute([id])?;
+        tx.prepare_cached("DELETE FROM contacts WHERE id = ?1")?
+            .execute([id])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT contact_name, contact_id, event_type, label, summary, received_at, id, attempt
+         FROM events WHERE contact_key = ?1 ORDER BY seq",
+    )?;
+    /// An event's columns the contact's row is made from.
+    struct Stored {
+        name: Option<String>,
+        contact_id: Option<String>,
+        event_type: Option<String>,
+        label: String,
+        summary: String,
+        received_at: i64,
+        id: String,
+        attempt: i64,
+    }
+    let rows: Vec<Stored> = stmt
+        .query_map([key], |r| {
+            Ok(Stored {
+                name: r.get(0)?,
+                contact_id: r.get(1)?,
+                event_type: r.get(2)?,
+                label: r.get(3)?,
+                summary: r.get(4)?,
+                received_at: r.get(5)?,
+                id: r.get(6)?,
+                attempt: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for row in rows {
+        let event = ContactEvent {
+            name: row.name.as_deref(),
+            contact_id: row.contact_id.as_deref(),
+            event_type: row.event_type.as_deref(),
+            label: &row.label,
+            summary: &row.summary,
+        };
+        record_delivery(tx, key, &event, row.received_at, &row.id, row.attempt == 1)?;
+    }
+    Ok(())
+}
+
 /// A delivery about contact `key` was stored (`counts` when it is one more event, not
 /// another attempt at one): its running totals, and its search row when it appears or is
 /// renamed. Imports can bring older events: the newest event decides the "last" columns.
 pub fn record_delivery(
     tx: &Transaction,
     key: &str,
-    decoded: &Decoded,
+    event: &ContactEvent,
     received_at: i64,
     event_id: &str,
     counts: bool,
@@ -167,14 +243,14 @@ pub fn record_delivery(
     )?
     .execute(rusqlite::named_params! {
         ":key": key,
-        ":name": decoded.contact_name,
-        ":contact_id": decoded.contact_id,
+        ":name": event.name,
+        ":contact_id": event.contact_id,
         ":events": i64::from(counts),
         ":at": received_at,
         ":event_id": event_id,
-        ":event_type": decoded.event_type,
-        ":label": decoded.label,
-        ":summary": decoded.summary,
+        ":event_type": event.event_type,
+        ":label": event.label,
+        ":summary": event.summary,
     })?;
     // A separate lookup, not RETURNING: with RETURNING the upsert cost about as much
     // again as the whole rest of the insert (93 vs 48 µs CPU per row, `make bench`).

@@ -62,6 +62,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!(
             "../../migrations/20261201_0005_deliveries_and_derived_state.sql"
         )),
+        M::up(include_str!("../../migrations/20261201_0006_retention.sql")),
     ])
 });
 
@@ -336,6 +337,8 @@ fn read_flags() -> OpenFlags {
 fn init_connection(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted content is overwritten, not left readable in free pages (erasure).
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(())
 }
 

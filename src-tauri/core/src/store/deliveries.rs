@@ -99,6 +99,15 @@ fn raw_from_row(row: &rusqlite::Row) -> rusqlite::Result<RawDelivery> {
     })
 }
 
+/// Whether the delivery `seq` is (still) stored.
+pub fn exists(conn: &Connection, seq: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM deliveries WHERE seq = ?1")?
+        .query_row([seq], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// The newest delivery's seq (0 for an empty store).
 pub fn last_seq(conn: &Connection) -> Result<i64> {
     Ok(

@@ -136,3 +136,56 @@ pub fn list(conn: &rusqlite::Connection) -> Result<Vec<(String, i64)>> {
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// Learns the shape of `event_type` again from its events in the order they were indexed
+/// (each keeps its variant's fingerprint, so no body is decoded unless its variant is not
+/// among those the shape kept: `paths_of` gives those), and sets each event's drift to
+/// what it is against the events before it. After deliveries were erased or pruned, the
+/// shape and the drift are then what a reindex would make of the deliveries that remain.
+pub fn rederive(
+    tx: &Transaction,
+    event_type: &str,
+    paths_of: &dyn Fn(i64) -> Result<Option<Paths>>,
+) -> Result<()> {
+    let before = load(tx, event_type)?.unwrap_or_default();
+    let events: Vec<(i64, i64, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT seq, variant, drift FROM events
+             WHERE event_type = ?1 AND variant IS NOT NULL ORDER BY seq",
+        )?
+        .query_map([event_type], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut learned = Learned::default();
+    for (seq, variant, drift) in events {
+        let paths = match before.variant_paths(variant as u64) {
+            Some(paths) => paths.clone(),
+            None => match paths_of(seq)? {
+                Some(paths) => paths,
+                None => continue,
+            },
+        };
+        let changes = learned.record(&paths, false);
+        let now = (!changes.is_empty())
+            .then(|| serde_json::to_string(&changes).expect("changes serialise"));
+        if now != drift {
+            tx.prepare_cached("UPDATE events SET drift = ?2 WHERE seq = ?1")?
+                .execute((seq, now))?;
+        }
+    }
+    if learned.deliveries() == 0 {
+        tx.prepare_cached("DELETE FROM event_shapes WHERE event_type = ?1")?
+            .execute([event_type])?;
+    } else {
+        tx.prepare_cached(
+            "INSERT INTO event_shapes (event_type, deliveries, shape) VALUES (?1, ?2, ?3)
+             ON CONFLICT (event_type) DO UPDATE SET deliveries = excluded.deliveries,
+                shape = excluded.shape",
+        )?
+        .execute((
+            event_type,
+            learned.deliveries(),
+            serde_json::to_string(&learned).expect("a shape serialises"),
+        ))?;
+    }
+    Ok(())
+}

@@ -19,7 +19,7 @@ use crate::store::db::Synchronous;
 use crate::store::events::EventMeta;
 use crate::store::indexer::{self, IndexBatch, IndexProgress};
 use crate::store::shapes::ShapeLearner;
-use crate::store::{deliveries, forwards};
+use crate::store::{deliveries, erasure, forwards};
 use crate::timefmt;
 
 /// Most deliveries in one transaction; bounds the latency a batch adds to its last member.
@@ -27,7 +27,8 @@ const MAX_BATCH: usize = 512;
 /// Deliveries waiting for the writer before senders wait for room (backpressure).
 const QUEUE_DEPTH: usize = 4096;
 
-type Task = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Work on the writer's connection, with the shapes it keeps current.
+type Task = Box<dyn FnOnce(&mut Connection, &mut ShapeLearner) + Send>;
 
 /// A delivery to store, and where it is forwarded if its endpoint forwards.
 #[derive(Debug, Clone)]
@@ -83,6 +84,9 @@ struct Signals {
     indexed: watch::Sender<IndexProgress>,
     /// Events as they are indexed, for live viewers.
     published: broadcast::Sender<Arc<EventMeta>>,
+    /// How many erasures the store has seen ([`erasure::generation`]), this process's or
+    /// another's: windows reload what they show when it changes.
+    erasures: watch::Sender<i64>,
 }
 
 /// Handle to the writer thread. Cheap to share behind an `Arc`.
@@ -115,6 +119,7 @@ impl Writer {
                 behind: deliveries::count_after(&conn, through)?,
             }),
             published,
+            erasures: watch::Sender::new(erasure::generation(&conn)?),
         });
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let thread_signals = signals.clone();
@@ -150,6 +155,25 @@ impl Writer {
         self.signals.indexed.subscribe()
     }
 
+    /// The store's erasure count, as it changes.
+    pub fn watch_erasures(&self) -> watch::Receiver<i64> {
+        self.signals.erasures.subscribe()
+    }
+
+    /// Has the writer look whether another process (`hookscope forget`) erased something.
+    /// Blocking: for the indexer's thread, which asks while it has nothing to index.
+    pub fn look_for_erasures(&self) -> Result<()> {
+        let signals = self.signals.clone();
+        let task: Task = Box::new(move |conn, shapes| {
+            if let Err(error) = notice_erasures(conn, shapes, &signals) {
+                tracing::warn!(%error, "could not read the erasure count");
+            }
+        });
+        self.jobs
+            .blocking_send(Job::Task(task))
+            .map_err(|_| Error::ShuttingDown)
+    }
+
     /// Stores one delivery as received (and queues its forward); returns once committed.
     pub async fn store(&self, arrival: Arrival) -> Result<()> {
         let (done, committed) = oneshot::channel();
@@ -179,9 +203,19 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
+        self.run_learning(move |conn, _| work(conn)).await
+    }
+
+    /// Like [`Writer::run`], for work that changes derived state the writer's shapes
+    /// cache (an erasure, a prune).
+    pub async fn run_learning<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &mut ShapeLearner) -> Result<T> + Send + 'static,
+    {
         let (done, finished) = oneshot::channel();
-        let task: Task = Box::new(move |conn| {
-            let _ = done.send(work(conn));
+        let task: Task = Box::new(move |conn, shapes| {
+            let _ = done.send(work(conn, shapes));
         });
         self.jobs
             .send(Job::Task(task))
@@ -244,7 +278,10 @@ fn run(
                 }
                 Job::Task(task) => {
                     commit(&mut conn, &mut batch, signals);
-                    task(&mut conn);
+                    task(&mut conn, &mut shapes);
+                    if let Err(error) = notice_erasures(&conn, &mut shapes, signals) {
+                        tracing::warn!(%error, "could not read the erasure count");
+                    }
                 }
                 Job::Stop => stopping = true,
             }
@@ -334,6 +371,8 @@ fn apply(
     batch: IndexBatch,
     signals: &Signals,
 ) -> Result<()> {
+    // Shapes learned from deliveries another process erased are stale.
+    notice_erasures(conn, shapes, signals)?;
     conn.pragma_update(None, "synchronous", Synchronous::Normal.pragma())?;
     let applied = indexer::apply(conn, shapes, batch);
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
@@ -345,6 +384,17 @@ fn apply(
     });
     for meta in metas {
         let _ = signals.published.send(meta);
+    }
+    Ok(())
+}
+
+/// When the store's erasure count moved: what the writer learned may come from erased
+/// deliveries (forgotten), and windows are told.
+fn notice_erasures(conn: &Connection, shapes: &mut ShapeLearner, signals: &Signals) -> Result<()> {
+    let now = erasure::generation(conn)?;
+    if now != *signals.erasures.borrow() {
+        shapes.forget();
+        signals.erasures.send_replace(now);
     }
     Ok(())
 }

@@ -156,3 +156,108 @@ pub fn import_and_index(
     hookscope_core::store::indexer::run_to_end(conn, max_body, |_, _| {})?;
     Ok(report)
 }
+
+/// Every read a window or script makes of derived state: events with their derived
+/// fields, contacts, each contact's card and timeline, shapes, funnels, searches.
+pub async fn every_answer(api: &Api) -> serde_json::Value {
+    let events = api.json("/api/events?limit=500").await;
+    let contacts = api.json("/api/contacts?limit=500").await;
+    let mut cards = serde_json::Map::new();
+    let mut timelines = serde_json::Map::new();
+    for contact in contacts["contacts"].as_array().unwrap() {
+        let email = contact["email"].as_str().unwrap();
+        let encoded = urlencoding(email);
+        cards.insert(
+            email.into(),
+            api.json(&format!("/api/contacts/{encoded}")).await,
+        );
+        timelines.insert(
+            email.into(),
+            api.json(&format!("/api/events?email={encoded}&limit=500"))
+                .await,
+        );
+    }
+    let shapes = api.json("/api/shapes").await;
+    let mut each_shape = serde_json::Map::new();
+    for shape in shapes["shapes"].as_array().unwrap() {
+        let event_type = shape["event_type"].as_str().unwrap();
+        each_shape.insert(
+            event_type.into(),
+            api.json(&format!("/api/shapes/{event_type}")).await,
+        );
+    }
+    let mut searches = serde_json::Map::new();
+    for q in ["blog", "marie", "tag", "créer", "EUR", "webinar"] {
+        searches.insert(
+            q.into(),
+            api.json(&format!("/api/events?q={}&limit=500", urlencoding(q)))
+                .await,
+        );
+    }
+    let drifted = api.json("/api/events?drift=true&limit=500").await;
+    let funnels = api.json("/api/funnels").await;
+    let mut status = api.json("/api/status").await;
+    // What changes across restarts whatever the store holds.
+    for volatile in [
+        "ingest",
+        "webhook_url",
+        "tunnel",
+        "sqlite_memory_bytes",
+        "notices",
+    ] {
+        status[volatile] = serde_json::Value::Null;
+    }
+    // A position, not what is stored: after the newest deliveries are forgotten it stays
+    // past them, where a reindex stops at the newest kept. `behind` is still compared.
+    status["indexing"]["through"] = serde_json::Value::Null;
+    serde_json::json!({
+        "events": events, "contacts": contacts, "cards": cards, "timelines": timelines,
+        "shapes": shapes, "each_shape": each_shape, "searches": searches,
+        "drifted": drifted, "funnels": funnels, "status": status,
+    })
+}
+
+pub fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The JSON paths where two answers differ, with both values: what an assertion on two
+/// whole answer sets prints, so a mismatch says where it is.
+pub fn differences(left: &serde_json::Value, right: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    fn walk(path: String, left: &Value, right: &Value, out: &mut Vec<String>) {
+        match (left, right) {
+            (Value::Object(l), Value::Object(r)) => {
+                for key in l.keys().chain(r.keys().filter(|k| !l.contains_key(*k))) {
+                    let (a, b) = (
+                        l.get(key).unwrap_or(&Value::Null),
+                        r.get(key).unwrap_or(&Value::Null),
+                    );
+                    walk(format!("{path}.{key}"), a, b, out);
+                }
+            }
+            (Value::Array(l), Value::Array(r)) if l.len() == r.len() => {
+                for (i, (a, b)) in l.iter().zip(r).enumerate() {
+                    walk(format!("{path}[{i}]"), a, b, out);
+                }
+            }
+            _ if left != right => out.push(format!("{path}: {left} != {right}")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(String::new(), left, right, &mut out);
+    out
+}
+
+/// Two answer sets are equal, or the message names every path where they differ.
+#[track_caller]
+pub fn assert_same_answers(left: &serde_json::Value, right: &serde_json::Value, what: &str) {
+    let diffs = differences(left, right);
+    assert!(diffs.is_empty(), "{what}:\n{}", diffs.join("\n"));
+}

@@ -12,6 +12,7 @@ use crate::store::contacts::{self, ContactFilter};
 
 use super::answer::{ApiQuery, ApiResult};
 use super::views::ContactWithCard;
+use crate::store::erasure::ErasureReport;
 
 pub(super) async fn list_contacts(
     State(state): State<Arc<AppState>>,
@@ -37,4 +38,27 @@ pub(super) async fn get_contact_card(
         })
         .await?;
     Ok(Json(ContactWithCard { card, contact }))
+}
+
+/// What forgetting a contact would remove: `{email, deliveries, mentioning}` (nothing is
+/// removed). The window shows it in its confirmation.
+pub(super) async fn erasure_preview(
+    State(state): State<Arc<AppState>>,
+    Path(email): Path<String>,
+) -> ApiResult<Json<ErasureReport>> {
+    let found = state.erasure_of(email).await?;
+    Ok(Json(ErasureReport {
+        email: found.email,
+        deliveries: found.keyed.len() as u64,
+        mentioning: found.mentioning.len() as u64,
+    }))
+}
+
+/// Forgets a contact: every delivery about them or mentioning their email, and everything
+/// derived from those. Export them first (`/api/export?email=`) to hand them their data.
+pub(super) async fn forget_contact(
+    State(state): State<Arc<AppState>>,
+    Path(email): Path<String>,
+) -> ApiResult<Json<ErasureReport>> {
+    Ok(Json(state.forget(email).await?))
 }

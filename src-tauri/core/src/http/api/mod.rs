@@ -26,6 +26,7 @@ mod events;
 mod export;
 mod insights;
 mod replay;
+mod retention;
 mod status;
 mod stream;
 mod systeme;
@@ -45,7 +46,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/contacts/{email}/replay", post(replay::replay_contact))
         .route("/replays", post(replay::replay_selection))
         .route("/contacts", get(contacts::list_contacts))
-        .route("/contacts/{email}", get(contacts::get_contact_card))
+        .route(
+            "/contacts/{email}",
+            get(contacts::get_contact_card).delete(contacts::forget_contact),
+        )
+        .route("/contacts/{email}/erasure", get(contacts::erasure_preview))
+        .route(
+            "/retention",
+            get(retention::get_retention).put(retention::put_retention),
+        )
         .route("/shapes", get(insights::list_shapes))
         .route("/shapes/{event_type}", get(insights::get_shape))
         .route("/funnels", get(insights::funnel_report))

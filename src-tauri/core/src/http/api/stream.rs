@@ -1,4 +1,5 @@
-//! The live stream (SSE): stored deliveries, tunnel changes, forward results, store trouble.
+//! The live stream (SSE): stored deliveries, tunnel changes, forward results, store trouble,
+//! indexing progress, erasures.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -93,11 +94,21 @@ pub(super) async fn live_stream(
             .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")))
     });
     let indexing = indexing_events(state.writer.watch_indexed());
+    // Deliveries were forgotten or pruned (here or by `hookscope forget`): what the window
+    // shows may hold some, so it reloads.
+    let erased = WatchStream::from_changes(state.writer.watch_erasures()).map(|generation| {
+        Ok(SseEvent::default()
+            .event("erased")
+            .data(json!({ "generation": generation }).to_string()))
+    });
     let ready = stream::once(async { Ok(SseEvent::default().event("ready").data("{}")) });
     let stream = ready
         .chain(stream::select(
             stream::select(updates, tunnel),
-            stream::select(stream::select(forwarded, store), indexing),
+            stream::select(
+                stream::select(forwarded, store),
+                stream::select(indexing, erased),
+            ),
         ))
         .take_until(state.shutdown.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())

@@ -24,6 +24,8 @@ pub struct Placement<'a> {
     pub repeat_of: Option<&'a str>,
     /// The event's facts as JSON.
     pub facts: Option<&'a str>,
+    /// Its shape's variant ([`crate::capture::shape::fingerprint`]), when it has one.
+    pub variant: Option<i64>,
 }
 
 /// Inserts the event derived from the delivery `seq`.
@@ -34,11 +36,11 @@ pub fn insert(tx: &Transaction, seq: i64, capture: &Capture, placement: &Placeme
         "INSERT INTO events (seq, id, received_at, endpoint_id, signature, message_id, attempt,
             body_hash, repeat_of, content_type, content_encoding, size, body_kind, source,
             family, event_type, label, summary, contact_key, contact_email, contact_id,
-            contact_name, occurred_at, facts)
+            contact_name, occurred_at, facts, variant)
          VALUES (:seq, :id, :received_at, :endpoint_id, :signature, :message_id, :attempt,
             :body_hash, :repeat_of, :content_type, :content_encoding, :size, :body_kind,
             :source, :family, :event_type, :label, :summary, :contact_key, :contact_email,
-            :contact_id, :contact_name, :occurred_at, :facts)",
+            :contact_id, :contact_name, :occurred_at, :facts, :variant)",
     )?
     .execute(rusqlite::named_params! {
         ":seq": seq,
@@ -65,6 +67,7 @@ pub fn insert(tx: &Transaction, seq: i64, capture: &Capture, placement: &Placeme
         ":contact_name": decoded.contact_name,
         ":occurred_at": decoded.occurred_at,
         ":facts": placement.facts,
+        ":variant": placement.variant,
     })?;
     Ok(())
 }

@@ -66,6 +66,12 @@ pub fn derive(
         body_hash: body_hash.as_deref(),
         repeat_of: repeat_of.as_deref(),
         facts: facts.as_deref(),
+        // Stored as the bits of a u64: SQLite integers are signed.
+        variant: capture
+            .paths
+            .as_ref()
+            .filter(|_| capture.decoded.event_type.is_some())
+            .map(|paths| crate::capture::shape::fingerprint(paths) as i64),
     };
     events::insert(tx, seq, capture, &placement)?;
     let drift = learn_shape(tx, shapes, capture, seq)?;
@@ -77,7 +83,14 @@ pub fn derive(
     events::index_text(tx, seq, &capture.search_text)?;
     if let Some(key) = &contact_key {
         // A retry of a message is one more attempt, not one more event.
-        contacts::record_delivery(tx, key, decoded, raw.received_at, &raw.id, attempt == 1)?;
+        contacts::record_delivery(
+            tx,
+            key,
+            &decoded.into(),
+            raw.received_at,
+            &raw.id,
+            attempt == 1,
+        )?;
     }
     Ok(Stored {
         message_id,

@@ -94,6 +94,10 @@ pub fn apply(
     derive::in_transaction(conn, shapes, |tx, shapes| {
         let mut newest = Newest::default();
         for (seq, capture) in &batch.deliveries {
+            // Erased (forgotten, pruned) since it was read.
+            if !deliveries::exists(tx, *seq)? {
+                continue;
+            }
             let older = newest.is_after(tx, capture)?;
             let stored = derive::derive(tx, shapes, *seq, capture)?;
             if older {
@@ -202,6 +206,13 @@ pub fn start(handle: IndexerHandle) -> std::thread::JoinHandle<()> {
         .expect("the indexer thread starts")
 }
 
+/// Why the indexer stopped waiting.
+enum Wake {
+    Committed,
+    Idle,
+    Stopping,
+}
+
 fn follow(handle: &IndexerHandle) -> Result<()> {
     let conn = db::open_reader(&handle.database)?;
     let mut committed: watch::Receiver<i64> = handle.writer.watch_committed();
@@ -242,15 +253,22 @@ fn follow(handle: &IndexerHandle) -> Result<()> {
         // Nothing new (or a failure): wait for the next commit, or look again in a
         // moment for deliveries another process stored (`hookscope import`).
         let shutdown = handle.shutdown.clone();
-        let stopping = handle.runtime.block_on(async {
+        let woken = handle.runtime.block_on(async {
             tokio::select! {
-                changed = committed.changed(), if !failing => changed.is_err(),
-                () = tokio::time::sleep(wait) => false,
-                () = shutdown.cancelled() => true,
+                changed = committed.changed(), if !failing => match changed {
+                    Ok(()) => Wake::Committed,
+                    Err(_) => Wake::Stopping,
+                },
+                () = tokio::time::sleep(wait) => Wake::Idle,
+                () = shutdown.cancelled() => Wake::Stopping,
             }
         });
-        if stopping {
-            return Ok(());
+        match woken {
+            Wake::Stopping => return Ok(()),
+            // Quiet for a while: a good moment to see whether `hookscope forget` erased
+            // something (while deliveries arrive, applying a batch looks anyway).
+            Wake::Idle if !failing => handle.writer.look_for_erasures()?,
+            Wake::Idle | Wake::Committed => {}
         }
     }
 }

@@ -1,0 +1,44 @@
+//! Retention: how long deliveries are kept, and when pruning last ran.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::http::state::AppState;
+use crate::store::retention::{self, RetentionPolicy};
+
+use super::answer::{ApiResult, json_body};
+
+pub(super) async fn get_retention(
+    State(state): State<Arc<AppState>>,
+) -> ApiResult<Json<RetentionPolicy>> {
+    Ok(Json(state.read(retention::policy).await?))
+}
+
+/// `{"days": N | null, "endpoint"?: ID}`: the install's retention (or an endpoint's own;
+/// null goes back to the install's); a run starts at once.
+pub(super) async fn put_retention(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> ApiResult<Json<RetentionPolicy>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Change {
+        days: Option<u32>,
+        #[serde(default)]
+        endpoint: Option<String>,
+    }
+    let change: Change = json_body(&body)?;
+    let policy = state
+        .writer
+        .run(move |conn| {
+            retention::set_days(conn, change.endpoint.as_deref(), change.days)?;
+            retention::policy(conn)
+        })
+        .await?;
+    state.retention_changed.notify_one();
+    Ok(Json(policy))
+}

@@ -1,0 +1,328 @@
+//! Erasure: deliveries removed with every trace derived from them, for a person who asked
+//! to be forgotten ([`forget`]) or by age ([`crate::store::retention`]). What remains is
+//! made as a reindex would make it: attempts and repeats renumbered, contacts' rows and
+//! cards rebuilt, shapes and drift learned again. Freed pages are overwritten (the
+//! connection runs with `secure_delete`), the full-text indexes are merged so no deleted
+//! token survives in old segments, and the log is checkpointed and truncated
+//! ([`scrub`]); a crash before the scrub finishes it at the next start.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{Connection, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use crate::capture::decode::{self, normalise_email};
+use crate::capture::shape::Paths;
+use crate::capture::{Capture, Decoding};
+use crate::error::Result;
+use crate::store::events::write::first_identical;
+use crate::store::shapes::{self, ShapeLearner};
+use crate::store::{cards, contacts, deliveries, settings};
+
+/// Set while erased content may still sit in full-text segments or the log.
+pub const SCRUB_PENDING: &str = "erasure.scrub_pending";
+/// Event types whose shapes wait to be learned again (a prune run cut short).
+pub const SHAPES_PENDING: &str = "erasure.shapes_pending";
+
+/// Counts erasures (a forget, a prune batch): a writer in another process sees the number
+/// change, drops what it learned from erased deliveries and tells its windows.
+pub const GENERATION: &str = "erasure.generation";
+
+/// The deliveries to erase for one person.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erasure {
+    pub email: String,
+    /// Deliveries about them (their contact).
+    pub keyed: Vec<i64>,
+    /// Other deliveries that mention their email anywhere (payload, headers, URL).
+    pub mentioning: Vec<i64>,
+    /// The newest delivery looked at: [`forget`] looks at those after it again, inside
+    /// its transaction, so none acknowledged in between is missed.
+    pub scanned_through: i64,
+}
+
+/// What forgetting someone removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+pub struct ErasureReport {
+    pub email: String,
+    /// Deliveries about them.
+    pub deliveries: u64,
+    /// Other deliveries that mentioned their email, also removed.
+    pub mentioning: u64,
+}
+
+/// Finds every delivery about `email` or mentioning it: events keyed to the contact, then
+/// every stored delivery read through (body, inflated body, headers, path, query) for the
+/// address in any case. Reads only.
+pub fn find(conn: &Connection, email: &str, inflate_limit: usize) -> Result<Erasure> {
+    let mut found = Erasure {
+        email: normalise_email(email),
+        ..Erasure::default()
+    };
+    scan(conn, &mut found, inflate_limit)?;
+    Ok(found)
+}
+
+/// Adds to `found` what the deliveries after `found.scanned_through` hold about them.
+fn scan(conn: &Connection, found: &mut Erasure, inflate_limit: usize) -> Result<()> {
+    let key = found.email.clone();
+    let mut keyed: BTreeSet<i64> = found.keyed.iter().copied().collect();
+    let indexed: Vec<i64> = conn
+        .prepare_cached("SELECT seq FROM events WHERE contact_key = ?1 AND seq > ?2")?
+        .query_map((&key, found.scanned_through), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    keyed.extend(indexed);
+    let needle = key.as_bytes().to_ascii_lowercase();
+    let finder = memchr::memmem::Finder::new(&needle);
+    let mentions = |bytes: &[u8]| finder.find(&bytes.to_ascii_lowercase()).is_some();
+    let indexed_through = crate::store::indexer::position(conn)?;
+    loop {
+        let batch = deliveries::after(conn, found.scanned_through, 1_000, 32 * 1024 * 1024)?;
+        let Some(&(last, _)) = batch.last() else {
+            break;
+        };
+        for (seq, raw) in batch {
+            if keyed.contains(&seq) {
+                continue;
+            }
+            let encoding = decode::header(&raw.headers, "content-encoding");
+            let inflated = encoding.and_then(|e| {
+                crate::capture::body::content_decoded(Some(e), &raw.body, inflate_limit)
+            });
+            let found_in_bytes = mentions(&raw.body)
+                || inflated.as_deref().is_some_and(mentions)
+                || mentions(raw.path.as_bytes())
+                || raw.query.as_deref().is_some_and(|q| mentions(q.as_bytes()))
+                || raw
+                    .headers
+                    .iter()
+                    .any(|(n, v)| mentions(n.as_bytes()) || mentions(v.as_bytes()));
+            if found_in_bytes {
+                found.mentioning.push(seq);
+            } else if seq > indexed_through {
+                // Not indexed yet: decoded here to know whom it is about.
+                let capture = Capture::build(raw, &Decoding::new(inflate_limit));
+                if capture.decoded.contact_key().as_deref() == Some(key.as_str()) {
+                    keyed.insert(seq);
+                }
+            }
+        }
+        found.scanned_through = last;
+    }
+    found.keyed = keyed.into_iter().collect();
+    Ok(())
+}
+
+/// Counts one more erasure in the transaction that makes it.
+pub fn count_erasure(tx: &Transaction) -> Result<()> {
+    let now = generation(tx)?;
+    settings::put_setting(tx, GENERATION, &(now + 1).to_string())
+}
+
+/// How many erasures this store has seen.
+pub fn generation(conn: &Connection) -> Result<i64> {
+    Ok(settings::get_setting(conn, GENERATION)?
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
+/// What erased deliveries touched, to be made again from what remains.
+#[derive(Debug, Default)]
+pub struct Affected {
+    contacts: BTreeSet<String>,
+    messages: BTreeSet<(String, String)>,
+    bodies: BTreeSet<(String, Vec<u8>)>,
+    pub event_types: BTreeSet<String>,
+}
+
+/// What an erased delivery's event was part of.
+struct Derived {
+    contact_key: Option<String>,
+    endpoint: String,
+    message_id: Option<String>,
+    body_hash: Option<Vec<u8>>,
+    event_type: Option<String>,
+}
+
+/// A delivery with the same body as others at its endpoint.
+struct Copy {
+    seq: i64,
+    id: String,
+    received_at: i64,
+    repeat_of: Option<String>,
+    contact_key: Option<String>,
+}
+
+/// Deletes these deliveries and everything derived from them (their events, full-text
+/// rows, forwards and replays); returns what they touched.
+pub fn remove(tx: &Transaction, seqs: &[i64], affected: &mut Affected) -> Result<()> {
+    for &seq in seqs {
+        let derived = tx
+            .prepare_cached(
+                "SELECT contact_key, endpoint_id, message_id, body_hash, event_type FROM events
+                 WHERE seq = ?1",
+            )?
+            .query_row([seq], |r| {
+                Ok(Derived {
+                    contact_key: r.get(0)?,
+                    endpoint: r.get(1)?,
+                    message_id: r.get(2)?,
+                    body_hash: r.get(3)?,
+                    event_type: r.get(4)?,
+                })
+            })
+            .optional()?;
+        if let Some(Derived {
+            contact_key,
+            endpoint,
+            message_id,
+            body_hash,
+            event_type,
+        }) = derived
+        {
+            affected.contacts.extend(contact_key);
+            if let Some(message) = message_id {
+                affected.messages.insert((endpoint.clone(), message));
+            }
+            if let Some(hash) = body_hash {
+                affected.bodies.insert((endpoint, hash));
+            }
+            affected.event_types.extend(event_type);
+            tx.prepare_cached("DELETE FROM events_fts WHERE rowid = ?1")?
+                .execute([seq])?;
+            tx.prepare_cached("DELETE FROM events WHERE seq = ?1")?
+                .execute([seq])?;
+        }
+        tx.prepare_cached("DELETE FROM forwards WHERE event_seq = ?1")?
+            .execute([seq])?;
+        tx.prepare_cached("DELETE FROM replays WHERE event_seq = ?1")?
+            .execute([seq])?;
+        tx.prepare_cached("DELETE FROM deliveries WHERE seq = ?1")?
+            .execute([seq])?;
+    }
+    Ok(())
+}
+
+/// Makes attempts, repeats, contacts and cards what a reindex of the remaining deliveries
+/// would make them. Shapes are [`relearn`]ed apart: a prune does it once per run.
+pub fn repair(tx: &Transaction, affected: &mut Affected) -> Result<()> {
+    for (endpoint, message) in &affected.messages {
+        let attempts: Vec<(i64, i64, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT seq, attempt, contact_key FROM events
+                 WHERE endpoint_id = ?1 AND message_id = ?2 ORDER BY received_at, id",
+            )?
+            .query_map((endpoint, message), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (n, (seq, attempt, key)) in attempts.into_iter().enumerate() {
+            let now = n as i64 + 1;
+            if attempt != now {
+                tx.prepare_cached("UPDATE events SET attempt = ?2 WHERE seq = ?1")?
+                    .execute((seq, now))?;
+                affected.contacts.extend(key);
+            }
+        }
+    }
+    for (endpoint, hash) in &affected.bodies {
+        let copies: Vec<Copy> = tx
+            .prepare_cached(
+                "SELECT seq, id, received_at, repeat_of, contact_key FROM events
+                 WHERE endpoint_id = ?1 AND body_hash = ?2 ORDER BY received_at, id",
+            )?
+            .query_map((endpoint, hash), |r| {
+                Ok(Copy {
+                    seq: r.get(0)?,
+                    id: r.get(1)?,
+                    received_at: r.get(2)?,
+                    repeat_of: r.get(3)?,
+                    contact_key: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for copy in copies {
+            let first = first_identical(tx, endpoint, hash, &copy.id, copy.received_at)?;
+            if first != copy.repeat_of {
+                tx.prepare_cached("UPDATE events SET repeat_of = ?2 WHERE seq = ?1")?
+                    .execute((copy.seq, &first))?;
+                affected.contacts.extend(copy.contact_key);
+            }
+        }
+    }
+    for key in &affected.contacts {
+        contacts::rebuild(tx, key)?;
+        // Rebuilt from the events when next read.
+        cards::drop_stale(tx, key)?;
+    }
+    Ok(())
+}
+
+/// Learns the shapes of these event types again from the events that remain.
+pub fn relearn(
+    tx: &Transaction,
+    learner: &mut ShapeLearner,
+    event_types: &BTreeSet<String>,
+    inflate_limit: usize,
+) -> Result<()> {
+    // The writer's cached shapes are stale from here on.
+    learner.forget();
+    let paths_of = |seq: i64| -> Result<Option<Paths>> {
+        let raw: Option<crate::capture::RawDelivery> = tx
+            .prepare_cached("SELECT id FROM deliveries WHERE seq = ?1")?
+            .query_row([seq], |r| r.get::<_, String>(0))
+            .optional()?
+            .and_then(|id| deliveries::get(tx, &id).ok().flatten().map(|(_, raw)| raw));
+        Ok(raw.and_then(|raw| Capture::build(raw, &Decoding::new(inflate_limit)).paths))
+    };
+    for event_type in event_types {
+        shapes::rederive(tx, event_type, &paths_of)?;
+    }
+    Ok(())
+}
+
+/// Forgets a person found by [`find`]: in one transaction, so a crash leaves all of it or
+/// none of it. The scrub that follows is recorded as pending in the same transaction.
+pub fn forget(
+    conn: &mut Connection,
+    learner: &mut ShapeLearner,
+    erasure: &Erasure,
+    inflate_limit: usize,
+) -> Result<ErasureReport> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Deliveries acknowledged since the preview: no other writer can add one now.
+    let mut erasure = erasure.clone();
+    scan(&tx, &mut erasure, inflate_limit)?;
+    let mut affected = Affected::default();
+    remove(&tx, &erasure.keyed, &mut affected)?;
+    remove(&tx, &erasure.mentioning, &mut affected)?;
+    affected.contacts.insert(erasure.email.clone());
+    repair(&tx, &mut affected)?;
+    relearn(&tx, learner, &affected.event_types, inflate_limit)?;
+    settings::put_setting(&tx, SCRUB_PENDING, "1")?;
+    count_erasure(&tx)?;
+    tx.commit()?;
+    Ok(ErasureReport {
+        email: erasure.email.clone(),
+        deliveries: erasure.keyed.len() as u64,
+        mentioning: erasure.mentioning.len() as u64,
+    })
+}
+
+/// Leaves no erased byte readable in the file: full-text segments merged (deleted tokens
+/// are dropped only when segments merge), then the log checkpointed into the database
+/// (where `secure_delete` overwrote freed content) and truncated.
+pub fn scrub(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "INSERT INTO events_fts (events_fts) VALUES ('optimize');
+         INSERT INTO contacts_search (contacts_search) VALUES ('optimize');",
+    )?;
+    settings::delete_setting(conn, SCRUB_PENDING)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
+/// Whether a scrub was left pending (a crash after an erasure committed).
+pub fn scrub_pending(conn: &Connection) -> Result<bool> {
+    Ok(settings::get_setting(conn, SCRUB_PENDING)?.is_some())
+}

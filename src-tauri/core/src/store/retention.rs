@@ -1,0 +1,185 @@
+//! Retention: deliveries older than a number of days (the install's setting, or an
+//! endpoint's own) are pruned with all that was derived from them, in small batches so
+//! acknowledgements never wait behind a long transaction. Each batch is one transaction;
+//! the shapes of the types it touched are learned again once the run is over (recorded as
+//! pending, so a run cut short finishes at the next start), then the file is scrubbed.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{Connection, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::store::erasure::{self, Affected, SHAPES_PENDING};
+use crate::store::settings;
+use crate::store::shapes::ShapeLearner;
+use crate::timefmt::format_micros;
+
+/// The install's retention in days (absent: deliveries are kept).
+pub const DAYS: &str = "retention.days";
+/// When the last run ended and how many deliveries it pruned (JSON [`LastRun`]).
+pub const LAST_RUN: &str = "retention.last_run";
+/// Deliveries pruned per transaction.
+pub const BATCH: usize = 500;
+const DAY_MICROS: i64 = 86_400 * 1_000_000;
+
+/// What the window and `hookscope retention` show.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct RetentionPolicy {
+    /// Days deliveries are kept; null: kept until you delete them.
+    pub days: Option<u32>,
+    /// Endpoints that keep theirs for another number of days: `[id, days]`.
+    pub endpoints: Vec<(String, u32)>,
+    pub last_run: Option<LastRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct LastRun {
+    /// When it ended (RFC 3339).
+    pub at: String,
+    pub pruned: u64,
+}
+
+pub fn policy(conn: &Connection) -> Result<RetentionPolicy> {
+    let days = settings::get_setting(conn, DAYS)?.and_then(|d| d.parse().ok());
+    let endpoints = conn
+        .prepare_cached(
+            "SELECT id, retention_days FROM endpoints WHERE retention_days IS NOT NULL ORDER BY id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let last_run =
+        settings::get_setting(conn, LAST_RUN)?.and_then(|j| serde_json::from_str(&j).ok());
+    Ok(RetentionPolicy {
+        days,
+        endpoints,
+        last_run,
+    })
+}
+
+/// Sets the install's retention (`None`: keep everything) or, with `endpoint`, that
+/// endpoint's own (`None`: the install's).
+pub fn set_days(conn: &Connection, endpoint: Option<&str>, days: Option<u32>) -> Result<()> {
+    if days == Some(0) {
+        return Err(Error::Invalid(
+            "retention: at least 1 day (or none to keep everything)".into(),
+        ));
+    }
+    match endpoint {
+        None => match days {
+            Some(days) => settings::put_setting(conn, DAYS, &days.to_string()),
+            None => settings::delete_setting(conn, DAYS),
+        },
+        Some(id) => {
+            if conn.execute(
+                "UPDATE endpoints SET retention_days = ?2 WHERE id = ?1",
+                (id, days),
+            )? == 0
+            {
+                return Err(Error::NotFound(format!("no endpoint {id}")));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The deliveries past their endpoint's retention at `now`, oldest first, at most `limit`.
+fn expired(tx: &Transaction, now: i64, limit: usize) -> Result<Vec<i64>> {
+    let policy = policy(tx)?;
+    let mut seqs = Vec::new();
+    // Endpoints with their own retention, by the (endpoint, time) index.
+    for (endpoint, days) in &policy.endpoints {
+        let cutoff = now - i64::from(*days) * DAY_MICROS;
+        seqs.extend(
+            tx.prepare_cached(
+                "SELECT seq FROM events WHERE endpoint_id = ?1 AND received_at < ?2
+                 ORDER BY received_at LIMIT ?3",
+            )?
+            .query_map(
+                (endpoint, cutoff, (limit - seqs.len().min(limit)) as i64),
+                |r| r.get::<_, i64>(0),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        );
+    }
+    if let Some(days) = policy.days
+        && seqs.len() < limit
+    {
+        let cutoff = now - i64::from(days) * DAY_MICROS;
+        let own: Vec<&str> = policy.endpoints.iter().map(|(id, _)| id.as_str()).collect();
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq, endpoint_id FROM events WHERE received_at < ?1 ORDER BY received_at",
+        )?;
+        let mut rows = stmt.query([cutoff])?;
+        while let Some(row) = rows.next()? {
+            let endpoint: String = row.get(1)?;
+            if !own.contains(&endpoint.as_str()) {
+                seqs.push(row.get(0)?);
+                if seqs.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(seqs)
+}
+
+/// Prunes one batch of expired deliveries in one transaction; returns how many went. The
+/// types they touched are added to those whose shapes wait to be learned again.
+pub fn prune_batch(conn: &mut Connection, now: i64) -> Result<u64> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let seqs = expired(&tx, now, BATCH)?;
+    if seqs.is_empty() {
+        return Ok(0);
+    }
+    let mut affected = Affected::default();
+    erasure::remove(&tx, &seqs, &mut affected)?;
+    erasure::repair(&tx, &mut affected)?;
+    let mut pending = pending_shapes(&tx)?;
+    pending.extend(affected.event_types.iter().cloned());
+    settings::put_setting(
+        &tx,
+        SHAPES_PENDING,
+        &serde_json::to_string(&pending).expect("names serialise"),
+    )?;
+    settings::put_setting(&tx, erasure::SCRUB_PENDING, "1")?;
+    erasure::count_erasure(&tx)?;
+    tx.commit()?;
+    Ok(seqs.len() as u64)
+}
+
+fn pending_shapes(conn: &Connection) -> Result<BTreeSet<String>> {
+    Ok(settings::get_setting(conn, SHAPES_PENDING)?
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default())
+}
+
+/// Ends a run: the touched types' shapes learned again, the run recorded, what waits for a
+/// scrub scrubbed. Also what a start does after a run was cut
+/// short.
+pub fn finish(
+    conn: &mut Connection,
+    learner: &mut ShapeLearner,
+    pruned: u64,
+    now: i64,
+    inflate_limit: usize,
+) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let pending = pending_shapes(&tx)?;
+    erasure::relearn(&tx, learner, &pending, inflate_limit)?;
+    settings::delete_setting(&tx, SHAPES_PENDING)?;
+    let run = LastRun {
+        at: format_micros(now),
+        pruned,
+    };
+    settings::put_setting(
+        &tx,
+        LAST_RUN,
+        &serde_json::to_string(&run).expect("serialises"),
+    )?;
+    tx.commit()?;
+    if erasure::scrub_pending(conn)? {
+        erasure::scrub(conn)?;
+    }
+    Ok(())
+}
