@@ -311,8 +311,8 @@ fn pruning_killed_halfway_goes_on_at_the_next_start_and_ends_as_a_rebuild() {
     assert!(String::from_utf8_lossy(&set.stdout).contains("kept 2 days"));
     let total = "SELECT count(*) FROM deliveries";
     let mut seen = Vec::new();
-    // Killed while it prunes, until it has pruned them all.
-    for round in 0..30u64 {
+    // Killed while it prunes, a little later each time, until it has pruned them all.
+    for round in 0..100u64 {
         let mut serve = Serve::start(dir.path());
         std::thread::sleep(Duration::from_millis(50 + round * 40));
         serve.child.kill().unwrap();

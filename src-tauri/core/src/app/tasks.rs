@@ -116,18 +116,18 @@ async fn prune_once(state: &AppState) -> Result<()> {
         return Ok(());
     }
     let now = crate::timefmt::now_micros();
+    let limit = state.max_body;
     let mut pruned = 0;
     loop {
         let batch = state
             .writer
-            .run(move |conn| retention::prune_batch(conn, now))
+            .run(move |conn| retention::prune_batch(conn, now, limit))
             .await?;
         if batch == 0 {
             break;
         }
         pruned += batch;
     }
-    let limit = state.max_body;
     state
         .writer
         .run_learning(move |conn, shapes| retention::finish(conn, shapes, pruned, now, limit))

@@ -155,13 +155,16 @@ impl<'a> From<&'a Decoded> for ContactEvent<'a> {
 /// The contact's row and search row made again from its events, as the indexer made them
 /// (in the order it derived them); both go when no event is left.
 pub fn rebuild(tx: &Transaction, key: &str) -> Result<()> {
-    if let Some(id) = tx
-        .prepare_cached("SELECT id FROM contacts WHERE key = ?1")?
-        .query_row([key], |r| r.get::<_, i64>(0))
+    if let Some((id, indexed)) = tx
+        .prepare_cached("SELECT id, search_text FROM contacts WHERE key = ?1")?
+        .query_row([key], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+        })
         .optional()?
     {
-        tx.prepare_cached("DELETE FROM contacts_search WHERE rowid = ?1")?
-            .execute([id])?;
+        if let Some(indexed) = indexed {
+            unindex(tx, id, &indexed)?;
+        }
         tx.prepare_cached("DELETE FROM contacts WHERE id = ?1")?
             .execute([id])?;
     }
@@ -260,15 +263,24 @@ pub fn record_delivery(
     // The search index changes only when a contact appears or is renamed.
     let text = format!("{key} {}", name.unwrap_or_default());
     if indexed.as_deref() != Some(text.as_str()) {
-        if indexed.is_some() {
-            tx.prepare_cached("DELETE FROM contacts_search WHERE rowid = ?1")?
-                .execute([contact])?;
+        if let Some(indexed) = &indexed {
+            unindex(tx, contact, indexed)?;
         }
         tx.prepare_cached("INSERT INTO contacts_search (rowid, text) VALUES (?1, ?2)")?
             .execute((contact, &text))?;
         tx.prepare_cached("UPDATE contacts SET search_text = ?2 WHERE id = ?1")?
             .execute((contact, &text))?;
     }
+    Ok(())
+}
+
+/// Takes a contact's row out of the search index, with every trigram of `text`, the text
+/// it was indexed with (kept in `contacts.search_text`: the index keeps no copy).
+fn unindex(tx: &Transaction, contact: i64, text: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO contacts_search (contacts_search, rowid, text) VALUES ('delete', ?1, ?2)",
+    )?
+    .execute((contact, text))?;
     Ok(())
 }
 

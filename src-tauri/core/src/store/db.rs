@@ -62,7 +62,9 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!(
             "../../migrations/20261201_0005_deliveries_and_derived_state.sql"
         )),
-        M::up(include_str!("../../migrations/20261201_0006_retention.sql")),
+        M::up(include_str!(
+            "../../migrations/20261201_0006_retention_and_erasure.sql"
+        )),
     ])
 });
 

@@ -80,6 +80,18 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<(i64, RawDelivery)>> {
         .optional()?)
 }
 
+/// One delivery by seq, as received.
+pub fn by_seq(conn: &Connection, seq: i64) -> Result<Option<RawDelivery>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT seq, id, received_at, endpoint_id, endpoint_name, method, path, query,
+                    headers, remote_addr, client_ip, via_tunnel, body
+             FROM deliveries WHERE seq = ?1",
+        )?
+        .query_row([seq], raw_from_row)
+        .optional()?)
+}
+
 fn raw_from_row(row: &rusqlite::Row) -> rusqlite::Result<RawDelivery> {
     let headers: String = row.get("headers")?;
     let body: Vec<u8> = row.get("body")?;

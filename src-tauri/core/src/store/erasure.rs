@@ -15,7 +15,7 @@ use crate::capture::decode::{self, normalise_email};
 use crate::capture::shape::Paths;
 use crate::capture::{Capture, Decoding};
 use crate::error::Result;
-use crate::store::events::write::first_identical;
+use crate::store::events::write::{first_identical, search_hash, unindex_text};
 use crate::store::shapes::{self, ShapeLearner};
 use crate::store::{cards, contacts, deliveries, settings};
 
@@ -133,6 +133,8 @@ pub struct Affected {
     messages: BTreeSet<(String, String)>,
     bodies: BTreeSet<(String, Vec<u8>)>,
     pub event_types: BTreeSet<String>,
+    /// A full-text row could not be taken out by its text: derive everything again.
+    pub derive_everything_again: bool,
 }
 
 /// What an erased delivery's event was part of.
@@ -142,6 +144,7 @@ struct Derived {
     message_id: Option<String>,
     body_hash: Option<Vec<u8>>,
     event_type: Option<String>,
+    search_hash: Option<i64>,
 }
 
 /// A delivery with the same body as others at its endpoint.
@@ -155,12 +158,17 @@ struct Copy {
 
 /// Deletes these deliveries and everything derived from them (their events, full-text
 /// rows, forwards and replays); returns what they touched.
-pub fn remove(tx: &Transaction, seqs: &[i64], affected: &mut Affected) -> Result<()> {
+pub fn remove(
+    tx: &Transaction,
+    seqs: &[i64],
+    affected: &mut Affected,
+    inflate_limit: usize,
+) -> Result<()> {
     for &seq in seqs {
         let derived = tx
             .prepare_cached(
-                "SELECT contact_key, endpoint_id, message_id, body_hash, event_type FROM events
-                 WHERE seq = ?1",
+                "SELECT contact_key, endpoint_id, message_id, body_hash, event_type, search_hash
+                 FROM events WHERE seq = ?1",
             )?
             .query_row([seq], |r| {
                 Ok(Derived {
@@ -169,27 +177,22 @@ pub fn remove(tx: &Transaction, seqs: &[i64], affected: &mut Affected) -> Result
                     message_id: r.get(2)?,
                     body_hash: r.get(3)?,
                     event_type: r.get(4)?,
+                    search_hash: r.get(5)?,
                 })
             })
             .optional()?;
-        if let Some(Derived {
-            contact_key,
-            endpoint,
-            message_id,
-            body_hash,
-            event_type,
-        }) = derived
-        {
-            affected.contacts.extend(contact_key);
-            if let Some(message) = message_id {
-                affected.messages.insert((endpoint.clone(), message));
+        if let Some(derived) = derived {
+            unindex(tx, seq, derived.search_hash, affected, inflate_limit)?;
+            affected.contacts.extend(derived.contact_key);
+            if let Some(message) = derived.message_id {
+                affected
+                    .messages
+                    .insert((derived.endpoint.clone(), message));
             }
-            if let Some(hash) = body_hash {
-                affected.bodies.insert((endpoint, hash));
+            if let Some(hash) = derived.body_hash {
+                affected.bodies.insert((derived.endpoint, hash));
             }
-            affected.event_types.extend(event_type);
-            tx.prepare_cached("DELETE FROM events_fts WHERE rowid = ?1")?
-                .execute([seq])?;
+            affected.event_types.extend(derived.event_type);
             tx.prepare_cached("DELETE FROM events WHERE seq = ?1")?
                 .execute([seq])?;
         }
@@ -201,6 +204,43 @@ pub fn remove(tx: &Transaction, seqs: &[i64], affected: &mut Affected) -> Result
             .execute([seq])?;
     }
     Ok(())
+}
+
+/// Takes the event's tokens out of the full-text index, with its text made again from the
+/// delivery. When that is not the text it was indexed with (it was indexed under another
+/// body limit, or by a Hookscope that made it otherwise), its tokens cannot be found:
+/// everything derived is then made again from the remaining deliveries ([`finish_erasure`]).
+fn unindex(
+    tx: &Transaction,
+    seq: i64,
+    indexed_hash: Option<i64>,
+    affected: &mut Affected,
+    inflate_limit: usize,
+) -> Result<()> {
+    if affected.derive_everything_again {
+        return Ok(());
+    }
+    let text = deliveries::by_seq(tx, seq)?
+        .map(|raw| Capture::build(raw, &Decoding::new(inflate_limit)).search_text);
+    match text {
+        Some(text) if Some(search_hash(&text)) == indexed_hash => unindex_text(tx, seq, &text),
+        _ => {
+            affected.derive_everything_again = true;
+            Ok(())
+        }
+    }
+}
+
+/// After [`remove`]: what the erased deliveries touched made again as a reindex would,
+/// or, when their tokens could not be taken out one by one, all derived state emptied
+/// (full-text indexes included) for the indexer to derive again in the background.
+pub fn finish_erasure(tx: &Transaction, affected: &mut Affected) -> Result<bool> {
+    if affected.derive_everything_again {
+        crate::store::indexer::reset_in(tx)?;
+        return Ok(true);
+    }
+    repair(tx, affected)?;
+    Ok(false)
 }
 
 /// Makes attempts, repeats, contacts and cards what a reindex of the remaining deliveries
@@ -294,11 +334,12 @@ pub fn forget(
     let mut erasure = erasure.clone();
     scan(&tx, &mut erasure, inflate_limit)?;
     let mut affected = Affected::default();
-    remove(&tx, &erasure.keyed, &mut affected)?;
-    remove(&tx, &erasure.mentioning, &mut affected)?;
+    remove(&tx, &erasure.keyed, &mut affected, inflate_limit)?;
+    remove(&tx, &erasure.mentioning, &mut affected, inflate_limit)?;
     affected.contacts.insert(erasure.email.clone());
-    repair(&tx, &mut affected)?;
-    relearn(&tx, learner, &affected.event_types, inflate_limit)?;
+    if !finish_erasure(&tx, &mut affected)? {
+        relearn(&tx, learner, &affected.event_types, inflate_limit)?;
+    }
     settings::put_setting(&tx, SCRUB_PENDING, "1")?;
     count_erasure(&tx)?;
     tx.commit()?;
@@ -309,14 +350,11 @@ pub fn forget(
     })
 }
 
-/// Leaves no erased byte readable in the file: full-text segments merged (deleted tokens
-/// are dropped only when segments merge), then the log checkpointed into the database
-/// (where `secure_delete` overwrote freed content) and truncated.
+/// Leaves no erased byte readable in the files: the log, which still holds the pages as
+/// they were before the erasure, is checkpointed into the database (where `secure_delete`
+/// overwrote freed content, and the full-text indexes' own secure-delete dropped the
+/// tokens) and truncated.
 pub fn scrub(conn: &Connection) -> Result<()> {
-    conn.execute_batch(
-        "INSERT INTO events_fts (events_fts) VALUES ('optimize');
-         INSERT INTO contacts_search (contacts_search) VALUES ('optimize');",
-    )?;
     settings::delete_setting(conn, SCRUB_PENDING)?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())

@@ -126,15 +126,15 @@ fn expired(tx: &Transaction, now: i64, limit: usize) -> Result<Vec<i64>> {
 
 /// Prunes one batch of expired deliveries in one transaction; returns how many went. The
 /// types they touched are added to those whose shapes wait to be learned again.
-pub fn prune_batch(conn: &mut Connection, now: i64) -> Result<u64> {
+pub fn prune_batch(conn: &mut Connection, now: i64, inflate_limit: usize) -> Result<u64> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let seqs = expired(&tx, now, BATCH)?;
     if seqs.is_empty() {
         return Ok(0);
     }
     let mut affected = Affected::default();
-    erasure::remove(&tx, &seqs, &mut affected)?;
-    erasure::repair(&tx, &mut affected)?;
+    erasure::remove(&tx, &seqs, &mut affected, inflate_limit)?;
+    erasure::finish_erasure(&tx, &mut affected)?;
     let mut pending = pending_shapes(&tx)?;
     pending.extend(affected.event_types.iter().cloned());
     settings::put_setting(

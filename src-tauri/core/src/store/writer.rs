@@ -53,7 +53,7 @@ struct Pending {
 
 enum Job {
     Arrival(Pending),
-    Index(IndexBatch, oneshot::Sender<Result<()>>),
+    Index(IndexBatch, oneshot::Sender<Result<i64>>),
     Task(Task),
     Stop,
 }
@@ -187,9 +187,9 @@ impl Writer {
         committed.await.map_err(|_| Error::ShuttingDown)?
     }
 
-    /// Applies what the indexer derived, after the deliveries queued before it. Blocking:
-    /// for the indexer's own thread.
-    pub fn apply_index(&self, batch: IndexBatch) -> Result<()> {
+    /// Applies what the indexer derived, after the deliveries queued before it; returns
+    /// the position to read on from. Blocking: for the indexer's own thread.
+    pub fn apply_index(&self, batch: IndexBatch) -> Result<i64> {
         let (done, applied) = oneshot::channel();
         self.jobs
             .blocking_send(Job::Index(batch, done))
@@ -370,7 +370,7 @@ fn apply(
     synchronous: Synchronous,
     batch: IndexBatch,
     signals: &Signals,
-) -> Result<()> {
+) -> Result<i64> {
     // Shapes learned from deliveries another process erased are stale.
     notice_erasures(conn, shapes, signals)?;
     conn.pragma_update(None, "synchronous", Synchronous::Normal.pragma())?;
@@ -385,7 +385,7 @@ fn apply(
     for meta in metas {
         let _ = signals.published.send(meta);
     }
-    Ok(())
+    Ok(through)
 }
 
 /// When the store's erasure count moved: what the writer learned may come from erased
@@ -394,6 +394,14 @@ fn notice_erasures(conn: &Connection, shapes: &mut ShapeLearner, signals: &Signa
     let now = erasure::generation(conn)?;
     if now != *signals.erasures.borrow() {
         shapes.forget();
+        // The newest deliveries may be gone, or everything may wait to be derived again:
+        // what "indexed up to the newest" means is measured again.
+        signals.committed.send_replace(deliveries::last_seq(conn)?);
+        let through = indexer::position(conn)?;
+        signals.indexed.send_replace(IndexProgress {
+            through,
+            behind: deliveries::count_after(conn, through)?,
+        });
         signals.erasures.send_replace(now);
     }
     Ok(())

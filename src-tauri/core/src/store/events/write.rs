@@ -36,11 +36,11 @@ pub fn insert(tx: &Transaction, seq: i64, capture: &Capture, placement: &Placeme
         "INSERT INTO events (seq, id, received_at, endpoint_id, signature, message_id, attempt,
             body_hash, repeat_of, content_type, content_encoding, size, body_kind, source,
             family, event_type, label, summary, contact_key, contact_email, contact_id,
-            contact_name, occurred_at, facts, variant)
+            contact_name, occurred_at, facts, variant, search_hash)
          VALUES (:seq, :id, :received_at, :endpoint_id, :signature, :message_id, :attempt,
             :body_hash, :repeat_of, :content_type, :content_encoding, :size, :body_kind,
             :source, :family, :event_type, :label, :summary, :contact_key, :contact_email,
-            :contact_id, :contact_name, :occurred_at, :facts, :variant)",
+            :contact_id, :contact_name, :occurred_at, :facts, :variant, :search_hash)",
     )?
     .execute(rusqlite::named_params! {
         ":seq": seq,
@@ -68,6 +68,7 @@ pub fn insert(tx: &Transaction, seq: i64, capture: &Capture, placement: &Placeme
         ":occurred_at": decoded.occurred_at,
         ":facts": placement.facts,
         ":variant": placement.variant,
+        ":search_hash": search_hash(&capture.search_text),
     })?;
     Ok(())
 }
@@ -77,6 +78,24 @@ pub fn index_text(tx: &Transaction, seq: i64, text: &str) -> Result<()> {
     tx.prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")?
         .execute((seq, text))?;
     Ok(())
+}
+
+/// Takes the event `seq`'s row out of the full-text index, and with it every token of
+/// `text`, which must be the text it was indexed with (see `events.search_hash`): the
+/// index keeps no copy to find them by.
+pub fn unindex_text(tx: &Transaction, seq: i64, text: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO events_fts (events_fts, rowid, text) VALUES ('delete', ?1, ?2)",
+    )?
+    .execute((seq, text))?;
+    Ok(())
+}
+
+/// Stored with each event: whether a text made again from its delivery is the one it was
+/// indexed with (the first 8 bytes of its SHA-256).
+pub fn search_hash(text: &str) -> i64 {
+    let digest = Sha256::digest(text.as_bytes());
+    i64::from_le_bytes(digest[..8].try_into().expect("eight bytes"))
 }
 
 /// How the event `seq` differed from its type's shape (a JSON list of changes).

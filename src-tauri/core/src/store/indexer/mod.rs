@@ -44,6 +44,9 @@ pub struct IndexProgress {
 
 /// Deliveries read and decoded, ready for the writer to derive from.
 pub struct IndexBatch {
+    /// The position it was read from: applied only if the store's is still that (an
+    /// erasure that had to derive everything again set it back meanwhile).
+    pub after: i64,
     pub deliveries: Vec<(i64, Capture)>,
     /// The last seq read: the new position once applied.
     pub through: i64,
@@ -78,20 +81,28 @@ pub fn read(conn: &Connection, through: i64, inflate_limit: usize) -> Result<Opt
         })
         .collect();
     Ok(Some(IndexBatch {
+        after: through,
         deliveries,
         through: last,
     }))
 }
 
 /// Derives from a batch in one transaction with its new position; returns the position
-/// and the events as they now are, for live viewers.
+/// and the events as they now are, for live viewers. A batch read from a position the
+/// store no longer has is dropped: the position returned is where to read from instead.
 pub fn apply(
     conn: &mut Connection,
     shapes: &mut ShapeLearner,
     batch: IndexBatch,
 ) -> Result<(i64, Vec<Arc<EventMeta>>)> {
     let mut metas = Vec::with_capacity(batch.deliveries.len());
+    let mut moved = None;
     derive::in_transaction(conn, shapes, |tx, shapes| {
+        let stored = position(tx)?;
+        if stored != batch.after {
+            moved = Some(stored);
+            return Ok(());
+        }
         let mut newest = Newest::default();
         for (seq, capture) in &batch.deliveries {
             // Erased (forgotten, pruned) since it was read.
@@ -115,7 +126,7 @@ pub fn apply(
         }
         settings::put_setting(tx, POSITION, &batch.through.to_string())
     })?;
-    Ok((batch.through, metas))
+    Ok((moved.unwrap_or(batch.through), metas))
 }
 
 /// The newest event indexed on each endpoint, by (received_at, id): a delivery older than
@@ -168,6 +179,13 @@ pub fn run_to_end(
 /// again from the deliveries.
 pub fn reset(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction()?;
+    reset_in(&tx)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`reset`] inside a transaction of the caller's.
+pub fn reset_in(tx: &Transaction) -> Result<()> {
     tx.execute_batch(
         "DELETE FROM events;
          INSERT INTO events_fts (events_fts) VALUES ('delete-all');
@@ -176,8 +194,7 @@ pub fn reset(conn: &mut Connection) -> Result<()> {
          DELETE FROM contact_cards;
          DELETE FROM event_shapes;",
     )?;
-    settings::delete_setting(&tx, POSITION)?;
-    tx.commit()?;
+    settings::delete_setting(tx, POSITION)?;
     Ok(())
 }
 
@@ -225,12 +242,14 @@ fn follow(handle: &IndexerHandle) -> Result<()> {
         }
         let step = read(&conn, through, handle.inflate_limit).and_then(|batch| match batch {
             Some(batch) => {
-                let next = batch.through;
-                handle.writer.apply_index(batch)?;
-                through = next;
+                through = handle.writer.apply_index(batch)?;
                 Ok(true)
             }
-            None => Ok(false),
+            None => {
+                // An erasure may have set the position back to derive everything again.
+                through = position(&conn)?;
+                Ok(false)
+            }
         });
         let wait = match step {
             Ok(true) => {
