@@ -26,6 +26,16 @@ export function localDay(iso: string): string {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
+// Intl formatters are costly to make and rows are drawn often (every live delivery, every
+// tick of the clock): one per locale and options.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(locale: string | undefined, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const key = JSON.stringify([locale ?? '', options]);
+  let made = formatters.get(key);
+  if (!made) formatters.set(key, (made = new Intl.DateTimeFormat(locale, options)));
+  return made;
+}
+
 /** A day header of the timeline: "Today", "Yesterday", else weekday and date ("Monday,
  * November 24", with the year when it is not this year's). */
 export function dayLabel(iso: string, now: number, locale?: string): string {
@@ -36,19 +46,16 @@ export function dayLabel(iso: string, now: number, locale?: string): string {
   const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1, 12);
   if (day === localDay(yesterday.toISOString())) return 'Yesterday';
   const date = new Date(iso);
-  return date.toLocaleDateString(locale, {
-    weekday: 'long',
-    day: 'numeric',
-    month: 'long',
-    year: date.getFullYear() === today.getFullYear() ? undefined : 'numeric',
-  });
+  const options: Intl.DateTimeFormatOptions = { weekday: 'long', day: 'numeric', month: 'long' };
+  if (date.getFullYear() !== today.getFullYear()) options.year = 'numeric';
+  return formatter(locale, options).format(date);
 }
 
 /** The local time of day of a row, `14:05` or `2:05 PM` as the locale writes it. */
 export function timeOfDay(iso: string, locale?: string): string {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return '';
-  return date.toLocaleTimeString(locale, { hour: 'numeric', minute: '2-digit' });
+  return formatter(locale, { hour: 'numeric', minute: '2-digit' }).format(date);
 }
 
 /** The age of a recent row ("just now", "5 min ago") where the time of day alone says
