@@ -97,8 +97,9 @@ export class AppModel {
   constructor(private readonly backend: Backend) {}
 
   /** The timeline as shown: a message's retries sit under its first attempt, folded
-   * unless expanded, so a message appears once however often systeme.io sent it. */
-  get timeline(): EventSummary[] {
+   * unless expanded, so a message appears once however often systeme.io sent it.
+   * Derived once per change: each drawn row reads it (a getter made it again per row). */
+  timeline = $derived.by((): EventSummary[] => {
     const firsts = new Map(
       this.events.filter((e) => e.message_id && e.attempt === 1).map((e) => [messageKey(e), e]),
     );
@@ -111,7 +112,7 @@ export class AppModel {
     return this.events.filter(
       (e) => !e.message_id || e.attempt === 1 || !folded(e) || this.expandedMessages.has(messageKey(e)),
     );
-  }
+  });
 
   /** Every delivery of the event's message on screen, first attempt first. */
   attemptsOf(event: EventSummary): EventSummary[] {
