@@ -653,3 +653,181 @@ async fn xss_payloads_in_every_field_stay_inert_in_the_window() {
     screenshot(&client, "desktop-xss-corpus").await;
     client.close().await.unwrap();
 }
+
+/// What a broken layout is, measured in the page: shared with the browser tests.
+const LAYOUT_CHECK: &str = include_str!("../../tests/browser/layout-check.js");
+
+/// The header's actions: each a visible button of the header, or an item of its menu.
+const HEADER_ACTIONS: [&str; 5] = ["Tunnel…", "Export", "Forward…", "systeme.io…", "Insights…"];
+const VISIBLE_TEXTS: &str = r#"
+    const [selector] = arguments;
+    return [...document.querySelectorAll(selector)]
+      .filter((el) => { const r = el.getBoundingClientRect(); return r.width > 2 && r.height > 2; })
+      .map((el) => el.textContent.trim());
+"#;
+
+async fn visible_texts(client: &Client, selector: &str) -> Vec<String> {
+    serde_json::from_value(
+        client
+            .execute(VISIBLE_TEXTS, vec![json!(selector)])
+            .await
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn post_json(url: &str, body: &serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+#[ignore = "needs a display, tauri-driver and WebKitWebDriver: run by make test under Xvfb"]
+async fn the_window_at_its_default_size_holds_the_longest_content() {
+    let data = tempfile::tempdir().unwrap();
+    let driver = Driver::start(&[
+        ("HOOKSCOPE_DATA_DIR", data.path().to_str().unwrap()),
+        ("HOOKSCOPE_INGEST", "127.0.0.1:0"),
+        ("HOOKSCOPE_UI", "127.0.0.1:0"),
+        // A public URL too: the fullest header.
+        ("HOOKSCOPE_TUNNEL", "manual:https://hooks.example.com"),
+    ]);
+    let client = driver.session().await;
+    let size = client
+        .execute("return [innerWidth, innerHeight];", vec![])
+        .await
+        .unwrap();
+    assert_eq!(size, json!([1280, 800]), "the window opens at 1280×800");
+
+    // Content as long as deliveries make it: a 300-character name, email and offer, a
+    // 200-character tag (a summary with no space to break at), a right-to-left name.
+    let webhook_url = text_of(&client, "[data-testid=webhook-url]").await;
+    let email = format!(
+        "{}end@{}example.com",
+        "very.long.address.".repeat(15),
+        "sub.".repeat(6)
+    );
+    let first = format!("Zénobie-{}", "Alexandrine".repeat(13));
+    let surname = format!("Montmorency-{}", "Laval".repeat(28));
+    let tag = |email: &str, tag: &str, first: &str, surname: &str| {
+        json!({
+            "type": "contact.tag.added",
+            "data": { "tag": { "id": 1, "name": tag }, "contact": { "id": 1, "email": email,
+                "fields": { "first_name": first, "surname": surname } } },
+        })
+    };
+    post_json(
+        &webhook_url,
+        &tag(&email, &"T".repeat(200), &first, &surname),
+    )
+    .await;
+    post_json(
+        &webhook_url,
+        &tag("maryam@example.com", "عميل", "مريم", "الحسيني"),
+    )
+    .await;
+    // Its headers name it a Settings webhook's SALE_NEW (the signature no longer matches).
+    let (sale, sale_headers) = fixture("systeme-settings/sale-new.json");
+    let mut sale: serde_json::Value = serde_json::from_slice(&sale).unwrap();
+    sale["customer"]["email"] = json!(email);
+    sale["customer"]["fields"]["first_name"] = json!(first);
+    sale["customer"]["fields"]["surname"] = json!(surname);
+    sale["pricePlan"]["name"] = json!(format!("{}fin", "Formation complète ".repeat(15)));
+    let mut request = reqwest::Client::new()
+        .post(&webhook_url)
+        .body(sale.to_string());
+    for (name, value) in sale_headers {
+        request = request.header(name, value);
+    }
+    assert_eq!(request.send().await.unwrap().status(), 200);
+
+    let contact = format!(
+        "[data-testid=contact][data-email=\"{}\"]",
+        email.to_lowercase()
+    );
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&contact))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let name = format!("{first} {surname}");
+    assert_eq!(
+        wait_text(&client, "[data-testid=timeline-title]", &name).await,
+        name
+    );
+    wait_count(&client, "[data-testid=event]", 2).await;
+    let opened = client
+        .execute(
+            "const row = [...document.querySelectorAll('[data-testid=event]')]
+               .find((r) => r.querySelector('.summary')?.textContent.startsWith('New sale'));
+             row?.click(); return !!row;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let rows = client
+        .execute(
+            "return [...document.querySelectorAll('[data-testid=event] .summary')].map((s) => s.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        opened,
+        json!(true),
+        "the sale's row is in the timeline: {rows}"
+    );
+    let started = std::time::Instant::now();
+    while !text_of(&client, "[data-testid=detail-summary]")
+        .await
+        .starts_with("New sale: 47.00 EUR, Formation complète")
+    {
+        assert!(started.elapsed() < PATIENCE, "the sale opens in the detail");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let the header measure itself after the last change.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let found = client.execute(LAYOUT_CHECK, vec![]).await.unwrap();
+    assert_eq!(
+        found["problems"],
+        json!([]),
+        "at 1280×800 nothing overlaps, is cut or leaves the window"
+    );
+    assert!(found["checked"].as_u64().unwrap() > 10, "{found}");
+    screenshot(&client, "desktop-layout-1280x800").await;
+
+    let direct = visible_texts(&client, "header button").await;
+    let missing: Vec<&str> = HEADER_ACTIONS
+        .into_iter()
+        .filter(|action| !direct.iter().any(|text| text == action))
+        .collect();
+    if !missing.is_empty() {
+        client
+            .find(Locator::Css("[data-testid=more-button]"))
+            .await
+            .expect("actions without room are in the header's menu")
+            .click()
+            .await
+            .unwrap();
+        let items = visible_texts(&client, "[role=menuitem]").await;
+        for action in &missing {
+            assert!(
+                items.iter().any(|text| text == action),
+                "{action} is reachable: {direct:?} / {items:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        screenshot(&client, "desktop-layout-1280x800-menu").await;
+    }
+    client.close().await.unwrap();
+}

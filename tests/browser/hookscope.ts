@@ -1,8 +1,8 @@
 // A real `hookscope serve` for one test: temporary data folder, its printed URLs, and
 // helpers to post deliveries to it exactly as systeme.io would.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -144,4 +144,36 @@ export function tagAdded(email: string, tag: string, name?: [string, string]): D
     }),
     headers: { 'content-type': 'application/json', 'user-agent': 'Symfony' },
   };
+}
+
+/** Stored deliveries with the times they were received, as `hookscope import` reads them
+ * (for a store with history: deliveries posted now are all received now). The server must
+ * not be running on `dataDir` yet. */
+export function importEvents(
+  dataDir: string,
+  events: { receivedAt: Date; body: unknown; headers?: [string, string][]; id: string }[],
+): void {
+  const lines = events.map((e) =>
+    JSON.stringify({
+      id: e.id,
+      received_at: e.receivedAt.toISOString(),
+      endpoint: 'ep_history',
+      endpoint_name: 'History',
+      method: 'POST',
+      path: '/h/history',
+      query: null,
+      headers: e.headers ?? [['content-type', 'application/json']],
+      remote_addr: '127.0.0.1:1',
+      body: e.body,
+    }),
+  );
+  const file = join(dataDir, 'history.ndjson');
+  writeFileSync(file, lines.join('\n') + '\n');
+  const imported = spawnSync(BINARY, ['import', file, '--data-dir', dataDir], { encoding: 'utf8' });
+  if (imported.status !== 0) throw new Error(`hookscope import failed: ${imported.stderr}`);
+}
+
+/** A systeme.io automation tag-added body (for importEvents). */
+export function tagAddedBody(email: string, tag: string, name?: [string, string]): unknown {
+  return JSON.parse(tagAdded(email, tag, name).body as string);
 }

@@ -4,40 +4,9 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, un
 import { tmpdir } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
-import { test as base, expect, type Page } from '@playwright/test';
-import { ARTIFACTS, allFixtures, fixture, freePort, Hookscope, tagAdded } from './hookscope.ts';
-
-// Every test gets its own server and a page that records what must never happen: a
-// script dialog, an uncaught error, a Content-Security-Policy violation.
-const test = base.extend<{ hookscope: Hookscope; watched: Page }>({
-  hookscope: async ({}, use: (server: Hookscope) => Promise<void>) => {
-    const server = await new Hookscope().start();
-    await use(server);
-    await server.dispose();
-  },
-  watched: async ({ page }, use) => {
-    const problems: string[] = [];
-    page.on('dialog', (dialog) => {
-      problems.push(`dialog: ${dialog.message()}`);
-      void dialog.dismiss();
-    });
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    await page.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (e) => {
-        (window as unknown as { __violations: string[] }).__violations ??= [];
-        (window as unknown as { __violations: string[] }).__violations.push(`${e.violatedDirective} ${e.blockedURI}`);
-      });
-    });
-    await use(page);
-    const violations = await page
-      .evaluate(() => (window as unknown as { __violations?: string[] }).__violations ?? [])
-      .catch(() => []);
-    expect([...problems, ...violations.map((v) => `CSP: ${v}`)], 'no dialogs, errors or CSP violations').toEqual([]);
-  },
-});
-
-const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
-const row = (page: Page, summary: string) => page.getByTestId('event').filter({ hasText: summary });
+import { expect, type Page } from '@playwright/test';
+import { allFixtures, fixture, freePort, Hookscope, tagAdded } from './hookscope.ts';
+import { headerAction, row, shot, test } from './watched.ts';
 
 test('deliveries appear live on the right contact, pretty and raw', async ({ hookscope, watched: page }) => {
   await page.goto(hookscope.uiUrl);
@@ -473,7 +442,7 @@ test('the contact card, shape changes and insights show what the events say', as
   await expect(page.getByTestId('event')).toHaveCount(1);
   await shot(page, 'contact-card');
 
-  await page.getByRole('button', { name: 'Insights…' }).click();
+  await headerAction(page, 'Insights…');
   const funnels = page.getByTestId('funnels');
   await expect(funnels).toContainText('Créer un blog');
   await expect(funnels).toContainText('Blog qui rapporte');
@@ -531,7 +500,7 @@ test('systeme.io is pointed at the public URL from the window, and follows a new
     const token = hookscope.webhookUrl.split('/h/')[1];
     await expect(page.getByTestId('public-url')).toHaveText(`https://first.example/h/${token}`);
 
-    await page.getByRole('button', { name: 'systeme.io…' }).click();
+    await headerAction(page, 'systeme.io…');
     await page.getByLabel('systeme.io API key').fill('sk-wrong');
     await page.getByRole('button', { name: 'Save key' }).click();
     await expect(page.getByRole('alert').filter({ hasText: 'refused the API key' })).toBeVisible();
@@ -545,7 +514,7 @@ test('systeme.io is pointed at the public URL from the window, and follows a new
     await expect(page.getByTestId('systeme-webhooks')).toContainText('(this Hookscope)');
     expect(systeme.hooks.map((h) => h.url)).toEqual([`https://first.example/h/${token}`]);
     await shot(page, 'systeme-registered');
-    await page.getByRole('button', { name: 'systeme.io…' }).click();
+    await headerAction(page, 'systeme.io…');
 
     // The stored secret checks what systeme.io signs with it.
     const sale = fixture('systeme-settings/sale-new');
@@ -782,7 +751,7 @@ test('a corpus of XSS payloads in every displayed field stays inert', async ({ h
     await inert(`search for ${payload}`);
   }
   await search.fill('');
-  await page.getByRole('button', { name: 'Insights…' }).click();
+  await headerAction(page, 'Insights…');
   await expect(page.getByTestId('funnels')).toBeVisible();
   await inert('funnels');
   await page.getByRole('tab', { name: 'Shapes' }).click();

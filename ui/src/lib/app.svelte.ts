@@ -47,6 +47,9 @@ export class AppModel {
   eventsNext = $state<string | null>(null);
   eventsLoading = $state(false);
   selectedEventId = $state<string | null>(null);
+  /** Where the window is too narrow for three panes, the detail covers the timeline while
+   * this is set (a row was opened); elsewhere it does not matter. */
+  detailOpen = $state(false);
   signatureFilter = $state<SignatureVerdict | null>(null);
   /** Only deliveries whose shape differed from their type's before them. */
   driftOnly = $state(false);
@@ -78,9 +81,15 @@ export class AppModel {
   now = $state(Date.now());
 
   private contactsRequest = 0;
+  /** The newest contacts request whose answer is on screen (an older answer is stale). */
+  private contactsShown = 0;
   /** Contacts changed by live deliveries while the contact list was loading. */
   private touchedDuringLoad = new Set<string>();
   private eventsRequest = 0;
+  /** Bumped when the timeline's filter changes: answers for an older filter are dropped. */
+  private eventsFilterGeneration = 0;
+  /** The newest events request whose answer is on screen. */
+  private eventsShown = 0;
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
   private unsubscribe: (() => void) | undefined;
   private clock: ReturnType<typeof setInterval> | undefined;
@@ -88,8 +97,9 @@ export class AppModel {
   constructor(private readonly backend: Backend) {}
 
   /** The timeline as shown: a message's retries sit under its first attempt, folded
-   * unless expanded, so a message appears once however often systeme.io sent it. */
-  get timeline(): EventSummary[] {
+   * unless expanded, so a message appears once however often systeme.io sent it.
+   * Derived once per change: each drawn row reads it (a getter made it again per row). */
+  timeline = $derived.by((): EventSummary[] => {
     const firsts = new Map(
       this.events.filter((e) => e.message_id && e.attempt === 1).map((e) => [messageKey(e), e]),
     );
@@ -102,7 +112,7 @@ export class AppModel {
     return this.events.filter(
       (e) => !e.message_id || e.attempt === 1 || !folded(e) || this.expandedMessages.has(messageKey(e)),
     );
-  }
+  });
 
   /** Every delivery of the event's message on screen, first attempt first. */
   attemptsOf(event: EventSummary): EventSummary[] {
@@ -195,11 +205,18 @@ export class AppModel {
 
   async start(): Promise<void> {
     this.clock = setInterval(() => (this.now = Date.now()), 15_000);
-    try {
-      this.setStatus(await this.backend.status());
-    } catch (error) {
-      this.report(error);
-      if (this.needsLink) return;
+    // The first rows are what the user waits for: the lists are asked for first and at
+    // once, beside the status and the stream, not after them. Without the token every one
+    // of them fails the same way and needsLink is set.
+    const lists = Promise.all([this.loadEvents(), this.loadContacts()]);
+    const status = this.backend.status().then(
+      (status) => this.setStatus(status),
+      (error) => this.report(error),
+    );
+    await status;
+    if (this.needsLink) {
+      await lists;
+      return;
     }
     void this.backend.systeme().then(
       (account) => (this.systemeKeySet = account.api_key_set),
@@ -229,7 +246,7 @@ export class AppModel {
         }
       },
     });
-    await Promise.all([this.loadContacts(), this.loadEvents()]);
+    await lists;
   }
 
   private setStatus(status: Status): void {
@@ -278,11 +295,16 @@ export class AppModel {
 
   async loadContacts(): Promise<void> {
     const request = ++this.contactsRequest;
+    const query = this.contactQuery.trim();
     const touched = (this.touchedDuringLoad = new Set());
     this.contactsLoading = true;
     try {
-      const page = await this.backend.contacts(this.contactQuery.trim(), null, PAGE);
-      if (request !== this.contactsRequest) return; // a newer search answered first
+      const page = await this.backend.contacts(query, null, PAGE);
+      // A newer answer is on screen, or the search changed since: this one is stale. An
+      // older request for the same search still shows (the first load is not held back
+      // by the reload the stream asks for when it connects).
+      if (request < this.contactsShown || query !== this.contactQuery.trim()) return;
+      this.contactsShown = request;
       // The answer may predate deliveries that arrived meanwhile: keep their news.
       const live = this.contacts.filter((c) => touched.has(c.email));
       this.contacts = newestFirst([...live, ...page.items]);
@@ -323,6 +345,8 @@ export class AppModel {
 
   /** The filter changed: start the timeline over. */
   private showNewTimeline(): void {
+    this.eventsFilterGeneration += 1;
+    this.detailOpen = false;
     this.selectedEventId = null;
     this.events = [];
     this.eventsNext = null;
@@ -332,11 +356,15 @@ export class AppModel {
 
   async loadEvents(): Promise<void> {
     const request = ++this.eventsRequest;
+    const generation = this.eventsFilterGeneration;
     this.eventsLoading = true;
     this.shift = false;
     try {
       const page = await this.backend.events({ ...this.currentFilter, limit: PAGE });
-      if (request !== this.eventsRequest) return;
+      // As for contacts: a newer answer or another filter wins; an older answer for the
+      // same filter still shows until the newer one comes.
+      if (request < this.eventsShown || generation !== this.eventsFilterGeneration) return;
+      this.eventsShown = request;
       // Keep events that arrived live while the page was loading (newer than its newest),
       // not older pages loaded before: the reload starts paging afresh.
       const known = new Set(page.items.map((e) => e.id));
@@ -374,6 +402,16 @@ export class AppModel {
 
   selectEvent(id: string): void {
     this.selectedEventId = id;
+  }
+
+  /** Selects the event and, where the detail covers the timeline, shows it. */
+  openEvent(id: string): void {
+    this.selectedEventId = id;
+    this.detailOpen = true;
+  }
+
+  closeDetail(): void {
+    this.detailOpen = false;
   }
 
   /** Adds the event to the picked ones, or takes it out. */

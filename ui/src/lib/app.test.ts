@@ -509,3 +509,74 @@ describe('AppModel picking', () => {
     model.stop();
   });
 });
+
+/** A backend whose events answers wait until the test releases them, one by one. */
+class HeldEventsBackend extends FakeBackend {
+  held: { filter: EventFilter; release: (page: Page<EventSummary>) => void }[] = [];
+  statusAsked = false;
+  override async events(filter: EventFilter) {
+    this.queries.push(filter);
+    return new Promise<Page<EventSummary>>((release) => this.held.push({ filter, release }));
+  }
+  override async status() {
+    this.statusAsked = true;
+    return new Promise<Awaited<ReturnType<FakeBackend['status']>>>(() => {});
+  }
+}
+
+describe('the first rows', () => {
+  const flush = () => new Promise((done) => setTimeout(done, 0));
+
+  it('are asked for at once, without waiting for the status', async () => {
+    const backend = new HeldEventsBackend();
+    void new AppModel(backend).start();
+    await flush();
+    // The status never answers here: the timeline was asked for all the same.
+    expect(backend.statusAsked).toBe(true);
+    expect(backend.queries).toHaveLength(1);
+  });
+
+  it('show when they come, even if the reload the stream asks for on connect is still out', async () => {
+    const backend = new HeldEventsBackend();
+    const model = new AppModel(backend);
+    void model.loadEvents();
+    void model.loadEvents(); // what resync() does when the stream connects
+    backend.held[0]!.release({ items: [event('first', null)], next: null });
+    await flush();
+    expect(model.events.map((e) => e.id), 'the older answer shows until the newer one comes').toEqual(['first']);
+    backend.held[1]!.release({ items: [event('newer', null), event('first', null)], next: null });
+    await flush();
+    expect(model.events.map((e) => e.id)).toEqual(['newer', 'first']);
+  });
+
+  it('are not replaced by an older answer, nor by one for another filter', async () => {
+    const backend = new HeldEventsBackend();
+    const model = new AppModel(backend);
+    void model.loadEvents();
+    void model.loadEvents();
+    backend.held[1]!.release({ items: [event('newer', null)], next: null });
+    await flush();
+    backend.held[0]!.release({ items: [event('older', null)], next: null });
+    await flush();
+    expect(model.events.map((e) => e.id), 'the older answer came last and is dropped').toEqual(['newer']);
+
+    model.selectContact('someone@example.com'); // asks: held[2]
+    model.selectContact(null); // asks again: held[3]
+    backend.held[2]!.release({ items: [event('stale', 'someone@example.com')], next: null });
+    await flush();
+    expect(model.events.map((e) => e.id), "another contact's answer does not land on All events").not.toContain('stale');
+  });
+});
+
+describe('the detail over the timeline', () => {
+  it('opens with a row and closes with another contact', () => {
+    const model = new AppModel(new FakeBackend());
+    model.openEvent('e1');
+    expect([model.selectedEventId, model.detailOpen]).toEqual(['e1', true]);
+    model.selectContact('other@example.com');
+    expect(model.detailOpen, 'a new timeline shows the timeline').toBe(false);
+    model.openEvent('e2');
+    model.closeDetail();
+    expect([model.selectedEventId, model.detailOpen]).toEqual(['e2', false]);
+  });
+});

@@ -1,15 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import {
   byteSize,
+  dayLabel,
   exactTime,
   familyBadge,
   initials,
   jsonString,
   money,
   moneyList,
+  recentAge,
   relativeTime,
   revealInvisible,
   storeTroubleText,
+  timeOfDay,
 } from './format';
 
 describe('format', () => {
@@ -42,6 +45,27 @@ describe('format', () => {
     expect(initials('Marie Dupont', 'm@x.fr')).toBe('MD');
     expect(initials(null, 'temochkaykvlv+test@gmail.com')).toBe('TT');
     expect(initials('  ', '')).toBe('?');
+  });
+
+  it('names the days of the timeline as a reader counts them', () => {
+    // Local times: the day changes at local midnight, whatever the zone.
+    const local = (y: number, m: number, d: number, h: number) => new Date(y, m - 1, d, h).toISOString();
+    const noon = Date.parse(local(2026, 11, 28, 12));
+    expect(dayLabel(local(2026, 11, 28, 0), noon)).toBe('Today');
+    expect(dayLabel(local(2026, 11, 27, 23), noon)).toBe('Yesterday');
+    expect(dayLabel(local(2026, 11, 24, 9), noon, 'en-GB')).toBe('Tuesday 24 November');
+    expect(dayLabel(local(2025, 6, 15, 9), noon, 'en-GB')).toBe('Sunday, 15 June 2025');
+    expect(dayLabel('not a date', noon)).toBe('');
+  });
+
+  it('gives a row its time of day, and its age only while recent', () => {
+    const at = new Date(2026, 10, 28, 14, 5, 7).toISOString();
+    expect(timeOfDay(at, 'en-GB')).toBe('14:05');
+    expect(timeOfDay(at, 'en-US')).toBe('2:05 PM');
+    const then = Date.parse(at);
+    expect(recentAge(at, then + 2_000)).toBe('just now');
+    expect(recentAge(at, then + 5 * 60_000)).toBe('5 min ago');
+    expect(recentAge(at, then + 60 * 60_000), 'past an hour the time and the day say it').toBe('');
   });
 });
 

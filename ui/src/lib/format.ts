@@ -18,6 +18,54 @@ export function relativeTime(iso: string, now: number): string {
   return iso.slice(0, 10);
 }
 
+/** The local calendar day of a time, `2026-11-28`: rows of one day share it. */
+export function localDay(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+// Intl formatters are costly to make and rows are drawn often (every live delivery, every
+// tick of the clock): one per locale and options.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(locale: string | undefined, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const key = JSON.stringify([locale ?? '', options]);
+  let made = formatters.get(key);
+  if (!made) formatters.set(key, (made = new Intl.DateTimeFormat(locale, options)));
+  return made;
+}
+
+/** A day header of the timeline: "Today", "Yesterday", else weekday and date ("Monday,
+ * November 24", with the year when it is not this year's). */
+export function dayLabel(iso: string, now: number, locale?: string): string {
+  const day = localDay(iso);
+  if (!day) return '';
+  const today = new Date(now);
+  if (day === localDay(today.toISOString())) return 'Today';
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1, 12);
+  if (day === localDay(yesterday.toISOString())) return 'Yesterday';
+  const date = new Date(iso);
+  const options: Intl.DateTimeFormatOptions = { weekday: 'long', day: 'numeric', month: 'long' };
+  if (date.getFullYear() !== today.getFullYear()) options.year = 'numeric';
+  return formatter(locale, options).format(date);
+}
+
+/** The local time of day of a row, `14:05` or `2:05 PM` as the locale writes it. */
+export function timeOfDay(iso: string, locale?: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  return formatter(locale, { hour: 'numeric', minute: '2-digit' }).format(date);
+}
+
+/** The age of a recent row ("just now", "5 min ago") where the time of day alone says
+ * little: within the last hour. Older rows: '' (their time and day header say it). */
+export function recentAge(iso: string, now: number): string {
+  const then = Date.parse(iso);
+  if (Number.isNaN(then) || now - then >= 3_600_000) return '';
+  return relativeTime(iso, now);
+}
+
 /** `2026-11-28 07:08:26.123` in local time, for precise reading. */
 export function exactTime(iso: string): string {
   const date = new Date(iso);
