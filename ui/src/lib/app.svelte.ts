@@ -7,10 +7,13 @@ import {
   ApiError,
   type Contact,
   type ContactCard,
+  type ErasureReport,
   type EventFilter,
   type EventSummary,
   type ForwardView,
+  type IndexProgress,
   type Registration,
+  type RetentionPolicy,
   type SignatureVerdict,
   type Status,
   type StoreTrouble,
@@ -19,6 +22,12 @@ import {
 } from './api';
 
 const PAGE = 100;
+/** Deliveries shown the moment they arrive in each burst window; the rest of the window's
+ * show together at its end. */
+const BURST_SHOWN = 50;
+const BURST_MS = 200;
+/** More than this in one window is a flood (an import being indexed): reload instead. */
+const FLOOD = 500;
 /** How long a newly arrived event stays highlighted. */
 const HIGHLIGHT_MS = 2500;
 
@@ -27,6 +36,10 @@ export class AppModel {
   tunnel = $state<TunnelStatus | null>(null);
   /** Deliveries being refused by the store right now (a full disk), or null. */
   storeTrouble = $state<StoreTrouble | null>(null);
+  /** How far indexing has come: while `behind` > 0, lists and searches miss that many. */
+  indexing = $state<IndexProgress | null>(null);
+  /** How long deliveries are kept, and when pruning last ran. */
+  retention = $state<RetentionPolicy | null>(null);
   private storeFromStream = false;
   /** The URL change the user already acknowledged (they updated systeme.io). */
   acknowledgedChange = $state<string | null>(null);
@@ -91,6 +104,9 @@ export class AppModel {
   /** The newest events request whose answer is on screen. */
   private eventsShown = 0;
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
+  private burstTimer: ReturnType<typeof setTimeout> | undefined;
+  private burstShown = 0;
+  private burstWaiting: EventSummary[] = [];
   private unsubscribe: (() => void) | undefined;
   private clock: ReturnType<typeof setInterval> | undefined;
 
@@ -222,6 +238,7 @@ export class AppModel {
       (account) => (this.systemeKeySet = account.api_key_set),
       () => {},
     );
+    void this.loadRetention();
     void this.backend.endpoints().then(
       (endpoints) => (this.forwardTo = endpoints.find((e) => e.is_default)?.forward_to ?? null),
       () => {},
@@ -231,6 +248,8 @@ export class AppModel {
       forwarded: (id, forward) => this.forwarded(id, forward),
       resync: () => void this.resync(),
       tunnel: (status) => this.setTunnel(status),
+      indexing: (progress) => this.setIndexing(progress),
+      erased: () => void this.erased(),
       store: (trouble) => {
         // Each connection's stream starts with the current state: it outranks a status
         // answer that may have been read before the latest change.
@@ -251,8 +270,50 @@ export class AppModel {
 
   private setStatus(status: Status): void {
     this.status = status;
+    this.setIndexing(status.indexing);
     if (!this.storeFromStream) this.storeTrouble = status.store ?? null;
     this.setTunnel(status.tunnel);
+  }
+
+  private setIndexing(progress: IndexProgress): void {
+    const wasBehind = (this.indexing?.behind ?? 0) > 0;
+    this.indexing = progress;
+    // What was waiting is in the lists now: show it.
+    if (wasBehind && progress.behind === 0) void this.resync();
+  }
+
+  async loadRetention(): Promise<void> {
+    try {
+      this.retention = await this.backend.retention();
+    } catch (error) {
+      this.report(error);
+    }
+  }
+
+  /** Keeps deliveries `days` days (null: until deleted); the server prunes at once. */
+  async setRetention(days: number | null): Promise<void> {
+    this.retention = await this.backend.setRetention(days);
+  }
+
+  /** Forgets a person (everything about them or mentioning them); the timeline goes back
+   * to every event. */
+  async forget(email: string): Promise<ErasureReport> {
+    const report = await this.backend.forgetContact(email);
+    const shown = this.events.map((e) => e.id);
+    if (this.selectedContact === report.email) this.selectContact(null);
+    await this.erased(shown);
+    return report;
+  }
+
+  /** Deliveries were erased (here, by a prune, or by `hookscope forget`): what is on screen
+   * (`shown`) may hold some of them. */
+  async erased(shown = this.events.map((e) => e.id)): Promise<void> {
+    await Promise.all([this.resync(true), this.loadRetention()]);
+    const kept = new Set(this.events.map((e) => e.id));
+    // Picked rows that were on screen and are gone were erased.
+    for (const id of shown) if (!kept.has(id)) this.picked.delete(id);
+    // The contact shown was forgotten: nothing of them is left to show.
+    if (this.selectedContact && this.card === null && this.events.length === 0) this.selectContact(null);
   }
 
   /** Answers can cross (a reply to a switch and a stream event): the newest wins. */
@@ -276,6 +337,7 @@ export class AppModel {
     this.unsubscribe?.();
     clearInterval(this.clock);
     clearTimeout(this.statusTimer);
+    clearTimeout(this.burstTimer);
   }
 
   private report(error: unknown): void {
@@ -354,7 +416,9 @@ export class AppModel {
     void this.loadEvents();
   }
 
-  async loadEvents(): Promise<void> {
+  /** Loads the timeline's first page. `replace`: what is on screen may be gone from the
+   * store (erased), so nothing of it is kept. */
+  async loadEvents(replace = false): Promise<void> {
     const request = ++this.eventsRequest;
     const generation = this.eventsFilterGeneration;
     this.eventsLoading = true;
@@ -369,7 +433,9 @@ export class AppModel {
       // not older pages loaded before: the reload starts paging afresh.
       const known = new Set(page.items.map((e) => e.id));
       const newest = page.items[0]?.received_at ?? '';
-      const live = this.events.filter((e) => !known.has(e.id) && e.received_at >= newest && this.belongs(e));
+      const live = replace
+        ? []
+        : this.events.filter((e) => !known.has(e.id) && e.received_at >= newest && this.belongs(e));
       this.events = [...live, ...page.items];
       this.eventsNext = page.next;
       if (!this.selectedEventId || !this.events.some((e) => e.id === this.selectedEventId)) {
@@ -452,17 +518,53 @@ export class AppModel {
     );
   }
 
+  /** A delivery was indexed. The first ones of a burst show at once; past BURST_SHOWN in
+   * BURST_MS the rest wait for the end of the burst window and show together, and a flood
+   * (a large import being indexed) reloads the lists instead: one by one, each new row
+   * would copy the whole timeline. */
   captured(event: EventSummary): void {
+    if (this.burstTimer === undefined) {
+      this.burstTimer = setTimeout(() => this.endBurst(), BURST_MS);
+    }
+    if (this.burstShown < BURST_SHOWN) {
+      this.burstShown += 1;
+      this.show([event]);
+    } else {
+      this.burstWaiting.push(event);
+    }
+  }
+
+  private endBurst(): void {
+    this.burstTimer = undefined;
+    this.burstShown = 0;
+    const waiting = this.burstWaiting;
+    this.burstWaiting = [];
+    if (waiting.length > FLOOD) void this.resync();
+    else if (waiting.length > 0) {
+      // More may follow: the next window starts with these counted.
+      this.burstShown = BURST_SHOWN;
+      this.burstTimer = setTimeout(() => this.endBurst(), BURST_MS);
+      this.show(waiting);
+    }
+  }
+
+  /** Deliveries, oldest first, into the lists on screen in one change. */
+  private show(arrivals: EventSummary[]): void {
     this.refreshStatusSoon();
-    if (event.contact_key) this.touchContact(event);
-    if (event.contact_key && event.contact_key === this.selectedContact) void this.loadCard();
-    if (!this.belongs(event) || this.events.some((e) => e.id === event.id)) return;
+    for (const event of arrivals) if (event.contact_key) this.touchContact(event);
+    if (arrivals.some((e) => e.contact_key && e.contact_key === this.selectedContact)) void this.loadCard();
+    const known = new Set(this.events.map((e) => e.id));
+    const fresh = arrivals.filter((e) => this.belongs(e) && !known.has(e.id));
+    const unique = [...new Map(fresh.map((e) => [e.id, e])).values()];
+    if (unique.length === 0) return;
     this.shift = !this.timelineAtTop;
-    this.events = [event, ...this.events];
-    if (!this.timelineAtTop) this.newAbove += 1;
-    if (this.selectedEventId === null) this.selectedEventId = event.id;
-    this.fresh.add(event.id);
-    setTimeout(() => this.fresh.delete(event.id), HIGHLIGHT_MS);
+    this.events = [...unique.reverse(), ...this.events];
+    if (!this.timelineAtTop) this.newAbove += unique.length;
+    if (this.selectedEventId === null) this.selectedEventId = unique[0]!.id;
+    for (const { id } of unique) {
+      this.fresh.add(id);
+      setTimeout(() => this.fresh.delete(id), HIGHLIGHT_MS);
+    }
   }
 
   /** A forward result: the event on screen shows it. */
@@ -524,13 +626,13 @@ export class AppModel {
     }, 400);
   }
 
-  async resync(): Promise<void> {
+  async resync(replace = false): Promise<void> {
     try {
       this.setStatus(await this.backend.status());
     } catch (error) {
       this.report(error);
     }
-    await Promise.all([this.loadContacts(), this.loadEvents(), this.loadCard()]);
+    await Promise.all([this.loadContacts(), this.loadEvents(replace), this.loadCard()]);
   }
 }
 

@@ -6,11 +6,14 @@ import {
   type Contact,
   type ContactCard,
   type Endpoint,
+  type ErasureReport,
   type EventFilter,
   type EventSummary,
+  type IndexProgress,
   type Page,
   type Registration,
   type ReplayResult,
+  type RetentionPolicy,
   type Shape,
   type StoreTrouble,
   type TunnelStatus,
@@ -106,7 +109,25 @@ class FakeBackend implements Backend {
       store: this.storeTrouble,
       notices: [],
       sqlite_memory_bytes: 0,
+      indexing: this.indexingProgress,
     };
+  }
+  indexingProgress: IndexProgress = { through: 0, behind: 0 };
+  forgotten: string[] = [];
+  async erasurePreview(email: string): Promise<ErasureReport> {
+    return { email, deliveries: 2, mentioning: 1 };
+  }
+  async forgetContact(email: string): Promise<ErasureReport> {
+    this.forgotten.push(email);
+    return { email, deliveries: 2, mentioning: 1 };
+  }
+  policy: RetentionPolicy = { days: null, endpoints: [], last_run: null };
+  async retention() {
+    return this.policy;
+  }
+  async setRetention(days: number | null) {
+    this.policy = { ...this.policy, days, last_run: { at: '2026-12-01T10:00:00Z', pruned: 3 } };
+    return this.policy;
   }
   storeTrouble: StoreTrouble | null = null;
   tunnelStatus: TunnelStatus = tunnel('off', 'off');
@@ -578,5 +599,105 @@ describe('the detail over the timeline', () => {
     model.openEvent('e2');
     model.closeDetail();
     expect([model.selectedEventId, model.detailOpen]).toEqual(['e2', false]);
+  });
+});
+
+describe('erasure and retention', () => {
+  it('forgets the contact shown: its rows leave at once, even the newest, and every event shows', async () => {
+    const backend = new FakeBackend();
+    backend.contactPages[''] = { items: [contact('marie@x.io', 2), contact('bob@x.io', 1)], next: null };
+    backend.cards['marie@x.io'] = { tags: [] } as unknown as ContactCard;
+    backend.eventPages = { items: [event('m2', 'marie@x.io', null, '2026-11-28T08:00:00.000000Z'), event('m1', 'marie@x.io')], next: null };
+    const model = new AppModel(backend);
+    await model.start();
+    model.selectContact('marie@x.io');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(model.events.map((e) => e.id)).toEqual(['m2', 'm1']);
+    model.picked.add('m2');
+    // What the store holds after the forget.
+    delete backend.cards['marie@x.io'];
+    backend.contactPages[''] = { items: [contact('bob@x.io', 1)], next: null };
+    backend.eventPages = { items: [event('b1', 'bob@x.io')], next: null };
+    const report = await model.forget('marie@x.io');
+    expect(report).toEqual({ email: 'marie@x.io', deliveries: 2, mentioning: 1 });
+    expect(backend.forgotten).toEqual(['marie@x.io']);
+    expect(model.selectedContact).toBeNull();
+    expect(model.events.map((e) => e.id)).toEqual(['b1']);
+    expect(model.contacts.map((c) => c.email)).toEqual(['bob@x.io']);
+    expect(model.picked.size).toBe(0);
+    model.stop();
+  });
+
+  it('drops erased rows when the stream says deliveries were erased elsewhere', async () => {
+    const backend = new FakeBackend();
+    backend.eventPages = { items: [event('new', 'a@x.io', null, '2026-11-28T09:00:00.000000Z'), event('old', 'b@x.io')], next: null };
+    const model = new AppModel(backend);
+    await model.start();
+    // `hookscope forget a@x.io` ran: the newest row is gone from the store.
+    backend.eventPages = { items: [event('old', 'b@x.io')], next: null };
+    backend.handlers!.erased();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(model.events.map((e) => e.id)).toEqual(['old']);
+    model.stop();
+  });
+
+  it('says how many deliveries wait to be indexed, and shows them once indexed', async () => {
+    const backend = new FakeBackend();
+    backend.indexingProgress = { through: 10, behind: 5000 };
+    const model = new AppModel(backend);
+    await model.start();
+    expect(model.indexing).toEqual({ through: 10, behind: 5000 });
+    backend.handlers!.indexing({ through: 2010, behind: 3000 });
+    expect(model.indexing?.behind).toBe(3000);
+    const asked = backend.queries.length;
+    backend.indexingProgress = { through: 5010, behind: 0 };
+    backend.handlers!.indexing({ through: 5010, behind: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(model.indexing?.behind).toBe(0);
+    expect(backend.queries.length).toBeGreaterThan(asked);
+    model.stop();
+  });
+
+  it('loads the retention policy and sets it', async () => {
+    const backend = new FakeBackend();
+    const model = new AppModel(backend);
+    await model.start();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(model.retention?.days).toBeNull();
+    await model.setRetention(30);
+    expect(model.retention).toEqual({ days: 30, endpoints: [], last_run: { at: '2026-12-01T10:00:00Z', pruned: 3 } });
+    model.stop();
+  });
+});
+
+describe('bursts of deliveries', () => {
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('shows the first of a burst at once and the rest together, newest first', async () => {
+    const backend = new FakeBackend();
+    const model = new AppModel(backend);
+    await model.start();
+    const at = (n: number) => `2026-11-28T07:${String(Math.floor(n / 60)).padStart(2, '0')}:${String(n % 60).padStart(2, '0')}.000000Z`;
+    for (let n = 0; n < 120; n++) backend.handlers!.captured(event(`e${n}`, null, null, at(n)));
+    expect(model.events.length).toBe(50);
+    await wait(250);
+    expect(model.events.length).toBe(120);
+    expect(model.events.slice(0, 3).map((e) => e.id)).toEqual(['e119', 'e118', 'e117']);
+    expect(model.events.at(-1)!.id).toBe('e0');
+    model.stop();
+  });
+
+  it('reloads the lists instead of adding a flood one by one', async () => {
+    const backend = new FakeBackend();
+    const model = new AppModel(backend);
+    await model.start();
+    const asked = backend.queries.length;
+    backend.eventPages = { items: [event('newest', null)], next: 'more' };
+    for (let n = 0; n < 2000; n++) backend.handlers!.captured(event(`bulk${n}`, null, null, '2026-11-28T06:00:00.000000Z'));
+    await wait(250);
+    expect(backend.queries.length).toBe(asked + 1);
+    expect(model.events[0]!.id).toBe('newest');
+    expect(model.events.length).toBeLessThan(100);
+    model.stop();
   });
 });

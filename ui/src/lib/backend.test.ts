@@ -99,6 +99,8 @@ describe('HttpBackend stream', () => {
       state: (state) => seen.push(state),
       tunnel: (status) => seen.push(`tunnel ${status.state}`),
       store: (trouble) => seen.push(`store ${trouble ? trouble.refused : 'ok'}`),
+      indexing: (progress) => seen.push(`indexing ${progress.behind}`),
+      erased: () => seen.push('erased'),
     });
     const first = FakeEventSource.opened[0]!;
     first.emit('ready');
@@ -107,11 +109,13 @@ describe('HttpBackend stream', () => {
     first.emit('forwarded', '{"id":"e1","forward":{"status":200}}');
     first.emit('store', '{"since":"2026-11-28T12:00:00.000000Z","refused":3,"code":"disk_full","message":"full"}');
     first.emit('store', 'null');
+    first.emit('indexing', '{"through":5,"behind":12}');
+    first.emit('erased', '{"generation":1}');
     first.onerror!();
     expect(first.closed).toBe(true);
     vi.advanceTimersByTime(500);
     FakeEventSource.opened[1]!.emit('ready');
-    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'forwarded e1 200', 'store 3', 'store ok', 'reconnecting', 'reconnecting', 'live', 'resync']);
+    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'forwarded e1 200', 'store 3', 'store ok', 'indexing 12', 'erased', 'reconnecting', 'reconnecting', 'live', 'resync']);
     stop();
     expect(FakeEventSource.opened[1]!.closed).toBe(true);
   });

@@ -10,14 +10,17 @@ import {
   type ContactCard,
   type Endpoint,
   type EventFilter,
+  type ErasureReport,
   type EventSummary,
   type ExportFormat,
   type ForwardAnswer,
   type ForwardView,
   type FunnelRow,
+  type IndexProgress,
   type Page,
   type Registration,
   type ReplayResult,
+  type RetentionPolicy,
   type Shape,
   type ShapeSummary,
   type Status,
@@ -41,6 +44,10 @@ export interface StreamHandlers {
   tunnel(status: TunnelStatus): void;
   /** Deliveries began to be refused by the store (a full disk), or are stored again (null). */
   store(trouble: StoreTrouble | null): void;
+  /** How far indexing has come while deliveries wait to be indexed (and once none wait). */
+  indexing(progress: IndexProgress): void;
+  /** Deliveries were forgotten or pruned: what is shown may hold some. */
+  erased(): void;
 }
 
 export interface Backend {
@@ -88,6 +95,13 @@ export interface Backend {
   templates(): Promise<{ name: string; event_type: string | null }[]>;
   /** Sends a new delivery through the webhook listener; resolves with its id. */
   sendTestEvent(request: TestEventRequest): Promise<{ id: string | null; status: number }>;
+  /** What forgetting this person would remove (nothing is removed). */
+  erasurePreview(email: string): Promise<ErasureReport>;
+  /** Forgets this person: every delivery about them or mentioning their email. */
+  forgetContact(email: string): Promise<ErasureReport>;
+  retention(): Promise<RetentionPolicy>;
+  /** Keeps deliveries `days` days (null: until deleted); pruning starts at once. */
+  setRetention(days: number | null): Promise<RetentionPolicy>;
 }
 
 export function queryString(params: Record<string, string | number | boolean | undefined | null>): string {
@@ -229,6 +243,22 @@ export class HttpBackend implements Backend {
     return (await this.send('POST', '/api/test-events', request)).json();
   }
 
+  async erasurePreview(email: string): Promise<ErasureReport> {
+    return (await this.get(`/api/contacts/${encodeURIComponent(email)}/erasure`)).json();
+  }
+
+  async forgetContact(email: string): Promise<ErasureReport> {
+    return (await this.send('DELETE', `/api/contacts/${encodeURIComponent(email)}`, {})).json();
+  }
+
+  async retention(): Promise<RetentionPolicy> {
+    return (await this.get('/api/retention')).json();
+  }
+
+  async setRetention(days: number | null): Promise<RetentionPolicy> {
+    return (await this.send('PUT', '/api/retention', { days })).json();
+  }
+
   async forwardAnswer(eventId: string): Promise<ForwardAnswer> {
     return (await this.get(`/api/events/${encodeURIComponent(eventId)}/forward`)).json();
   }
@@ -302,6 +332,10 @@ export class HttpBackend implements Backend {
       source.addEventListener('store', (message) => {
         handlers.store(JSON.parse((message as MessageEvent<string>).data));
       });
+      source.addEventListener('indexing', (message) => {
+        handlers.indexing(JSON.parse((message as MessageEvent<string>).data));
+      });
+      source.addEventListener('erased', () => handlers.erased());
       source.onerror = () => {
         // EventSource retries by itself unless the server refused outright; either way
         // we take over so the delay grows and the state is shown.

@@ -377,6 +377,14 @@ fn apply(
     let applied = indexer::apply(conn, shapes, batch);
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     let (through, metas) = applied?;
+    // Also what another process stored (`hookscope import` beside a running Hookscope),
+    // so how far behind indexing is counts those too.
+    let stored = deliveries::last_seq(conn)?;
+    signals.committed.send_if_modified(|newest| {
+        let newer = stored > *newest;
+        *newest = (*newest).max(stored);
+        newer
+    });
     let newest = *signals.committed.borrow();
     signals.indexed.send_replace(IndexProgress {
         through,
