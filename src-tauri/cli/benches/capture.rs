@@ -494,7 +494,54 @@ async fn store() {
             let _ = std::fs::remove_file(out);
         }
     }
+    forget_on_the_million(&dir);
     std::io::stdout().flush().unwrap();
+}
+
+/// What forgetting one person costs on the million: a copy of the store, `hookscope
+/// forget` in a child process (finding their deliveries by contact and by reading every
+/// stored delivery for the address, erasing, scrubbing).
+fn forget_on_the_million(dir: &Path) {
+    let copy = tempfile::tempdir_in(dir.parent().unwrap()).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("hookscope.db") {
+            std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    println!(
+        "\n## Forgetting one person on the store of {STORE_EVENTS} (hookscope forget, child process)"
+    );
+    println!("| person | seconds | peak RSS | said |");
+    println!("|---|---:|---:|---|");
+    for contact in [123, 40_000] {
+        let email = format!("person{contact}@example.com");
+        let started = Instant::now();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookscope"));
+        command
+            .args(["forget", &email, "--yes", "--data-dir"])
+            .arg(copy.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        // Reaped by wait4 below, which also gives its peak RSS.
+        #[allow(clippy::zombie_processes)]
+        let mut child = command.spawn().unwrap();
+        let pid = child.id() as libc::pid_t;
+        let mut said = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut said).unwrap();
+        let mut status = 0;
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: wait4 on our own child with valid pointers.
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(waited, pid);
+        assert_eq!(status, 0, "hookscope forget succeeds");
+        println!(
+            "| {email} | {:.1} | {:.1} MB | {} |",
+            started.elapsed().as_secs_f64(),
+            usage.ru_maxrss as f64 / 1024.0,
+            said.trim()
+        );
+    }
 }
 
 fn since_for(dir: &Path, last: usize) -> String {

@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rusqlite::Connection;
 use serde::Serialize;
@@ -26,6 +27,13 @@ use crate::timefmt;
 const MAX_BATCH: usize = 512;
 /// Deliveries waiting for the writer before senders wait for room (backpressure).
 const QUEUE_DEPTH: usize = 4096;
+/// While deliveries keep arriving, what the indexer derived waits at most this long for a
+/// moment without any to acknowledge, then goes in a slice of INDEX_SLICE_UNDER_LOAD rows
+/// (a few milliseconds): acknowledgements come first, indexing catches up when it is quiet.
+const INDEX_WAITS_AT_MOST: std::time::Duration = std::time::Duration::from_millis(50);
+const INDEX_SLICE_UNDER_LOAD: usize = 128;
+/// No delivery for this long: the writer is idle, not between two of a sender's requests.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(3);
 
 /// Work on the writer's connection, with the shapes it keeps current.
 type Task = Box<dyn FnOnce(&mut Connection, &mut ShapeLearner) + Send>;
@@ -236,50 +244,128 @@ impl Writer {
     }
 }
 
+/// What the indexer derived, waiting for a moment without deliveries to acknowledge.
+struct WaitingIndex {
+    batch: IndexBatch,
+    done: oneshot::Sender<Result<i64>>,
+    since: Instant,
+}
+
+/// The writer thread's connection and what goes with it.
+struct Writing<'a> {
+    conn: Connection,
+    shapes: ShapeLearner,
+    synchronous: Synchronous,
+    signals: &'a Signals,
+}
+
+impl Writing<'_> {
+    fn commit(&mut self, batch: &mut Vec<Pending>) {
+        commit(&mut self.conn, batch, self.signals);
+    }
+
+    /// Applies up to `rows` of the waiting index batch; what is left waits again.
+    fn apply_waiting(&mut self, waiting: &mut Option<WaitingIndex>, rows: usize) {
+        let Some(WaitingIndex {
+            mut batch, done, ..
+        }) = waiting.take()
+        else {
+            return;
+        };
+        let rest = (batch.deliveries.len() > rows).then(|| batch.split_off(rows));
+        let expected = batch.through;
+        let applied = apply(
+            &mut self.conn,
+            &mut self.shapes,
+            self.synchronous,
+            batch,
+            self.signals,
+        );
+        match (applied, rest) {
+            // Applied where it was read from: the rest waits for the next moment.
+            (Ok(through), Some(rest)) if through == expected => {
+                *waiting = Some(WaitingIndex {
+                    batch: rest,
+                    done,
+                    since: Instant::now(),
+                });
+            }
+            (applied, _) => {
+                let _ = done.send(applied);
+            }
+        }
+    }
+}
+
 fn run(
-    mut conn: Connection,
+    conn: Connection,
     mut queue: mpsc::Receiver<Job>,
     synchronous: Synchronous,
     signals: &Signals,
 ) {
     // The writer owns the shapes it keeps current: no other thread learns for this store.
-    let mut shapes = ShapeLearner::default();
+    let mut writing = Writing {
+        conn,
+        shapes: ShapeLearner::default(),
+        synchronous,
+        signals,
+    };
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     // A job taken from the queue while looking for deliveries, handled next.
     let mut carried: Option<Job> = None;
+    let mut waiting: Option<WaitingIndex> = None;
+    let mut last_arrival = Instant::now();
     let mut stopping = false;
+    let index_due = |waiting: &Option<WaitingIndex>| {
+        waiting
+            .as_ref()
+            .is_some_and(|w| w.since.elapsed() >= INDEX_WAITS_AT_MOST)
+    };
     while !stopping {
         let first = match carried.take() {
-            Some(job) => job,
+            Some(job) => Some(job),
+            None if waiting.is_some() => match queue.try_recv() {
+                Ok(job) => Some(job),
+                Err(mpsc::error::TryRecvError::Empty) => None,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            },
             None => match queue.blocking_recv() {
-                Some(job) => job,
+                Some(job) => Some(job),
                 None => break,
             },
+        };
+        let Some(first) = first else {
+            // Nothing queued. Quiet for a moment: what the indexer derived goes in whole.
+            // Else senders are between two requests: their next deliveries come first.
+            if last_arrival.elapsed() >= QUIET {
+                writing.apply_waiting(&mut waiting, usize::MAX);
+            } else if index_due(&waiting) {
+                writing.apply_waiting(&mut waiting, INDEX_SLICE_UNDER_LOAD);
+            } else {
+                std::thread::sleep(QUIET / 8);
+            }
+            continue;
         };
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Arrival(pending) => batch.push(pending),
+                Job::Arrival(pending) => {
+                    last_arrival = Instant::now();
+                    batch.push(pending);
+                }
+                // The indexer waits for its answer: there is never more than one.
                 Job::Index(index, done) => {
-                    // Deliveries waiting behind it are acknowledged first.
-                    while batch.len() < MAX_BATCH {
-                        match queue.try_recv() {
-                            Ok(Job::Arrival(pending)) => batch.push(pending),
-                            Ok(other) => {
-                                carried = Some(other);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    commit(&mut conn, &mut batch, signals);
-                    let applied = apply(&mut conn, &mut shapes, synchronous, index, signals);
-                    let _ = done.send(applied);
+                    waiting = Some(WaitingIndex {
+                        batch: index,
+                        done,
+                        since: Instant::now(),
+                    });
                 }
                 Job::Task(task) => {
-                    commit(&mut conn, &mut batch, signals);
-                    task(&mut conn, &mut shapes);
-                    if let Err(error) = notice_erasures(&conn, &mut shapes, signals) {
+                    writing.commit(&mut batch);
+                    task(&mut writing.conn, &mut writing.shapes);
+                    if let Err(error) = notice_erasures(&writing.conn, &mut writing.shapes, signals)
+                    {
                         tracing::warn!(%error, "could not read the erasure count");
                     }
                 }
@@ -289,7 +375,12 @@ fn run(
                 next = queue.try_recv().ok();
             }
         }
-        commit(&mut conn, &mut batch, signals);
+        writing.commit(&mut batch);
+        // Deliveries keep coming: indexing goes on in slices short enough not to hold
+        // their acknowledgements up, at most every INDEX_WAITS_AT_MOST.
+        if index_due(&waiting) {
+            writing.apply_waiting(&mut waiting, INDEX_SLICE_UNDER_LOAD);
+        }
     }
     // Whatever is still queued was never acknowledged: dropping it tells its senders.
     queue.close();

@@ -7,20 +7,19 @@ use axum::extract::State;
 
 use crate::http::state::AppState;
 
-use crate::store::indexer::{self, IndexProgress};
-use crate::store::{deliveries, events};
+use crate::store::events;
+use crate::store::indexer::IndexProgress;
 
 use super::answer::ApiResult;
 use super::tunnel::tunnel_view;
 use super::views::Status;
 
 pub(super) async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<Status>> {
-    let (counts, indexing) = state
-        .read(|conn| {
-            let through = indexer::position(conn)?;
-            let behind = deliveries::count_after(conn, through)?;
-            Ok((events::counts(conn)?, IndexProgress { through, behind }))
-        })
+    // How far indexing has come as the writer last said (counting what is left would
+    // read the rest of the table at every call, a million rows during a catch-up).
+    let indexing: IndexProgress = *state.writer.watch_indexed().borrow();
+    let counts = state
+        .read(move |conn| events::counts(conn, indexing.behind))
         .await?;
     let default = state.default_endpoint().await?;
     Ok(Json(Status {

@@ -247,11 +247,12 @@ pub struct Counts {
     pub contacts: i64,
 }
 
-pub fn counts(conn: &Connection) -> Result<Counts> {
+/// Every delivery stored, indexed (`events`, by its smallest index) or among the
+/// `not_indexed` yet, and the contacts.
+pub fn counts(conn: &Connection, not_indexed: i64) -> Result<Counts> {
     Ok(Counts {
-        // Every delivery stored, indexed yet or not (the smallest index counts fastest).
         events: conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))?
-            + crate::store::deliveries::count_after(conn, crate::store::indexer::position(conn)?)?,
+            + not_indexed,
         contacts: conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?,
     })
 }
