@@ -130,6 +130,8 @@ async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Run
         forward: Default::default(),
         ingest_limits: Default::default(),
         ui_limits: hookscope_core::http::listener::ListenerLimits::ui_default(),
+        sync: None,
+        follow: None,
     })
     .await
     .unwrap()

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use hookscope_core::app::{self, DEFAULT_MAX_BODY, ServeOptions};
+use hookscope_core::delivery::follow::FollowTarget;
 use hookscope_core::http::listener::ListenerLimits;
 use hookscope_core::store::db::Synchronous;
 use hookscope_core::tunnel::{TunnelChoice, TunnelOptions};
@@ -71,6 +72,28 @@ pub struct ServeArgs {
         hide = true
     )]
     pub ngrok_server: Option<String>,
+    /// Make this install a relay: a loopback address where followers pull its deliveries
+    /// (reach it through your HTTPS reverse proxy or an SSH tunnel); prints the sync URL
+    /// and the sync token they need
+    #[arg(long, env = "HOOKSCOPE_SYNC", value_name = "ADDR")]
+    pub sync: Option<SocketAddr>,
+    /// Follow a relay: pull what it received while this one was off, then follow it live
+    /// (remembered; https://, or http:// to this machine through an SSH tunnel)
+    #[arg(
+        long,
+        env = "HOOKSCOPE_FOLLOW",
+        value_name = "URL",
+        requires = "follow_token"
+    )]
+    pub follow: Option<String>,
+    /// The relay's sync token (its `Sync token:` line)
+    #[arg(
+        long,
+        env = "HOOKSCOPE_FOLLOW_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub follow_token: Option<String>,
     /// systeme.io's API base URL (a stand-in for rehearsals and tests).
     #[arg(long, env = "HOOKSCOPE_SYSTEME_API", value_name = "URL", hide = true)]
     pub systeme_api: Option<String>,
@@ -94,6 +117,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         forward: Default::default(),
         ingest_limits: Default::default(),
         ui_limits: ListenerLimits::ui_default(),
+        sync: args.sync,
+        follow: match (&args.follow, &args.follow_token) {
+            (Some(url), Some(token)) => Some(FollowTarget::new(url, token)?),
+            _ => None,
+        },
     };
     runtime()?.block_on(async {
         let stop_requested = stop_signals()?;

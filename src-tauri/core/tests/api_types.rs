@@ -16,6 +16,7 @@ use hookscope_core::capture::facts::{Sale, Step};
 use hookscope_core::capture::sender::Sender;
 use hookscope_core::capture::shape::Change;
 use hookscope_core::capture::signature::Verdict;
+use hookscope_core::delivery::follow::FollowView;
 use hookscope_core::delivery::replay::ReplayResult;
 use hookscope_core::http::api::views::*;
 use hookscope_core::store::contacts::{Contact, ContactFilter, ContactPage};
@@ -70,6 +71,7 @@ fn generated() -> String {
         .add::<CannedResponse>()
         .add::<Card>()
         .add::<Change>()
+        .add::<FollowView>()
         .add::<Contact>()
         .add::<ContactFilter>()
         .add::<ContactPage>()

@@ -168,6 +168,27 @@ forward: ForwardView | null, content_type: string | null, content_encoding: stri
 export type Family = "sale" | "sale_canceled" | "tag_added" | "tag_removed" | "optin" | "webinar" | "course" | "campaign" | "page" | "email_click" | "contact" | "unknown";
 
 /**
+ * Where following stands, for the header.
+ */
+export type FollowView = { 
+/**
+ * The relay's sync URL; `None`: not following.
+ */
+relay: string | null, state: 'off' | 'connecting' | 'catching_up' | 'following' | 'unreachable', 
+/**
+ * Deliveries the relay holds that are not here yet (while catching up).
+ */
+behind: number, 
+/**
+ * Unreachable since (RFC 3339), and why.
+ */
+since: string | null, reason: string | null, 
+/**
+ * Deliveries pulled since this process started following.
+ */
+received: number, };
+
+/**
  * What a forward target last answered (`GET /api/events/{id}/forward`).
  */
 export type ForwardAnswer = { body_base64?: string, body_text?: string, headers: Array<[string, string]> | null, status: number | null, };
@@ -340,6 +361,10 @@ export type SignatureVerdict = "valid" | "invalid" | "unsigned" | "no_secret";
  * The install at a glance (`GET /api/status`).
  */
 export type Status = { contacts: number, default_endpoint: string, events: number, 
+/**
+ * The relay this install follows and how that goes (`state: 'off'` when none).
+ */
+follow: FollowView, 
 /**
  * How far deliveries are indexed: `behind` of them are not in lists and searches yet.
  */

@@ -16,11 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::http::state::{AppState, LAST_URL_SETTING};
 
+use crate::delivery::follow::{self, FollowControl, FollowTarget};
 use crate::delivery::forward::{self, ForwardPolicy};
 use crate::error::{Error, Result};
 use crate::http::ingest::{self, Listener};
 use crate::http::listener::ListenerLimits;
 use crate::http::memory_budget::MemoryBudget;
+use crate::http::sync::{self, SyncState};
 use crate::http::{api, listener};
 use crate::store::db::{self, Synchronous};
 use crate::store::endpoints::{self, Directory};
@@ -63,6 +65,12 @@ pub struct ServeOptions {
     pub ingest_limits: ListenerLimits,
     /// Timeouts and connection limits of the UI port (its body limits are not used).
     pub ui_limits: ListenerLimits,
+    /// A loopback address for the sync listener (`HOOKSCOPE_SYNC`): this install is a
+    /// relay that followers pull from. `None`: no such listener.
+    pub sync: Option<SocketAddr>,
+    /// A relay to follow from now on (`HOOKSCOPE_FOLLOW`, `HOOKSCOPE_FOLLOW_TOKEN`),
+    /// remembered; `None`: the remembered one, if any.
+    pub follow: Option<FollowTarget>,
 }
 
 /// The platform's data directory for Hookscope (`~/.local/share/hookscope` on Linux).
@@ -79,7 +87,8 @@ impl ServeOptions {
     /// flags (the desktop app): `HOOKSCOPE_DATA_DIR`, `HOOKSCOPE_INGEST`, `HOOKSCOPE_UI`,
     /// `HOOKSCOPE_MAX_BODY`, `HOOKSCOPE_SYNCHRONOUS`, `HOOKSCOPE_TUNNEL`,
     /// `HOOKSCOPE_CLOUDFLARED` (the cloudflared program), `NGROK_AUTHTOKEN`,
-    /// `HOOKSCOPE_NGROK_SERVER`, `HOOKSCOPE_PROXY`.
+    /// `HOOKSCOPE_NGROK_SERVER`, `HOOKSCOPE_PROXY`, `HOOKSCOPE_SYNC`, `HOOKSCOPE_FOLLOW`
+    /// with `HOOKSCOPE_FOLLOW_TOKEN`.
     pub fn from_env() -> Result<ServeOptions> {
         fn var(name: &str) -> Option<String> {
             std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -119,6 +128,19 @@ impl ServeOptions {
             forward: ForwardPolicy::default(),
             ingest_limits: ListenerLimits::default(),
             ui_limits: ListenerLimits::ui_default(),
+            sync: match var("HOOKSCOPE_SYNC") {
+                Some(_) => Some(parsed("HOOKSCOPE_SYNC", "")?),
+                None => None,
+            },
+            follow: match var("HOOKSCOPE_FOLLOW") {
+                Some(url) => Some(FollowTarget::new(
+                    &url,
+                    &var("HOOKSCOPE_FOLLOW_TOKEN").ok_or_else(|| {
+                        Error::Invalid("HOOKSCOPE_FOLLOW needs HOOKSCOPE_FOLLOW_TOKEN".into())
+                    })?,
+                )?),
+                None => None,
+            },
         })
     }
 }
@@ -133,6 +155,9 @@ pub struct Running {
     pub webhook_url: String,
     /// `http://127.0.0.1:PORT/?token=APITOKEN`.
     pub ui_url: String,
+    /// `http://127.0.0.1:PORT` of the sync listener, and the token it asks for.
+    pub sync_url: Option<String>,
+    pub sync_token: Option<String>,
     pub state: Arc<AppState>,
     servers: Vec<JoinHandle<()>>,
     /// The indexer's thread, joined once the writer has stopped.
@@ -143,7 +168,8 @@ pub struct Running {
 
 impl Running {
     /// The lines `hookscope serve` and the desktop app print at start, for the user and
-    /// for scripts: `Webhook URL: …`, `UI: …`, then `Proxy listener: …` when asked for.
+    /// for scripts: `Webhook URL: …`, `UI: …`, then `Proxy listener: …`, `Sync URL: …`
+    /// and `Sync token: …` when asked for.
     pub fn write_addresses(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         writeln!(out, "Webhook URL: {}", self.webhook_url)?;
         writeln!(out, "UI: {}", self.ui_url)?;
@@ -152,6 +178,10 @@ impl Running {
                 out,
                 "Proxy listener: http://{proxy} (for your own tunnel or reverse proxy)"
             )?;
+        }
+        if let (Some(url), Some(token)) = (&self.sync_url, &self.sync_token) {
+            writeln!(out, "Sync URL: {url}")?;
+            writeln!(out, "Sync token: {token}")?;
         }
         out.flush()
     }
@@ -283,12 +313,19 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             "the proxy address {proxy} is also the webhook or UI address: give the proxy listener a port of its own"
         )));
     }
+    if let Some(sync) = options.sync.filter(|sync| !sync.ip().is_loopback()) {
+        return Err(Error::Invalid(format!(
+            "the sync address {sync} is not a loopback address: followers reach it through your HTTPS reverse proxy or an SSH tunnel (use 127.0.0.1 or ::1)"
+        )));
+    }
     let folder_notice = db::ensure_data_dir(&options.data_dir)?;
     let lock = lock_data_dir(&options.data_dir)?;
     let path = db::database_path(&options.data_dir);
     let path_for_open = path.clone();
     let synchronous = options.synchronous;
-    let (conn, checkpoints, (api_token, install_id), endpoint_list, set_aside) =
+    let relay = options.sync.is_some();
+    let given_target = options.follow.clone();
+    let (conn, checkpoints, (api_token, install_id), endpoint_list, set_aside, sync_token, follow) =
         tokio::task::spawn_blocking(move || -> Result<_> {
             let (conn, set_aside) = db::open_writer_setting_aside(&path_for_open, synchronous)?;
             endpoints::ensure_default(&conn)?;
@@ -300,7 +337,22 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
                 })?;
             let list = endpoints::list(&conn)?;
             let checkpoints = db::open_second_writer(&path_for_open, synchronous)?;
-            Ok((conn, checkpoints, (api_token, install_id), list, set_aside))
+            // Made once and kept: a follower's configuration stays valid across restarts.
+            let sync_token = relay
+                .then(|| {
+                    settings::setting_or_insert(&conn, settings::SYNC_TOKEN, tokens::api_token)
+                })
+                .transpose()?;
+            let follow = remembered_follow(&conn, given_target)?;
+            Ok((
+                conn,
+                checkpoints,
+                (api_token, install_id),
+                list,
+                set_aside,
+                sync_token,
+                follow,
+            ))
         })
         .await
         .map_err(|_| Error::ShuttingDown)??;
@@ -315,6 +367,14 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
+    let sync_listener = match options.sync {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let sync_addr = match &sync_listener {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
     let proxy_addr = match &proxy_listener {
         Some(listener) => Some(listener.local_addr()?),
         None => None,
@@ -323,7 +383,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let ui_addr = reachable(ui_listener.local_addr()?);
 
     let (published, _) = broadcast::channel(STREAM_BUFFER);
-    let directory = Directory::default();
+    let directory = Arc::new(Directory::default());
     let default = endpoint_list[0].clone();
     directory.replace(endpoint_list);
     let ingest_base = format!("http://{ingest_addr}");
@@ -367,6 +427,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             options.ingest_limits.decodes_at_once,
         ),
         retention_changed: tokio::sync::Notify::new(),
+        follow: Arc::new(FollowControl::default()),
     });
 
     // The UI port is loopback only, but any local program can reach it: the same guards.
@@ -401,6 +462,23 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     if let Some(proxy_listener) = proxy_listener {
         servers.push(serve_ingest(proxy_listener, Listener::Proxy));
     }
+    if let (Some(sync_listener), Some(token)) = (sync_listener, sync_token.clone()) {
+        let sync_state = Arc::new(SyncState {
+            reads: state.reads.clone(),
+            committed: state.writer.watch_committed(),
+            token,
+            relay_id: state.install_id.clone(),
+            shutdown: state.shutdown.clone(),
+        });
+        servers.push(tokio::spawn(listener::serve(
+            sync_listener,
+            sync::router(sync_state),
+            SYNC_LIMITS.clone(),
+            listener::connection_slots(&SYNC_LIMITS, 0),
+            state.shutdown.clone(),
+            || (),
+        )));
+    }
     let choice = match options.tunnel.clone() {
         Some(choice) => choice,
         None => tasks::remembered_tunnel(&state).await?,
@@ -410,6 +488,8 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     tasks::follow_endpoint_changes(state.clone());
     tasks::prune_by_age(state.clone());
     forward::start(state.forward_handle());
+    state.follow.set(follow);
+    follow::start(state.follow_handle());
     let indexer = indexer::start(IndexerHandle {
         database: state.database.clone(),
         writer: state.writer.clone(),
@@ -423,11 +503,42 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         proxy_addr,
         webhook_url: state.webhook_url(&default),
         ui_url: format!("http://{ui_addr}/?token={}", state.api_token),
+        sync_url: sync_addr.map(|addr| format!("http://{}", reachable(addr))),
+        sync_token,
         state,
         servers,
         indexer: Some(indexer),
         stopped: false,
     })
+}
+
+/// Followers a relay serves at once.
+const SYNC_LIMITS: ListenerLimits = ListenerLimits {
+    header_read: Duration::from_secs(30),
+    body_idle: Duration::from_secs(30),
+    body_total: Duration::from_secs(30),
+    max_connections: 64,
+    max_headers: 64,
+    write_stall: Duration::from_secs(30),
+    body_budget: 0,
+    decodes_at_once: 1,
+};
+
+/// The relay to follow: the one given (then remembered), else the remembered one.
+fn remembered_follow(
+    conn: &rusqlite::Connection,
+    given: Option<FollowTarget>,
+) -> Result<Option<FollowTarget>> {
+    if let Some(target) = given {
+        settings::put_setting(
+            conn,
+            settings::FOLLOW_TARGET,
+            &serde_json::to_string(&target).expect("a target serialises"),
+        )?;
+        return Ok(Some(target));
+    }
+    Ok(settings::get_setting(conn, settings::FOLLOW_TARGET)?
+        .and_then(|text| serde_json::from_str(&text).ok()))
 }
 
 /// Takes the data folder for this process (an advisory lock on `hookscope.lock`, released

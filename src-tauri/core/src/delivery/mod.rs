@@ -1,5 +1,7 @@
-//! Sending stored deliveries on: the forward worker, replays, and synthetic test events.
+//! Deliveries moving between Hookscope and others: the forward worker, replays, synthetic
+//! test events, and following a relay.
 
+pub mod follow;
 pub mod forward;
 pub mod replay;
 pub mod synth;

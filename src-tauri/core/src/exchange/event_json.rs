@@ -51,7 +51,7 @@ pub fn write_event(
     out.write_all(b"}")
 }
 
-fn write_payload(
+pub(crate) fn write_payload(
     out: &mut impl Write,
     field: &str,
     kind: BodyKind,

@@ -36,6 +36,9 @@ pub const REFUSALS_KEPT: usize = 100;
 /// The fields of an exported event that import needs; the rest is derived again.
 #[derive(Deserialize)]
 struct ExportedEvent {
+    /// The relay's cursor, on a sync line; an export has none.
+    #[serde(default)]
+    seq: Option<i64>,
     id: String,
     received_at: String,
     endpoint: String,
@@ -116,6 +119,31 @@ impl ExportedEvent {
             body: Bytes::from(body),
         })
     }
+}
+
+/// One line of a relay's sync feed ([`crate::exchange::delivery_json`]): its seq and the
+/// delivery, or why it cannot be stored here.
+pub fn synced_delivery(
+    line: &[u8],
+    max_body: usize,
+) -> std::result::Result<(i64, RawDelivery), String> {
+    let event: ExportedEvent =
+        serde_json::from_slice(line).map_err(|e| format!("not a delivery: {e}"))?;
+    let seq = event.seq.ok_or("a delivery without its seq")?;
+    Ok((seq, event.into_delivery(max_body)?))
+}
+
+/// Whether a delivery from elsewhere (an import, a relay) may be stored: never with this
+/// install's API token in it. Takes it out of the headers (a proxy's `Authorization`),
+/// and says no when it is in the URL or the body.
+pub fn keep_api_token_out(delivery: &mut RawDelivery, api_token: &str, max_body: usize) -> bool {
+    if api_token.is_empty() {
+        return true;
+    }
+    token_guard::strip_from_headers(&mut delivery.headers, api_token);
+    let encoding = crate::capture::decode::header(&delivery.headers, "content-encoding");
+    !(token_guard::found_in(delivery, api_token)
+        || token_guard::found_inflated(encoding, &delivery.body, max_body, api_token))
 }
 
 /// A character of an HTTP token (RFC 9110 §5.6.2), what a method is made of.
@@ -199,20 +227,9 @@ impl Sink<'_> {
             }
         };
         let mut delivery = delivery;
-        if !self.api_token.is_empty() {
-            token_guard::strip_from_headers(&mut delivery.headers, &self.api_token);
-            let encoding = crate::capture::decode::header(&delivery.headers, "content-encoding");
-            if token_guard::found_in(&delivery, &self.api_token)
-                || token_guard::found_inflated(
-                    encoding,
-                    &delivery.body,
-                    self.max_body,
-                    &self.api_token,
-                )
-            {
-                self.refuse(&id, "it carries this Hookscope's own API token");
-                return Ok(());
-            }
+        if !keep_api_token_out(&mut delivery, &self.api_token, self.max_body) {
+            self.refuse(&id, "it carries this Hookscope's own API token");
+            return Ok(());
         }
         self.pending.push(delivery);
         if self.pending.len() >= IMPORT_BATCH {

@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::delivery::follow::{FollowControl, FollowHandle, FollowTarget};
 use crate::delivery::forward::{ForwardHandle, ForwardPolicy};
 use crate::error::{Error, Result};
 use crate::http::listener::ListenerLimits;
@@ -46,7 +47,7 @@ pub struct AppState {
     pub database: PathBuf,
     pub writer: Arc<Writer>,
     pub reads: ReadPool,
-    pub directory: Directory,
+    pub directory: Arc<Directory>,
     pub published: broadcast::Sender<Arc<EventMeta>>,
     pub api_token: String,
     /// Per port, so two installs on one machine don't overwrite each other's cookie.
@@ -79,6 +80,8 @@ pub struct AppState {
     pub memory: MemoryBudget,
     /// Told when the retention policy changes, so a run starts at once.
     pub retention_changed: tokio::sync::Notify,
+    /// The relay this install follows, and how that goes.
+    pub follow: Arc<FollowControl>,
 }
 
 impl AppState {
@@ -93,6 +96,37 @@ impl AppState {
             shutdown: self.shutdown.clone(),
             install_id: self.install_id.clone(),
         }
+    }
+
+    /// What the follower needs of this state.
+    pub fn follow_handle(&self) -> FollowHandle {
+        FollowHandle {
+            control: self.follow.clone(),
+            writer: self.writer.clone(),
+            reads: self.reads.clone(),
+            directory: self.directory.clone(),
+            api_token: self.api_token.clone(),
+            install_id: self.install_id.clone(),
+            max_body: self.max_body,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
+    /// Follows `target` from now on and remembers it for the next start (`None`: stop).
+    pub async fn follow_relay(&self, target: Option<FollowTarget>) -> Result<()> {
+        let saved = target.clone();
+        self.writer
+            .run(move |conn| match &saved {
+                Some(target) => settings::put_setting(
+                    conn,
+                    settings::FOLLOW_TARGET,
+                    &serde_json::to_string(target).expect("a target serialises"),
+                ),
+                None => settings::delete_setting(conn, settings::FOLLOW_TARGET),
+            })
+            .await?;
+        self.follow.set(target);
+        Ok(())
     }
 
     /// Runs a read on a pooled read-only connection, off the async threads.

@@ -387,6 +387,24 @@ impl Directory {
             .collect()
     }
 
+    /// The endpoint a delivery pulled from a relay goes through here, for its forward:
+    /// the one with the relay endpoint's id when there is one (an imported setup), else
+    /// this install's default.
+    pub fn for_followed(&self, endpoint_id: &str) -> Option<Endpoint> {
+        let current = self.by_token.read().expect("endpoint directory lock");
+        let endpoints = current.0.values();
+        let mut default = None;
+        for endpoint in endpoints {
+            if endpoint.id == endpoint_id {
+                return Some(endpoint.clone());
+            }
+            if endpoint.is_default {
+                default = Some(endpoint);
+            }
+        }
+        default.cloned()
+    }
+
     /// The endpoint a token belongs to. Tokens are 128-bit random: a hash lookup cannot
     /// be timed into revealing one.
     pub fn lookup(&self, token: &str) -> Option<Endpoint> {

@@ -10,6 +10,14 @@ pub const API_TOKEN: &str = "api_token";
 /// A random id of this install (not a secret): marks its forwards and replays.
 pub const INSTALL_ID_SETTING: &str = "install_id";
 
+/// The token a relay's sync listener asks of its followers (not the API token).
+pub const SYNC_TOKEN: &str = "sync_token";
+/// The relay this install follows (`{"url", "token"}`), remembered across starts.
+pub const FOLLOW_TARGET: &str = "follow_target";
+/// How far this install has pulled from its relay (`{"relay", "seq"}`): written in the
+/// transaction that stores what was pulled.
+pub const FOLLOW_CURSOR: &str = "follow_cursor";
+
 pub fn get_setting(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {

@@ -20,7 +20,7 @@ use crate::store::db::Synchronous;
 use crate::store::events::EventMeta;
 use crate::store::indexer::{self, IndexBatch, IndexProgress};
 use crate::store::shapes::ShapeLearner;
-use crate::store::{deliveries, erasure, forwards};
+use crate::store::{deliveries, erasure, forwards, settings};
 use crate::timefmt;
 
 /// Most deliveries in one transaction; bounds the latency a batch adds to its last member.
@@ -193,6 +193,34 @@ impl Writer {
             .await
             .map_err(|_| Error::ShuttingDown)?;
         committed.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Stores deliveries pulled from a relay, in one transaction with the follower's
+    /// cursor (setting `cursor_key` = `cursor`): a follower stopped at any moment resumes exactly
+    /// where what it stored ends. Returns how many were new here.
+    pub async fn store_followed(
+        &self,
+        arrivals: Vec<Arrival>,
+        cursor_key: String,
+        cursor: String,
+    ) -> Result<usize> {
+        let signals = self.signals.clone();
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut last = None;
+            let mut stored = 0;
+            for arrival in &arrivals {
+                if let Some(seq) = store_one(&tx, arrival)? {
+                    last = Some(seq);
+                    stored += 1;
+                }
+            }
+            settings::put_setting(&tx, &cursor_key, &cursor)?;
+            tx.commit()?;
+            acknowledged(&signals, last);
+            Ok(stored)
+        })
+        .await
     }
 
     /// Applies what the indexer derived, after the deliveries queued before it; returns
@@ -426,18 +454,25 @@ fn store_all<'a>(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut last = None;
     for arrival in arrivals {
-        let raw = &arrival.raw;
-        // A delivery seen before (the same id) is already stored: nothing to add.
-        let Some(seq) = deliveries::insert(&tx, raw)? else {
-            continue;
-        };
-        if let Some(forward) = &arrival.forward {
-            forwards::queue(&tx, seq, &forward.target, raw.received_at, forward.looped)?;
+        if let Some(seq) = store_one(&tx, arrival)? {
+            last = Some(seq);
         }
-        last = Some(seq);
     }
     tx.commit()?;
     Ok(last)
+}
+
+/// A delivery and its forward; `None` when one with the same id is already stored (seen
+/// before: nothing to add).
+fn store_one(tx: &rusqlite::Transaction, arrival: &Arrival) -> Result<Option<i64>> {
+    let raw = &arrival.raw;
+    let Some(seq) = deliveries::insert(tx, raw)? else {
+        return Ok(None);
+    };
+    if let Some(forward) = &arrival.forward {
+        forwards::queue(tx, seq, &forward.target, raw.received_at, forward.looped)?;
+    }
+    Ok(Some(seq))
 }
 
 fn acknowledged(signals: &Signals, last: Option<i64>) {

@@ -84,6 +84,8 @@ pub fn test_options(data_dir: &Path) -> ServeOptions {
         forward: Default::default(),
         ingest_limits: Default::default(),
         ui_limits: ListenerLimits::ui_default(),
+        sync: None,
+        follow: None,
     }
 }
 

@@ -19,11 +19,12 @@ use crate::http::ui_assets;
 use crate::tokens::tokens_match;
 use answer::{ApiError, refuse};
 
-mod answer;
+pub(crate) mod answer;
 mod contacts;
 mod endpoints;
 mod events;
 mod export;
+mod follow;
 mod insights;
 mod replay;
 mod retention;
@@ -71,6 +72,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/stream", get(stream::live_stream))
         .route("/tunnel", get(tunnel::get_tunnel).put(tunnel::put_tunnel))
+        .route(
+            "/follow",
+            get(follow::get_follow)
+                .put(follow::put_follow)
+                .delete(follow::stop_following),
+        )
         .route("/export", get(export::export_events))
         .route(
             "/endpoints",

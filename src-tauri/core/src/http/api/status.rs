@@ -1,4 +1,5 @@
-//! The install at a glance: version, addresses, counts, tunnel, notices, store trouble.
+//! The install at a glance: version, addresses, counts, tunnel, relay followed, notices,
+//! store trouble.
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub(super) async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json
     Ok(Json(Status {
         contacts: counts.contacts,
         events: counts.events,
+        follow: state.follow.view(),
         indexing,
         ingest: state.ingest_base.clone(),
         listening: true,

@@ -1,5 +1,5 @@
-//! The live stream (SSE): stored deliveries, tunnel changes, forward results, store trouble,
-//! indexing progress, erasures.
+//! The live stream (SSE): stored deliveries, tunnel changes, forward results, the relay
+//! followed, store trouble, indexing progress, erasures.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -101,13 +101,20 @@ pub(super) async fn live_stream(
             .event("erased")
             .data(json!({ "generation": generation }).to_string()))
     });
+    // Following a relay: each change of where it stands, as a `follow` event.
+    let follow = WatchStream::from_changes(state.follow.watch_view()).map(|view| {
+        Ok(SseEvent::default()
+            .event("follow")
+            .json_data(&view)
+            .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")))
+    });
     let ready = stream::once(async { Ok(SseEvent::default().event("ready").data("{}")) });
     let stream = ready
         .chain(stream::select(
             stream::select(updates, tunnel),
             stream::select(
                 stream::select(forwarded, store),
-                stream::select(indexing, erased),
+                stream::select(stream::select(indexing, erased), follow),
             ),
         ))
         .take_until(state.shutdown.clone().cancelled_owned());

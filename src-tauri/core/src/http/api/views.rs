@@ -20,6 +20,8 @@ pub struct Status {
     pub contacts: i64,
     pub default_endpoint: String,
     pub events: i64,
+    /// The relay this install follows and how that goes (`state: 'off'` when none).
+    pub follow: crate::delivery::follow::FollowView,
     /// How far deliveries are indexed: `behind` of them are not in lists and searches yet.
     pub indexing: IndexProgress,
     /// `http://127.0.0.1:PORT`: where webhook URLs point on this machine.
