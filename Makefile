@@ -124,10 +124,11 @@ soak:
 	HOOKSCOPE_SOAK_SECONDS=600 cargo test --release -p hookscope-cli --test soak -- --nocapture
 	$(MAKE) test-fuzz FUZZ_SECONDS=600
 
-## Figures, not pass/fail: ingest vs a no-op handler, a store of a million events, export.
+## Figures, not pass/fail: the writer alone, ingest vs a no-op handler, a store of a million
+## events, export, forgetting, following a relay.
 bench: ui tests/browser/node_modules/.package-lock.json
 	$(call apt_ensure,$(APT_BENCH) $(APT_BROWSER))
-	cargo bench -p hookscope-cli --bench capture
+	cargo bench -p hookscope-cli --bench writer --bench capture --bench follow
 	cargo build --release -p hookscope-cli
 	cd tests/browser && HOOKSCOPE_BIN=$(CURDIR)/target/release/hookscope npx playwright test -c bench.config.ts
 	$(call apt_ensure,$(APT_WINDOW))

@@ -17,7 +17,10 @@ use hookscope_core::capture::RawDelivery;
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::indexer;
 
-const SALE: &[u8] = include_bytes!("../../../fixtures/systeme-automation/sale-completed.json");
+mod support;
+
+use support::{SALE, median, percentile, thread_cpu_micros, uuid_like};
+
 const STORE_EVENTS: usize = 1_000_000;
 const CONTACTS: usize = 50_000;
 
@@ -28,9 +31,6 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    if only.as_deref().is_none_or(|o| o == "writer") {
-        writer_alone();
-    }
     if only.as_deref().is_none_or(|o| o == "ingest") {
         runtime.block_on(ingest());
     }
@@ -97,11 +97,6 @@ fn wrk(url: &str, connections: usize, seconds: u64, script: &Path) -> WrkRun {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
     }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 async fn noop_server() -> String {
@@ -370,16 +365,6 @@ fn million_store() -> PathBuf {
     dir
 }
 
-fn uuid_like(i: usize) -> String {
-    format!("00000000-0000-7000-8000-{i:012}")
-}
-
-fn percentile(mut samples: Vec<Duration>, p: f64) -> f64 {
-    samples.sort();
-    let index = ((samples.len() as f64 * p).ceil() as usize).saturating_sub(1);
-    samples[index.min(samples.len() - 1)].as_secs_f64() * 1000.0
-}
-
 async fn timed(api: &reqwest::Client, base: &str, token: &str, paths: &[String]) -> (f64, f64) {
     let mut samples = Vec::with_capacity(paths.len());
     for path in paths {
@@ -570,75 +555,4 @@ fn run_measured(command: &mut Command) -> (std::process::ExitStatus, i64) {
     std::mem::forget(child);
     use std::os::unix::process::ExitStatusExt;
     (std::process::ExitStatus::from_raw(status), usage.ru_maxrss)
-}
-
-// ---- the writer alone -----------------------------------------------------------------
-
-/// What acknowledging costs without HTTP: rows per second the store takes as received at a
-/// given number of deliveries per transaction (synchronous=FULL), and what indexing them
-/// costs afterwards (the same deliveries, in the indexer's batches).
-fn writer_alone() {
-    println!("## Writer alone: sale payload stored as received, synchronous=FULL");
-    println!("| rows per commit | rows/s | wall µs per row | CPU µs per row |");
-    println!("|---:|---:|---:|---:|");
-    let raw = |i: usize| RawDelivery {
-        id: uuid_like(i),
-        received_at: i as i64,
-        endpoint_id: "ep".into(),
-        endpoint_name: "Bench".into(),
-        method: "POST".into(),
-        path: "/h/bench".into(),
-        query: None,
-        headers: vec![("content-type".into(), "application/json".into())],
-        remote_addr: Some("127.0.0.1:40000".into()),
-        client_ip: Some("127.0.0.1".into()),
-        via_tunnel: false,
-        body: Bytes::from_static(SALE),
-    };
-    let mut last = None;
-    for per_commit in [1usize, 16, 64, 256] {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Full).unwrap();
-        let total = (per_commit * 40).clamp(2_000, 20_000);
-        let deliveries: Vec<RawDelivery> = (0..total).map(raw).collect();
-        let started = Instant::now();
-        let cpu_before = thread_cpu_micros();
-        for chunk in deliveries.chunks(per_commit) {
-            let tx = conn.transaction().unwrap();
-            for delivery in chunk {
-                hookscope_core::store::deliveries::insert(&tx, delivery).unwrap();
-            }
-            tx.commit().unwrap();
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        let cpu = (thread_cpu_micros() - cpu_before) as f64;
-        println!(
-            "| {per_commit} | {:.0} | {:.1} | {:.1} |",
-            total as f64 / seconds,
-            seconds * 1e6 / total as f64,
-            cpu / total as f64
-        );
-        last = Some((dir, conn, total));
-    }
-    let (_dir, mut conn, total) = last.unwrap();
-    let started = Instant::now();
-    let cpu_before = thread_cpu_micros();
-    indexer::run_to_end(&mut conn, 1 << 20, |_, _| {}).unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu = (thread_cpu_micros() - cpu_before) as f64;
-    println!(
-        "\nIndexing them afterwards (read, decode, derive, one thread): {:.0} deliveries/s, {:.1} µs CPU each.\n",
-        total as f64 / seconds,
-        cpu / total as f64
-    );
-}
-
-/// CPU time (user + system) this thread has used, in microseconds: steadier than wall
-/// time on a shared machine.
-fn thread_cpu_micros() -> i64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    let micros = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
-    micros(usage.ru_utime) + micros(usage.ru_stime)
 }
