@@ -58,6 +58,8 @@ export async function freePort(): Promise<number> {
 export class Hookscope {
   webhookUrl = '';
   uiUrl = '';
+  /** What it printed, line by line (`Sync URL: …` and `Sync token: …` for a relay). */
+  printed: string[] = [];
   private child: ChildProcess | undefined;
 
   constructor(
@@ -83,7 +85,8 @@ export class Hookscope {
     });
     this.child = child;
     const lines = createInterface({ input: child.stdout! });
-    const printed: string[] = [];
+    this.printed = [];
+    const printed = this.printed;
     await new Promise<void>((done, fail) => {
       const timer = setTimeout(() => fail(new Error(`hookscope printed no URLs: ${printed.join(' | ')}`)), 20_000);
       child.once('exit', (code) => fail(new Error(`hookscope exited with ${code}`)));
@@ -98,6 +101,17 @@ export class Hookscope {
       });
     });
     return this;
+  }
+
+  /** The value of a line it printed as `NAME: value` (waits for it). */
+  async printedValue(name: string): Promise<string> {
+    const prefix = `${name}: `;
+    for (let waited = 0; waited < 10_000; waited += 50) {
+      const line = this.printed.find((l) => l.startsWith(prefix));
+      if (line) return line.slice(prefix.length);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`hookscope printed no ${name}: ${this.printed.join(' | ')}`);
   }
 
   /** Posts a delivery; returns the stored event id. */

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, type Page } from '@playwright/test';
-import { fixture, Hookscope, importEvents, tagAdded, tagAddedBody } from './hookscope.ts';
+import { fixture, freePort, Hookscope, importEvents, tagAdded, tagAddedBody } from './hookscope.ts';
 import { row, shot, test } from './watched.ts';
 
 const SIZES: [number, number][] = [
@@ -115,6 +115,14 @@ test('the window holds at every size with the longest content', async ({ hooksco
       });
       expect(answer.status).toBe(200);
       await expect(page.getByTestId('public-url')).toBeVisible();
+      // And a relay that is away: the header's longest state.
+      const follow = await fetch(`${hookscope.uiBase}/api/follow`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${hookscope.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: `http://127.0.0.1:${await freePort()}`, token: 'relay-token' }),
+      });
+      expect(follow.status).toBe(200);
+      await expect(page.getByTestId('relay-state')).toContainText('Relay unreachable since');
     }
     for (const [width, height] of SIZES) {
       const where = `${width}×${height}, tunnel ${tunnel}`;

@@ -105,6 +105,15 @@ test('the header says how long deliveries are kept, and a new policy prunes at o
  * the window has no room (the URL's length decides). */
 async function expectHeaderRetention(page: Page, text: string): Promise<void> {
   await page.keyboard.press('Escape');
+  // The header fits itself to what it now holds: wait until its level holds still.
+  const level = () => page.locator('header').getAttribute('class');
+  let last = await level();
+  for (let still = 0; still < 3; ) {
+    await page.waitForTimeout(100);
+    const now = await level();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
   const inline = page.locator('header .counts').getByTestId('retention-button');
   if (await inline.isVisible()) return expect(inline).toHaveText(text);
   await page.getByTestId('more-button').click();

@@ -10,6 +10,7 @@ import {
   type ErasureReport,
   type EventFilter,
   type EventSummary,
+  type FollowView,
   type ForwardView,
   type IndexProgress,
   type Registration,
@@ -40,7 +41,10 @@ export class AppModel {
   indexing = $state<IndexProgress | null>(null);
   /** How long deliveries are kept, and when pruning last ran. */
   retention = $state<RetentionPolicy | null>(null);
+  /** The relay this install follows and how that goes (`state: 'off'` when none). */
+  follow = $state<FollowView | null>(null);
   private storeFromStream = false;
+  private followFromStream = false;
   /** The URL change the user already acknowledged (they updated systeme.io). */
   acknowledgedChange = $state<string | null>(null);
   stream = $state<StreamState>('connecting');
@@ -250,6 +254,10 @@ export class AppModel {
       tunnel: (status) => this.setTunnel(status),
       indexing: (progress) => this.setIndexing(progress),
       erased: () => void this.erased(),
+      follow: (view) => {
+        this.followFromStream = true;
+        this.follow = view;
+      },
       store: (trouble) => {
         // Each connection's stream starts with the current state: it outranks a status
         // answer that may have been read before the latest change.
@@ -262,6 +270,7 @@ export class AppModel {
         else if (state === 'reconnecting') {
           this.problem = 'Connection to Hookscope lost. Reconnecting…';
           this.storeFromStream = false;
+          this.followFromStream = false;
         }
       },
     });
@@ -272,6 +281,7 @@ export class AppModel {
     this.status = status;
     this.setIndexing(status.indexing);
     if (!this.storeFromStream) this.storeTrouble = status.store ?? null;
+    if (!this.followFromStream) this.follow = status.follow;
     this.setTunnel(status.tunnel);
   }
 
@@ -293,6 +303,16 @@ export class AppModel {
   /** Keeps deliveries `days` days (null: until deleted); the server prunes at once. */
   async setRetention(days: number | null): Promise<void> {
     this.retention = await this.backend.setRetention(days);
+  }
+
+  /** Follows a relay from now on; errors (a plain http:// URL to another machine) are for
+   * the caller to show. */
+  async followRelay(url: string, token: string): Promise<void> {
+    this.follow = await this.backend.followRelay(url, token);
+  }
+
+  async stopFollowing(): Promise<void> {
+    this.follow = await this.backend.stopFollowing();
   }
 
   /** Forgets a person (everything about them or mentioning them); the timeline goes back

@@ -9,6 +9,7 @@ import {
   type ErasureReport,
   type EventFilter,
   type EventSummary,
+  type FollowView,
   type IndexProgress,
   type Page,
   type Registration,
@@ -110,7 +111,22 @@ class FakeBackend implements Backend {
       notices: [],
       sqlite_memory_bytes: 0,
       indexing: this.indexingProgress,
+      follow: this.followView,
     };
+  }
+  followView: FollowView = { relay: null, state: 'off', behind: 0, since: null, reason: null, received: 0 };
+  async followRelay(url: string, token: string): Promise<FollowView> {
+    if (url.startsWith('http://') && !url.startsWith('http://127.0.0.1')) {
+      throw new ApiError('invalid', `the relay URL ${url} is plain http:// to another machine`, 400);
+    }
+    this.followed.push([url, token]);
+    this.followView = { ...this.followView, relay: url, state: 'connecting' };
+    return this.followView;
+  }
+  followed: [string, string][] = [];
+  async stopFollowing(): Promise<FollowView> {
+    this.followView = { relay: null, state: 'off', behind: 0, since: null, reason: null, received: 0 };
+    return this.followView;
   }
   indexingProgress: IndexProgress = { through: 0, behind: 0 };
   forgotten: string[] = [];
@@ -698,6 +714,33 @@ describe('bursts of deliveries', () => {
     expect(backend.queries.length).toBe(asked + 1);
     expect(model.events[0]!.id).toBe('newest');
     expect(model.events.length).toBeLessThan(100);
+    model.stop();
+  });
+});
+
+describe('following a relay', () => {
+  it('shows the state the server reports, then each change the stream brings', async () => {
+    const backend = new FakeBackend();
+    backend.followView = { relay: 'https://relay.example.com', state: 'unreachable', behind: 0, since: '2026-12-01T10:00:00.000000Z', reason: 'cannot reach the relay', received: 0 };
+    const model = new AppModel(backend);
+    await model.start();
+    expect(model.follow?.state, 'as the status said at start').toBe('unreachable');
+    backend.handlers!.follow({ relay: 'https://relay.example.com', state: 'catching_up', behind: 1200, since: null, reason: null, received: 300 });
+    expect([model.follow?.state, model.follow?.behind]).toEqual(['catching_up', 1200]);
+    model.stop();
+  });
+
+  it('follows and stops following; a refused URL is the caller\'s to show', async () => {
+    const backend = new FakeBackend();
+    const model = new AppModel(backend);
+    await model.start();
+    await expect(model.followRelay('http://relay.example.com', 't')).rejects.toThrow('plain http://');
+    expect(backend.followed, 'nothing was followed').toEqual([]);
+    await model.followRelay('https://relay.example.com', 'sync-token');
+    expect(backend.followed).toEqual([['https://relay.example.com', 'sync-token']]);
+    expect(model.follow?.state).toBe('connecting');
+    await model.stopFollowing();
+    expect(model.follow?.state).toBe('off');
     model.stop();
   });
 });

@@ -101,6 +101,7 @@ describe('HttpBackend stream', () => {
       store: (trouble) => seen.push(`store ${trouble ? trouble.refused : 'ok'}`),
       indexing: (progress) => seen.push(`indexing ${progress.behind}`),
       erased: () => seen.push('erased'),
+      follow: (view) => seen.push(`follow ${view.state} ${view.behind}`),
     });
     const first = FakeEventSource.opened[0]!;
     first.emit('ready');
@@ -111,11 +112,12 @@ describe('HttpBackend stream', () => {
     first.emit('store', 'null');
     first.emit('indexing', '{"through":5,"behind":12}');
     first.emit('erased', '{"generation":1}');
+    first.emit('follow', '{"relay":"https://relay","state":"catching_up","behind":40,"since":null,"reason":null,"received":10}');
     first.onerror!();
     expect(first.closed).toBe(true);
     vi.advanceTimersByTime(500);
     FakeEventSource.opened[1]!.emit('ready');
-    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'forwarded e1 200', 'store 3', 'store ok', 'indexing 12', 'erased', 'reconnecting', 'reconnecting', 'live', 'resync']);
+    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'forwarded e1 200', 'store 3', 'store ok', 'indexing 12', 'erased', 'follow catching_up 40', 'reconnecting', 'reconnecting', 'live', 'resync']);
     stop();
     expect(FakeEventSource.opened[1]!.closed).toBe(true);
   });

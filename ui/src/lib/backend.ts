@@ -20,6 +20,7 @@ import {
   type Page,
   type Registration,
   type ReplayResult,
+  type FollowView,
   type RetentionPolicy,
   type Shape,
   type ShapeSummary,
@@ -48,6 +49,8 @@ export interface StreamHandlers {
   indexing(progress: IndexProgress): void;
   /** Deliveries were forgotten or pruned: what is shown may hold some. */
   erased(): void;
+  /** Following a relay changed: connecting, catching up, following, unreachable, off. */
+  follow(view: FollowView): void;
 }
 
 export interface Backend {
@@ -102,6 +105,10 @@ export interface Backend {
   retention(): Promise<RetentionPolicy>;
   /** Keeps deliveries `days` days (null: until deleted); pruning starts at once. */
   setRetention(days: number | null): Promise<RetentionPolicy>;
+  /** Follows the relay at `url` with its sync token from now on (remembered). */
+  followRelay(url: string, token: string): Promise<FollowView>;
+  /** Stops following; what was pulled stays. */
+  stopFollowing(): Promise<FollowView>;
 }
 
 export function queryString(params: Record<string, string | number | boolean | undefined | null>): string {
@@ -259,6 +266,14 @@ export class HttpBackend implements Backend {
     return (await this.send('PUT', '/api/retention', { days })).json();
   }
 
+  async followRelay(url: string, token: string): Promise<FollowView> {
+    return (await this.send('PUT', '/api/follow', { url, token })).json();
+  }
+
+  async stopFollowing(): Promise<FollowView> {
+    return (await this.send('DELETE', '/api/follow', {})).json();
+  }
+
   async forwardAnswer(eventId: string): Promise<ForwardAnswer> {
     return (await this.get(`/api/events/${encodeURIComponent(eventId)}/forward`)).json();
   }
@@ -336,6 +351,9 @@ export class HttpBackend implements Backend {
         handlers.indexing(JSON.parse((message as MessageEvent<string>).data));
       });
       source.addEventListener('erased', () => handlers.erased());
+      source.addEventListener('follow', (message) => {
+        handlers.follow(JSON.parse((message as MessageEvent<string>).data));
+      });
       source.onerror = () => {
         // EventSource retries by itself unless the server refused outright; either way
         // we take over so the delay grows and the state is shown.

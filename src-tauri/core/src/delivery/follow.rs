@@ -128,11 +128,20 @@ impl FollowControl {
 
     /// Follows `target` from now on (`None`: stops following). The caller remembers it.
     pub fn set(&self, target: Option<FollowTarget>) {
-        self.target.send_if_modified(|current| {
+        let relay = target.as_ref().map(|t| t.url.clone());
+        let changed = self.target.send_if_modified(|current| {
             let changed = *current != target;
             *current = target;
             changed
         });
+        // Said at once, so whoever changed it reads the new state back.
+        if changed {
+            self.view.send_replace(FollowView {
+                state: if relay.is_some() { "connecting" } else { "off" },
+                relay,
+                ..FollowView::default()
+            });
+        }
     }
 
     pub fn view(&self) -> FollowView {
@@ -227,7 +236,10 @@ async fn follow(handle: &FollowHandle, target: &FollowTarget) {
             wait = RETRY_FIRST;
         }
         if let Err(why) = outcome {
-            tracing::warn!(relay = %target.url, %why, "relay unreachable");
+            // Said once per reason, not at every try.
+            if handle.control.view.borrow().reason.as_deref() != Some(why.as_str()) {
+                tracing::warn!(relay = %target.url, %why, "relay unreachable");
+            }
             set_unreachable(handle, target, &why);
         }
         tokio::time::sleep(wait).await;
@@ -494,16 +506,17 @@ fn seq_of(line: &[u8]) -> Option<i64> {
     serde_json::from_slice::<Seq>(line).ok().map(|s| s.seq)
 }
 
-/// An error with its causes ("error sending request: connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// What went wrong at the bottom of a request's error ("Connection refused (os error
+/// 111)", "dns error: ..."): the layers above it only repeat the URL.
+fn error_chain(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return "it did not answer in time".into();
     }
-    text
+    let mut deepest: &dyn std::error::Error = error;
+    while let Some(cause) = deepest.source() {
+        deepest = cause;
+    }
+    deepest.to_string()
 }
 
 #[cfg(test)]
