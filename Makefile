@@ -19,6 +19,8 @@ APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates file \
 APT_BROWSER := chromium fonts-dejavu-core zsh fish
 APT_WINDOW := xvfb xauth webkit2gtk-driver dbus
 APT_BENCH := wrk
+# cargo deb works out the libraries a binary needs with dpkg-shlibdeps.
+APT_PACKAGE := dpkg-dev
 
 # Installs the Debian packages in $(1) that are missing; a warm machine skips apt.
 define apt_ensure
@@ -32,7 +34,7 @@ define apt_ensure
 	fi
 endef
 
-.PHONY: run build ui bundle api-types test test-ui test-browser test-desktop test-fuzz soak bench deps lint clean
+.PHONY: run build ui packages api-types test test-ui test-browser test-desktop test-fuzz test-packages soak bench deps lint clean
 
 deps:
 	$(call apt_ensure,$(APT_BUILD))
@@ -68,9 +70,28 @@ run: build
 	  exec $(BIN_DIR)/hookscope serve; \
 	fi
 
-## An installable .deb of the desktop app, under target/release/bundle/deb/.
-bundle: ui
-	cd src-tauri && ../ui/node_modules/.bin/tauri build --bundles deb
+## Two Debian packages in target/debian/: `hookscope` (the command, its man pages and
+## completions, and the hookscope service; no GUI libraries) and `hookscope-desktop` (the
+## window; depends on the first).
+packages: ui
+	$(call apt_ensure,$(APT_BUILD) $(APT_PACKAGE))
+	@command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --version '^3.8'
+	cargo build --release -p hookscope-cli
+	rm -rf target/release/packaging target/debian
+	mkdir -p target/release/packaging/completions
+	target/release/hookscope man-pages target/release/packaging/man
+	target/release/hookscope completions bash > target/release/packaging/completions/hookscope
+	target/release/hookscope completions zsh > target/release/packaging/completions/_hookscope
+	target/release/hookscope completions fish > target/release/packaging/completions/hookscope.fish
+	cargo deb -p hookscope-cli --no-build
+	cargo deb -p hookscope-desktop
+	@ls -l target/debian/*.deb
+
+## Installs both packages on this machine, runs what they hold (the command, the service's
+## command line, the window under Xvfb), and removes them.
+test-packages: packages
+	$(call apt_ensure,$(APT_WINDOW))
+	$(SUDO) tests/packages/check.sh
 
 FUZZ_MANIFEST := src-tauri/core/fuzz/Cargo.toml
 
@@ -115,7 +136,7 @@ test-fuzz: ui
 	src-tauri/core/fuzz/run.sh $(FUZZ_SECONDS)
 
 ## Every test. cargo test runs last: CI reads its summary lines.
-test: lint test-ui test-browser test-desktop test-fuzz
+test: lint test-ui test-browser test-desktop test-packages test-fuzz
 	cargo test --workspace
 
 ## The long runs: a 10-minute soak (steady load, readers, exports, stalled streams) and

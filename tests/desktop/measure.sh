@@ -4,7 +4,7 @@
 # - cold start: process start to "Webhook URL:" (the listener is accepting deliveries),
 #   median of 5 starts;
 # - idle memory after 10 s: the app and its WebKit processes (RSS and PSS);
-# - the .deb's size, when `make bundle` has built it.
+# - the packages' sizes, when `make packages` has built them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 app=target/release/hookscope-desktop
@@ -50,9 +50,9 @@ measure() {
 
 echo "## Desktop app (release build, Xvfb)"
 measure
-deb=$(ls target/release/bundle/deb/*.deb 2>/dev/null | head -1 || true)
-if [ -n "$deb" ]; then
-  echo ".deb: $(basename "$deb"), $(( $(stat -c %s "$deb") / 1024 )) KiB"
+debs=$(ls target/debian/*.deb 2>/dev/null || true)
+if [ -n "$debs" ]; then
+  for deb in $debs; do echo ".deb: $(basename "$deb"), $(( $(stat -c %s "$deb") / 1024 )) KiB"; done
 else
-  echo ".deb: not built (make bundle)"
+  echo ".deb: not built (make packages)"
 fi

@@ -1,5 +1,6 @@
 //! `hookscope`: the headless door into Hookscope's core. A module per command.
 
+mod docs;
 mod endpoint;
 mod endpoints;
 mod erasure;
@@ -59,6 +60,11 @@ enum Command {
     /// Send stored events again (to the endpoint's forward target or --to URL), as they
     /// arrived, edited (--body) or re-signed with the endpoint's secret (--resign).
     Replay(replay::ReplayArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(docs::CompletionsArgs),
+    /// Write the man pages into a folder (for packagers).
+    #[command(hide = true)]
+    ManPages(docs::ManPagesArgs),
 }
 
 #[derive(Args)]
@@ -98,6 +104,8 @@ fn main() -> std::process::ExitCode {
         Command::Endpoints(args) => endpoints::run(args),
         Command::Systeme(args) => systeme::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::ManPages(args) => docs::man_pages(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
