@@ -26,7 +26,7 @@ use crate::http::sync::{self, SyncState};
 use crate::http::{api, listener};
 use crate::store::db::{self, Synchronous};
 use crate::store::endpoints::{self, Directory};
-use crate::store::indexer::{self, IndexerHandle};
+use crate::store::index_worker::{self, IndexerHandle};
 use crate::store::settings;
 use crate::store::writer::Writer;
 use crate::tokens;
@@ -490,7 +490,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     forward::start(state.forward_handle());
     state.follow.set(follow);
     follow::start(state.follow_handle());
-    let indexer = indexer::start(IndexerHandle {
+    let indexer = index_worker::start(IndexerHandle {
         database: state.database.clone(),
         writer: state.writer.clone(),
         inflate_limit: state.max_body,

@@ -12,6 +12,7 @@ pub mod erasure;
 pub mod events;
 pub mod forwards;
 pub mod funnels;
+pub mod index_worker;
 pub mod indexer;
 pub mod retention;
 pub mod settings;

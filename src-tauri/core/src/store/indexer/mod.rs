@@ -4,36 +4,28 @@
 //! the same transaction as what it derived. It never holds up an acknowledgement: it
 //! reads and decodes on a thread of its own at a lower priority, and the writer applies
 //! what it derived between acknowledging transactions. After a crash it goes on from its
-//! position; [`reset`] makes it derive everything again (`hookscope reindex`).
+//! position; [`reset`] makes it derive everything again (`hookscope reindex`). The thread
+//! of a running server is [`crate::store::index_worker`].
 
 pub mod derive;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde::Serialize;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::capture::{Capture, Decoding};
 use crate::error::Result;
 use crate::store::events::EventMeta;
 use crate::store::shapes::ShapeLearner;
-use crate::store::writer::Writer;
-use crate::store::{db, deliveries, endpoints, forwards, settings};
+use crate::store::{deliveries, endpoints, forwards, settings};
 
 /// The last delivery whose derived state is stored (settings key).
 pub const POSITION: &str = "index.through";
 /// Deliveries read and decoded in one batch, and how many body bytes at most.
 const BATCH_ROWS: usize = 2_000;
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
-
-/// How often an idle indexer looks for deliveries stored by another process.
-const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_millis(250);
-/// How long it waits after a failure (a full disk) before trying again.
-const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How far the indexer has come: the last delivery indexed, and how many wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
@@ -215,109 +207,4 @@ pub fn reset_in(tx: &Transaction) -> Result<()> {
     )?;
     settings::delete_setting(tx, POSITION)?;
     Ok(())
-}
-
-/// What the indexer thread of a running server works with.
-pub struct IndexerHandle {
-    pub database: PathBuf,
-    pub writer: Arc<Writer>,
-    pub inflate_limit: usize,
-    pub shutdown: CancellationToken,
-    /// To wait for new deliveries from a thread that is not the runtime's.
-    pub runtime: tokio::runtime::Handle,
-}
-
-/// Starts the indexer thread of a running server: it catches up, then follows each commit.
-pub fn start(handle: IndexerHandle) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("hookscope-indexer".into())
-        .spawn(move || {
-            lower_priority();
-            if let Err(error) = follow(&handle)
-                && !handle.shutdown.is_cancelled()
-            {
-                tracing::error!(%error, "the indexer stopped");
-            }
-        })
-        .expect("the indexer thread starts")
-}
-
-/// Why the indexer stopped waiting.
-enum Wake {
-    Committed,
-    Idle,
-    Stopping,
-}
-
-fn follow(handle: &IndexerHandle) -> Result<()> {
-    let conn = db::open_reader(&handle.database)?;
-    let mut committed: watch::Receiver<i64> = handle.writer.watch_committed();
-    let mut through = handle.writer.watch_indexed().borrow().through;
-    // Said once per spell of failures (a full disk), not at every try.
-    let mut failing = false;
-    loop {
-        if handle.shutdown.is_cancelled() {
-            return Ok(());
-        }
-        let step = read(&conn, through, handle.inflate_limit).and_then(|batch| match batch {
-            Some(batch) => {
-                through = handle.writer.apply_index(batch)?;
-                Ok(true)
-            }
-            None => {
-                // An erasure may have set the position back to derive everything again.
-                through = position(&conn)?;
-                Ok(false)
-            }
-        });
-        let wait = match step {
-            Ok(true) => {
-                if std::mem::take(&mut failing) {
-                    tracing::info!("indexing again");
-                }
-                continue;
-            }
-            Ok(false) => LOOK_AGAIN,
-            Err(crate::error::Error::ShuttingDown) => return Ok(()),
-            Err(error) => {
-                if !std::mem::replace(&mut failing, true) {
-                    tracing::warn!(%error, "indexing failed; trying again every second");
-                }
-                // What was applied is the truth: go on from the stored position.
-                through = position(&conn)?;
-                RETRY_AFTER
-            }
-        };
-        // Nothing new (or a failure): wait for the next commit, or look again in a
-        // moment for deliveries another process stored (`hookscope import`).
-        let shutdown = handle.shutdown.clone();
-        let woken = handle.runtime.block_on(async {
-            tokio::select! {
-                changed = committed.changed(), if !failing => match changed {
-                    Ok(()) => Wake::Committed,
-                    Err(_) => Wake::Stopping,
-                },
-                () = tokio::time::sleep(wait) => Wake::Idle,
-                () = shutdown.cancelled() => Wake::Stopping,
-            }
-        });
-        match woken {
-            Wake::Stopping => return Ok(()),
-            // Quiet for a while: a good moment to see whether `hookscope forget` erased
-            // something (while deliveries arrive, applying a batch looks anyway).
-            Wake::Idle if !failing => handle.writer.look_for_erasures()?,
-            Wake::Idle | Wake::Committed => {}
-        }
-    }
-}
-
-/// Under load the indexer yields to acknowledging deliveries: the system schedules its
-/// thread after the listener's and the writer's.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: sets this thread's own nice value; no memory is touched.
-    unsafe {
-        let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, thread, 10);
-    }
 }
