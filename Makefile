@@ -80,6 +80,7 @@ packages: ui
 	rm -rf target/release/packaging target/debian
 	mkdir -p target/release/packaging/completions
 	target/release/hookscope man-pages target/release/packaging/man
+	gzip -9n target/release/packaging/man/*.1
 	target/release/hookscope completions bash > target/release/packaging/completions/hookscope
 	target/release/hookscope completions zsh > target/release/packaging/completions/_hookscope
 	target/release/hookscope completions fish > target/release/packaging/completions/hookscope.fish
