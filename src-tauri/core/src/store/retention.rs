@@ -177,6 +177,11 @@ pub fn finish(
         LAST_RUN,
         &serde_json::to_string(&run).expect("serialises"),
     )?;
+    // Counted as an erasure once more: windows reloaded after the batches, before shapes
+    // were learned again and the run was recorded; they reload once it is all done.
+    if pruned > 0 {
+        erasure::count_erasure(&tx)?;
+    }
     tx.commit()?;
     if erasure::scrub_pending(conn)? {
         erasure::scrub(conn)?;
