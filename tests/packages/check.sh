@@ -36,6 +36,7 @@ chmod 755 "$work"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  pkill -x hookscope-deskt 2>/dev/null || true
   dpkg --purge hookscope-desktop hookscope >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -69,13 +70,10 @@ data="$work/state"
 install -d -o nobody -m 700 "$data"
 # The unit's environment and /etc/default/hookscope, on free ports (another Hookscope may
 # run on this machine); the data folder is what StateDirectory= gives the service.
-set -a
-# shellcheck disable=SC1091
-source /etc/default/hookscope
-set +a
-[[ "$HOOKSCOPE_SYNC" == 127.0.0.1:* && "$HOOKSCOPE_PROXY" == 127.0.0.1:* ]] \
+setting() { bash -c "set -a; source /etc/default/hookscope; printf '%s' \"\${$1:-}\""; }
+[[ "$(setting HOOKSCOPE_SYNC)" == 127.0.0.1:* && "$(setting HOOKSCOPE_PROXY)" == 127.0.0.1:* ]] \
   || fail "/etc/default/hookscope does not make a relay on loopback"
-setpriv --reuid=nobody --regid=nogroup --clear-groups -- env HOOKSCOPE_DATA_DIR="$data" HOOKSCOPE_TUNNEL="$HOOKSCOPE_TUNNEL" \
+setpriv --reuid=nobody --regid=nogroup --clear-groups -- env HOOKSCOPE_DATA_DIR="$data" HOOKSCOPE_TUNNEL="$(setting HOOKSCOPE_TUNNEL)" \
   HOOKSCOPE_INGEST=127.0.0.1:0 HOOKSCOPE_UI=127.0.0.1:0 HOOKSCOPE_PROXY=127.0.0.1:0 HOOKSCOPE_SYNC=127.0.0.1:0 \
   $execstart >"$work/service.out" 2>"$work/service.err" &
 pids+=($!)
@@ -111,8 +109,11 @@ grep -q '^Webhook URL:' "$work/window.out" || { cat "$work/window.err"; fail "th
 curl -sf -X POST --data 'hello from the package test' "$(sed -n 's/^Webhook URL: //p' "$work/window.out")" >/dev/null \
   || fail "the window's listener did not take a delivery"
 sleep 2
-pgrep -x hookscope-deskt >/dev/null || pgrep -f /usr/bin/hookscope-desktop >/dev/null || fail "the window quit"
-kill -TERM "${pids[-1]}" 2>/dev/null; pkill -TERM -f /usr/bin/hookscope-desktop || true
+# The process name is cut to 15 characters.
+app=$(pgrep -n -x hookscope-deskt) || fail "the window quit"
+kill -TERM "$app"
+for _ in $(seq 100); do kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$app" 2>/dev/null || fail "the window did not stop on SIGTERM within 10 s"
 wait "${pids[-1]}" 2>/dev/null || true
 say "the window started, took a delivery, and stopped"
 
