@@ -12,14 +12,12 @@ use std::process::Command;
 use std::time::Instant;
 
 use bytes::Bytes;
-use hookscope_core::app::{self, ServeOptions};
-use hookscope_core::capture::RawDelivery;
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::indexer;
 
 mod support;
 
-use support::{SALE, median, percentile, thread_cpu_micros, uuid_like};
+use support::{SALE, median, percentile, thread_cpu_micros};
 
 const STORE_EVENTS: usize = 1_000_000;
 const CONTACTS: usize = 50_000;
@@ -110,28 +108,6 @@ async fn noop_server() -> String {
     format!("http://{addr}/h/noop")
 }
 
-/// Hookscope on free ports over `data_dir`.
-async fn start(data_dir: &Path, synchronous: Synchronous) -> hookscope_core::Running {
-    app::start(ServeOptions {
-        data_dir: data_dir.to_path_buf(),
-        ingest: "127.0.0.1:0".parse().unwrap(),
-        ui: "127.0.0.1:0".parse().unwrap(),
-        max_body: app::DEFAULT_MAX_BODY,
-        synchronous,
-        tunnel: Some(hookscope_core::tunnel::TunnelChoice::Off),
-        tunnel_options: Default::default(),
-        proxy: None,
-        systeme_api: None,
-        forward: Default::default(),
-        ingest_limits: Default::default(),
-        ui_limits: hookscope_core::http::listener::ListenerLimits::ui_default(),
-        sync: None,
-        follow: None,
-    })
-    .await
-    .unwrap()
-}
-
 /// The durable floor: what any "2xx after a durable commit" design must at least pay.
 /// axum reading the body; one SQLite writer thread; WAL, synchronous=FULL; up to 256
 /// queued rows per transaction; a row of (received time, path, headers, body) with no
@@ -198,7 +174,7 @@ async fn floor_server(dir: &Path) -> String {
 
 async fn ingest() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), Synchronous::Full).await;
+    let running = support::start(dir.path(), Synchronous::Full, false, None).await;
     let noop = noop_server().await;
     let floor = floor_server(dir.path()).await;
     let script = dir.path().join("post.lua");
@@ -258,7 +234,7 @@ async fn ingest() {
     );
     // The price of durability: the same load with commits that skip the fsync.
     let relaxed_dir = tempfile::tempdir().unwrap();
-    let relaxed = start(relaxed_dir.path(), Synchronous::Normal).await;
+    let relaxed = support::start(relaxed_dir.path(), Synchronous::Normal, false, None).await;
     let mut relaxed_runs = Vec::new();
     for _ in 0..3 {
         let (url, script) = (relaxed.webhook_url.clone(), script.clone());
@@ -316,20 +292,7 @@ fn million_store() -> PathBuf {
                 i % 97,
                 "x".repeat(700)
             );
-            let raw = RawDelivery {
-                id: uuid_like(i),
-                received_at: start_micros + i as i64 * 1_000_000,
-                endpoint_id: "ep_bench".into(),
-                endpoint_name: "Bench".into(),
-                method: "POST".into(),
-                path: "/h/bench".into(),
-                query: None,
-                headers: vec![("content-type".into(), "application/json".into())],
-                remote_addr: Some("127.0.0.1:40000".into()),
-                client_ip: Some("127.0.0.1".into()),
-                via_tunnel: false,
-                body: Bytes::from(body),
-            };
+            let raw = support::delivery(i, start_micros + i as i64 * 1_000_000, Bytes::from(body));
             hookscope_core::store::deliveries::insert(&tx, &raw).unwrap();
         }
         tx.commit().unwrap();
@@ -384,7 +347,7 @@ async fn timed(api: &reqwest::Client, base: &str, token: &str, paths: &[String])
 
 async fn store() {
     let dir = million_store();
-    let running = start(&dir, Synchronous::Full).await;
+    let running = support::start(&dir, Synchronous::Full, false, None).await;
     let (base, token) = running.ui_url.split_once("/?token=").unwrap();
     let api = reqwest::Client::new();
     let mut rng = 0x2545F4914F6CDD1Du64;

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hookscope_core::app::{self, ServeOptions};
+use hookscope_core::app;
 use hookscope_core::delivery::follow::FollowTarget;
 use hookscope_core::store::db::Synchronous;
 
@@ -30,24 +30,7 @@ fn main() {
 }
 
 async fn start(data_dir: &Path, sync: bool, follow: Option<FollowTarget>) -> app::Running {
-    app::start(ServeOptions {
-        data_dir: data_dir.to_path_buf(),
-        ingest: "127.0.0.1:0".parse().unwrap(),
-        ui: "127.0.0.1:0".parse().unwrap(),
-        max_body: app::DEFAULT_MAX_BODY,
-        synchronous: Synchronous::Full,
-        tunnel: Some(hookscope_core::tunnel::TunnelChoice::Off),
-        tunnel_options: Default::default(),
-        proxy: None,
-        systeme_api: None,
-        forward: Default::default(),
-        ingest_limits: Default::default(),
-        ui_limits: hookscope_core::http::listener::ListenerLimits::ui_default(),
-        sync: sync.then(|| "127.0.0.1:0".parse().unwrap()),
-        follow,
-    })
-    .await
-    .unwrap()
+    support::start(data_dir, Synchronous::Full, sync, follow).await
 }
 
 /// When each event id showed on the follower's live stream.

@@ -10,7 +10,7 @@ use hookscope_core::store::indexer;
 
 mod support;
 
-use support::{SALE, thread_cpu_micros, uuid_like};
+use support::{SALE, thread_cpu_micros};
 
 fn main() {
     writer_alone();
@@ -23,20 +23,7 @@ fn writer_alone() {
     println!("## Writer alone: sale payload stored as received, synchronous=FULL");
     println!("| rows per commit | rows/s | wall µs per row | CPU µs per row |");
     println!("|---:|---:|---:|---:|");
-    let raw = |i: usize| RawDelivery {
-        id: uuid_like(i),
-        received_at: i as i64,
-        endpoint_id: "ep".into(),
-        endpoint_name: "Bench".into(),
-        method: "POST".into(),
-        path: "/h/bench".into(),
-        query: None,
-        headers: vec![("content-type".into(), "application/json".into())],
-        remote_addr: Some("127.0.0.1:40000".into()),
-        client_ip: Some("127.0.0.1".into()),
-        via_tunnel: false,
-        body: Bytes::from_static(SALE),
-    };
+    let raw = |i: usize| support::delivery(i, i as i64, Bytes::from_static(SALE));
     let mut last = None;
     for per_commit in [1usize, 16, 64, 256] {
         let dir = tempfile::tempdir().unwrap();

@@ -362,7 +362,11 @@ async fn the_sync_listener_wants_its_token_and_serves_nothing_but_sync() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert_eq!(page.headers()["x-hookscope-left"], "0");
+    assert_eq!(
+        page.headers()["x-hookscope-head"],
+        "3",
+        "how far there is to go: the newest seq"
+    );
     let text = page.text().await.unwrap();
     let lines: Vec<Value> = text
         .lines()

@@ -176,7 +176,7 @@ export type FollowView = {
  */
 relay: string | null, state: 'off' | 'connecting' | 'catching_up' | 'following' | 'unreachable', 
 /**
- * Deliveries the relay holds that are not here yet (while catching up).
+ * Deliveries the relay holds that are not here yet, at most (while catching up).
  */
 behind: number, 
 /**

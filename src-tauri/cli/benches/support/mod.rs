@@ -1,7 +1,14 @@
 //! Shared by the benches: the sample payload, ids, percentiles, CPU time.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::time::Duration;
+
+use bytes::Bytes;
+use hookscope_core::app::{self, ServeOptions};
+use hookscope_core::capture::RawDelivery;
+use hookscope_core::delivery::follow::FollowTarget;
+use hookscope_core::store::db::Synchronous;
 
 /// A systeme.io sale, the payload most benches send.
 pub const SALE: &[u8] =
@@ -32,4 +39,50 @@ pub fn thread_cpu_micros() -> i64 {
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
     let micros = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
     micros(usage.ru_utime) + micros(usage.ru_stime)
+}
+
+/// Hookscope on free ports over `data_dir`, no tunnel; a relay with `sync`, a follower
+/// with `follow`.
+pub async fn start(
+    data_dir: &Path,
+    synchronous: Synchronous,
+    sync: bool,
+    follow: Option<FollowTarget>,
+) -> app::Running {
+    app::start(ServeOptions {
+        data_dir: data_dir.to_path_buf(),
+        ingest: "127.0.0.1:0".parse().unwrap(),
+        ui: "127.0.0.1:0".parse().unwrap(),
+        max_body: app::DEFAULT_MAX_BODY,
+        synchronous,
+        tunnel: Some(hookscope_core::tunnel::TunnelChoice::Off),
+        tunnel_options: Default::default(),
+        proxy: None,
+        systeme_api: None,
+        forward: Default::default(),
+        ingest_limits: Default::default(),
+        ui_limits: hookscope_core::http::listener::ListenerLimits::ui_default(),
+        sync: sync.then(|| "127.0.0.1:0".parse().unwrap()),
+        follow,
+    })
+    .await
+    .unwrap()
+}
+
+/// Delivery `i` as stored, received at `received_at` (µs), with `body`.
+pub fn delivery(i: usize, received_at: i64, body: Bytes) -> RawDelivery {
+    RawDelivery {
+        id: uuid_like(i),
+        received_at,
+        endpoint_id: "ep_bench".into(),
+        endpoint_name: "Bench".into(),
+        method: "POST".into(),
+        path: "/h/bench".into(),
+        query: None,
+        headers: vec![("content-type".into(), "application/json".into())],
+        remote_addr: Some("127.0.0.1:40000".into()),
+        client_ip: Some("127.0.0.1".into()),
+        via_tunnel: false,
+        body,
+    }
 }

@@ -473,8 +473,8 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         servers.push(tokio::spawn(listener::serve(
             sync_listener,
             sync::router(sync_state),
-            SYNC_LIMITS.clone(),
-            listener::connection_slots(&SYNC_LIMITS, 0),
+            sync_limits(),
+            listener::connection_slots(&sync_limits(), 0),
             state.shutdown.clone(),
             || (),
         )));
@@ -512,17 +512,14 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     })
 }
 
-/// Followers a relay serves at once.
-const SYNC_LIMITS: ListenerLimits = ListenerLimits {
-    header_read: Duration::from_secs(30),
-    body_idle: Duration::from_secs(30),
-    body_total: Duration::from_secs(30),
-    max_connections: 64,
-    max_headers: 64,
-    write_stall: Duration::from_secs(30),
-    body_budget: 0,
-    decodes_at_once: 1,
-};
+/// The sync listener's limits: the UI port's, for at most 64 followers at once (it takes
+/// no bodies, so the body limits never apply).
+fn sync_limits() -> ListenerLimits {
+    ListenerLimits {
+        max_connections: 64,
+        ..ListenerLimits::ui_default()
+    }
+}
 
 /// The relay to follow: the one given (then remembered), else the remembered one.
 fn remembered_follow(

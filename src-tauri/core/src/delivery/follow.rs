@@ -94,7 +94,7 @@ pub struct FollowView {
     pub relay: Option<String>,
     #[ts(type = "'off' | 'connecting' | 'catching_up' | 'following' | 'unreachable'")]
     pub state: &'static str,
-    /// Deliveries the relay holds that are not here yet (while catching up).
+    /// Deliveries the relay holds that are not here yet, at most (while catching up).
     pub behind: i64,
     /// Unreachable since (RFC 3339), and why.
     pub since: Option<String>,
@@ -289,12 +289,21 @@ impl Session<'_> {
                     continue;
                 }
             }
-            let left: i64 = number_header(&response, "x-hookscope-left")?;
+            let head: i64 = number_header(&response, "x-hookscope-head")?;
             let page = read_page(response).await?;
             let lines = page.split(|&b| b == b'\n').filter(|l| !l.is_empty());
             let count = self.store(&mut cursor, lines).await?;
-            self.show(if left > 0 { "catching_up" } else { "following" }, left);
-            if left == 0 || count == 0 {
+            // Seqs an erasure left out count too: at most this many to go.
+            let behind = (head - cursor.seq).max(0);
+            self.show(
+                if behind > 0 {
+                    "catching_up"
+                } else {
+                    "following"
+                },
+                behind,
+            );
+            if behind == 0 || count == 0 {
                 break;
             }
         }

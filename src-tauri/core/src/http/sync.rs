@@ -4,7 +4,8 @@
 //! as received, in the export format with their `seq`:
 //!
 //! - `GET /sync/v1/deliveries?after=SEQ&limit=N`: up to N (≤ 1000) deliveries after SEQ,
-//!   one per line; `X-Hookscope-Left` says how many more there are.
+//!   one per line; `X-Hookscope-Head` is the newest delivery's seq (how far there is to go,
+//!   read from the index: counting what is left would read it all at every page).
 //! - `GET /sync/v1/live?after=SEQ`: every delivery after SEQ, then each new one as it is
 //!   committed, for as long as the connection stays; `{"head": SEQ}` every
 //!   [`HEARTBEAT`] when there is nothing new.
@@ -118,22 +119,21 @@ async fn page(
     let rows = query.limit.clamp(1, MOST_ROWS);
     let read = db::read(&state.reads, move |conn| {
         let found = deliveries::after(conn, query.after, rows, PAGE_BYTES)?;
-        let last = found.last().map_or(query.after, |(seq, _)| *seq);
-        let left = deliveries::count_after(conn, last)?;
+        let head = deliveries::last_seq(conn)?;
         let mut body = Vec::new();
         for (seq, raw) in &found {
             write_delivery(&mut body, *seq, raw)?;
             body.push(b'\n');
         }
-        Ok((body, left))
+        Ok((body, head))
     })
     .await;
     match read {
-        Ok((body, left)) => {
+        Ok((body, head)) => {
             let mut response = ndjson(&state, Body::from(body));
             response
                 .headers_mut()
-                .insert("x-hookscope-left", HeaderValue::from(left));
+                .insert("x-hookscope-head", HeaderValue::from(head));
             response
         }
         Err(error) => crate::http::api::answer::ApiError(error).into_response(),
