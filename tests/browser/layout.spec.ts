@@ -174,10 +174,62 @@ test('the window holds at every size with the longest content', async ({ hooksco
     const box = (await dialog.boundingBox())!;
     expect(box.x >= 0 && box.x + box.width <= 760, `${name} opens inside the window`).toBe(true);
     if (name === 'Insights…') await shot(page, 'layout-760x480-insights');
-    await page.getByTestId('more-button').click();
-    await page.getByRole('menuitem', { name, exact: true }).click();
+    await page.keyboard.press('Escape');
     await expect(dialog).toHaveCount(0);
   }
+});
+
+test('menus and dialogs close on Esc, ahead of the detail, and menus on a press outside', async ({ hookscope, watched: page }) => {
+  await hookscope.send(tagAdded('esc@example.com', 'Escape'));
+  await page.setViewportSize({ width: 760, height: 480 });
+  await page.goto(hookscope.uiUrl);
+  await row(page, 'Tag added: Escape').click();
+  await expect(page.getByTestId('detail-back')).toBeFocused();
+  const more = page.getByTestId('more-button');
+  const menu = page.getByRole('menu', { name: 'More actions' });
+  // The contact list's empty foot: outside every menu, and pressing it changes nothing.
+  const pressOutside = () => page.mouse.click(10, 470);
+
+  // Esc closes the open menu only: the detail that covers the timeline stays.
+  await more.click();
+  await expect(menu).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(menu).toHaveCount(0);
+  await expect(more).toBeFocused();
+  await expect(page.getByTestId('detail-summary')).toBeVisible();
+  // A press outside closes it too; the toggle itself still opens and closes it.
+  await more.click();
+  await pressOutside();
+  await expect(menu).toHaveCount(0);
+  await more.click();
+  await more.click();
+  await expect(menu).toHaveCount(0);
+
+  // A dialog being filled in closes on Esc (a press outside leaves it: it holds input).
+  await more.click();
+  await page.getByRole('menuitem', { name: 'Forward…', exact: true }).click();
+  const forward = page.getByRole('form', { name: 'Forward deliveries' });
+  await page.getByLabel('Forward target URL').fill('http://localhost:3000/hook');
+  await pressOutside();
+  await expect(forward).toBeVisible();
+  await page.getByLabel('Forward target URL').press('Escape');
+  await expect(forward).toHaveCount(0);
+  await expect(page.getByTestId('detail-summary')).toBeVisible();
+
+  // Export: Esc, and a press outside.
+  const exportButton = page.getByRole('button', { name: 'Export', exact: true });
+  const exportDialog = page.getByRole('dialog', { name: 'Export events' });
+  await exportButton.click();
+  await expect(exportDialog).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(exportDialog).toHaveCount(0);
+  await exportButton.click();
+  await pressOutside();
+  await expect(exportDialog).toHaveCount(0);
+
+  // With nothing open, Esc is the window's again: back from the detail.
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('detail-summary')).toHaveCount(0);
 });
 
 test('pane sizes are dragged, kept across a reload, and never squeeze a pane away', async ({ hookscope, watched: page }) => {
