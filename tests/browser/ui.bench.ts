@@ -85,12 +85,21 @@ function steadyLoad(url: string, perSecond: number) {
   };
 }
 
-/** POST → row visible while other deliveries arrive at `perSecond`. */
+/** POST → row visible in the timeline of the contact being watched, while deliveries
+ * about other contacts arrive at `perSecond`. (In All events a row arrives in a batch of
+ * the indexer's: at 2,000 a second, a hundred rows above it can push it past the rows a
+ * virtual list draws before it is ever in the page.) */
 async function latencyUnderLoad(browser: Browser, perSecond: number) {
   const server = await new Hookscope().start();
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   await page.goto(server.uiUrl);
   await page.getByTestId('listener-status').getByText('Listening').waitFor();
+  await server.send(tagAdded('watched@example.com', 'first'));
+  await page.locator('[data-testid="contact"][data-email="watched@example.com"]').click();
+  await page.waitForFunction(() => {
+    const title = document.querySelector('[data-testid="timeline-title"]')?.textContent;
+    return !!title && title !== 'All events';
+  });
   await page.evaluate(() => {
     const w = window as unknown as { __seen: Record<string, number> };
     w.__seen = {};
@@ -219,7 +228,7 @@ console.log('| p50 | p90 | p99 | max |');
 console.log('|---:|---:|---:|---:|');
 console.log(`| ${percentile(latencies, 0.5)} ms | ${percentile(latencies, 0.9)} ms | ${percentile(latencies, 0.99)} ms | ${Math.max(...latencies)} ms |`);
 const underLoad = await latencyUnderLoad(browser, 2000);
-console.log(`\n## UI: POST → row visible while ${underLoad.rate.toFixed(0)} other deliveries a second arrive (100 watched)`);
+console.log(`\n## UI: POST → row visible in the watched contact's timeline while ${underLoad.rate.toFixed(0)} deliveries a second arrive for others (100 watched)`);
 console.log('| p50 | p90 | p99 | max |');
 console.log('|---:|---:|---:|---:|');
 const l = underLoad.latencies;
