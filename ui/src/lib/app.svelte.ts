@@ -21,14 +21,10 @@ import {
   type StreamState,
   type TunnelStatus,
 } from './api';
+import { ArrivalPacer } from './arrivals';
+import { attemptsOf, foldRetries, messageKey, newestFirst, touchedBy } from './lists';
 
 const PAGE = 100;
-/** Deliveries shown the moment they arrive in each burst window; the rest of the window's
- * show together at its end. */
-const BURST_SHOWN = 50;
-const BURST_MS = 200;
-/** More than this in one window is a flood (an import being indexed): reload instead. */
-const FLOOD = 500;
 /** How long a newly arrived event stays highlighted. */
 const HIGHLIGHT_MS = 2500;
 
@@ -108,9 +104,7 @@ export class AppModel {
   /** The newest events request whose answer is on screen. */
   private eventsShown = 0;
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
-  private burstTimer: ReturnType<typeof setTimeout> | undefined;
-  private burstShown = 0;
-  private burstWaiting: EventSummary[] = [];
+  private readonly arrivals = new ArrivalPacer((events) => this.show(events), () => void this.resync());
   private unsubscribe: (() => void) | undefined;
   private clock: ReturnType<typeof setInterval> | undefined;
 
@@ -119,26 +113,11 @@ export class AppModel {
   /** The timeline as shown: a message's retries sit under its first attempt, folded
    * unless expanded, so a message appears once however often systeme.io sent it.
    * Derived once per change: each drawn row reads it (a getter made it again per row). */
-  timeline = $derived.by((): EventSummary[] => {
-    const firsts = new Map(
-      this.events.filter((e) => e.message_id && e.attempt === 1).map((e) => [messageKey(e), e]),
-    );
-    // A retry that differs from its first attempt (another size or signature verdict:
-    // tampered, or re-signed) is news and keeps its own row.
-    const folded = (e: EventSummary) => {
-      const first = firsts.get(messageKey(e));
-      return !!first && first.size === e.size && first.signature === e.signature;
-    };
-    return this.events.filter(
-      (e) => !e.message_id || e.attempt === 1 || !folded(e) || this.expandedMessages.has(messageKey(e)),
-    );
-  });
+  timeline = $derived(foldRetries(this.events, this.expandedMessages));
 
   /** Every delivery of the event's message on screen, first attempt first. */
   attemptsOf(event: EventSummary): EventSummary[] {
-    if (!event.message_id) return [event];
-    const key = messageKey(event);
-    return this.events.filter((e) => e.message_id && messageKey(e) === key).sort((a, b) => a.attempt - b.attempt);
+    return attemptsOf(this.events, event);
   }
 
   attemptsShown(event: EventSummary): boolean {
@@ -357,7 +336,7 @@ export class AppModel {
     this.unsubscribe?.();
     clearInterval(this.clock);
     clearTimeout(this.statusTimer);
-    clearTimeout(this.burstTimer);
+    this.arrivals.stop();
   }
 
   private report(error: unknown): void {
@@ -538,34 +517,10 @@ export class AppModel {
     );
   }
 
-  /** A delivery was indexed. The first ones of a burst show at once; past BURST_SHOWN in
-   * BURST_MS the rest wait for the end of the burst window and show together, and a flood
-   * (a large import being indexed) reloads the lists instead: one by one, each new row
-   * would copy the whole timeline. */
+  /** A delivery was indexed: shown at once, or with the rest of its burst, or (a flood: a
+   * large import being indexed) by reloading the lists. */
   captured(event: EventSummary): void {
-    if (this.burstTimer === undefined) {
-      this.burstTimer = setTimeout(() => this.endBurst(), BURST_MS);
-    }
-    if (this.burstShown < BURST_SHOWN) {
-      this.burstShown += 1;
-      this.show([event]);
-    } else {
-      this.burstWaiting.push(event);
-    }
-  }
-
-  private endBurst(): void {
-    this.burstTimer = undefined;
-    this.burstShown = 0;
-    const waiting = this.burstWaiting;
-    this.burstWaiting = [];
-    if (waiting.length > FLOOD) void this.resync();
-    else if (waiting.length > 0) {
-      // More may follow: the next window starts with these counted.
-      this.burstShown = BURST_SHOWN;
-      this.burstTimer = setTimeout(() => this.endBurst(), BURST_MS);
-      this.show(waiting);
-    }
+    this.arrivals.arrived(event);
   }
 
   /** Deliveries, oldest first, into the lists on screen in one change. */
@@ -602,26 +557,13 @@ export class AppModel {
     this.touchedDuringLoad.add(key);
     const index = this.contacts.findIndex((c) => c.email === key);
     if (index >= 0) {
-      const current = this.contacts[index]!;
-      const updated: Contact = {
-        ...current,
-        name: event.contact_name ?? current.name,
-        // As the store counts: a retry of a message is one more attempt, not one more event.
-        events: current.events + (event.attempt === 1 ? 1 : 0),
-        last_seen: event.received_at,
-        last_event_id: event.id,
-        last_event_type: event.event_type,
-        last_label: event.label,
-        last_summary: event.summary,
-      };
+      const updated = touchedBy(this.contacts[index]!, event);
       this.contacts = [updated, ...this.contacts.filter((_, i) => i !== index)];
       return;
     }
     // Not on screen: ask for it (exact counts), unless a search is hiding it anyway.
     const query = this.contactQuery.trim().toLowerCase();
-    const matches =
-      !query || key.includes(query) || (event.contact_name ?? '').toLowerCase().includes(query);
-    if (!matches) return;
+    if (query && !key.includes(query) && !(event.contact_name ?? '').toLowerCase().includes(query)) return;
     void this.backend.contacts(key, null, 5).then(
       (page) => {
         const found = page.items.find((c) => c.email === key);
@@ -654,25 +596,4 @@ export class AppModel {
     }
     await Promise.all([this.loadContacts(), this.loadEvents(replace), this.loadCard()]);
   }
-}
-
-function messageKey(event: EventSummary): string {
-  return `${event.endpoint}\u0000${event.message_id}`;
-}
-
-/** One entry per contact (the most up to date), most recent activity first, as the API
- * orders them. */
-export function newestFirst(contacts: Contact[]): Contact[] {
-  const byEmail = new Map<string, Contact>();
-  for (const contact of contacts) {
-    const known = byEmail.get(contact.email);
-    const newer =
-      !known ||
-      contact.last_seen > known.last_seen ||
-      (contact.last_seen === known.last_seen && contact.events > known.events);
-    if (newer) byEmail.set(contact.email, contact);
-  }
-  return [...byEmail.values()].sort((a, b) =>
-    a.last_seen === b.last_seen ? b.email.localeCompare(a.email) : a.last_seen < b.last_seen ? 1 : -1,
-  );
 }
