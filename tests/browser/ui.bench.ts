@@ -23,7 +23,7 @@ const percentile = (values: number[], p: number): number => {
 };
 
 async function liveLatency(browser: Browser): Promise<number[]> {
-  const server = await new Hookscope().start();
+  const server = await startServer();
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   await page.goto(server.uiUrl);
   await page.getByTestId('listener-status').getByText('Listening').waitFor();
@@ -90,7 +90,7 @@ function steadyLoad(url: string, perSecond: number) {
  * the indexer's: at 2,000 a second, a hundred rows above it can push it past the rows a
  * virtual list draws before it is ever in the page.) */
 async function latencyUnderLoad(browser: Browser, perSecond: number) {
-  const server = await new Hookscope().start();
+  const server = await startServer();
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   await page.goto(server.uiUrl);
   await page.getByTestId('listener-status').getByText('Listening').waitFor();
@@ -157,7 +157,7 @@ function bigStore(events: number) {
 
 async function pageLoad(browser: Browser, events: number) {
   const { dir, importSeconds } = bigStore(events);
-  const server = await new Hookscope(dir).start();
+  const server = await startServer(dir);
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   const page = await context.newPage();
   // Where the time goes: when the first row and contact appear, in the page's own clock.
@@ -219,6 +219,18 @@ interface LoadBreakdown {
 }
 
 test.setTimeout(15 * 60_000);
+
+/** Every server a run starts, stopped at the end even when a figure fails (a failed run
+ * left its server holding its ports and files). */
+const servers: Hookscope[] = [];
+async function startServer(dataDir?: string): Promise<Hookscope> {
+  const server = await new Hookscope(dataDir).start();
+  servers.push(server);
+  return server;
+}
+test.afterAll(async () => {
+  for (const server of servers) await server.dispose();
+});
 
 test('UI figures', async () => {
 const browser = await chromium.launch(LAUNCH);
