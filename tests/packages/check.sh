@@ -34,13 +34,30 @@ work=$(mktemp -d)
 # The service's user reaches its folder inside.
 chmod 755 "$work"
 pids=()
+# The processes started by $1, and theirs (the window runs under dbus-run-session and
+# xvfb-run): only what this test started is stopped, never a Hookscope of the user's.
+descendants() {
+  local child
+  for child in $(pgrep -P "$1"); do echo "$child"; descendants "$child"; done
+}
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  pkill -x hookscope-deskt 2>/dev/null || true
+  # shellcheck disable=SC2046 # one pid per word
+  for pid in "${pids[@]}"; do kill $(descendants "$pid") "$pid" 2>/dev/null || true; done
   dpkg --purge hookscope-desktop hookscope >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# Waits up to $3 tenths of a second for a line matching $2 in the file $1, while the
+# process started last still runs; fails when it never came.
+wait_for_line() {
+  for _ in $(seq "$3"); do
+    grep -q "$2" "$1" && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q "$2" "$1"
+}
 
 say "installing both"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "./$cli" "./$desktop" >/dev/null
@@ -77,12 +94,7 @@ setpriv --reuid=nobody --regid=nogroup --clear-groups -- env HOOKSCOPE_DATA_DIR=
   HOOKSCOPE_INGEST=127.0.0.1:0 HOOKSCOPE_UI=127.0.0.1:0 HOOKSCOPE_PROXY=127.0.0.1:0 HOOKSCOPE_SYNC=127.0.0.1:0 \
   $execstart >"$work/service.out" 2>"$work/service.err" &
 pids+=($!)
-for _ in $(seq 200); do
-  grep -q '^Sync token:' "$work/service.out" && break
-  kill -0 "${pids[-1]}" 2>/dev/null || break
-  sleep 0.1
-done
-grep -q '^Sync token:' "$work/service.out" || { cat "$work/service.err"; fail "the service printed no sync token"; }
+wait_for_line "$work/service.out" '^Sync token:' 200 || { cat "$work/service.err"; fail "the service printed no sync token"; }
 webhook=$(sed -n 's/^Webhook URL: //p' "$work/service.out")
 sync_url=$(sed -n 's/^Sync URL: //p' "$work/service.out")
 sync_token=$(sed -n 's/^Sync token: //p' "$work/service.out")
@@ -100,17 +112,16 @@ mkdir -p "$window_data"
 HOOKSCOPE_DATA_DIR="$window_data" HOOKSCOPE_INGEST=127.0.0.1:0 HOOKSCOPE_UI=127.0.0.1:0 HOOKSCOPE_TUNNEL=off \
   dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" hookscope-desktop >"$work/window.out" 2>"$work/window.err" &
 pids+=($!)
-for _ in $(seq 300); do
-  grep -q '^Webhook URL:' "$work/window.out" && break
-  kill -0 "${pids[-1]}" 2>/dev/null || break
-  sleep 0.1
-done
-grep -q '^Webhook URL:' "$work/window.out" || { cat "$work/window.err"; fail "the window's app printed no webhook URL"; }
+wait_for_line "$work/window.out" '^Webhook URL:' 300 || { cat "$work/window.err"; fail "the window's app printed no webhook URL"; }
 curl -sf -X POST --data 'hello from the package test' "$(sed -n 's/^Webhook URL: //p' "$work/window.out")" >/dev/null \
   || fail "the window's listener did not take a delivery"
 sleep 2
 # The process name is cut to 15 characters.
-app=$(pgrep -n -x hookscope-deskt) || fail "the window quit"
+app=""
+for pid in $(descendants "${pids[-1]}"); do
+  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = hookscope-deskt ]; then app=$pid; break; fi
+done
+[ -n "$app" ] || fail "the window quit"
 kill -TERM "$app"
 for _ in $(seq 100); do kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
 ! kill -0 "$app" 2>/dev/null || fail "the window did not stop on SIGTERM within 10 s"

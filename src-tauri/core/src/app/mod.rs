@@ -470,11 +470,13 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             relay_id: state.install_id.clone(),
             shutdown: state.shutdown.clone(),
         });
+        let limits = sync_limits();
+        let slots = listener::connection_slots(&limits, 0);
         servers.push(tokio::spawn(listener::serve(
             sync_listener,
             sync::router(sync_state),
-            sync_limits(),
-            listener::connection_slots(&sync_limits(), 0),
+            limits,
+            slots,
             state.shutdown.clone(),
             || (),
         )));
