@@ -2,6 +2,7 @@
 // the timeline read as time. Screenshots per size land in tests/artifacts/layout-*.png.
 
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, type Page } from '@playwright/test';
@@ -361,5 +362,51 @@ test('the timeline reads as time: day headers, time of day, recent ages', async 
     await expect(row(page, 'Blog qui rapporte').getByTestId('event-age')).toHaveText('· just now');
   } finally {
     await server.dispose();
+  }
+});
+
+test('a popover whose action is done closes and leaves the controls beside it free, at every size', async ({ hookscope, watched: page }) => {
+  const handler = createHttpServer((request, response) => {
+    request.resume();
+    request.on('end', () => response.writeHead(200).end('ok'));
+  });
+  const port = await new Promise<number>((done) => handler.listen(0, '127.0.0.1', () => done((handler.address() as { port: number }).port)));
+  try {
+    await hookscope.send(tagAdded('one@example.com', 'First pick'));
+    await hookscope.send(tagAdded('two@example.com', 'Second pick'));
+    await page.goto(hookscope.uiUrl);
+    for (const [width, height] of SIZES) {
+      const where = `${width}x${height}`;
+      await page.setViewportSize({ width, height });
+      await row(page, 'Tag added: First pick').click({ modifiers: ['Control'] });
+      await row(page, 'Tag added: Second pick').click({ modifiers: ['Control'] });
+      const replay = page.getByRole('button', { name: 'Replay 2 picked…' });
+      const popover = page.getByRole('form', { name: 'Replay the timeline' });
+      await replay.click();
+      await page.getByLabel('Replay timeline to').fill(`http://127.0.0.1:${port}/hook`);
+      await popover.getByRole('button', { name: 'Replay', exact: true }).click();
+      await expect(page.getByTestId('timeline-replay'), where).toHaveText('2 of 2 events answered');
+      await expect(popover, `${where}: done, the popover closes`).toHaveCount(0);
+      // Nothing covers Unpick: a trial press fails when another element would take it.
+      await page.getByRole('button', { name: 'Unpick' }).click({ trial: true, timeout: 2_000 });
+      await expectSoundLayout(page, `${where}, after a replay`);
+      // Opened again and left with Esc: closed too.
+      await replay.click();
+      await expect(popover).toBeVisible();
+      await page.keyboard.press('Escape');
+      await expect(popover, `${where}: Esc closes it`).toHaveCount(0);
+      await page.getByRole('button', { name: 'Unpick' }).click();
+      await expect(replay).toHaveCount(0);
+
+      // A test event sent: its popover closes as well.
+      await page.getByRole('button', { name: 'Test event…' }).click();
+      const testEvent = page.getByRole('form', { name: 'Send a test event' });
+      await testEvent.getByRole('button', { name: 'Send test event' }).click();
+      await expect(testEvent, `${where}: a sent test event closes its popover`).toHaveCount(0);
+      await page.getByRole('button', { name: 'Test event…' }).click({ trial: true, timeout: 2_000 });
+    }
+  } finally {
+    handler.closeAllConnections();
+    await new Promise((done) => handler.close(done));
   }
 });

@@ -586,7 +586,7 @@ test('deliveries are forwarded to your handler and its answers shown', async ({ 
     await page.getByRole('button', { name: 'Replay', exact: true }).click();
     await expect(page.getByTestId('timeline-replay')).toHaveText('1 of 1 events answered');
     expect(received).toHaveLength(3);
-    await page.getByRole('button', { name: 'Replay timeline…' }).click();
+    await expect(page.getByRole('form', { name: 'Replay the timeline' })).toHaveCount(0);
     await page.getByRole('button', { name: 'All events' }).click();
 
     // Two picked with Ctrl-click, replayed oldest first.
@@ -598,6 +598,8 @@ test('deliveries are forwarded to your handler and its answers shown', async ({ 
     await page.getByRole('button', { name: 'Replay', exact: true }).click();
     await expect(page.getByTestId('timeline-replay')).toHaveText('2 of 2 events answered');
     expect(received.slice(-2).map((r) => r.body.includes('Picked'))).toEqual([false, true]);
+    // Done: the popover is gone and Unpick, beside its button, can be pressed.
+    await expect(page.getByRole('form', { name: 'Replay the timeline' })).toHaveCount(0);
     await page.getByRole('button', { name: 'Unpick' }).click();
 
     // The handler goes away: the delivery is still stored and answered, the forward retries.
