@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 use hookscope_core::app::DEFAULT_MAX_BODY;
+use hookscope_core::capture::mentions::Address;
 use hookscope_core::exchange::export::{self, Format};
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::events::query::EventFilter;
 use hookscope_core::store::shapes::ShapeLearner;
 use hookscope_core::store::{erasure, indexer, retention};
+use hookscope_core::timefmt::now_micros;
 
 use crate::{DataDirArg, existing_database};
 
@@ -19,7 +21,7 @@ use crate::{DataDirArg, existing_database};
 pub struct ForgetArgs {
     #[command(flatten)]
     pub data_dir: DataDirArg,
-    /// The person's email, in any case
+    /// The person's whole email address, in any case (a fragment is refused)
     pub email: String,
     /// First write everything stored about them here (what a right-of-access request asks
     /// for), as JSON
@@ -33,6 +35,8 @@ pub struct ForgetArgs {
 /// Every delivery about the person or mentioning their email goes, with all that was
 /// derived from it, and the file is scrubbed. Works while Hookscope runs.
 pub fn forget(args: ForgetArgs) -> Result<()> {
+    // One whole address or nothing: a blank or a fragment would match everything.
+    let address = Address::parse(&args.email).map_err(anyhow::Error::msg)?;
     let data_dir = args.data_dir.resolve()?;
     let path = existing_database(&data_dir)?;
     let mut conn = db::open_writer(&path, Synchronous::Full)?;
@@ -40,18 +44,19 @@ pub fn forget(args: ForgetArgs) -> Result<()> {
         // No Hookscope runs: what is not indexed yet is, so it is found by contact.
         indexer::run_to_end(&mut conn, DEFAULT_MAX_BODY, |_, _| {})?;
     }
-    let found = erasure::find(&conn, &args.email, DEFAULT_MAX_BODY)?;
+    let found = erasure::find(&conn, &address, DEFAULT_MAX_BODY)?;
     if found.keyed.is_empty() && found.mentioning.is_empty() {
         bail!("nothing stored is about or mentions {}", found.email);
     }
     if let Some(file) = &args.export {
+        // Exactly what is erased next: about them and mentioning them.
         let filter = EventFilter {
-            email: Some(found.email.clone()),
+            forget: Some(found.email.clone()),
             ..EventFilter::default()
         };
         let count = export::export_to_file(&path, &filter, Format::Json, file, DEFAULT_MAX_BODY)?;
         eprintln!(
-            "Wrote {count} events about {} to {}.",
+            "Wrote the {count} deliveries about or mentioning {} to {}.",
             found.email,
             file.display()
         );
@@ -95,6 +100,9 @@ pub struct RetentionArgs {
     /// Set this endpoint's own (name or id; `off` goes back to the install's)
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// Say how many deliveries the new retention would prune now, and change nothing
+    #[arg(long, requires = "days")]
+    pub dry_run: bool,
 }
 
 /// Shows or sets how long deliveries are kept. A running Hookscope prunes within ten
@@ -103,14 +111,16 @@ pub fn retention(args: RetentionArgs) -> Result<()> {
     let data_dir = args.data_dir.resolve()?;
     let conn = db::open_writer(&existing_database(&data_dir)?, Synchronous::Full)?;
     if let Some(days) = &args.days {
-        let days = match days.as_str() {
+        let days = match days.trim() {
             "off" | "none" => None,
-            number => Some(
-                number
-                    .parse::<u32>()
-                    .map_err(|_| anyhow::anyhow!("{number:?}: give a number of days, or off"))?,
-            ),
+            number => Some(number.parse::<u32>().map_err(|_| {
+                anyhow::anyhow!(
+                    "{number:?}: give a number of days from 1 to {}, or off",
+                    retention::MOST_DAYS
+                )
+            })?),
         };
+        retention::check_days(days)?;
         let endpoint = match &args.endpoint {
             Some(wanted) => Some(
                 crate::endpoint::resolve_endpoint(
@@ -121,7 +131,22 @@ pub fn retention(args: RetentionArgs) -> Result<()> {
             ),
             None => None,
         };
-        retention::set_days(&conn, endpoint.as_deref(), days)?;
+        let change = retention::PolicyChange { days, endpoint };
+        let preview = retention::preview(&conn, now_micros(), &change)?;
+        if args.dry_run {
+            println!(
+                "With this retention, {} would be pruned now (nothing changed).",
+                deliveries(preview.after_change)
+            );
+            return Ok(());
+        }
+        retention::set_days(&conn, change.endpoint.as_deref(), change.days)?;
+        if preview.after_change > 0 {
+            println!(
+                "{} past it: a running Hookscope prunes them within ten minutes, or at its next start.",
+                deliveries(preview.after_change)
+            );
+        }
     }
     let policy = retention::policy(&conn)?;
     match policy.days {
@@ -135,4 +160,12 @@ pub fn retention(args: RetentionArgs) -> Result<()> {
         println!("Last pruned at {}: {} deliveries.", run.at, run.pruned);
     }
     Ok(())
+}
+
+fn deliveries(n: u64) -> String {
+    if n == 1 {
+        "1 delivery".into()
+    } else {
+        format!("{n} deliveries")
+    }
 }

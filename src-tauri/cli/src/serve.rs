@@ -132,10 +132,20 @@ pub fn run(args: ServeArgs) -> Result<()> {
         running.write_addresses(&mut std::io::stdout().lock())?;
         tokio::spawn(running.public_url_printer());
         tracing::info!(data_dir = %options.data_dir.display(), "listening");
-        stop_requested.await;
+        let failed = running.failed();
+        let store_failed = tokio::select! {
+            () = stop_requested => false,
+            () = failed => true,
+        };
         tracing::info!("stopping: finishing in-flight deliveries");
         running.stop().await;
         tracing::info!("stopped");
+        if store_failed {
+            // Non-zero, so a supervisor (the packaged systemd unit) starts it again.
+            anyhow::bail!(
+                "the store's writer failed again and again (the log above says why); Hookscope stopped so that it can be started again"
+            );
+        }
         Ok(())
     })
 }

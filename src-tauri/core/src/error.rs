@@ -55,6 +55,12 @@ pub enum Error {
     #[error("the store is shutting down")]
     ShuttingDown,
 
+    /// A thread of the store panicked in this operation; it was started again.
+    #[error(
+        "Hookscope failed in this operation ({0}) and started its store again: try once more, and report it if it happens again (the log has the details)"
+    )]
+    Fault(String),
+
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 
@@ -69,6 +75,7 @@ impl Error {
             Error::Invalid(_) => "invalid_request",
             Error::NotFound(_) => "not_found",
             Error::ShuttingDown => "shutting_down",
+            Error::Fault(_) => "fault",
             Error::DataDir { .. } => "data_dir",
             Error::NotADatabase { .. } => "not_a_database",
             Error::NewerDatabase { .. } => "newer_database",

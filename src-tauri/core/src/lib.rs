@@ -8,13 +8,14 @@
 //! - [`http`]: the listeners, the state their handlers share, the API.
 //! - [`app`]: starting and stopping all of it.
 //!
-//! `error`, `timefmt` and `tokens` sit below all of them. See ARCHITECTURE.md.
+//! `error`, `faults`, `timefmt` and `tokens` sit below all of them. See ARCHITECTURE.md.
 
 pub mod app;
 pub mod capture;
 pub mod delivery;
 pub mod error;
 pub mod exchange;
+pub mod faults;
 pub mod http;
 pub mod store;
 pub mod systeme;

@@ -26,6 +26,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/contacts/a%40b.c/erasure"),
     ("GET", "/api/retention"),
     ("PUT", "/api/retention"),
+    ("POST", "/api/retention/preview"),
     ("GET", "/api/follow"),
     ("PUT", "/api/follow"),
     ("DELETE", "/api/follow"),

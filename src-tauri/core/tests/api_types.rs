@@ -27,7 +27,7 @@ use hookscope_core::store::events::query::{EventFilter, EventPage};
 use hookscope_core::store::forwards::{ForwardUpdate, ForwardView};
 use hookscope_core::store::funnels::{FunnelFilter, FunnelReport, FunnelRow, Money, OfferRow};
 use hookscope_core::store::indexer::IndexProgress;
-use hookscope_core::store::retention::{LastRun, RetentionPolicy};
+use hookscope_core::store::retention::{LastRun, PolicyChange, PrunePreview, RetentionPolicy};
 use hookscope_core::store::writer::StoreTrouble;
 use hookscope_core::systeme::RemoteWebhook;
 use hookscope_core::tunnel::TunnelState;
@@ -127,6 +127,8 @@ fn generated() -> String {
         .add::<IndexProgress>()
         .add::<ErasureReport>()
         .add::<RetentionPolicy>()
+        .add::<PolicyChange>()
+        .add::<PrunePreview>()
         .add::<LastRun>();
     let missing: Vec<String> = all
         .used

@@ -426,3 +426,545 @@ async fn retention_prunes_exactly_what_is_older_than_the_cutoff_while_deliveries
         "what remains is what a reindex of it makes",
     );
 }
+
+/// Waits (10 s at most) until the status counts `n` events.
+async fn wait_for_events(api: &Api, n: u64, why: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = api.json("/api/status").await;
+        if status["events"] == n && status["indexing"]["behind"] == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} events ({why}): {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn delete(api: &Api, path: &str) -> reqwest::Response {
+    api.http
+        .delete(format!("{}{path}", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn put_json(api: &Api, path: &str, body: Value) -> reqwest::Response {
+    api.http
+        .put(format!("{}{path}", api.base))
+        .bearer_auth(&api.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post_json(api: &Api, path: &str, body: Value) -> reqwest::Response {
+    api.http
+        .post(format!("{}{path}", api.base))
+        .bearer_auth(&api.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_refuses_anything_but_one_whole_address_and_erases_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let http = reqwest::Client::new();
+    for f in deliveries() {
+        support::deliver(&http, &running.webhook_url, &f).await;
+    }
+    let before = every_answer(&api).await;
+    // Blank, partial and hostile arguments, as a user or a script may pass them: each was
+    // a substring of every delivery, or of many.
+    for bad in [
+        "%20",
+        "%09%0A",
+        "%40example.fr",
+        "example.fr",
+        "marie",
+        "m",
+        "%40",
+        "%2A",
+        "%25",
+        "a.",
+        "marie.forget%40",
+        "marie.forget%40example",
+        "%40%40",
+        "a%20b%40x.com",
+        "marie.forget%40example.fr%2C%20ann%40example.com",
+    ] {
+        let preview = api
+            .get(&format!("/api/contacts/{bad}/erasure"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preview.status(), 400, "the preview of {bad:?} is refused");
+        let answer = delete(&api, &format!("/api/contacts/{bad}")).await;
+        assert_eq!(answer.status(), 400, "forgetting {bad:?} is refused");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_request");
+        assert!(
+            body["message"].as_str().unwrap().contains("email address"),
+            "the refusal says what to give: {body}"
+        );
+        let export = api
+            .get(&format!("/api/export?forget={bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(export.status(), 400, "an export for forgetting {bad:?} too");
+    }
+    support::assert_same_answers(
+        &every_answer(&api).await,
+        &before,
+        "no refused forget erased anything",
+    );
+    running.stop().await;
+}
+
+/// A delivery posted to `url` (plus `suffix`: a path or query) with these headers and body.
+async fn post_raw(
+    http: &reqwest::Client,
+    url: &str,
+    suffix: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> String {
+    let mut request = http.post(format!("{url}{suffix}")).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "{suffix} is acknowledged");
+    let ack: Value = response.json().await.unwrap();
+    ack["id"].as_str().unwrap().to_string()
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_is_the_whole_address_in_any_encoding_and_the_export_is_what_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let http = reqwest::Client::new();
+    let url = running.webhook_url.clone();
+    let tagged =
+        |email: &str, note: &str| automation("contact.tag.added", email, note, json!({})).body;
+    // Others whose addresses hold hers: never hers.
+    let mut others = Vec::new();
+    for email in [
+        "joann@x.com",
+        "marie-ann@x.com",
+        "ann@x.com.au",
+        "ann@x.community",
+        "ann.b@x.com",
+    ] {
+        others.push(post_raw(&http, &url, "", &[JSON], tagged(email, "Other")).await);
+    }
+    // Hers, and mentions of her written every way senders write.
+    let mut hers = vec![post_raw(&http, &url, "", &[JSON], tagged("Ann@X.com", "Ann")).await];
+    let json_escaped = br#"{"note":"from ann\u0040x\u002ecom"}"#.to_vec();
+    let mut members = gzip(br#"{"note":"from an"#);
+    members.extend(gzip(br#"n@x.com"}"#));
+    for (suffix, headers, body) in [
+        (
+            "",
+            vec![("content-type", "application/x-www-form-urlencoded")],
+            b"name=Ann+Lee&email=ann%40x.com".to_vec(),
+        ),
+        ("?ref=ANN%40X.COM", vec![], b"{}".to_vec()),
+        ("/contacts/ann%2540x.com", vec![], Vec::new()),
+        ("", vec![JSON], json_escaped),
+        ("", vec![JSON, ("content-encoding", "gzip")], members),
+        (
+            "",
+            vec![JSON, ("content-encoding", "gzip, gzip")],
+            gzip(&gzip(br#"{"to":"<ann@x.com>"}"#)),
+        ),
+        (
+            "",
+            vec![JSON, ("x-referred-by", "Ann@x.com")],
+            b"{}".to_vec(),
+        ),
+    ] {
+        hers.push(post_raw(&http, &url, suffix, &headers, body).await);
+    }
+    // A plus address and an accented one, written encoded.
+    let plus = post_raw(&http, &url, "?e=ann%2Bvip%40x.com", &[], Vec::new()).await;
+    others.push(plus.clone());
+    let zoe_nfd = automation("contact.tag.added", "zoe\u{301}@x.com", "Zoe", json!({}));
+    let zoe_escaped = br#"{"note":"ZO\u00c9@X.COM"}"#.to_vec();
+    let zoe = [
+        post_raw(&http, &url, "", &[JSON], tagged("zoé@x.com", "Zoe")).await,
+        post_raw(&http, &url, "", &[JSON], zoe_nfd.body).await,
+        post_raw(&http, &url, "", &[JSON], zoe_escaped).await,
+    ];
+    others.extend(zoe.iter().cloned());
+
+    let contacts = api.json("/api/contacts?limit=500").await;
+    let zoes: Vec<&Value> = contacts["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["email"].as_str().unwrap().contains("@x.com")
+                && c["email"].as_str().unwrap().starts_with('z')
+        })
+        .collect();
+    assert_eq!(
+        zoes.len(),
+        1,
+        "her address composed or decomposed is one contact: {contacts}"
+    );
+
+    let preview = api.json("/api/contacts/ann%40x.com/erasure").await;
+    assert_eq!(
+        preview,
+        json!({"email": "ann@x.com", "deliveries": 2, "mentioning": hers.len() - 2}),
+        "every encoding of her address is counted, nobody else's (the form's email field makes it hers)"
+    );
+    // The export handed to her before the erasure holds exactly what the erasure takes.
+    let exported: Vec<String> = api
+        .text("/api/export?format=ndjson&forget=ANN%40x.com")
+        .await
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut expected = hers.clone();
+    expected.sort();
+    let mut got = exported.clone();
+    got.sort();
+    assert_eq!(got, expected, "the export is what forgetting her erases");
+
+    let forgot: Value = delete(&api, "/api/contacts/ann%40x.com")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(forgot, preview, "what was said is what was done");
+    let left: Vec<String> = api.json("/api/events?limit=500").await["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    for id in &others {
+        assert!(left.contains(id), "{id}, someone else's, is kept");
+    }
+    for id in &hers {
+        assert!(!left.contains(id), "{id}, hers, is gone");
+    }
+    // The plus address is its own person, found by its own whole address.
+    let plus_preview = api.json("/api/contacts/ann%2Bvip%40x.com/erasure").await;
+    assert_eq!(plus_preview["mentioning"], 1, "{plus_preview}");
+    // Forgotten by her decomposed, upper-case address: all three of hers go.
+    let zoe_forgot: Value = delete(&api, "/api/contacts/ZOE%CC%81%40X.COM")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        zoe_forgot,
+        json!({"email": "zoé@x.com", "deliveries": 2, "mentioning": 1}),
+        "her deliveries and the escaped upper-case mention"
+    );
+    running.stop().await;
+    for (file, bytes) in store_bytes(dir.path()) {
+        for written in [
+            "\"ann@x.com\"",
+            "ann%40x.com",
+            "ann%2540x.com",
+            "ann\\u0040x\\u002ecom",
+            "zo\\u00c9@x.com",
+            "zoé@x.com",
+            "zoe\u{301}@x.com",
+            "<ann@x.com>",
+        ] {
+            assert!(
+                !holds(&bytes, &written.to_ascii_lowercase()),
+                "no byte of {written:?} in {file}"
+            );
+        }
+    }
+    assert!(
+        store_bytes(dir.path())
+            .iter()
+            .any(|(_, bytes)| holds(bytes, "joann@x.com")),
+        "others' deliveries stay"
+    );
+    assert_indexes_whole(dir.path());
+}
+
+#[test]
+fn deliveries_not_indexed_yet_count_as_hers_when_they_are_about_her() {
+    use hookscope_core::capture::RawDelivery;
+    use hookscope_core::capture::mentions::Address;
+    use hookscope_core::store::{deliveries, erasure};
+    let dir = tempfile::tempdir().unwrap();
+    let path = db::database_path(dir.path());
+    db::ensure_data_dir(dir.path()).unwrap();
+    let mut conn = db::open_writer(&path, Synchronous::Full).unwrap();
+    let raw = |n: i64, body: Vec<u8>| RawDelivery {
+        id: format!("01900000-0000-7000-8000-{n:012}"),
+        received_at: n,
+        endpoint_id: "ep".into(),
+        endpoint_name: "ep".into(),
+        method: "POST".into(),
+        path: "/h/x".into(),
+        query: None,
+        headers: vec![("content-type".into(), "application/json".into())],
+        remote_addr: None,
+        client_ip: None,
+        via_tunnel: false,
+        body: body.into(),
+    };
+    let tx = conn.transaction().unwrap();
+    for (n, body) in [
+        (
+            1,
+            automation("contact.tag.added", MARIE, "Zzyzx", json!({})).body,
+        ),
+        (
+            2,
+            automation("contact.optin.completed", MARIE, "Zzyzx", json!({})).body,
+        ),
+        (
+            3,
+            automation(
+                "contact.tag.added",
+                "bob@example.com",
+                "B",
+                json!({"note": MARIE}),
+            )
+            .body,
+        ),
+        (
+            4,
+            automation("contact.tag.added", "bob@example.com", "B", json!({})).body,
+        ),
+    ] {
+        deliveries::insert(&tx, &raw(n, body)).unwrap();
+    }
+    tx.commit().unwrap();
+    assert_eq!(
+        indexer::position(&conn).unwrap(),
+        0,
+        "nothing is indexed yet"
+    );
+    let found = erasure::find(&conn, &Address::parse(MARIE).unwrap(), 1 << 20).unwrap();
+    assert_eq!(
+        (found.keyed.len(), found.mentioning.len()),
+        (2, 1),
+        "about her: her two; mentioning: Bob's note (not hers counted as mentions)"
+    );
+    indexer::run_to_end(&mut conn, 1 << 20, |_, _| {}).unwrap();
+    let indexed = erasure::find(&conn, &Address::parse(MARIE).unwrap(), 1 << 20).unwrap();
+    assert_eq!(
+        (indexed.keyed, indexed.mentioning),
+        (found.keyed, found.mentioning),
+        "the same counts once indexed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_is_bounded_previewed_and_a_stored_absurd_value_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = hookscope_core::timefmt::now_micros();
+    let hour = 3_600_000_000i64;
+    // Ten deliveries from 1 to 10 days ago, and a retention an older Hookscope stored
+    // without checking it.
+    let lines: Vec<String> = (1..=10)
+        .map(|d| {
+            json!({
+                "id": format!("01900000-0000-7000-8000-{d:012}"),
+                "received_at": hookscope_core::timefmt::format_micros(now - d * 24 * hour - hour),
+                "endpoint": "ep_old", "method": "POST", "path": "/h/x",
+                "headers": [["content-type", "application/json"]],
+                "body": {"type": "contact.tag.added",
+                         "data": {"contact": {"email": format!("d{d}@example.com")}}},
+            })
+            .to_string()
+        })
+        .collect();
+    db::ensure_data_dir(dir.path()).unwrap();
+    let mut writer = db::open_writer(&db::database_path(dir.path()), Synchronous::Full).unwrap();
+    hookscope_core::exchange::import::import(&mut writer, lines.join("\n").as_bytes(), 1 << 20)
+        .unwrap();
+    hookscope_core::store::settings::put_setting(&writer, "retention.days", "999999999").unwrap();
+    drop(writer);
+
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let http = reqwest::Client::new();
+    // The start's run: an absurd stored retention prunes nothing and stops nothing.
+    support::deliver(
+        &http,
+        &running.webhook_url,
+        &fixture("systeme-settings/sale-new"),
+    )
+    .await;
+    let policy = api.json("/api/retention").await;
+    assert_eq!(
+        policy["days"],
+        Value::Null,
+        "an out-of-range stored value keeps everything: {policy}"
+    );
+    wait_for_events(&api, 11, "nothing was pruned").await;
+    assert_eq!(
+        api.json("/api/status").await["store"],
+        Value::Null,
+        "no trouble"
+    );
+
+    for bad in [
+        json!(0),
+        json!(36_501),
+        json!(213_503_982),
+        json!(999_999_999),
+        json!(-1),
+        json!(1.5),
+        json!("30"),
+        json!(u64::MAX),
+    ] {
+        let answer = put_json(&api, "/api/retention", json!({"days": bad})).await;
+        assert_eq!(answer.status(), 400, "days {bad} is refused");
+        let preview = post_json(&api, "/api/retention/preview", json!({"days": bad})).await;
+        assert_eq!(preview.status(), 400, "a preview of days {bad} is refused");
+    }
+    let refusal: Value = put_json(&api, "/api/retention", json!({"days": 213_503_982}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        refusal["message"].as_str().unwrap().contains("1 to 36500"),
+        "{refusal}"
+    );
+
+    // Before a policy applies: how many it would prune now.
+    let preview: Value = post_json(&api, "/api/retention/preview", json!({"days": 5}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        preview,
+        json!({"due_now": 0, "after_change": 6}),
+        "the six from 5 to 10 days old"
+    );
+    let longest: Value = post_json(&api, "/api/retention/preview", json!({"days": 36_500}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        longest["after_change"], 0,
+        "the longest retention prunes nothing"
+    );
+    assert_eq!(
+        api.json("/api/status").await["events"],
+        11,
+        "a preview changes nothing"
+    );
+    assert!(
+        put_json(&api, "/api/retention", json!({"days": 36_500}))
+            .await
+            .status()
+            .is_success()
+    );
+    assert!(
+        put_json(&api, "/api/retention", json!({"days": 5}))
+            .await
+            .status()
+            .is_success()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while api.json("/api/retention").await["last_run"]["pruned"] != 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run prunes what the preview said"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for_events(&api, 5, "the newest four and the new one are kept").await;
+    running.stop().await;
+}
+
+#[test]
+fn the_cutoff_never_moves_past_now() {
+    use hookscope_core::store::retention::{MOST_DAYS, cutoff};
+    let now = hookscope_core::timefmt::now_micros();
+    for days in [1, 30, MOST_DAYS, 213_503_982, u32::MAX] {
+        if let Ok(at) = cutoff(now, days) {
+            assert!(at < now, "{days} days before now is before now");
+        }
+    }
+    assert!(
+        cutoff(i64::MIN + 1, 1).is_err(),
+        "an overflow is an error, not a wrap"
+    );
+    assert_eq!(cutoff(now, 1).unwrap(), now - 86_400_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_the_writer_fails_that_work_alone_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let http = reqwest::Client::new();
+    support::deliver(
+        &http,
+        &running.webhook_url,
+        &fixture("systeme-settings/sale-new"),
+    )
+    .await;
+    let failed = running
+        .state
+        .writer
+        .run(|conn| -> hookscope_core::Result<()> {
+            // Half of a change, then a slip: none of it may stay.
+            let tx = conn.transaction()?;
+            tx.execute("DELETE FROM deliveries", [])?;
+            panic!("injected: an arithmetic slip");
+        })
+        .await;
+    let error = failed.expect_err("the work fails");
+    assert_eq!(error.code(), "fault", "{error}");
+    let status = api.json("/api/status").await;
+    assert_eq!(
+        status["store"]["code"], "fault",
+        "the status says so: {status}"
+    );
+    assert!(
+        status["store"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("an arithmetic slip"),
+        "{status}"
+    );
+    // The writer goes on: deliveries are acknowledged and nothing was half-deleted.
+    for f in deliveries().into_iter().take(3) {
+        support::deliver(&http, &running.webhook_url, &f).await;
+    }
+    wait_for_events(&api, 4, "the first delivery and three more").await;
+    assert_eq!(
+        api.json("/api/status").await["store"]["code"],
+        "fault",
+        "a commit does not hide that a thread failed"
+    );
+    running.stop().await;
+}

@@ -108,7 +108,12 @@ signature?: string,
 /**
  * `true`: only deliveries whose shape differed from their type's before them.
  */
-drift?: string, q?: string, endpoint?: string, since?: string, until?: string, limit?: number, before?: string, };
+drift?: string, q?: string, endpoint?: string, since?: string, until?: string, limit?: number, before?: string, 
+/**
+ * Exports only: exactly the deliveries forgetting this address would erase, about
+ * them and mentioning them (the other filters do not apply).
+ */
+forget?: string, };
 
 export type EventPage = { events: Array<EventSummary>, 
 /**
@@ -261,6 +266,32 @@ export type Optin = { step?: Step | null, page?: string | null, at: string, };
 
 export type PageVisits = { step: Step, visits: number, last_at: string, };
 
+/**
+ * A change to the policy, to see what it would prune before it applies.
+ */
+export type PolicyChange = { 
+/**
+ * Days to keep; null: keep everything (or, with `endpoint`, the install's).
+ */
+days: number | null, 
+/**
+ * An endpoint's own retention instead of the install's.
+ */
+endpoint?: string, };
+
+/**
+ * How many deliveries a policy prunes: now, and with the change applied.
+ */
+export type PrunePreview = { 
+/**
+ * Past the retention as it stands (the next run prunes them).
+ */
+due_now: number, 
+/**
+ * Past it once the change applies.
+ */
+after_change: number, };
+
 export type Purchase = { at: string, canceled: boolean, canceled_at?: string | null, order_id?: string | null, offer_id?: string | null, offer?: string | null, amount_cents?: number | null, 
 /**
  * Upper case (`EUR`).
@@ -401,9 +432,11 @@ export type StoreTrouble = {
  */
 since: string, refused: number, 
 /**
- * `disk_full` or `storage`: what the user can do differs.
+ * `disk_full` or `storage`: deliveries refused (what the user can do differs);
+ * `fault`: a thread of the store failed and was started again; `stopped`: the
+ * writer failed again and again and Hookscope stops (its supervisor restarts it).
  */
-code: 'disk_full' | 'storage', 
+code: 'disk_full' | 'storage' | 'fault' | 'stopped', 
 /**
  * The last error.
  */

@@ -14,6 +14,7 @@ import {
   type ForwardView,
   type IndexProgress,
   type Registration,
+  type PrunePreview,
   type RetentionPolicy,
   type SignatureVerdict,
   type Status,
@@ -282,6 +283,11 @@ export class AppModel {
   /** Keeps deliveries `days` days (null: until deleted); the server prunes at once. */
   async setRetention(days: number | null): Promise<void> {
     this.retention = await this.backend.setRetention(days);
+  }
+
+  /** How many deliveries keeping `days` days would prune now (nothing changes). */
+  previewRetention(days: number | null): Promise<PrunePreview> {
+    return this.backend.previewRetention(days);
   }
 
   /** Follows a relay from now on; errors (a plain http:// URL to another machine) are for

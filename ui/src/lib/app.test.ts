@@ -145,6 +145,9 @@ class FakeBackend implements Backend {
     this.policy = { ...this.policy, days, last_run: { at: '2026-12-01T10:00:00Z', pruned: 3 } };
     return this.policy;
   }
+  async previewRetention(days: number | null) {
+    return { due_now: 0, after_change: days === null ? 0 : 5 };
+  }
   storeTrouble: StoreTrouble | null = null;
   tunnelStatus: TunnelStatus = tunnel('off', 'off');
   chosen: string[] = [];

@@ -21,6 +21,7 @@ import {
   type Registration,
   type ReplayResult,
   type FollowView,
+  type PrunePreview,
   type RetentionPolicy,
   type Shape,
   type ShapeSummary,
@@ -105,6 +106,8 @@ export interface Backend {
   retention(): Promise<RetentionPolicy>;
   /** Keeps deliveries `days` days (null: until deleted); pruning starts at once. */
   setRetention(days: number | null): Promise<RetentionPolicy>;
+  /** How many deliveries are past the retention now, and would be with `days` (nothing changes). */
+  previewRetention(days: number | null): Promise<PrunePreview>;
   /** Follows the relay at `url` with its sync token from now on (remembered). */
   followRelay(url: string, token: string): Promise<FollowView>;
   /** Stops following; what was pulled stays. */
@@ -264,6 +267,10 @@ export class HttpBackend implements Backend {
 
   async setRetention(days: number | null): Promise<RetentionPolicy> {
     return (await this.send('PUT', '/api/retention', { days })).json();
+  }
+
+  async previewRetention(days: number | null): Promise<PrunePreview> {
+    return (await this.send('POST', '/api/retention/preview', { days })).json();
   }
 
   async followRelay(url: string, token: string): Promise<FollowView> {

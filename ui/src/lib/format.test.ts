@@ -112,4 +112,15 @@ describe('money', () => {
     expect(other).toContain('Deliveries are not being stored: 1 delivery refused');
     expect(other).toContain('disk I/O error');
   });
+
+  it('says when a thread of the store failed, and when Hookscope stopped storing', () => {
+    const since = '2026-11-28T12:00:05.000000Z';
+    const fault = storeTroubleText({ since, refused: 0, code: 'fault', message: "the store's indexer failed (boom) and was started again" });
+    expect(fault).toContain("the store's indexer failed (boom)");
+    expect(fault).toContain('stored again');
+    expect(fault).not.toContain('refused');
+    const stopped = storeTroubleText({ since, refused: 0, code: 'stopped', message: "the store's writer failed 3 times" });
+    expect(stopped).toContain('stopped storing deliveries');
+    expect(stopped).toContain('Restart Hookscope');
+  });
 });

@@ -151,6 +151,12 @@ export function jsonString(value: string): string {
 
 /** What the window says while the store refuses deliveries (they were answered 503). */
 export function storeTroubleText(trouble: StoreTrouble): string {
+  if (trouble.code === 'stopped') {
+    return `Hookscope has stopped storing deliveries since ${exactTime(trouble.since)}: ${trouble.message}. Restart Hookscope; senders retry what they could not deliver.`;
+  }
+  if (trouble.code === 'fault') {
+    return `At ${exactTime(trouble.since)} ${trouble.message}. Deliveries are stored again; the log has the details, please report it.`;
+  }
   const count = trouble.refused === 1 ? '1 delivery' : `${trouble.refused} deliveries`;
   const refused = `${count} refused since ${exactTime(trouble.since)}; their senders got 503 and retry later.`;
   return trouble.code === 'disk_full'

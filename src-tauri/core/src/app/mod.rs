@@ -219,6 +219,16 @@ impl Running {
         }
     }
 
+    /// Resolves when the store's writer has failed too often to go on (see
+    /// [`Writer::watch_failed`]): nothing is stored any more, and the process should stop
+    /// and exit non-zero for its supervisor to start it again.
+    pub fn failed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut failed = self.state.writer.watch_failed();
+        async move {
+            let _ = failed.wait_for(|failed| *failed).await;
+        }
+    }
+
     /// Stops accepting, lets in-flight deliveries commit and answer, stops the writer.
     pub async fn stop(mut self) {
         self.state.tunnels.stop().await;

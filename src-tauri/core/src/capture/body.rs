@@ -236,16 +236,37 @@ mod bounded_json {
     }
 }
 
-/// The body after undoing `Content-Encoding` (gzip, deflate), for display and decoding
-/// only. `None` when the body is not encoded, the encoding is unknown, it is corrupt, or it
-/// would inflate past `limit` bytes (a gzip bomb stays a small stored blob).
+/// Most codings one body may stack (`gzip, gzip`): more is not a real sender.
+const MOST_CODINGS: usize = 4;
+
+/// The body after undoing its whole `Content-Encoding` stack (gzip, with any number of
+/// members; deflate, zlib-wrapped or raw), for display and decoding only. `None` when the
+/// body is not encoded, a coding is unknown, it is corrupt, or a step would inflate past
+/// `limit` bytes (a gzip bomb stays a small stored blob).
 pub fn content_decoded(encoding: Option<&str>, bytes: &[u8], limit: usize) -> Option<Vec<u8>> {
-    let encoding = encoding?.trim().to_ascii_lowercase();
-    let reader: Box<dyn Read + '_> = match encoding.as_str() {
-        "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(bytes)),
-        "deflate" => Box::new(flate2::read::ZlibDecoder::new(bytes)),
-        _ => return None,
-    };
+    let codings: Vec<String> = encoding?
+        .split(',')
+        .map(|coding| coding.trim().to_ascii_lowercase())
+        .filter(|coding| !coding.is_empty() && coding != "identity")
+        .collect();
+    if codings.is_empty() || codings.len() > MOST_CODINGS {
+        return None;
+    }
+    // Applied in the order listed: undone from the last.
+    let mut current: Option<Vec<u8>> = None;
+    for coding in codings.iter().rev() {
+        let input = current.as_deref().unwrap_or(bytes);
+        current = Some(match coding.as_str() {
+            "gzip" | "x-gzip" => inflate(flate2::read::MultiGzDecoder::new(input), limit)?,
+            "deflate" => inflate(flate2::read::ZlibDecoder::new(input), limit)
+                .or_else(|| inflate(flate2::read::DeflateDecoder::new(input), limit))?,
+            _ => return None,
+        });
+    }
+    current
+}
+
+fn inflate(reader: impl Read, limit: usize) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let read = reader.take(limit as u64 + 1).read_to_end(&mut out).ok()?;
     (read <= limit).then_some(out)
@@ -368,6 +389,44 @@ mod tests {
         );
         assert_eq!(content_decoded(Some("gzip"), b"not gzip", 5_000), None);
         assert_eq!(content_decoded(None, &gz, 20_000), None);
+    }
+
+    #[test]
+    fn every_member_and_every_layer_is_undone() {
+        let gzip = |data: &[u8]| {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(data).unwrap();
+            enc.finish().unwrap()
+        };
+        let mut members = gzip(b"first half, ");
+        members.extend(gzip(b"second half"));
+        assert_eq!(
+            content_decoded(Some("gzip"), &members, 1_000).as_deref(),
+            Some(&b"first half, second half"[..]),
+            "a body of two gzip members is read to its end"
+        );
+        assert_eq!(
+            content_decoded(Some("gzip, gzip"), &gzip(&gzip(b"twice")), 1_000).as_deref(),
+            Some(&b"twice"[..]),
+            "a stack is undone from its last coding"
+        );
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        raw.write_all(b"raw deflate").unwrap();
+        assert_eq!(
+            content_decoded(Some("Deflate"), &raw.finish().unwrap(), 1_000).as_deref(),
+            Some(&b"raw deflate"[..]),
+            "deflate without its zlib wrapper, as some senders send it"
+        );
+        assert_eq!(
+            content_decoded(Some("gzip, br"), &members, 1_000),
+            None,
+            "an unknown coding"
+        );
+        assert_eq!(
+            content_decoded(Some("gzip,gzip,gzip,gzip,gzip"), &members, 1_000),
+            None,
+            "no real sender stacks five"
+        );
     }
 
     #[test]

@@ -4,9 +4,13 @@
 
 pub mod body;
 pub mod card;
+pub mod contents;
 pub mod decode;
 pub mod facts;
 pub mod headers_file;
+pub mod mentions;
+#[cfg(test)]
+mod mentions_props;
 pub mod plain_text;
 pub mod sender;
 pub mod shape;

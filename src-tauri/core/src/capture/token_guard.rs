@@ -4,7 +4,7 @@
 //! be cut out (URL, body) is refused.
 
 use crate::capture::RawDelivery;
-use crate::capture::body;
+use crate::capture::contents;
 
 /// The window's sign-in cookie: `hookscope_token_<UI port>`.
 const COOKIE_PREFIX: &str = "hookscope_token_";
@@ -42,16 +42,141 @@ pub fn strip_from_headers(headers: &mut Vec<(String, String)>, token: &str) {
     });
 }
 
-/// Whether the token is in what is stored byte for byte: path, query, body.
-pub fn found_in(raw: &RawDelivery, token: &str) -> bool {
-    raw.path.contains(token)
-        || raw.query.as_deref().is_some_and(|q| q.contains(token))
-        || memchr::memmem::find(&raw.body, token.as_bytes()).is_some()
+/// Whether the token is anywhere in the delivery (the headers once stripped, the path,
+/// the query, the body and its content-decoded form up to `inflate_limit` bytes), in any
+/// encoding [`contents`] undoes and in any case, or base64-encoded.
+pub fn found_in(raw: &RawDelivery, token: &str, inflate_limit: usize) -> bool {
+    let lower = token.to_ascii_lowercase();
+    let wrapped = base64_forms(token);
+    contents::any_view(raw, inflate_limit, |view| {
+        ascii_case_insensitive_find(view.as_bytes(), lower.as_bytes())
+            || wrapped
+                .iter()
+                .any(|form| memchr::memmem::find(view.as_bytes(), form.as_bytes()).is_some())
+    })
 }
 
-/// Whether the token is in the body once its `Content-Encoding` is undone (up to `limit`
-/// bytes inflated).
-pub fn found_inflated(encoding: Option<&str>, body: &[u8], limit: usize, token: &str) -> bool {
-    body::content_decoded(encoding, body, limit)
-        .is_some_and(|inflated| memchr::memmem::find(&inflated, token.as_bytes()).is_some())
+fn ascii_case_insensitive_find(haystack: &[u8], lower_needle: &[u8]) -> bool {
+    if haystack.iter().any(u8::is_ascii_uppercase) {
+        memchr::memmem::find(&haystack.to_ascii_lowercase(), lower_needle).is_some()
+    } else {
+        memchr::memmem::find(haystack, lower_needle).is_some()
+    }
+}
+
+/// The runs of base64 (standard and URL-safe) that the token's bytes encode to wherever
+/// they start within a 3-byte group: each holds only characters that depend on the token
+/// alone, so the token is found inside any longer base64 text.
+fn base64_forms(token: &str) -> Vec<String> {
+    use base64::Engine;
+    let mut forms = Vec::new();
+    for offset in 0..3 {
+        let mut bytes = vec![0u8; offset];
+        bytes.extend_from_slice(token.as_bytes());
+        let first = (offset * 8).div_ceil(6);
+        let end = bytes.len() * 8 / 6;
+        for engine in [
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            let encoded = engine.encode(&bytes);
+            if let Some(run) = encoded.get(first..end) {
+                forms.push(run.to_string());
+            }
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    const TOKEN: &str = "3f9c2a7be1d04c55a8e6b0f7d2c91e4a3f9c2a7be1d04c55a8e6b0f7d2c91e4a";
+
+    fn body(bytes: Vec<u8>, headers: Vec<(String, String)>) -> RawDelivery {
+        RawDelivery {
+            id: "d".into(),
+            received_at: 0,
+            endpoint_id: "ep".into(),
+            endpoint_name: "ep".into(),
+            method: "POST".into(),
+            path: "/h/x".into(),
+            query: None,
+            headers,
+            remote_addr: None,
+            client_ip: None,
+            via_tunnel: false,
+            body: bytes.into(),
+        }
+    }
+
+    #[test]
+    fn the_token_is_found_in_every_encoding() {
+        let escaped: String = TOKEN
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        let percent: String = TOKEN.bytes().map(|b| format!("%{b:02X}")).collect();
+        for (what, bytes) in [
+            ("as is", format!("{{\"t\":\"{TOKEN}\"}}")),
+            ("upper-case", TOKEN.to_uppercase()),
+            ("JSON-escaped", format!("{{\"t\":\"{escaped}\"}}")),
+            ("percent-encoded", format!("t={percent}")),
+            (
+                "percent-encoded twice",
+                format!("t={}", percent.replace('%', "%25")),
+            ),
+        ] {
+            assert!(
+                found_in(&body(bytes.into_bytes(), vec![]), TOKEN, 1 << 20),
+                "{what}"
+            );
+        }
+        for prefix in ["", "a", "ab"] {
+            for engine in [
+                base64::engine::general_purpose::STANDARD,
+                base64::engine::general_purpose::URL_SAFE,
+            ] {
+                let wrapped = engine.encode(format!("{prefix}token={TOKEN};"));
+                assert!(
+                    found_in(&body(wrapped.into_bytes(), vec![]), TOKEN, 1 << 20),
+                    "base64 after {prefix:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_token_is_found_in_a_second_gzip_member() {
+        use std::io::Write;
+        let gzip = |data: &[u8]| {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(data).unwrap();
+            enc.finish().unwrap()
+        };
+        let mut members = gzip(b"{\"harmless\":1}");
+        members.extend(gzip(TOKEN.as_bytes()));
+        let gzipped = vec![("content-encoding".to_string(), "gzip".to_string())];
+        assert!(found_in(&body(members, gzipped.clone()), TOKEN, 1 << 20));
+        assert!(!found_in(
+            &body(gzip(b"nothing here"), gzipped),
+            TOKEN,
+            1 << 20
+        ));
+    }
+
+    #[test]
+    fn other_text_is_not_the_token() {
+        let near = format!("{}0", &TOKEN[..TOKEN.len() - 1]);
+        assert!(!found_in(&body(near.into_bytes(), vec![]), TOKEN, 1 << 20));
+        assert!(!found_in(
+            &body(b"plain body".to_vec(), vec![]),
+            TOKEN,
+            1 << 20
+        ));
+    }
 }

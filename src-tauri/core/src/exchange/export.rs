@@ -6,10 +6,12 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
+use crate::capture::mentions::Address;
 use crate::error::{Error, Result};
 use crate::exchange::event_json::{Layout, write_event};
-use crate::store::db;
 use crate::store::events::query::{EventFilter, check_filter, for_each_event};
+use crate::store::events::{StoredEvent, get_event_by_seq};
+use crate::store::{db, erasure};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -47,7 +49,8 @@ impl Format {
     }
 }
 
-/// Writes the export; returns how many events it holds.
+/// Writes the export; returns how many events it holds. With `filter.forget`, the
+/// deliveries forgetting that address would erase (other filters do not apply).
 pub fn export(
     conn: &Connection,
     filter: &EventFilter,
@@ -59,12 +62,18 @@ pub fn export(
         Format::Json => Layout::Document,
         Format::Ndjson => Layout::Line,
     };
-    check_filter(filter)?;
+    let forgetting = match filter.forget.as_deref() {
+        Some(email) => Some(Address::parse(email).map_err(Error::Invalid)?),
+        None => {
+            check_filter(filter)?;
+            None
+        }
+    };
     if format == Format::Json {
         out.write_all(b"[")?;
     }
     let mut first = true;
-    let count = for_each_event(conn, filter, |event| {
+    let mut write_one = |event: StoredEvent| -> Result<()> {
         if format == Format::Json {
             out.write_all(if first { b"\n" } else { b",\n" })?;
         }
@@ -81,7 +90,19 @@ pub fn export(
             out.write_all(b"\n")?;
         }
         Ok(())
-    })?;
+    };
+    let count = match forgetting {
+        // Exactly what forgetting them erases, about them and mentioning them, indexed
+        // or not yet: what a right-of-access request hands over before the erasure.
+        Some(address) => {
+            let seqs = erasure::find(conn, &address, inflate_limit)?.seqs();
+            for &seq in &seqs {
+                write_one(get_event_by_seq(conn, seq)?)?;
+            }
+            seqs.len() as u64
+        }
+        None => for_each_event(conn, filter, write_one)?,
+    };
     if format == Format::Json {
         out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
     }

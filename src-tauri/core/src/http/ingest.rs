@@ -174,30 +174,29 @@ async fn deliver(
     }
 }
 
+/// Bodies up to this size are looked through on the async thread; larger or compressed
+/// ones on the blocking pool, a few at a time.
+const LOOKED_THROUGH_INLINE: usize = 64 * 1024;
+
 /// The delivery without the install's API token in its headers, or `None` when it
-/// carries the token where it cannot be cut out (its URL or body, also compressed).
+/// carries the token where it cannot be cut out (its URL or body, in any encoding).
 async fn keep_api_token_out(mut raw: RawDelivery, state: &AppState) -> Option<RawDelivery> {
     let token = state.api_token.clone();
     token_guard::strip_from_headers(&mut raw.headers, &token);
-    if token_guard::found_in(&raw, &token) {
-        return None;
-    }
-    let encoding =
-        crate::capture::decode::header(&raw.headers, "content-encoding").map(str::to_string);
-    if encoding.is_none() {
-        return Some(raw);
-    }
-    // A compressed body can inflate a thousandfold: it is looked into on the blocking
-    // pool, a few at a time (the memory budget's decode turns).
-    let turn = tokio::select! {
-        turn = state.memory.decode_turn() => turn,
-        _ = state.shutdown.cancelled() => return Some(raw),
-    };
     let limit = state.max_body;
+    let encoded = crate::capture::decode::header(&raw.headers, "content-encoding").is_some();
+    if !encoded && raw.body.len() <= LOOKED_THROUGH_INLINE {
+        return (!token_guard::found_in(&raw, &token, limit)).then_some(raw);
+    }
+    // A compressed body can inflate a thousandfold, a large one decode into several
+    // copies: looked into on the blocking pool, a few at a time (the memory budget's
+    // decode turns).
+    // Turns free as others finish, also while the server drains: a delivery in flight
+    // is checked like any other.
+    let turn = state.memory.decode_turn().await;
     tokio::task::spawn_blocking(move || {
         let _turn = turn;
-        let inflated = token_guard::found_inflated(encoding.as_deref(), &raw.body, limit, &token);
-        (!inflated).then_some(raw)
+        (!token_guard::found_in(&raw, &token, limit)).then_some(raw)
     })
     .await
     .ok()

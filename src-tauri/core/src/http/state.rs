@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::mentions::Address;
 use crate::delivery::follow::{FollowControl, FollowHandle, FollowTarget};
 use crate::delivery::forward::{ForwardHandle, ForwardPolicy};
 use crate::error::{Error, Result};
@@ -154,12 +155,14 @@ impl AppState {
     }
 
     /// What forgetting `email` would remove (nothing is removed).
+    /// Anything but one whole email address is refused before anything is read.
     pub async fn erasure_of(&self, email: String) -> Result<erasure::Erasure> {
+        let address = Address::parse(&email).map_err(Error::Invalid)?;
         // Indexed first, so deliveries are found by their contact.
         self.caught_up(std::time::Duration::from_secs(10)).await;
         let limit = self.max_body;
         let found = self
-            .read(move |conn| erasure::find(conn, &email, limit))
+            .read(move |conn| erasure::find(conn, &address, limit))
             .await?;
         if found.keyed.is_empty() && found.mentioning.is_empty() {
             return Err(Error::NotFound(format!(

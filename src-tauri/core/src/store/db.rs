@@ -163,6 +163,9 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> 
         },
         e => damaged(e.into()),
     })?;
+    if crate::store::indexer::ensure_current_derivation(&mut conn)? {
+        tracing::info!("this store was indexed by an older Hookscope: indexing it again");
+    }
     #[cfg(unix)]
     restrict_to_user(path);
     Ok(conn)

@@ -11,10 +11,10 @@ use std::collections::BTreeSet;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use crate::capture::decode::{self, normalise_email};
+use crate::capture::mentions::Address;
 use crate::capture::shape::Paths;
 use crate::capture::{Capture, Decoding};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::events::write::{first_identical, search_hash, unindex_text};
 use crate::store::shapes::{self, ShapeLearner};
 use crate::store::{cards, contacts, deliveries, settings};
@@ -51,30 +51,42 @@ pub struct ErasureReport {
     pub mentioning: u64,
 }
 
-/// Finds every delivery about `email` or mentioning it: events keyed to the contact, then
-/// every stored delivery read through (body, inflated body, headers, path, query) for the
-/// address in any case. Reads only.
-pub fn find(conn: &Connection, email: &str, inflate_limit: usize) -> Result<Erasure> {
+/// Finds every delivery about `address` or mentioning it: events keyed to the contact,
+/// deliveries not indexed yet decoded to see whom they are about, then every stored
+/// delivery looked through for the whole address in any part and encoding
+/// ([`Address::mentioned_in`]). Reads only.
+pub fn find(conn: &Connection, address: &Address, inflate_limit: usize) -> Result<Erasure> {
     let mut found = Erasure {
-        email: normalise_email(email),
+        email: address.as_str().to_string(),
         ..Erasure::default()
     };
-    scan(conn, &mut found, inflate_limit)?;
+    scan(conn, &mut found, address, inflate_limit)?;
     Ok(found)
 }
 
+impl Erasure {
+    /// Every delivery it erases, about them or mentioning them, in store order.
+    pub fn seqs(&self) -> Vec<i64> {
+        let mut all: Vec<i64> = self.keyed.iter().chain(&self.mentioning).copied().collect();
+        all.sort_unstable();
+        all
+    }
+}
+
 /// Adds to `found` what the deliveries after `found.scanned_through` hold about them.
-fn scan(conn: &Connection, found: &mut Erasure, inflate_limit: usize) -> Result<()> {
-    let key = found.email.clone();
+fn scan(
+    conn: &Connection,
+    found: &mut Erasure,
+    address: &Address,
+    inflate_limit: usize,
+) -> Result<()> {
+    let key = address.as_str();
     let mut keyed: BTreeSet<i64> = found.keyed.iter().copied().collect();
     let indexed: Vec<i64> = conn
         .prepare_cached("SELECT seq FROM events WHERE contact_key = ?1 AND seq > ?2")?
-        .query_map((&key, found.scanned_through), |r| r.get(0))?
+        .query_map((key, found.scanned_through), |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     keyed.extend(indexed);
-    let needle = key.as_bytes().to_ascii_lowercase();
-    let finder = memchr::memmem::Finder::new(&needle);
-    let mentions = |bytes: &[u8]| finder.find(&bytes.to_ascii_lowercase()).is_some();
     let indexed_through = crate::store::indexer::position(conn)?;
     loop {
         let batch = deliveries::after(conn, found.scanned_through, 1_000, 32 * 1024 * 1024)?;
@@ -85,26 +97,17 @@ fn scan(conn: &Connection, found: &mut Erasure, inflate_limit: usize) -> Result<
             if keyed.contains(&seq) {
                 continue;
             }
-            let encoding = decode::header(&raw.headers, "content-encoding");
-            let inflated = encoding.and_then(|e| {
-                crate::capture::body::content_decoded(Some(e), &raw.body, inflate_limit)
-            });
-            let found_in_bytes = mentions(&raw.body)
-                || inflated.as_deref().is_some_and(mentions)
-                || mentions(raw.path.as_bytes())
-                || raw.query.as_deref().is_some_and(|q| mentions(q.as_bytes()))
-                || raw
-                    .headers
-                    .iter()
-                    .any(|(n, v)| mentions(n.as_bytes()) || mentions(v.as_bytes()));
-            if found_in_bytes {
-                found.mentioning.push(seq);
-            } else if seq > indexed_through {
-                // Not indexed yet: decoded here to know whom it is about.
-                let capture = Capture::build(raw, &Decoding::new(inflate_limit));
-                if capture.decoded.contact_key().as_deref() == Some(key.as_str()) {
+            if seq > indexed_through {
+                // Not indexed yet: decoded here to know whom it is about, so it counts as
+                // theirs, not as a mere mention.
+                let capture = Capture::build(raw.clone(), &Decoding::new(inflate_limit));
+                if capture.decoded.contact_key().as_deref() == Some(key) {
                     keyed.insert(seq);
+                    continue;
                 }
+            }
+            if address.mentioned_in(&raw, inflate_limit) {
+                found.mentioning.push(seq);
             }
         }
         found.scanned_through = last;
@@ -332,7 +335,8 @@ pub fn forget(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Deliveries acknowledged since the preview: no other writer can add one now.
     let mut erasure = erasure.clone();
-    scan(&tx, &mut erasure, inflate_limit)?;
+    let address = Address::parse(&erasure.email).map_err(Error::Invalid)?;
+    scan(&tx, &mut erasure, &address, inflate_limit)?;
     let mut affected = Affected::default();
     remove(&tx, &erasure.keyed, &mut affected, inflate_limit)?;
     remove(&tx, &erasure.mentioning, &mut affected, inflate_limit)?;

@@ -30,16 +30,42 @@ pub struct IndexerHandle {
     pub runtime: tokio::runtime::Handle,
 }
 
+/// The longest pause before an indexer that keeps failing is started again.
+const MOST_PAUSE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Starts the indexer thread of a running server: it catches up, then follows each commit.
+/// If it fails (a panic, an error it cannot go on from), the failure is reported in the
+/// store's trouble and the log, and it starts again after a pause that doubles up to a
+/// minute: it never stops silently while the server runs.
 pub fn start(handle: IndexerHandle) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("hookscope-indexer".into())
         .spawn(move || {
             lower_priority();
-            if let Err(error) = follow(&handle)
-                && !handle.shutdown.is_cancelled()
-            {
-                tracing::error!(%error, "the indexer stopped");
+            let mut pause = RETRY_AFTER;
+            loop {
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| follow(&handle)));
+                if handle.shutdown.is_cancelled() || *handle.writer.watch_failed().borrow() {
+                    return;
+                }
+                let message = match outcome {
+                    Ok(Ok(())) => return,
+                    Ok(Err(error)) => error.to_string(),
+                    Err(panic) => crate::faults::panic_message(panic.as_ref()),
+                };
+                handle.writer.report_fault("indexer", &message);
+                let shutdown = handle.shutdown.clone();
+                let stopping = handle.runtime.block_on(async {
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => false,
+                        () = shutdown.cancelled() => true,
+                    }
+                });
+                if stopping {
+                    return;
+                }
+                pause = (pause * 2).min(MOST_PAUSE);
             }
         })
         .expect("the indexer thread starts")
@@ -62,6 +88,7 @@ fn follow(handle: &IndexerHandle) -> Result<()> {
         if handle.shutdown.is_cancelled() {
             return Ok(());
         }
+        crate::faults::inject("indexer.read");
         let step = read(&conn, through, handle.inflate_limit).and_then(|batch| match batch {
             Some(batch) => {
                 through = handle.writer.apply_index(batch)?;

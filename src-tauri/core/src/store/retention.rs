@@ -22,6 +22,47 @@ pub const LAST_RUN: &str = "retention.last_run";
 /// Deliveries pruned per transaction.
 pub const BATCH: usize = 500;
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
+/// The longest retention: a hundred years. Past it, "keep everything" is what is meant.
+pub const MOST_DAYS: u32 = 36_500;
+
+/// The days a setting holds, when it is a retention at all: a value stored outside
+/// 1..=[`MOST_DAYS`] (by a Hookscope that did not check) keeps everything rather than
+/// prune by a cutoff nobody chose.
+fn valid_days(days: u32) -> Option<u32> {
+    if (1..=MOST_DAYS).contains(&days) {
+        Some(days)
+    } else {
+        tracing::warn!(
+            days,
+            "a stored retention outside 1..={MOST_DAYS} days is ignored: deliveries are kept"
+        );
+        None
+    }
+}
+
+/// Deliveries received before this are past `days`. Checked: no retention moves the
+/// cutoff after `now`, whatever the clock says.
+pub fn cutoff(now: i64, days: u32) -> Result<i64> {
+    i64::from(days)
+        .checked_mul(DAY_MICROS)
+        .and_then(|span| now.checked_sub(span))
+        .filter(|cutoff| *cutoff <= now)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "retention: {days} days before {now} is out of range"
+            ))
+        })
+}
+
+/// Refuses a retention outside 1..=[`MOST_DAYS`] days.
+pub fn check_days(days: Option<u32>) -> Result<()> {
+    match days {
+        Some(days) if !(1..=MOST_DAYS).contains(&days) => Err(Error::Invalid(format!(
+            "retention: {days} days is out of range: keep deliveries 1 to {MOST_DAYS} days, or give none (off) to keep them until you delete them"
+        ))),
+        _ => Ok(()),
+    }
+}
 
 /// What the window and `hookscope retention` show.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
@@ -41,13 +82,19 @@ pub struct LastRun {
 }
 
 pub fn policy(conn: &Connection) -> Result<RetentionPolicy> {
-    let days = settings::get_setting(conn, DAYS)?.and_then(|d| d.parse().ok());
-    let endpoints = conn
+    let days = settings::get_setting(conn, DAYS)?
+        .and_then(|d| d.parse().ok())
+        .and_then(valid_days);
+    let stored: Vec<(String, i64)> = conn
         .prepare_cached(
             "SELECT id, retention_days FROM endpoints WHERE retention_days IS NOT NULL ORDER BY id",
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    let endpoints = stored
+        .into_iter()
+        .filter_map(|(id, days)| Some((id, valid_days(u32::try_from(days).ok()?)?)))
+        .collect();
     let last_run =
         settings::get_setting(conn, LAST_RUN)?.and_then(|j| serde_json::from_str(&j).ok());
     Ok(RetentionPolicy {
@@ -60,11 +107,7 @@ pub fn policy(conn: &Connection) -> Result<RetentionPolicy> {
 /// Sets the install's retention (`None`: keep everything) or, with `endpoint`, that
 /// endpoint's own (`None`: the install's).
 pub fn set_days(conn: &Connection, endpoint: Option<&str>, days: Option<u32>) -> Result<()> {
-    if days == Some(0) {
-        return Err(Error::Invalid(
-            "retention: at least 1 day (or none to keep everything)".into(),
-        ));
-    }
+    check_days(days)?;
     match endpoint {
         None => match days {
             Some(days) => settings::put_setting(conn, DAYS, &days.to_string()),
@@ -89,7 +132,7 @@ fn expired(tx: &Transaction, now: i64, limit: usize) -> Result<Vec<i64>> {
     let mut seqs = Vec::new();
     // Endpoints with their own retention, by the (endpoint, time) index.
     for (endpoint, days) in &policy.endpoints {
-        let cutoff = now - i64::from(*days) * DAY_MICROS;
+        let cutoff = cutoff(now, *days)?;
         seqs.extend(
             tx.prepare_cached(
                 "SELECT seq FROM events WHERE endpoint_id = ?1 AND received_at < ?2
@@ -105,7 +148,7 @@ fn expired(tx: &Transaction, now: i64, limit: usize) -> Result<Vec<i64>> {
     if let Some(days) = policy.days
         && seqs.len() < limit
     {
-        let cutoff = now - i64::from(days) * DAY_MICROS;
+        let cutoff = cutoff(now, days)?;
         let own: Vec<&str> = policy.endpoints.iter().map(|(id, _)| id.as_str()).collect();
         let mut stmt = tx.prepare_cached(
             "SELECT seq, endpoint_id FROM events WHERE received_at < ?1 ORDER BY received_at",
@@ -122,6 +165,76 @@ fn expired(tx: &Transaction, now: i64, limit: usize) -> Result<Vec<i64>> {
         }
     }
     Ok(seqs)
+}
+
+/// A change to the policy, to see what it would prune before it applies.
+#[derive(Debug, Clone, Default, Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyChange {
+    /// Days to keep; null: keep everything (or, with `endpoint`, the install's).
+    pub days: Option<u32>,
+    /// An endpoint's own retention instead of the install's.
+    #[serde(default)]
+    #[ts(optional)]
+    pub endpoint: Option<String>,
+}
+
+/// How many deliveries a policy prunes: now, and with the change applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+pub struct PrunePreview {
+    /// Past the retention as it stands (the next run prunes them).
+    pub due_now: u64,
+    /// Past it once the change applies.
+    pub after_change: u64,
+}
+
+/// What the policy, and the policy with `change`, would prune at `now`. Reads only.
+pub fn preview(conn: &Connection, now: i64, change: &PolicyChange) -> Result<PrunePreview> {
+    check_days(change.days)?;
+    let current = policy(conn)?;
+    let mut changed = current.clone();
+    match &change.endpoint {
+        None => changed.days = change.days,
+        Some(id) => {
+            crate::store::endpoints::get(conn, id)?;
+            changed.endpoints.retain(|(own, _)| own != id);
+            if let Some(days) = change.days {
+                changed.endpoints.push((id.clone(), days));
+            }
+        }
+    }
+    Ok(PrunePreview {
+        due_now: count_expired(conn, now, &current)?,
+        after_change: count_expired(conn, now, &changed)?,
+    })
+}
+
+/// How many deliveries `policy` holds past their retention at `now`.
+fn count_expired(conn: &Connection, now: i64, policy: &RetentionPolicy) -> Result<u64> {
+    let mut total: i64 = 0;
+    for (endpoint, days) in &policy.endpoints {
+        total += conn
+            .prepare_cached(
+                "SELECT count(*) FROM events WHERE endpoint_id = ?1 AND received_at < ?2",
+            )?
+            .query_row((endpoint, cutoff(now, *days)?), |r| r.get::<_, i64>(0))?;
+    }
+    if let Some(days) = policy.days {
+        let cutoff = cutoff(now, days)?;
+        let all: i64 = conn
+            .prepare_cached("SELECT count(*) FROM events WHERE received_at < ?1")?
+            .query_row([cutoff], |r| r.get(0))?;
+        let mut own: i64 = 0;
+        for (endpoint, _) in &policy.endpoints {
+            own += conn
+                .prepare_cached(
+                    "SELECT count(*) FROM events WHERE endpoint_id = ?1 AND received_at < ?2",
+                )?
+                .query_row((endpoint, cutoff), |r| r.get::<_, i64>(0))?;
+        }
+        total += all - own;
+    }
+    Ok(total.max(0) as u64)
 }
 
 /// Prunes one batch of expired deliveries in one transaction; returns how many went. The

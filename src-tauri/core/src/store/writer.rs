@@ -73,15 +73,23 @@ pub struct StoreTrouble {
     /// When the first of them was refused.
     pub since: String,
     pub refused: u64,
-    /// `disk_full` or `storage`: what the user can do differs.
-    #[ts(type = "'disk_full' | 'storage'")]
+    /// `disk_full` or `storage`: deliveries refused (what the user can do differs);
+    /// `fault`: a thread of the store failed and was started again; `stopped`: the
+    /// writer failed again and again and Hookscope stops (its supervisor restarts it).
+    #[ts(type = "'disk_full' | 'storage' | 'fault' | 'stopped'")]
     pub code: &'static str,
     /// The last error.
     pub message: String,
 }
 
-/// `None` while deliveries are stored; set by a refused delivery, cleared by the next commit.
+/// `None` while deliveries are stored; set by a refused delivery (cleared by the next
+/// commit) or by a thread's failure (kept, for the user to see it happened).
 type Health = watch::Sender<Option<StoreTrouble>>;
+
+/// Failures of the writer within [`FAULT_WINDOW`] after which it is not started again:
+/// the same panic each time would otherwise refuse every delivery for ever.
+const MOST_FAULTS: usize = 3;
+const FAULT_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What the writer thread reports to the rest of the process.
 struct Signals {
@@ -95,6 +103,8 @@ struct Signals {
     /// How many erasures the store has seen ([`erasure::generation`]), this process's or
     /// another's: windows reload what they show when it changes.
     erasures: watch::Sender<i64>,
+    /// The writer thread failed too often and has stopped for good.
+    failed: watch::Sender<bool>,
 }
 
 /// Handle to the writer thread. Cheap to share behind an `Arc`.
@@ -128,6 +138,7 @@ impl Writer {
             }),
             published,
             erasures: watch::Sender::new(erasure::generation(&conn)?),
+            failed: watch::Sender::new(false),
         });
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let thread_signals = signals.clone();
@@ -151,6 +162,27 @@ impl Writer {
     /// Every change of [`Writer::trouble`].
     pub fn watch_trouble(&self) -> watch::Receiver<Option<StoreTrouble>> {
         self.signals.health.subscribe()
+    }
+
+    /// Becomes true when the writer thread has failed too often to go on: nothing is
+    /// stored from then on, and the process should exit for its supervisor to restart it.
+    pub fn watch_failed(&self) -> watch::Receiver<bool> {
+        self.signals.failed.subscribe()
+    }
+
+    /// Says that a thread of the store (`thread`: the indexer) failed with `message` and
+    /// was started again: in the log and in [`Writer::trouble`], until a refusal replaces it.
+    pub fn report_fault(&self, thread: &str, message: &str) {
+        report_fault(&self.signals.health, thread, message);
+    }
+
+    /// Why a job's answer never came: the writer stopped, or it failed and started again.
+    fn lost(&self) -> Error {
+        if *self.signals.failed.borrow() || self.jobs.is_closed() {
+            Error::ShuttingDown
+        } else {
+            Error::Fault("the store's writer failed while this waited".into())
+        }
     }
 
     /// The seq of each newest committed delivery, as they are committed.
@@ -192,7 +224,7 @@ impl Writer {
             }))
             .await
             .map_err(|_| Error::ShuttingDown)?;
-        committed.await.map_err(|_| Error::ShuttingDown)?
+        committed.await.map_err(|_| self.lost())?
     }
 
     /// Stores deliveries pulled from a relay, in one transaction with the follower's
@@ -230,7 +262,7 @@ impl Writer {
         self.jobs
             .blocking_send(Job::Index(batch, done))
             .map_err(|_| Error::ShuttingDown)?;
-        applied.blocking_recv().map_err(|_| Error::ShuttingDown)?
+        applied.blocking_recv().map_err(|_| self.lost())?
     }
 
     /// Runs a write on the writer's connection, in queue order with deliveries.
@@ -250,14 +282,27 @@ impl Writer {
         F: FnOnce(&mut Connection, &mut ShapeLearner) -> Result<T> + Send + 'static,
     {
         let (done, finished) = oneshot::channel();
+        let signals = self.signals.clone();
         let task: Task = Box::new(move |conn, shapes| {
-            let _ = done.send(work(conn, shapes));
+            // A panic fails this work alone: its transaction rolls back as it unwinds, and
+            // the writer goes on storing deliveries.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                work(&mut *conn, &mut *shapes)
+            }));
+            let answer = outcome.unwrap_or_else(|panic| {
+                let message = crate::faults::panic_message(panic.as_ref());
+                report_fault(&signals.health, "writer", &message);
+                roll_back_left_open(conn);
+                shapes.forget();
+                Err(Error::Fault(message))
+            });
+            let _ = done.send(answer);
         });
         self.jobs
             .send(Job::Task(task))
             .await
             .map_err(|_| Error::ShuttingDown)?;
-        finished.await.map_err(|_| Error::ShuttingDown)?
+        finished.await.map_err(|_| self.lost())?
     }
 
     /// Commits what is queued, then stops the thread. Blocking: call it off the runtime.
@@ -325,6 +370,10 @@ impl Writing<'_> {
     }
 }
 
+/// The writer thread: serves jobs until stopped. When it panics, what it held is
+/// dropped (never acknowledged: its senders get an error and retry), the failure is
+/// reported, and it starts again on the same connection; after [`MOST_FAULTS`] failures
+/// within [`FAULT_WINDOW`] it stops for good and says so.
 fn run(
     conn: Connection,
     mut queue: mpsc::Receiver<Job>,
@@ -338,6 +387,57 @@ fn run(
         synchronous,
         signals,
     };
+    let mut faults: Vec<Instant> = Vec::new();
+    loop {
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            serve(&mut writing, &mut queue)
+        }));
+        let Err(panic) = served else {
+            break;
+        };
+        let message = crate::faults::panic_message(panic.as_ref());
+        roll_back_left_open(&writing.conn);
+        writing.shapes.forget();
+        faults.retain(|at| at.elapsed() < FAULT_WINDOW);
+        faults.push(Instant::now());
+        if faults.len() >= MOST_FAULTS {
+            tracing::error!(%message, "the store's writer failed {MOST_FAULTS} times within {FAULT_WINDOW:?}: it stops, and Hookscope with it");
+            signals.health.send_replace(Some(StoreTrouble {
+                since: timefmt::format_micros(timefmt::now_micros()),
+                refused: 0,
+                code: "stopped",
+                message: format!("the store's writer failed {MOST_FAULTS} times in a minute ({message}); Hookscope stops"),
+            }));
+            signals.failed.send_replace(true);
+            break;
+        }
+        report_fault(&signals.health, "writer", &message);
+    }
+    // Whatever is still queued was never acknowledged: dropping it tells its senders.
+    queue.close();
+}
+
+/// A transaction a panic left open is rolled back (a `Transaction` rolls back as it
+/// unwinds; a `BEGIN` run as SQL does not).
+fn roll_back_left_open(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
+fn report_fault(health: &Health, thread: &str, message: &str) {
+    tracing::error!(thread, %message, "a thread of the store failed; it was started again");
+    health.send_replace(Some(StoreTrouble {
+        since: timefmt::format_micros(timefmt::now_micros()),
+        refused: 0,
+        code: "fault",
+        message: format!("the store's {thread} failed ({message}) and was started again"),
+    }));
+}
+
+/// Serves jobs until stopped (or the queue closes).
+fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
+    let signals = writing.signals;
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     // A job taken from the queue while looking for deliveries, handled next.
     let mut carried: Option<Job> = None;
@@ -410,8 +510,6 @@ fn run(
             writing.apply_waiting(&mut waiting, INDEX_SLICE_UNDER_LOAD);
         }
     }
-    // Whatever is still queued was never acknowledged: dropping it tells its senders.
-    queue.close();
 }
 
 /// Stores the deliveries in one transaction, then acknowledges each. If the batch fails,
@@ -420,6 +518,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Pending>, signals: &Signals) {
     if batch.is_empty() {
         return;
     }
+    crate::faults::inject("writer.commit");
     let together = store_all(conn, batch.iter().map(|p| &*p.arrival));
     match together {
         Ok(last) => {
@@ -476,9 +575,16 @@ fn store_one(tx: &rusqlite::Transaction, arrival: &Arrival) -> Result<Option<i64
 }
 
 fn acknowledged(signals: &Signals, last: Option<i64>) {
-    signals
-        .health
-        .send_if_modified(|trouble| trouble.take().is_some());
+    // A refusal ends with the next commit; a thread's failure stays to be seen.
+    signals.health.send_if_modified(|trouble| {
+        let refusal = trouble
+            .as_ref()
+            .is_some_and(|t| matches!(t.code, "disk_full" | "storage"));
+        if refusal {
+            *trouble = None;
+        }
+        refusal
+    });
     if let Some(last) = last {
         signals.committed.send_if_modified(|newest| {
             let newer = last > *newest;
@@ -544,6 +650,12 @@ fn notice_erasures(conn: &Connection, shapes: &mut ShapeLearner, signals: &Signa
 /// Counts a delivery the store could not take.
 fn refused(health: &Health, error: &Error) {
     health.send_modify(|trouble| {
+        if trouble.as_ref().is_some_and(|t| t.code == "stopped") {
+            return;
+        }
+        if trouble.as_ref().is_some_and(|t| t.code == "fault") {
+            *trouble = None;
+        }
         let trouble = trouble.get_or_insert_with(|| StoreTrouble {
             since: timefmt::format_micros(timefmt::now_micros()),
             refused: 0,

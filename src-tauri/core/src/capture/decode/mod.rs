@@ -102,14 +102,16 @@ pub struct Decoded {
 }
 
 impl Decoded {
-    /// The grouping key of the contact: the email, trimmed and lower-cased.
+    /// The grouping key of the contact: the email, trimmed, lower-cased, in NFC.
     pub fn contact_key(&self) -> Option<String> {
         self.contact_email.as_deref().map(normalise_email)
     }
 }
 
+/// The grouping key of an address: trimmed, lower-cased, Unicode NFC (see
+/// [`crate::capture::mentions::fold`]), so every way of writing it is one contact.
 pub fn normalise_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    crate::capture::mentions::fold(email.trim()).into_owned()
 }
 
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

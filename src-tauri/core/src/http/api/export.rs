@@ -32,14 +32,22 @@ pub(super) async fn export_events(
 ) -> ApiResult<Response> {
     let format: Format = format.format.as_deref().unwrap_or("json").parse()?;
     // Refuse a bad filter with a 400 now, not halfway through a download.
-    let probe = EventFilter {
-        limit: Some(1),
-        before: None,
-        ..filter.clone()
-    };
-    state
-        .read(move |conn| query::list_events(conn, &probe))
-        .await?;
+    match filter.forget.clone() {
+        Some(email) => {
+            // What a forget would erase right now: indexed first, as its preview is.
+            state.erasure_of(email).await?;
+        }
+        None => {
+            let probe = EventFilter {
+                limit: Some(1),
+                before: None,
+                ..filter.clone()
+            };
+            state
+                .read(move |conn| query::list_events(conn, &probe))
+                .await?;
+        }
+    }
 
     let (chunks, body) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let pool = state.reads.clone();

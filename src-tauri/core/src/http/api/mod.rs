@@ -56,6 +56,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/retention",
             get(retention::get_retention).put(retention::put_retention),
         )
+        .route("/retention/preview", post(retention::preview_retention))
         .route("/shapes", get(insights::list_shapes))
         .route("/shapes/{event_type}", get(insights::get_shape))
         .route("/funnels", get(insights::funnel_report))

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
+use crate::http::state::AppState;
+use crate::store::retention::{self, PolicyChange, PrunePreview, RetentionPolicy};
+use crate::timefmt::now_micros;
 use axum::Json;
 use axum::extract::State;
 use bytes::Bytes;
-use serde::Deserialize;
-
-use crate::http::state::AppState;
-use crate::store::retention::{self, RetentionPolicy};
 
 use super::answer::{ApiResult, json_body};
 
@@ -24,14 +23,7 @@ pub(super) async fn put_retention(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> ApiResult<Json<RetentionPolicy>> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Change {
-        days: Option<u32>,
-        #[serde(default)]
-        endpoint: Option<String>,
-    }
-    let change: Change = json_body(&body)?;
+    let change: PolicyChange = json_body(&body)?;
     let policy = state
         .writer
         .run(move |conn| {
@@ -41,4 +33,18 @@ pub(super) async fn put_retention(
         .await?;
     state.retention_changed.notify_one();
     Ok(Json(policy))
+}
+
+/// `{"days": N | null, "endpoint"?: ID}`: how many deliveries the policy prunes now and
+/// how many it would with this change (nothing changes).
+pub(super) async fn preview_retention(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> ApiResult<Json<PrunePreview>> {
+    let change: PolicyChange = json_body(&body)?;
+    Ok(Json(
+        state
+            .read(move |conn| retention::preview(conn, now_micros(), &change))
+            .await?,
+    ))
 }

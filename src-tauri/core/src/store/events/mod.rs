@@ -215,6 +215,26 @@ pub fn get_event(conn: &Connection, id: &str) -> Result<StoredEvent> {
     }
     let (seq, raw) = crate::store::deliveries::get(conn, id)?
         .ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
+    decoded_on_the_spot(conn, seq, raw)
+}
+
+/// [`get_event`] by the delivery's seq.
+pub fn get_event_by_seq(conn: &Connection, seq: i64) -> Result<StoredEvent> {
+    let sql =
+        format!("SELECT {META_COLUMNS}, d.body FROM events e {JOIN_ENDPOINTS} WHERE e.seq = ?1");
+    if let Some(event) = conn.query_row(&sql, [seq], stored_from_row).optional()? {
+        return Ok(event);
+    }
+    let raw = crate::store::deliveries::by_seq(conn, seq)?
+        .ok_or_else(|| Error::NotFound(format!("no delivery {seq}")))?;
+    decoded_on_the_spot(conn, seq, raw)
+}
+
+fn decoded_on_the_spot(
+    conn: &Connection,
+    seq: i64,
+    raw: crate::capture::RawDelivery,
+) -> Result<StoredEvent> {
     let secret = crate::store::endpoints::get(conn, &raw.endpoint_id)
         .ok()
         .and_then(|endpoint| endpoint.secret);

@@ -32,6 +32,9 @@ pub struct EventFilter {
     pub until: Option<String>,
     pub limit: Option<usize>,
     pub before: Option<String>,
+    /// Exports only: exactly the deliveries forgetting this address would erase, about
+    /// them and mentioning them (the other filters do not apply).
+    pub forget: Option<String>,
 }
 
 /// Position in a newest-first list: `received_at:seq` of the last row shown.
@@ -91,6 +94,11 @@ pub fn check_filter(filter: &EventFilter) -> Result<()> {
 }
 
 fn conditions(filter: &EventFilter) -> Result<Option<(Conditions, bool)>> {
+    if filter.forget.is_some() {
+        return Err(Error::Invalid(
+            "forget= chooses what an export holds before a forget; it does not filter lists".into(),
+        ));
+    }
     let mut c = Conditions {
         sql: Vec::new(),
         params: Vec::new(),

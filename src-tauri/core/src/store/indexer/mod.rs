@@ -23,6 +23,12 @@ use crate::store::{deliveries, endpoints, forwards, settings};
 
 /// The last delivery whose derived state is stored (settings key).
 pub const POSITION: &str = "index.through";
+/// Which derivation made the derived state (settings key): a store derived by an older
+/// one is derived again at open, so no answer depends on when a delivery was indexed.
+pub const DERIVATION: &str = "index.derivation";
+/// Raised whenever what is derived from a delivery changes. 2: contact keys in Unicode
+/// NFC (one contact per address however it was written).
+pub const DERIVED_BY: i64 = 2;
 /// Deliveries read and decoded in one batch, and how many body bytes at most.
 const BATCH_ROWS: usize = 2_000;
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
@@ -184,6 +190,24 @@ pub fn run_to_end(
         progress(done, (total - done as i64).max(0));
     }
     Ok(done)
+}
+
+/// Derives everything again when the store was derived by another derivation than this
+/// one (an upgrade); returns whether it had to. Run when the writer opens the store.
+pub fn ensure_current_derivation(conn: &mut Connection) -> Result<bool> {
+    let stored: Option<i64> =
+        settings::get_setting(conn, DERIVATION)?.and_then(|text| text.parse().ok());
+    if stored == Some(DERIVED_BY) {
+        return Ok(false);
+    }
+    let tx = conn.transaction()?;
+    let anything_derived = position(&tx)? > 0;
+    if anything_derived {
+        reset_in(&tx)?;
+    }
+    settings::put_setting(&tx, DERIVATION, &DERIVED_BY.to_string())?;
+    tx.commit()?;
+    Ok(anything_derived)
 }
 
 /// Empties every derived table and sets the position back: the indexer derives all of it
