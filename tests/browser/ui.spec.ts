@@ -379,6 +379,21 @@ test('signatures are shown, checked once the secret is set, and filtered', async
   await shot(page, 'signatures');
   await page.getByLabel('Delivery filter').selectOption('');
   await expect(page.getByTestId('event')).toHaveCount(3);
+
+  // A delivery that failed verification counts for nothing: the card and Insights say so
+  // and lead to it. (Another order, so it would be a purchase of its own.)
+  await hookscope.send({ ...sale, body: sale.text.replace('7771001', '7771999').replace('4700', '99900') });
+  await page.locator('[data-email="marie.dupont@example.fr"]').click();
+  await expect(page.getByTestId('card-not-counted')).toContainText('2 deliveries not counted: signature invalid');
+  await expect(page.getByTestId('card-purchases').getByRole('listitem')).toHaveCount(1);
+  await page.getByTestId('card-not-counted').getByRole('button', { name: 'Show them' }).click();
+  await expect(page.getByTestId('event')).toHaveCount(2);
+  await page.getByLabel('Delivery filter').selectOption('');
+  await headerAction(page, 'Insights…');
+  await expect(page.getByTestId('funnels-not-counted')).toContainText('2 deliveries not counted: signature invalid');
+  await page.getByTestId('funnels-not-counted').getByRole('button', { name: 'Show them' }).click();
+  await expect(page.getByTestId('event')).toHaveCount(2);
+  await expect(page.getByLabel('Delivery filter')).toHaveValue('invalid');
 });
 
 test('retries of one message and repeated automation bodies are marked, not dropped', async ({ hookscope, watched: page }) => {

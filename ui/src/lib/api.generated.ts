@@ -25,7 +25,8 @@ email: string, name: string | null, contact_id: string | null, events: number, f
 
 export type ContactCard = { 
 /**
- * Added minus removed, in the order first added.
+ * The contact's tags: its own list where a payload gave it, then added minus
+ * removed, in order.
  */
 tags: Array<string>, purchases: Array<Purchase>, enrolments: Array<Enrolment>, webinars: Array<WebinarSeat>, optins: Array<Optin>, campaigns: Array<Dated>, pages: Array<PageVisits>, email_clicks: Array<EmailClicks>, };
 
@@ -36,7 +37,11 @@ export type ContactPage = { contacts: Array<Contact>, next: string | null, };
 /**
  * A contact with its card (`GET /api/contacts/{email}`).
  */
-export type ContactWithCard = { card: ContactCard, contact: Contact, };
+export type ContactWithCard = { card: ContactCard, contact: Contact, 
+/**
+ * The contact's deliveries that failed verification: shown, not counted in the card.
+ */
+not_counted: number, };
 
 export type Dated = { name: string, at: string, };
 
@@ -165,12 +170,17 @@ drift: Array<DriftChange> | null,
 /**
  * Passed on to the endpoint's forward target: how that went, or null.
  */
-forward: ForwardView | null, content_type: string | null, content_encoding: string | null, size: number, body_kind: BodyKind, source: string, family: Family, event_type: string | null, label: string, summary: string, contact_email: string | null, contact_key: string | null, contact_id: string | null, contact_name: string | null, occurred_at: string | null, };
+forward: ForwardView | null, content_type: string | null, content_encoding: string | null, size: number, body_kind: BodyKind, source: string, family: Family, event_type: string | null, label: string, summary: string, contact_email: string | null, contact_key: string | null, contact_id: string | null, contact_name: string | null, occurred_at: string | null, 
+/**
+ * A sale's worth (see [`crate::capture::worth`]): what was paid, the list price and
+ * the discount, as the card and the funnel figures count it; null for other events.
+ */
+sale?: Sale, };
 
 /**
  * The badge a delivery wears in the UI.
  */
-export type Family = "sale" | "sale_canceled" | "tag_added" | "tag_removed" | "optin" | "webinar" | "course" | "campaign" | "page" | "email_click" | "contact" | "unknown";
+export type Family = "sale" | "sale_canceled" | "tag_added" | "tag_removed" | "optin" | "webinar" | "course" | "campaign" | "page" | "email_click" | "contact" | "subscription" | "unknown";
 
 /**
  * Where following stands, for the header.
@@ -214,7 +224,11 @@ state: 'pending' | 'delivered' | 'failed', attempts: number, status: number | nu
 
 export type FunnelFilter = { since?: string, until?: string, endpoint?: string, };
 
-export type FunnelReport = { funnels: Array<FunnelRow>, };
+export type FunnelReport = { funnels: Array<FunnelRow>, 
+/**
+ * Sales and opt-ins in the period left out because their signature is invalid.
+ */
+not_counted: number, };
 
 export type FunnelRow = { funnel_id: string | null, 
 /**
@@ -292,7 +306,19 @@ due_now: number,
  */
 after_change: number, };
 
-export type Purchase = { at: string, canceled: boolean, canceled_at?: string | null, order_id?: string | null, offer_id?: string | null, offer?: string | null, amount_cents?: number | null, 
+export type Purchase = { at: string, canceled: boolean, canceled_at?: string | null, order_id?: string | null, offer_id?: string | null, offer?: string | null, 
+/**
+ * What was paid, after any discount.
+ */
+amount_cents?: number | null, 
+/**
+ * The price plan's amount, before any discount.
+ */
+list_cents?: number | null, discount_cents?: number | null, 
+/**
+ * When the order was made, as the payload says (RFC 3339).
+ */
+ordered_at?: string | null, 
 /**
  * Upper case (`EUR`).
  */
@@ -347,9 +373,22 @@ days: number | null,
 endpoints: Array<[string, number]>, last_run: LastRun | null, };
 
 /**
- * A sale or its cancellation. Amounts are in cents, as systeme.io sends them.
+ * A sale or its cancellation. Amounts are in cents, as systeme.io sends them; what they
+ * mean is [`Worth`]'s to say.
  */
-export type Sale = { order_id?: string | null, offer_id?: string | null, offer?: string | null, amount_cents?: number | null, 
+export type Sale = { order_id?: string | null, offer_id?: string | null, offer?: string | null, 
+/**
+ * What was paid, after any discount.
+ */
+amount_cents?: number | null, 
+/**
+ * The price plan's amount, before any discount.
+ */
+list_cents?: number | null, discount_cents?: number | null, 
+/**
+ * When the order was made, as the payload says (RFC 3339).
+ */
+ordered_at?: string | null, 
 /**
  * Upper case (`EUR`).
  */

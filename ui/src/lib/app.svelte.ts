@@ -75,6 +75,8 @@ export class AppModel {
   registration = $state<Registration | null>(null);
   /** The selected contact's card (state derived from its events), once loaded. */
   card = $state<ContactCard | null>(null);
+  /** The selected contact's deliveries that failed verification: shown, not counted. */
+  cardNotCounted = $state(0);
   /** Events picked (Ctrl/⌘-click) to replay together. */
   picked = new SvelteSet<string>();
   /** Messages whose retries are shown as rows of their own. */
@@ -181,8 +183,11 @@ export class AppModel {
       return;
     }
     try {
-      const card = await this.backend.contactCard(email);
-      if (this.selectedContact === email) this.card = card;
+      const answer = await this.backend.contactCard(email);
+      if (this.selectedContact === email) {
+        this.card = answer.card;
+        this.cardNotCounted = answer.not_counted;
+      }
     } catch (error) {
       if (this.selectedContact === email) this.card = null;
       if (!(error instanceof ApiError && error.status === 404)) this.report(error);

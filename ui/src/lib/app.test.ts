@@ -183,8 +183,21 @@ class FakeBackend implements Backend {
   async contactCard(email: string) {
     const card = this.cards[email];
     if (!card) throw new ApiError('not_found', 'no contact', 404);
-    return card;
+    const contact: Contact = {
+      email,
+      name: null,
+      contact_id: null,
+      events: 0,
+      first_seen: '',
+      last_seen: '',
+      last_event_id: '',
+      last_event_type: null,
+      last_label: '',
+      last_summary: '',
+    };
+    return { card, contact, not_counted: this.notCounted[email] ?? 0 };
   }
+  notCounted: Record<string, number> = {};
   async shapes() {
     return [];
   }
@@ -192,7 +205,7 @@ class FakeBackend implements Backend {
     throw new ApiError('not_found', 'no shape', 404);
   }
   async funnels() {
-    return [];
+    return { funnels: [], not_counted: 0 };
   }
   async systeme() {
     return { api_key_set: false, events: [] };

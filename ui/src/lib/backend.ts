@@ -7,7 +7,7 @@ import {
   ApiError,
   type CannedResponse,
   type Contact,
-  type ContactCard,
+  type ContactWithCard,
   type Endpoint,
   type EventFilter,
   type ErasureReport,
@@ -15,7 +15,7 @@ import {
   type ExportFormat,
   type ForwardAnswer,
   type ForwardView,
-  type FunnelRow,
+  type FunnelReport,
   type IndexProgress,
   type Page,
   type Registration,
@@ -70,11 +70,12 @@ export interface Backend {
   setTunnel(choice: string, ngrokAuthtoken?: string): Promise<TunnelStatus>;
   /** Sets (or with null clears) an endpoint's signing secret; past deliveries are re-checked. */
   setEndpointSecret(endpointId: string, secret: string | null): Promise<void>;
-  contactCard(email: string): Promise<ContactCard>;
+  /** A contact's card, and how many of its deliveries failed verification (not counted). */
+  contactCard(email: string): Promise<ContactWithCard>;
   shapes(): Promise<ShapeSummary[]>;
   shape(eventType: string): Promise<Shape>;
   /** Opt-ins, sales and revenue per funnel received in [since, until). */
-  funnels(since: string | null, until: string | null): Promise<FunnelRow[]>;
+  funnels(since: string | null, until: string | null): Promise<FunnelReport>;
   systeme(): Promise<SystemeAccount>;
   /** Stores (or with null forgets) the systeme.io API key. */
   setSystemeKey(key: string | null): Promise<SystemeAccount>;
@@ -178,8 +179,8 @@ export class HttpBackend implements Backend {
     await this.send('PATCH', `/api/endpoints/${encodeURIComponent(endpointId)}`, { secret });
   }
 
-  async contactCard(email: string): Promise<ContactCard> {
-    return (await (await this.get(`/api/contacts/${encodeURIComponent(email)}`)).json()).card;
+  async contactCard(email: string): Promise<ContactWithCard> {
+    return (await this.get(`/api/contacts/${encodeURIComponent(email)}`)).json();
   }
 
   async shapes(): Promise<ShapeSummary[]> {
@@ -190,8 +191,8 @@ export class HttpBackend implements Backend {
     return (await this.get(`/api/shapes/${encodeURIComponent(eventType)}`)).json();
   }
 
-  async funnels(since: string | null, until: string | null): Promise<FunnelRow[]> {
-    return (await (await this.get(`/api/funnels${queryString({ since, until })}`)).json()).funnels;
+  async funnels(since: string | null, until: string | null): Promise<FunnelReport> {
+    return (await this.get(`/api/funnels${queryString({ since, until })}`)).json();
   }
 
   async systeme(): Promise<SystemeAccount> {

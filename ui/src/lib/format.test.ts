@@ -11,6 +11,7 @@ import {
   recentAge,
   relativeTime,
   revealInvisible,
+  saleText,
   storeTroubleText,
   timeOfDay,
 } from './format';
@@ -111,6 +112,14 @@ describe('money', () => {
     const other = storeTroubleText({ since, refused: 1, code: 'storage', message: 'database error: disk I/O error' });
     expect(other).toContain('Deliveries are not being stored: 1 delivery refused');
     expect(other).toContain('disk I/O error');
+  });
+
+  it('says what a sale was worth: paid, and the list price and discount beside it', () => {
+    expect(saleText({ amount_cents: 2700, list_cents: 4700, discount_cents: 2000, currency: 'EUR' })).toBe(
+      '27.00 EUR paid · list 47.00 · discount 20.00',
+    );
+    expect(saleText({ amount_cents: 583, list_cents: 583, currency: 'EUR' })).toBe('5.83 EUR paid');
+    expect(saleText({ currency: 'EUR' })).toBe('—');
   });
 
   it('says when a thread of the store failed, and when Hookscope stopped storing', () => {

@@ -98,6 +98,7 @@ export function familyBadge(family: Family): string {
     page: 'Page',
     email_click: 'Email click',
     contact: 'Contact',
+    subscription: 'Subscription',
     unknown: 'Other',
   };
   return badges[family] ?? 'Other';
@@ -113,6 +114,22 @@ export function initials(name: string | null, email: string): string {
 /** `4,700` cents + `EUR` → `47.00 EUR` (systeme.io amounts are in cents). */
 export function money(amount: { amount_cents: number; currency: string }): string {
   return `${(amount.amount_cents / 100).toFixed(2)} ${amount.currency}`.trim();
+}
+
+/** A sale's worth: what was paid, and beside it the list price and discount when they
+ * differ (`27.00 EUR paid · list 47.00 · discount 20.00`). */
+export function saleText(sale: {
+  amount_cents?: number | null;
+  list_cents?: number | null;
+  discount_cents?: number | null;
+  currency?: string | null;
+}): string {
+  const cents = (n: number) => (n / 100).toFixed(2);
+  if (sale.amount_cents == null) return '—';
+  const parts = [`${money({ amount_cents: sale.amount_cents, currency: sale.currency ?? '' })} paid`];
+  if (sale.list_cents != null && sale.list_cents !== sale.amount_cents) parts.push(`list ${cents(sale.list_cents)}`);
+  if (sale.discount_cents) parts.push(`discount ${cents(sale.discount_cents)}`);
+  return parts.join(' · ');
 }
 
 /** Several currencies side by side: `47.00 EUR + 9.00 USD`, or `—`. */

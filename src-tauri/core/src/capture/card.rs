@@ -11,7 +11,8 @@ use crate::timefmt::format_micros;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[ts(rename = "ContactCard")]
 pub struct Card {
-    /// Added minus removed, in the order first added.
+    /// The contact's tags: its own list where a payload gave it, then added minus
+    /// removed, in order.
     pub tags: Vec<String>,
     pub purchases: Vec<Purchase>,
     pub enrolments: Vec<Enrolment>,
@@ -80,6 +81,12 @@ pub struct EmailClicks {
     pub last_at: String,
 }
 
+/// When the order was made, as the payload says, in the card's format.
+fn ordered_at(sale: &Sale) -> Option<String> {
+    let at = crate::timefmt::parse_rfc3339_micros(sale.ordered_at.as_deref()?)?;
+    Some(format_micros(at))
+}
+
 fn same_order(a: &Sale, b: &Sale) -> bool {
     a.order_id.is_some()
         && a.order_id == b.order_id
@@ -87,10 +94,20 @@ fn same_order(a: &Sale, b: &Sale) -> bool {
 }
 
 impl Card {
-    /// Applies one event's fact, `at` its receive time (unix µs).
+    /// Applies one event's fact, `at` when it happened (unix µs): the payload's own time
+    /// where it has one, else when it arrived.
     pub fn apply(&mut self, fact: &Fact, at: i64) {
         let when = format_micros(at);
         match fact {
+            // The state at that moment: what came before it no longer counts.
+            Fact::Tags { tags } => {
+                self.tags.clear();
+                for tag in tags {
+                    if !self.tags.contains(tag) {
+                        self.tags.push(tag.clone());
+                    }
+                }
+            }
             Fact::TagAdded { tag } => {
                 if !self.tags.contains(tag) {
                     self.tags.push(tag.clone());
@@ -102,7 +119,7 @@ impl Card {
                 if !self.purchases.iter().any(|p| same_order(&p.sale, sale)) {
                     self.purchases.push(Purchase {
                         sale: sale.clone(),
-                        at: when,
+                        at: ordered_at(sale).unwrap_or(when),
                         canceled: false,
                         canceled_at: None,
                     });
@@ -212,8 +229,42 @@ mod tests {
             offer: Some("Blog".into()),
             amount_cents: Some(cents),
             currency: Some("EUR".into()),
-            step: None,
+            ..Sale::default()
         }
+    }
+
+    #[test]
+    fn a_payloads_tag_list_is_the_state_then_later_changes_apply() {
+        let mut card = Card::default();
+        card.apply(&Fact::TagAdded { tag: "old".into() }, 1);
+        card.apply(
+            &Fact::Tags {
+                tags: vec!["lead".into(), "vip".into()],
+            },
+            2,
+        );
+        assert_eq!(
+            card.tags,
+            ["lead", "vip"],
+            "the contact's own list wins over what was counted"
+        );
+        card.apply(&Fact::TagRemoved { tag: "lead".into() }, 3);
+        card.apply(
+            &Fact::TagAdded {
+                tag: "buyer".into(),
+            },
+            4,
+        );
+        assert_eq!(card.tags, ["vip", "buyer"]);
+    }
+
+    #[test]
+    fn a_purchase_is_dated_by_its_order() {
+        let mut card = Card::default();
+        let mut ordered = sale("9", 100);
+        ordered.ordered_at = Some("2026-09-27T20:16:27+00:00".into());
+        card.apply(&Fact::Sale(ordered), 1_900_000_000_000_000);
+        assert_eq!(card.purchases[0].at, "2026-09-27T20:16:27.000000Z");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::capture::decode::{Decoded, Source, scalar_at, text_at};
+use crate::capture::worth::Worth;
 
 /// A funnel step as the payload names it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
@@ -32,8 +33,9 @@ impl Step {
     }
 }
 
-/// A sale or its cancellation. Amounts are in cents, as systeme.io sends them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+/// A sale or its cancellation. Amounts are in cents, as systeme.io sends them; what they
+/// mean is [`Worth`]'s to say.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Sale {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
@@ -41,8 +43,17 @@ pub struct Sale {
     pub offer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer: Option<String>,
+    /// What was paid, after any discount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount_cents: Option<i64>,
+    /// The price plan's amount, before any discount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_cents: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_cents: Option<i64>,
+    /// When the order was made, as the payload says (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordered_at: Option<String>,
     /// Upper case (`EUR`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
@@ -53,6 +64,10 @@ pub struct Sale {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fact {
+    /// The contact's whole tag list at that moment, as the payload gives it.
+    Tags {
+        tags: Vec<String>,
+    },
     TagAdded {
         tag: String,
     },
@@ -93,30 +108,88 @@ pub enum Fact {
     },
 }
 
-/// The fact a delivery carries, if it is a systeme.io event Hookscope understands.
-pub fn of(decoded: &Decoded, json: Option<&Value>) -> Option<Fact> {
-    let json = json?;
-    let event_type = decoded.event_type.as_deref()?;
-    match decoded.source {
-        Source::SystemeAutomation => automation(event_type, &json["data"]),
-        Source::SystemeSettings => settings(event_type, json),
-        _ => None,
+/// The facts a delivery carries, if it is a systeme.io event Hookscope understands: what
+/// happened, preceded by the contact's tag list when the payload has it.
+pub fn of(decoded: &Decoded, json: Option<&Value>) -> Vec<Fact> {
+    let Some(json) = json else {
+        return Vec::new();
+    };
+    let Some(event_type) = decoded.event_type.as_deref() else {
+        return Vec::new();
+    };
+    let (contact, happened) = match decoded.source {
+        Source::SystemeAutomation => (
+            &json["data"]["contact"],
+            automation(event_type, &json["data"]),
+        ),
+        Source::SystemeSettings => {
+            // systeme.io's own documentation nests `contact.contact`; live deliveries don't.
+            let contact = match &json["contact"]["contact"] {
+                inner @ Value::Object(_) => inner,
+                _ => &json["contact"],
+            };
+            (contact, settings(event_type, json))
+        }
+        _ => return Vec::new(),
+    };
+    let mut facts: Vec<Fact> = tag_list(contact)
+        .map(|tags| Fact::Tags { tags })
+        .into_iter()
+        .collect();
+    facts.extend(happened);
+    facts
+}
+
+/// The contact's tags at that moment: `tags: [{id, name}]` (or plain names).
+fn tag_list(contact: &Value) -> Option<Vec<String>> {
+    let items = contact.get("tags")?.as_array()?;
+    Some(
+        items
+            .iter()
+            .filter_map(|tag| text_at(tag, &["name"]).or_else(|| text_at(tag, &[])))
+            .collect(),
+    )
+}
+
+fn sale(
+    worth: Worth,
+    order_id: Option<String>,
+    plan: &Value,
+    offer: Option<String>,
+    step: Option<Step>,
+    ordered_at: Option<String>,
+) -> Sale {
+    Sale {
+        order_id,
+        offer_id: scalar_at(plan, &["id"]),
+        offer,
+        amount_cents: worth.paid_cents,
+        list_cents: worth.list_cents,
+        discount_cents: worth.discount_cents,
+        ordered_at,
+        currency: worth.currency,
+        step,
     }
 }
 
 fn automation(event_type: &str, data: &Value) -> Option<Fact> {
     let tag = || text_at(data, &["tag", "name"]);
     Some(match event_type {
-        "customer.sale.completed" => {
+        "customer.sale.completed" | "customer.sale.canceled" => {
             let plan = &data["offer_price_plan"];
-            Fact::Sale(Sale {
-                order_id: scalar_at(data, &["order", "id"]),
-                offer_id: scalar_at(plan, &["id"]),
-                offer: text_at(plan, &["name"]).or_else(|| text_at(data, &["funnel_step", "name"])),
-                amount_cents: cents(&plan["direct_charge_amount"]),
-                currency: currency(&plan["currency"]),
-                step: Step::from(&data["funnel_step"]),
-            })
+            let sale = sale(
+                Worth::of_automation(data),
+                scalar_at(data, &["order", "id"]),
+                plan,
+                text_at(plan, &["name"]).or_else(|| text_at(data, &["funnel_step", "name"])),
+                Step::from(&data["funnel_step"]),
+                text_at(data, &["order", "created_at"]),
+            );
+            if event_type == "customer.sale.completed" {
+                Fact::Sale(sale)
+            } else {
+                Fact::SaleCanceled(sale)
+            }
         }
         "contact.tag.added" => Fact::TagAdded { tag: tag()? },
         "contact.tag.removed" => Fact::TagRemoved { tag: tag()? },
@@ -153,16 +226,14 @@ fn settings(event: &str, json: &Value) -> Option<Fact> {
     Some(match event {
         "SALE_NEW" | "SALE_CANCELED" => {
             let plan = &json["pricePlan"];
-            let sale = Sale {
-                order_id: scalar_at(json, &["order", "id"]),
-                offer_id: scalar_at(plan, &["id"]),
-                offer: text_at(plan, &["name"]).or_else(|| text_at(json, &["funnelStep", "name"])),
-                // What the order charged (after discounts), else the plan's price.
-                amount_cents: cents(&json["order"]["totalPrice"])
-                    .or_else(|| cents(&plan["amount"])),
-                currency: currency(&plan["currency"]),
-                step: Step::from(&json["funnelStep"]),
-            };
+            let sale = sale(
+                Worth::of_settings(json),
+                scalar_at(json, &["order", "id"]),
+                plan,
+                text_at(plan, &["name"]).or_else(|| text_at(json, &["funnelStep", "name"])),
+                Step::from(&json["funnelStep"]),
+                text_at(json, &["order", "createdAt"]),
+            );
             if event == "SALE_NEW" {
                 Fact::Sale(sale)
             } else {
@@ -179,24 +250,12 @@ fn settings(event: &str, json: &Value) -> Option<Fact> {
     })
 }
 
-/// Larger amounts are no price (a hostile or broken payload): left out of totals.
-const MAX_CENTS: f64 = 1e13;
-
-fn cents(amount: &Value) -> Option<i64> {
-    let value = match amount {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    (value.is_finite() && value.abs() < MAX_CENTS).then(|| value.round() as i64)
-}
-
-fn currency(value: &Value) -> Option<String> {
-    value
-        .as_str()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_uppercase)
+/// Facts as the events table stores them: a list (one fact alone, as an earlier
+/// Hookscope stored it, is read as a list of one).
+pub fn parse_stored(text: &str) -> Vec<Fact> {
+    serde_json::from_str::<Vec<Fact>>(text)
+        .or_else(|_| serde_json::from_str::<Fact>(text).map(|fact| vec![fact]))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -205,6 +264,12 @@ mod tests {
     use crate::capture::decode::{Delivery, decode};
 
     fn fact(headers: &[(&str, &str)], body: &str) -> Option<Fact> {
+        facts(headers, body)
+            .into_iter()
+            .rfind(|f| !matches!(f, Fact::Tags { .. }))
+    }
+
+    fn facts(headers: &[(&str, &str)], body: &str) -> Vec<Fact> {
         let headers: Vec<(String, String)> = headers
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))

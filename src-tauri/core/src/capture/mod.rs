@@ -16,6 +16,7 @@ pub mod sender;
 pub mod shape;
 pub mod signature;
 pub mod token_guard;
+pub mod worth;
 
 use bytes::Bytes;
 
@@ -55,8 +56,9 @@ pub struct Capture {
     pub body_kind: BodyKind,
     pub decoded: Decoded,
     pub search_text: String,
-    /// What the event says about its contact and funnel.
-    pub fact: Option<Fact>,
+    /// What the event says about its contact and funnel (the contact's tag list first,
+    /// when the payload has it).
+    pub facts: Vec<Fact>,
     /// The payload's JSON paths, for schema drift; for typed JSON events only.
     pub paths: Option<Paths>,
     /// Under no secret until [`Capture::check_signature`] is given the endpoint's.
@@ -116,7 +118,7 @@ impl Capture {
             search_text.push('\n');
             search_text.push_str(extra);
         }
-        let fact = facts::of(&decoded, json.as_ref());
+        let facts = facts::of(&decoded, json.as_ref());
         // A tree cut at the budget would look like fields went missing.
         let paths = match (&decoded.event_type, &json) {
             (Some(_), Some(json)) if view.complete => shape::paths_of(json),
@@ -134,7 +136,7 @@ impl Capture {
             signature,
             decoded,
             search_text,
-            fact,
+            facts,
             paths,
         }
     }

@@ -6,6 +6,13 @@
 //! variations are not drift: `null` where something else was seen (optional values), and
 //! an empty `[]` or `{}` where the other container was seen (PHP encodes an empty map as
 //! `[]`, so systeme.io's `fields` comes both ways).
+//!
+//! Open-keyed maps are learned as maps: their keys are data, not schema (the fields of an
+//! order form, ids). An object is taken for one when its key is `fields`, `custom_fields`
+//! or `customFields` (systeme.io's `customer.fields`, `contact.fields`, at any depth), or
+//! when all its keys are numbers (a map by id). Its entries are learned under one path,
+//! `customer.fields.*`: a key that comes or goes is no change, a value of another kind
+//! is, and so is the map turning into something else.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -60,6 +67,12 @@ fn walk(value: &Value, path: &mut String, depth: usize, out: &mut Paths) -> bool
     }
     let len = path.len();
     match value {
+        Value::Object(map) if open_keyed(path, map) => map.values().all(|child| {
+            path.push_str(".*");
+            let ok = walk(child, path, depth + 1, out);
+            path.truncate(len);
+            ok
+        }),
         Value::Object(map) => map.iter().all(|(key, child)| {
             if !path.is_empty() {
                 path.push('.');
@@ -77,6 +90,20 @@ fn walk(value: &Value, path: &mut String, depth: usize, out: &mut Paths) -> bool
         }),
         _ => true,
     }
+}
+
+/// Keys whose object holds data keyed by name (an order form's fields), not a schema.
+const MAP_KEYS: [&str; 3] = ["fields", "custom_fields", "customFields"];
+
+/// Whether the object at `path` is an open-keyed map (see the module's doc).
+fn open_keyed(path: &str, map: &serde_json::Map<String, Value>) -> bool {
+    let key = path.rsplit('.').next().unwrap_or(path);
+    let key = key.trim_end_matches("[]");
+    MAP_KEYS.contains(&key)
+        || (!map.is_empty()
+            && map
+                .keys()
+                .all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit())))
 }
 
 fn kind_of(value: &Value) -> u8 {
@@ -211,9 +238,11 @@ impl Shape {
             // empty or null this time.
             let reported_above = match parent(path) {
                 None => false,
+                // Missing above, empty or null above, or above no longer a container (its
+                // retype says it all).
                 Some(p) => match paths.get(p) {
                     None => true,
-                    Some(&kinds) => kinds & (EMPTY | NULL) != 0 && kinds & (OBJECT | ARRAY) == 0,
+                    Some(&kinds) => kinds & (OBJECT | ARRAY) == 0,
                 },
             };
             if !reported_above {
@@ -463,12 +492,28 @@ mod tests {
         assert!(changes(&shape, r#"{"fields":[],"coupon":null}"#).is_empty());
         let empty_first = shape_of(&[r#"{"fields":[]}"#]);
         assert!(changes(&empty_first, r#"{"fields":{"first_name":"A"}}"#).is_empty());
-        // Once fields held something, a new custom field is news.
-        let filled = shape_of(&[r#"{"fields":{"first_name":"A"}}"#]);
-        assert_eq!(
-            changes(&filled, r#"{"fields":{"first_name":"A","phone":"1"}}"#),
-            vec![("fields.phone".to_string(), "added".to_string())]
+        // `fields` is a map: which fields an order form has is data, not a shape change;
+        // a value of another kind, or the map turning into something else, still is.
+        let filled = shape_of(&[r#"{"customer":{"fields":{"first_name":"A","postcode":"1"}}}"#]);
+        assert!(
+            changes(
+                &filled,
+                r#"{"customer":{"fields":{"first_name":"A","phone":"1"}}}"#
+            )
+            .is_empty(),
+            "a field added and one dropped"
         );
+        assert_eq!(
+            changes(&filled, r#"{"customer":{"fields":{"first_name":5}}}"#),
+            vec![("customer.fields.*".to_string(), "retyped".to_string())]
+        );
+        assert_eq!(
+            changes(&filled, r#"{"customer":{"fields":"none"}}"#),
+            vec![("customer.fields".to_string(), "retyped".to_string())]
+        );
+        // Keyed by ids: a map too.
+        let by_id = shape_of(&[r#"{"items":{"17":{"qty":1}}}"#]);
+        assert!(changes(&by_id, r#"{"items":{"18":{"qty":2},"19":{"qty":1}}}"#).is_empty());
         assert!(
             shape_of(&[]).compare(&paths(r#"{"x":1}"#)).is_empty(),
             "nothing to compare with"

@@ -4,14 +4,22 @@
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use crate::capture::card::Card;
-use crate::capture::facts::Fact;
+use crate::capture::facts::{Fact, parse_stored};
 use crate::error::Result;
 
 /// Which of a contact's events count for its card: first attempts that are not probable
-/// repeats, in the order they happened.
-const COUNTED_EVENTS: &str = "SELECT facts, received_at, seq FROM events
+/// repeats and did not fail verification, in the order they arrived.
+const COUNTED_EVENTS: &str = "SELECT facts, received_at, seq, occurred_at FROM events
     WHERE contact_key = ?1 AND facts IS NOT NULL AND attempt = 1 AND repeat_of IS NULL
+      AND signature <> 'invalid'
     ORDER BY received_at, seq";
+
+/// When an event happened: the payload's own time where it has one, else its arrival.
+pub fn happened(occurred_at: Option<&str>, received_at: i64) -> i64 {
+    occurred_at
+        .and_then(crate::timefmt::parse_rfc3339_micros)
+        .unwrap_or(received_at)
+}
 
 /// Builds a contact's card from its stored events' facts.
 pub fn rebuild(conn: &Connection, key: &str) -> Result<(Card, Option<(i64, i64)>)> {
@@ -20,19 +28,36 @@ pub fn rebuild(conn: &Connection, key: &str) -> Result<(Card, Option<(i64, i64)>
     let mut stmt = conn.prepare_cached(COUNTED_EVENTS)?;
     let mut rows = stmt.query([key])?;
     while let Some(row) = rows.next()? {
-        let (facts, at, seq): (String, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        if let Ok(fact) = serde_json::from_str::<Fact>(&facts) {
-            card.apply(&fact, at);
+        let (facts, at, seq, occurred): (String, i64, i64, Option<String>) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        let when = happened(occurred.as_deref(), at);
+        for fact in parse_stored(&facts) {
+            card.apply(&fact, when);
         }
         through = Some((at, seq));
     }
     Ok((card, through))
 }
 
-/// Keeps the stored card current after inserting an event (`seq`) that counts for it. An
-/// event older than what the card has seen (an import) makes the card stale: it is
-/// dropped and rebuilt from the events when next needed.
-pub fn record(tx: &Transaction, key: &str, fact: &Fact, at: i64, seq: i64) -> Result<()> {
+/// How many of a contact's deliveries failed verification: shown, never counted.
+pub fn not_counted(conn: &Connection, key: &str) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM events WHERE contact_key = ?1 AND signature = 'invalid'",
+        )?
+        .query_row([key], |r| r.get(0))?)
+}
+
+/// Keeps the stored card current after inserting an event (`seq`, arrived `at`, happened
+/// `when`) that counts for it. An event older than what the card has seen (an import)
+/// makes the card stale: it is dropped and rebuilt from the events when next needed.
+pub fn record(
+    tx: &Transaction,
+    key: &str,
+    facts: &[Fact],
+    (at, when): (i64, i64),
+    seq: i64,
+) -> Result<()> {
     let stored: Option<(String, i64, i64)> = tx
         .prepare_cached(
             "SELECT card, through_at, through_seq FROM contact_cards WHERE contact_key = ?1",
@@ -43,7 +68,9 @@ pub fn record(tx: &Transaction, key: &str, fact: &Fact, at: i64, seq: i64) -> Re
         Some((card, through_at, through_seq)) if (at, seq) > (through_at, through_seq) => {
             match serde_json::from_str::<Card>(&card) {
                 Ok(mut card) => {
-                    card.apply(fact, at);
+                    for fact in facts {
+                        card.apply(fact, when);
+                    }
                     card
                 }
                 // Unreadable (written by a later version?): the events have it all.

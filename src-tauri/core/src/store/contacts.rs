@@ -168,9 +168,12 @@ pub fn rebuild(tx: &Transaction, key: &str) -> Result<()> {
         tx.prepare_cached("DELETE FROM contacts WHERE id = ?1")?
             .execute([id])?;
     }
+    // What the indexer counted: not deliveries that failed verification; retries and
+    // repeats only as sightings, not as events.
     let mut stmt = tx.prepare_cached(
-        "SELECT contact_name, contact_id, event_type, label, summary, received_at, id, attempt
-         FROM events WHERE contact_key = ?1 ORDER BY seq",
+        "SELECT contact_name, contact_id, event_type, label, summary, received_at, id,
+                attempt = 1 AND repeat_of IS NULL
+         FROM events WHERE contact_key = ?1 AND signature <> 'invalid' ORDER BY seq",
     )?;
     /// An event's columns the contact's row is made from.
     struct Stored {
@@ -181,7 +184,7 @@ pub fn rebuild(tx: &Transaction, key: &str) -> Result<()> {
         summary: String,
         received_at: i64,
         id: String,
-        attempt: i64,
+        first: bool,
     }
     let rows: Vec<Stored> = stmt
         .query_map([key], |r| {
@@ -193,7 +196,7 @@ pub fn rebuild(tx: &Transaction, key: &str) -> Result<()> {
                 summary: r.get(4)?,
                 received_at: r.get(5)?,
                 id: r.get(6)?,
-                attempt: r.get(7)?,
+                first: r.get(7)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -205,7 +208,7 @@ pub fn rebuild(tx: &Transaction, key: &str) -> Result<()> {
             label: &row.label,
             summary: &row.summary,
         };
-        record_delivery(tx, key, &event, row.received_at, &row.id, row.attempt == 1)?;
+        record_delivery(tx, key, &event, row.received_at, &row.id, row.first)?;
     }
     Ok(())
 }
@@ -281,12 +284,5 @@ fn unindex(tx: &Transaction, contact: i64, text: &str) -> Result<()> {
         "INSERT INTO contacts_search (contacts_search, rowid, text) VALUES ('delete', ?1, ?2)",
     )?
     .execute((contact, text))?;
-    Ok(())
-}
-
-/// One of the contact's events turned out to be another attempt at an earlier message.
-pub fn uncount_event(tx: &Transaction, key: &str) -> Result<()> {
-    tx.prepare_cached("UPDATE contacts SET events = events - 1 WHERE key = ?1")?
-        .execute([key])?;
     Ok(())
 }

@@ -300,23 +300,36 @@ pub fn set_response(
     get(conn, id)
 }
 
-/// New verdicts for the endpoint's signed deliveries under `secret`.
+/// New verdicts for the endpoint's signed deliveries under `secret`. A delivery that
+/// fails verification counts for nothing, so the contacts whose deliveries changed sides
+/// are counted again and their cards made again.
 fn reverify(tx: &rusqlite::Transaction, endpoint_id: &str, secret: Option<&str>) -> Result<()> {
     let mut select = tx.prepare(
-        "SELECT e.seq, d.headers, d.body, e.signature
+        "SELECT e.seq, d.headers, d.body, e.signature, e.contact_key
          FROM events e JOIN deliveries d ON d.seq = e.seq
          WHERE e.endpoint_id = ?1 AND e.signature <> 'unsigned'",
     )?;
     let mut update = tx.prepare("UPDATE events SET signature = ?2 WHERE seq = ?1")?;
     let mut rows = select.query([endpoint_id])?;
+    let mut touched = std::collections::BTreeSet::new();
     while let Some(row) = rows.next()? {
         let headers: Vec<(String, String)> =
             serde_json::from_str(&row.get::<_, String>(1)?).unwrap_or_default();
         let body: Vec<u8> = row.get(2)?;
         let verdict = signature::verify(&headers, &body, secret).as_str();
-        if row.get::<_, String>(3)? != verdict {
+        let was: String = row.get(3)?;
+        if was != verdict {
             update.execute((row.get::<_, i64>(0)?, verdict))?;
+            if (was == "invalid") != (verdict == "invalid")
+                && let Some(key) = row.get::<_, Option<String>>(4)?
+            {
+                touched.insert(key);
+            }
         }
+    }
+    for key in &touched {
+        crate::store::contacts::rebuild(tx, key)?;
+        crate::store::cards::drop_stale(tx, key)?;
     }
     Ok(())
 }

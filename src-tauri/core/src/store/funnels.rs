@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::capture::facts::{Fact, Sale, Step};
+use crate::capture::facts::{Fact, Sale, Step, parse_stored};
 use crate::error::Result;
 use crate::store::events::query::instant;
 
@@ -57,6 +57,8 @@ pub struct FunnelRow {
 #[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct FunnelReport {
     pub funnels: Vec<FunnelRow>,
+    /// Sales and opt-ins in the period left out because their signature is invalid.
+    pub not_counted: i64,
 }
 
 #[derive(Default)]
@@ -108,7 +110,7 @@ pub fn report(conn: &Connection, filter: &FunnelFilter) -> Result<FunnelReport> 
         .map(|t| instant(t, "until"))
         .transpose()?;
     let mut stmt = conn.prepare_cached(
-        "SELECT facts, contact_key FROM events
+        "SELECT facts, contact_key, signature = 'invalid' FROM events
          WHERE facts IS NOT NULL AND attempt = 1 AND repeat_of IS NULL
            AND received_at >= ?1 AND received_at < ?2
            AND (?3 IS NULL OR endpoint_id = ?3)
@@ -120,11 +122,24 @@ pub fn report(conn: &Connection, filter: &FunnelFilter) -> Result<FunnelReport> 
         present(&filter.endpoint),
     ))?;
     let mut funnels: BTreeMap<String, FunnelTally> = BTreeMap::new();
+    let mut not_counted = 0;
     while let Some(row) = rows.next()? {
-        let (facts, contact): (String, Option<String>) = (row.get(0)?, row.get(1)?);
-        let Ok(fact) = serde_json::from_str::<Fact>(&facts) else {
+        let (facts, contact, forged): (String, Option<String>, bool) =
+            (row.get(0)?, row.get(1)?, row.get(2)?);
+        let Some(fact) = parse_stored(&facts).into_iter().find(|f| {
+            matches!(
+                f,
+                Fact::Optin { .. } | Fact::Sale(_) | Fact::SaleCanceled(_)
+            )
+        }) else {
             continue;
         };
+        // Anyone who learns the URL can send a delivery: one that failed verification
+        // adds nothing, and is counted apart for the user to look at.
+        if forged {
+            not_counted += 1;
+            continue;
+        }
         let (step, sale, canceled) = match &fact {
             Fact::Optin { step, .. } => (step.as_ref(), None, false),
             Fact::Sale(sale) => (sale.step.as_ref(), Some(sale), false),
@@ -153,7 +168,10 @@ pub fn report(conn: &Connection, filter: &FunnelFilter) -> Result<FunnelReport> 
     }
     let mut rows: Vec<FunnelRow> = funnels.into_values().map(finish).collect();
     rows.sort_by(|a, b| b.sales.cmp(&a.sales).then(b.optins.cmp(&a.optins)));
-    Ok(FunnelReport { funnels: rows })
+    Ok(FunnelReport {
+        funnels: rows,
+        not_counted,
+    })
 }
 
 fn count_sale(tally: &mut FunnelTally, sale: &Sale, canceled: bool) {

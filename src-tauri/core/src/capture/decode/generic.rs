@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::systeme::{guess_family, humanise_type, name_from_fields};
+use super::systeme::{humanise_type, name_from_fields};
 use super::{Decoded, Delivery, Family, Source, finish, scalar_at, text_at, truncate};
 
 pub(super) fn decode_generic_json(json: &Value) -> Decoded {
@@ -40,9 +40,10 @@ pub(super) fn decode_generic_json(json: &Value) -> Decoded {
     let occurred_at = ["created_at", "createdAt", "timestamp", "occurred_at"]
         .iter()
         .find_map(|key| text_at(json, &[key]));
+    // Whatever its words say, plain JSON belongs to no family Hookscope can vouch for.
     finish(
         Source::Json,
-        guess_family(event_type.as_deref().unwrap_or("")),
+        Family::Unknown,
         event_type,
         label,
         detail,

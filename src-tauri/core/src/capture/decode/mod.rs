@@ -54,6 +54,8 @@ pub enum Family {
     Page,
     EmailClick,
     Contact,
+    /// A subscription's payments: one failed, renewed, or the subscription ended.
+    Subscription,
     Unknown,
 }
 
@@ -71,6 +73,7 @@ impl Family {
             Family::Page => "page",
             Family::EmailClick => "email_click",
             Family::Contact => "contact",
+            Family::Subscription => "subscription",
             Family::Unknown => "unknown",
         }
     }
@@ -132,10 +135,18 @@ pub fn decode(delivery: &Delivery) -> Decoded {
     }
 }
 
+/// systeme.io's automation envelope, whatever the type: a dotted `type` and a `data`
+/// object (`account` and `created_at` beside them as its rules send them, not required).
+/// Recognised by its shape, never by the words in its type.
 fn is_automation(json: &Value) -> bool {
-    let kind = json.get("type").and_then(Value::as_str).unwrap_or("");
-    json.get("data").is_some_and(Value::is_object)
-        && (kind.starts_with("contact.") || kind.starts_with("customer."))
+    let Some(map) = json.as_object() else {
+        return false;
+    };
+    let typed = map
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty() && t.len() <= 200 && t.contains('.'));
+    typed && map.get("data").is_some_and(Value::is_object)
 }
 
 #[allow(clippy::too_many_arguments)]

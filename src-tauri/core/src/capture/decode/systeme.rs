@@ -5,98 +5,145 @@
 use serde_json::Value;
 
 use super::{Decoded, Delivery, Family, Source, finish, header, scalar_at, text_at};
+use crate::capture::worth::Worth;
 use crate::timefmt::human_instant;
+
+/// The automation triggers whose `type` is known: its family and label. Types in the seed
+/// article and in real captures; `customer.sale.canceled` is how other integrations name
+/// the « sale canceled » trigger; the subscription types follow the attested
+/// `subscription.payment.failed`. Any other type is labelled from its name, family unknown.
+const AUTOMATION_TYPES: &[(&str, Family, &str)] = &[
+    ("customer.sale.completed", Family::Sale, "New sale"),
+    (
+        "customer.sale.canceled",
+        Family::SaleCanceled,
+        "Sale canceled",
+    ),
+    ("contact.tag.added", Family::TagAdded, "Tag added"),
+    ("contact.tag.removed", Family::TagRemoved, "Tag removed"),
+    ("contact.optin.completed", Family::Optin, "Opt-in"),
+    (
+        "contact.webinar.registered",
+        Family::Webinar,
+        "Webinar registration",
+    ),
+    (
+        "contact.course.enrolled",
+        Family::Course,
+        "Course enrolment",
+    ),
+    (
+        "contact.course_bundle.enrolled",
+        Family::Course,
+        "Bundle enrolment",
+    ),
+    (
+        "contact.course.completed",
+        Family::Course,
+        "Course completed",
+    ),
+    (
+        "contact.campaign.finished",
+        Family::Campaign,
+        "Campaign finished",
+    ),
+    ("contact.page.visited", Family::Page, "Page visited"),
+    (
+        "contact.email_link.clicked",
+        Family::EmailClick,
+        "Email link clicked",
+    ),
+    (
+        "subscription.payment.failed",
+        Family::Subscription,
+        "Subscription payment failed",
+    ),
+    (
+        "subscription.payment.succeeded",
+        Family::Subscription,
+        "Subscription renewed",
+    ),
+    (
+        "subscription.renewed",
+        Family::Subscription,
+        "Subscription renewed",
+    ),
+    (
+        "subscription.canceled",
+        Family::Subscription,
+        "Subscription canceled",
+    ),
+];
+
+/// Family and label of an automation type: from the table, else from its name (family
+/// unknown: never guessed from the words).
+pub fn automation_type(event_type: &str) -> (Family, String) {
+    AUTOMATION_TYPES
+        .iter()
+        .find(|(known, _, _)| *known == event_type)
+        .map(|(_, family, label)| (*family, (*label).to_string()))
+        .unwrap_or_else(|| (Family::Unknown, humanise_type(event_type)))
+}
 
 pub(super) fn decode_automation(json: &Value) -> Decoded {
     let event_type = json["type"].as_str().unwrap_or_default().to_string();
     let data = &json["data"];
+    // Whom it is about: the contact, else the buyer; `account` is the seller.
     let person = if data["customer"].is_object() {
         &data["customer"]
     } else {
         &data["contact"]
     };
     let contact_email = text_at(person, &["email"]);
-    let contact_id = scalar_at(person, &["contact_id"]).or_else(|| scalar_at(person, &["id"]));
+    let contact_id = scalar_at(person, &["contact_id"]).or_else(|| {
+        // A customer's `id` is the customer's, not the contact's.
+        if std::ptr::eq(person, &data["contact"]) {
+            scalar_at(person, &["id"])
+        } else {
+            None
+        }
+    });
     let contact_name = name_from_fields(&person["fields"]);
 
     let step = describe_step(&data["funnel_step"]);
-    let (family, label, detail) = match event_type.as_str() {
-        "customer.sale.completed" => {
+    let (family, label) = automation_type(&event_type);
+    let detail = match event_type.as_str() {
+        "customer.sale.completed" | "customer.sale.canceled" => {
             let plan = &data["offer_price_plan"];
             let offer =
                 text_at(plan, &["name"]).or_else(|| text_at(data, &["funnel_step", "name"]));
-            let price = money(&plan["direct_charge_amount"], &plan["currency"]);
-            (Family::Sale, "New sale", join_present(&[price, offer]))
+            join_present(&[Worth::of_automation(data).paid_text(), offer])
         }
-        "contact.tag.added" => (
-            Family::TagAdded,
-            "Tag added",
-            text_at(data, &["tag", "name"]),
-        ),
-        "contact.tag.removed" => (
-            Family::TagRemoved,
-            "Tag removed",
-            text_at(data, &["tag", "name"]),
-        ),
-        "contact.optin.completed" => {
-            let page = describe_named(&data["page_model"], "blog");
-            (Family::Optin, "Opt-in", step.clone().or(page))
-        }
+        "contact.tag.added" | "contact.tag.removed" => text_at(data, &["tag", "name"]),
+        "contact.optin.completed" => step.clone().or(describe_named(&data["page_model"], "blog")),
         "contact.webinar.registered" => {
             let step = &data["webinar"]["funnel_step"];
             let place = text_at(step, &["funnel", "name"]).or_else(|| text_at(step, &["name"]));
             let when = text_at(data, &["scheduled_at"]).map(|at| human_instant(&at).unwrap_or(at));
-            let detail = match (when, place) {
+            match (when, place) {
                 (Some(when), Some(place)) => Some(format!("{when} ({place})")),
                 (when, place) => when.or(place),
-            };
-            (Family::Webinar, "Webinar registration", detail)
+            }
         }
         "contact.course.enrolled" => {
             let access = text_at(data, &["access_type"]).map(|a| a.replace('_', " "));
             let course = text_at(data, &["course", "name"]);
-            let detail = match (course, access) {
+            match (course, access) {
                 (Some(c), Some(a)) => Some(format!("{c} ({a})")),
                 (c, _) => c,
-            };
-            (Family::Course, "Course enrolment", detail)
+            }
         }
-        "contact.course_bundle.enrolled" => (
-            Family::Course,
-            "Bundle enrolment",
-            text_at(data, &["course_bundle", "name"]),
-        ),
-        "contact.campaign.finished" => (
-            Family::Campaign,
-            "Campaign finished",
-            text_at(data, &["campaign", "name"]),
-        ),
-        "contact.page.visited" => (Family::Page, "Page visited", step.clone()),
-        "contact.email_link.clicked" => (
-            Family::EmailClick,
-            "Email link clicked",
-            text_at(data, &["sent_email", "subject"]),
-        ),
-        other => {
-            let label = humanise_type(other);
-            return finish(
-                Source::SystemeAutomation,
-                guess_family(other),
-                Some(event_type.clone()),
-                label,
-                first_named_thing(data).or(contact_email.clone()),
-                contact_email,
-                contact_id,
-                contact_name,
-                text_at(json, &["created_at"]),
-            );
-        }
+        "contact.course_bundle.enrolled" => text_at(data, &["course_bundle", "name"]),
+        "contact.campaign.finished" => text_at(data, &["campaign", "name"]),
+        "contact.page.visited" => step.clone(),
+        "contact.email_link.clicked" => text_at(data, &["sent_email", "subject"]),
+        _ => first_named_thing(data).or(contact_email.clone()),
     };
     finish(
         Source::SystemeAutomation,
         family,
         Some(event_type.clone()),
-        label.to_string(),
+        label,
         detail,
         contact_email,
         contact_id,
@@ -129,9 +176,7 @@ pub(super) fn decode_settings(event: &str, delivery: &Delivery) -> Decoded {
         "SALE_NEW" | "SALE_CANCELED" => {
             let plan = &json["pricePlan"];
             let offer = text_at(plan, &["name"]).or_else(|| text_at(json, &["funnelStep", "name"]));
-            let amount = money(&plan["amount"], &plan["currency"])
-                .or_else(|| money(&json["order"]["totalPrice"], &plan["currency"]));
-            let detail = join_present(&[amount, offer]);
+            let detail = join_present(&[Worth::of_settings(json).paid_text(), offer]);
             if event == "SALE_NEW" {
                 (Family::Sale, "New sale".to_string(), detail)
             } else {
@@ -154,7 +199,7 @@ pub(super) fn decode_settings(event: &str, delivery: &Delivery) -> Decoded {
             contact_email.clone(),
         ),
         other => (
-            guess_family(other),
+            Family::Unknown,
             humanise_type(other),
             tag.or_else(|| first_named_thing(json)),
         ),
@@ -170,22 +215,6 @@ pub(super) fn decode_settings(event: &str, delivery: &Delivery) -> Decoded {
         contact_name,
         occurred_at,
     )
-}
-
-/// `583` + `"eur"` → `5.83 EUR` (systeme.io amounts are in cents).
-pub(super) fn money(amount: &Value, currency: &Value) -> Option<String> {
-    let cents = match amount {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    let currency = currency.as_str().unwrap_or("").to_uppercase();
-    let amount = format!("{:.2}", cents / 100.0);
-    Some(if currency.is_empty() {
-        amount
-    } else {
-        format!("{amount} {currency}")
-    })
 }
 
 /// The contact's name from `fields`, in any of the shapes systeme.io sends: an object
@@ -268,36 +297,5 @@ pub fn humanise_type(event_type: &str) -> String {
         "Event".to_string()
     } else {
         text
-    }
-}
-
-/// A badge for an event type we have no table entry for, from the words in it.
-pub(super) fn guess_family(event_type: &str) -> Family {
-    let t = event_type.to_ascii_lowercase();
-    let has = |w: &str| t.contains(w);
-    if has("tag") && (has("remov") || has("delet")) {
-        Family::TagRemoved
-    } else if has("tag") {
-        Family::TagAdded
-    } else if has("cancel") || has("refund") {
-        Family::SaleCanceled
-    } else if has("sale") || has("order") || has("payment") || has("subscription") {
-        Family::Sale
-    } else if has("optin") || has("opt_in") {
-        Family::Optin
-    } else if has("webinar") {
-        Family::Webinar
-    } else if has("course") || has("module") || has("chapter") || has("lesson") {
-        Family::Course
-    } else if has("campaign") {
-        Family::Campaign
-    } else if has("page") {
-        Family::Page
-    } else if has("email") {
-        Family::EmailClick
-    } else if has("contact") {
-        Family::Contact
-    } else {
-        Family::Unknown
     }
 }

@@ -30,14 +30,20 @@ pub(super) async fn get_contact_card(
     State(state): State<Arc<AppState>>,
     Path(email): Path<String>,
 ) -> ApiResult<Json<ContactWithCard>> {
-    let (contact, card) = state
+    let (contact, card, not_counted) = state
         .read(move |conn| {
             let contact = contacts::get_contact(conn, &email)?;
-            let card = cards::current(conn, &contact.email)?;
-            Ok((contact, card))
+            let key = crate::capture::decode::normalise_email(&contact.email);
+            let card = cards::current(conn, &key)?;
+            let not_counted = cards::not_counted(conn, &key)?;
+            Ok((contact, card, not_counted))
         })
         .await?;
-    Ok(Json(ContactWithCard { card, contact }))
+    Ok(Json(ContactWithCard {
+        card,
+        contact,
+        not_counted,
+    }))
 }
 
 /// What forgetting a contact would remove: `{email, deliveries, mentioning}` (nothing is

@@ -103,6 +103,8 @@ pub struct ReplayHistory {
 pub struct ContactWithCard {
     pub card: Card,
     pub contact: Contact,
+    /// The contact's deliveries that failed verification: shown, not counted in the card.
+    pub not_counted: i64,
 }
 
 /// A learned event type (`GET /api/shapes`).

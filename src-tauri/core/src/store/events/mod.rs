@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::capture::Capture;
 use crate::capture::body::BodyKind;
+use crate::capture::facts::{Fact, Sale, parse_stored};
 use crate::capture::sender::Sender;
 use crate::capture::signature::Verdict;
 use crate::error::{Error, Result};
@@ -71,6 +72,19 @@ pub struct EventMeta {
     pub contact_id: Option<String>,
     pub contact_name: Option<String>,
     pub occurred_at: Option<String>,
+    /// A sale's worth (see [`crate::capture::worth`]): what was paid, the list price and
+    /// the discount, as the card and the funnel figures count it; null for other events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub sale: Option<Sale>,
+}
+
+/// The sale among an event's facts.
+fn sale_of<'a>(facts: impl IntoIterator<Item = &'a Fact>) -> Option<Sale> {
+    facts.into_iter().find_map(|fact| match fact {
+        Fact::Sale(sale) | Fact::SaleCanceled(sale) => Some(sale.clone()),
+        _ => None,
+    })
 }
 
 impl EventMeta {
@@ -118,6 +132,7 @@ impl EventMeta {
             contact_id: capture.decoded.contact_id.clone(),
             contact_name: capture.decoded.contact_name.clone(),
             occurred_at: capture.decoded.occurred_at.clone(),
+            sale: sale_of(&capture.facts),
         }
     }
 }
@@ -129,7 +144,7 @@ pub(crate) const META_COLUMNS: &str = "e.seq, d.id, d.received_at, d.endpoint_id
     d.remote_addr, e.content_type, e.content_encoding, e.size, e.body_kind, e.source, e.family,
     e.event_type, e.label, e.summary, e.contact_email, e.contact_key, e.contact_id,
     e.contact_name, e.occurred_at, d.client_ip, d.via_tunnel, e.signature,
-    e.message_id, e.attempt, e.repeat_of, e.drift, fw.target AS fw_target,
+    e.message_id, e.attempt, e.repeat_of, e.drift, e.facts, fw.target AS fw_target,
     fw.state AS fw_state, fw.attempts AS fw_attempts, fw.status AS fw_status,
     fw.duration_ms AS fw_duration_ms, fw.error AS fw_error";
 
@@ -195,6 +210,9 @@ pub(crate) fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
         contact_id: row.get("contact_id")?,
         contact_name: row.get("contact_name")?,
         occurred_at: row.get("occurred_at")?,
+        sale: row
+            .get::<_, Option<String>>("facts")?
+            .and_then(|facts| sale_of(&parse_stored(&facts))),
     })
 }
 

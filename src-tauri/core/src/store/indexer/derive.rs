@@ -5,6 +5,7 @@
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::capture::Capture;
+use crate::capture::signature::Verdict;
 use crate::error::Result;
 use crate::store::events::write::{self as events, Placement};
 use crate::store::shapes::ShapeLearner;
@@ -56,10 +57,8 @@ pub fn derive(
     let decoded = &capture.decoded;
     let (message_id, attempt) = events::attempt_of(tx, capture)?;
     let (body_hash, repeat_of) = events::repeat_of(tx, capture)?;
-    let facts = capture
-        .fact
-        .as_ref()
-        .map(|f| serde_json::to_string(f).expect("a fact serialises"));
+    let facts = (!capture.facts.is_empty())
+        .then(|| serde_json::to_string(&capture.facts).expect("facts serialise"));
     let placement = Placement {
         message_id: message_id.as_deref(),
         attempt,
@@ -76,21 +75,18 @@ pub fn derive(
     events::insert(tx, seq, capture, &placement)?;
     let drift = learn_shape(tx, shapes, capture, seq)?;
     let contact_key = decoded.contact_key();
-    // A retry or a probable repeat tells the card nothing new.
-    if let (Some(key), Some(fact), 1, None) = (&contact_key, &capture.fact, attempt, &repeat_of) {
-        cards::record(tx, key, fact, raw.received_at, seq)?;
-    }
+    // A delivery that failed verification is stored and shown, and counts for nothing:
+    // anyone who learns the URL could send it.
+    let trusted = capture.signature != Verdict::Invalid;
+    // A retry or a probable repeat tells nothing new.
+    let first = attempt == 1 && repeat_of.is_none();
     events::index_text(tx, seq, &capture.search_text)?;
-    if let Some(key) = &contact_key {
-        // A retry of a message is one more attempt, not one more event.
-        contacts::record_delivery(
-            tx,
-            key,
-            &decoded.into(),
-            raw.received_at,
-            &raw.id,
-            attempt == 1,
-        )?;
+    if let (Some(key), true) = (&contact_key, trusted) {
+        if first && !capture.facts.is_empty() {
+            let when = cards::happened(decoded.occurred_at.as_deref(), raw.received_at);
+            cards::record(tx, key, &capture.facts, (raw.received_at, when), seq)?;
+        }
+        contacts::record_delivery(tx, key, &decoded.into(), raw.received_at, &raw.id, first)?;
     }
     Ok(Stored {
         message_id,
@@ -129,13 +125,15 @@ fn learn_shape(
 pub fn settle_later_events(tx: &Transaction, capture: &Capture, stored: &Stored) -> Result<()> {
     let raw = &capture.raw;
     let mut stale_cards: Vec<String> = Vec::new();
+    let mut recount: Vec<String> = Vec::new();
     if let Some(message_id) = &stored.message_id {
         let later =
             events::later_attempts(tx, &raw.endpoint_id, message_id, &raw.id, raw.received_at)?;
         for event in later {
             events::count_earlier_attempt(tx, event.seq)?;
             if let (1, Some(key)) = (event.attempt, event.contact_key) {
-                contacts::uncount_event(tx, &key)?;
+                // One more attempt, no longer an event of its own.
+                recount.push(key.clone());
                 if event.not_a_repeat {
                     stale_cards.push(key);
                 }
@@ -151,10 +149,17 @@ pub fn settle_later_events(tx: &Transaction, capture: &Capture, stored: &Stored)
                 continue;
             }
             events::set_repeat_of(tx, copy.seq, first.as_deref())?;
-            if let (1, Some(key)) = (copy.attempt, copy.contact_key) {
+            if let Some(key) = copy.contact_key {
+                // A repeat is no event of its own: the contact is counted again.
+                recount.push(key.clone());
                 stale_cards.push(key);
             }
         }
+    }
+    recount.sort_unstable();
+    recount.dedup();
+    for key in &recount {
+        contacts::rebuild(tx, key)?;
     }
     stale_cards.sort_unstable();
     stale_cards.dedup();

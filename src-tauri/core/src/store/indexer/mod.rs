@@ -27,8 +27,10 @@ pub const POSITION: &str = "index.through";
 /// one is derived again at open, so no answer depends on when a delivery was indexed.
 pub const DERIVATION: &str = "index.derivation";
 /// Raised whenever what is derived from a delivery changes. 2: contact keys in Unicode
-/// NFC (one contact per address however it was written).
-pub const DERIVED_BY: i64 = 2;
+/// NFC (one contact per address however it was written). 3: automation webhooks known by
+/// their envelope, a sale worth what was paid, open-keyed maps, tag lists, and deliveries
+/// that fail verification or repeat counting for nothing.
+pub const DERIVED_BY: i64 = 3;
 /// Deliveries read and decoded in one batch, and how many body bytes at most.
 const BATCH_ROWS: usize = 2_000;
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
