@@ -36,7 +36,8 @@ test('forgetting a contact says how much goes, offers their data, and leaves not
     page.getByRole('button', { name: 'Export their data' }).click(),
   ]);
   const copy = JSON.parse(readFileSync((await download.path())!, 'utf8')) as { contact_key: string }[];
-  expect(copy.map((e) => e.contact_key)).toEqual(['marie.forget@example.fr', 'marie.forget@example.fr']);
+  // Exactly what the forget erases: hers, and Bob's that names her.
+  expect(copy.map((e) => e.contact_key)).toEqual(['marie.forget@example.fr', 'marie.forget@example.fr', 'bob@example.com']);
 
   await page.getByTestId('forget-confirm').click();
   await expect(marie).toHaveCount(0);
@@ -84,6 +85,16 @@ test('the header says how long deliveries are kept, and a new policy prunes at o
     await expect(page.getByTestId('export-retention')).toContainText('Deliveries are kept until you delete them.');
     await page.getByRole('button', { name: 'Retention…' }).click();
     await expect(page.getByTestId('retention-policy')).toHaveText('Deliveries are kept until you delete them.');
+    // Before it is saved, the dialog says what a value would delete now; out of range is refused.
+    await page.getByLabel('Days to keep deliveries').fill('7');
+    await expect(page.getByTestId('retention-would-prune')).toHaveText('Saving 7 days deletes nothing now.');
+    await page.getByLabel('Days to keep deliveries').fill('2');
+    await expect(page.getByTestId('retention-would-prune')).toHaveText('Saving 2 days deletes 1 delivery now.');
+    await page.getByLabel('Days to keep deliveries').fill('36501');
+    await expect(page.getByTestId('retention-would-prune')).toHaveCount(0);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect(page.getByRole('alert')).toContainText('1 to 36,500 days');
+    await expect(row(page, 'Tag added: Three days old')).toBeVisible();
     await page.getByLabel('Days to keep deliveries').fill('2');
     await page.getByRole('button', { name: 'Save' }).click();
     await expect(page.getByTestId('retention-policy')).toContainText('older than 2 days are deleted');

@@ -110,9 +110,9 @@ pub fn report(conn: &Connection, filter: &FunnelFilter) -> Result<FunnelReport> 
         .map(|t| instant(t, "until"))
         .transpose()?;
     let mut stmt = conn.prepare_cached(
-        "SELECT facts, contact_key, signature = 'invalid' FROM events
-         WHERE facts IS NOT NULL AND attempt = 1 AND repeat_of IS NULL
-           AND received_at >= ?1 AND received_at < ?2
+        "SELECT facts, contact_key, signature = 'invalid', attempt = 1 AND repeat_of IS NULL
+         FROM events
+         WHERE facts IS NOT NULL AND received_at >= ?1 AND received_at < ?2
            AND (?3 IS NULL OR endpoint_id = ?3)
          ORDER BY received_at, seq",
     )?;
@@ -124,8 +124,8 @@ pub fn report(conn: &Connection, filter: &FunnelFilter) -> Result<FunnelReport> 
     let mut funnels: BTreeMap<String, FunnelTally> = BTreeMap::new();
     let mut not_counted = 0;
     while let Some(row) = rows.next()? {
-        let (facts, contact, forged): (String, Option<String>, bool) =
-            (row.get(0)?, row.get(1)?, row.get(2)?);
+        let (facts, contact, forged, first): (String, Option<String>, bool, bool) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
         let Some(fact) = parse_stored(&facts).into_iter().find(|f| {
             matches!(
                 f,
@@ -138,6 +138,10 @@ pub fn report(conn: &Connection, filter: &FunnelFilter) -> Result<FunnelReport> 
         // adds nothing, and is counted apart for the user to look at.
         if forged {
             not_counted += 1;
+            continue;
+        }
+        // Retries and probable repeats count once.
+        if !first {
             continue;
         }
         let (step, sale, canceled) = match &fact {
