@@ -17,6 +17,8 @@ APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates file \
   libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libxdo-dev
 # zsh and fish: copied commands are run in every shell a user may paste them into.
 APT_BROWSER := chromium fonts-dejavu-core zsh fish
+# A desktop's fonts: the browser tests run with them (wider metrics than DejaVu alone).
+APT_FONTS := fonts-liberation fonts-noto-core
 APT_WINDOW := xvfb xauth webkit2gtk-driver dbus
 APT_BENCH := wrk
 # cargo deb works out the libraries a binary needs with dpkg-shlibdeps.
@@ -34,7 +36,7 @@ define apt_ensure
 	fi
 endef
 
-.PHONY: run build ui packages api-types test test-ui test-browser test-desktop test-fuzz test-packages soak bench deps lint clean
+.PHONY: run build ui packages api-types test test-ui test-browser test-desktop test-fuzz test-packages test-rust build-tests deps-all soak bench deps lint clean
 
 deps:
 	$(call apt_ensure,$(APT_BUILD))
@@ -72,78 +74,112 @@ run: build
 
 ## Two Debian packages in target/debian/: `hookscope` (the command, its man pages and
 ## completions, and the hookscope service; no GUI libraries) and `hookscope-desktop` (the
-## window; depends on the first).
+## window; depends on the first). PACKAGE_PROFILE=dev packages the test build instead
+## (what `make test` installs: the same files, built once for every test).
+PACKAGE_PROFILE ?= release
+PACKAGE_DIR := target/$(if $(filter release,$(PACKAGE_PROFILE)),release,debug)
 packages: ui
 	$(call apt_ensure,$(APT_BUILD) $(APT_PACKAGE))
-	@command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --version '^3.8'
-	cargo build --release -p hookscope-cli
-	rm -rf target/release/packaging target/debian
-	mkdir -p target/release/packaging/completions
-	target/release/hookscope man-pages target/release/packaging/man
-	gzip -9n target/release/packaging/man/*.1
-	target/release/hookscope completions bash > target/release/packaging/completions/hookscope
-	target/release/hookscope completions zsh > target/release/packaging/completions/_hookscope
-	target/release/hookscope completions fish > target/release/packaging/completions/hookscope.fish
-	cargo deb -p hookscope-cli --no-build
-	cargo deb -p hookscope-desktop
+	@command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --version '=3.8.0'
+	$(if $(filter release,$(PACKAGE_PROFILE)),cargo build --release --workspace --bins --features hookscope-desktop/custom-protocol)
+	rm -rf $(PACKAGE_DIR)/packaging target/debian
+	mkdir -p $(PACKAGE_DIR)/packaging/completions
+	$(PACKAGE_DIR)/hookscope man-pages $(PACKAGE_DIR)/packaging/man
+	gzip -9n $(PACKAGE_DIR)/packaging/man/*.1
+	$(PACKAGE_DIR)/hookscope completions bash > $(PACKAGE_DIR)/packaging/completions/hookscope
+	$(PACKAGE_DIR)/hookscope completions zsh > $(PACKAGE_DIR)/packaging/completions/_hookscope
+	$(PACKAGE_DIR)/hookscope completions fish > $(PACKAGE_DIR)/packaging/completions/hookscope.fish
+	cargo deb -p hookscope-cli --no-build --profile $(PACKAGE_PROFILE)
+	cargo deb -p hookscope-desktop --no-build --profile $(PACKAGE_PROFILE)
 	@ls -l target/debian/*.deb
 
 ## Installs both packages on this machine, runs what they hold (the command, the service's
-## command line, the window under Xvfb), and removes them.
-test-packages: packages
+## command line, the window under Xvfb), and removes them. Packages the test build.
+test-packages: build-tests
 	$(call apt_ensure,$(APT_WINDOW))
+	$(MAKE) --no-print-directory packages PACKAGE_PROFILE=dev
 	$(SUDO) tests/packages/check.sh
 
 FUZZ_MANIFEST := src-tauri/core/fuzz/Cargo.toml
 
+## Every Rust crate is linted as `make test` compiles it (clippy-driver wraps the
+## workspace's crates, warnings are errors): one build serves the lint and every test.
+CLIPPY_DRIVER := $(shell rustup which clippy-driver 2>/dev/null || command -v clippy-driver)
+LINTED := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) RUSTFLAGS="-D warnings"
+# Same packages and features in every test build, so none builds a dependency again.
+TEST_SELECTION := --workspace --features hookscope-desktop/custom-protocol
+
+## Formatting, the UI's types and the browser tests' types; clippy runs with the build.
 lint: deps ui/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json
 	cargo fmt --all -- --check
-	# The UI's API types are generated from the Rust types: fails while out of date.
-	cargo test -p hookscope-core --test api_types
-	cargo clippy --workspace --all-targets -- -D warnings
-	# The fuzz crate is not a workspace member (cargo fuzz builds it apart).
-	cargo fmt --manifest-path $(FUZZ_MANIFEST) -- --check
-	cargo clippy --manifest-path $(FUZZ_MANIFEST) --all-targets -- -D warnings
 	cd ui && npm run check
 	cd tests/browser && npx tsc -p .
 
 ## Regenerates ui/src/lib/api.generated.ts from the API's Rust types.
 api-types:
-	UPDATE_API_TYPES=1 cargo test -p hookscope-core --test api_types
+	UPDATE_API_TYPES=1 cargo test -p hookscope-core --test core api_types
 
 ## UI unit tests (Vitest).
 test-ui: ui/node_modules/.package-lock.json
 	cd ui && npm test
 
-## The UI in a real headless Chromium against real `hookscope serve` processes.
-test-browser: ui tests/browser/node_modules/.package-lock.json
-	$(call apt_ensure,$(APT_BROWSER))
-	cargo build -p hookscope-cli
+## One debug build of everything (the command, the window with its pages, every test,
+## the benches), linted as it compiles.
+build-tests: ui
+	$(LINTED) cargo build $(TEST_SELECTION) --all-targets
+
+## The Rust tests (cargo-nextest: each test in its own process, several at once). The
+## window's tests and the soak are left to their targets.
+test-rust: build-tests
+	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+	$(LINTED) cargo nextest run $(TEST_SELECTION) --profile make-test
+
+## The UI in a real headless Chromium against real `hookscope serve` processes, with a
+## desktop's fonts (and the layout with the fewest fonts too: see playwright.config.ts).
+test-browser: build-tests tests/browser/node_modules/.package-lock.json
+	$(call apt_ensure,$(APT_BROWSER) $(APT_FONTS))
 	cd tests/browser && HOOKSCOPE_BIN=$(CURDIR)/target/debug/hookscope npx playwright test
 
 ## The desktop app in a real window (Xvfb), driven through tauri-driver + WebKitWebDriver.
-test-desktop: ui
+test-desktop: build-tests
 	$(call apt_ensure,$(APT_WINDOW))
 	@command -v tauri-driver >/dev/null || cargo install tauri-driver --locked --version '^2'
-	cargo build -p hookscope-cli
 	dbus-run-session -- xvfb-run -a -s "-screen 0 1400x900x24" timeout 900 \
-	  cargo test -p hookscope-desktop --test window -- --ignored --test-threads=1
+	  env $(LINTED) cargo nextest run $(TEST_SELECTION) --profile make-window \
+	    --run-ignored only -E 'binary(window)'
 
 ## cargo fuzz (libFuzzer) on the decoder and the export/import round trip, FUZZ_SECONDS
-## each, from the fixtures and the kept regression inputs.
+## each, from the fixtures and the kept regression inputs. (`make test` replays those
+## inputs through the same checks; this looks for new ones.)
 FUZZ_SECONDS ?= 30
 test-fuzz: ui
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	src-tauri/core/fuzz/run.sh $(FUZZ_SECONDS)
 
-## Every test. cargo test runs last: CI reads its summary lines.
-test: lint test-ui test-browser test-desktop test-packages test-fuzz
-	cargo test --workspace
+## Every test, each stage timed. Vitest, the Rust tests, the browser, the window, the
+## packages; a cargo-test-style summary line last (CI reads it).
+test: deps-all
+	@$(call stage,lint) $(MAKE) --no-print-directory lint
+	@$(call stage,vitest) $(MAKE) --no-print-directory test-ui
+	@$(call stage,build) $(MAKE) --no-print-directory build-tests
+	@$(call stage,rust tests) $(MAKE) --no-print-directory test-rust
+	@$(call stage,browser) $(MAKE) --no-print-directory test-browser
+	@$(call stage,window) $(MAKE) --no-print-directory test-desktop
+	@$(call stage,packages) $(MAKE) --no-print-directory test-packages
+	@python3 tests/summary.py target/nextest/make-test/junit.xml target/nextest/make-window/junit.xml
 
-## The long runs: a 10-minute soak (steady load, readers, exports, stalled streams) and
-## 10 minutes of fuzzing per target.
+# Prints how long a stage took once it ends (stage NAME, then the command).
+stage = s=$$(date +%s); trap 'echo "== stage $(1): $$(( $$(date +%s) - s )) s"' EXIT;
+
+## Every system package `make test` needs, in one apt run.
+deps-all: deps
+	$(call apt_ensure,$(APT_BROWSER) $(APT_FONTS) $(APT_WINDOW) $(APT_PACKAGE))
+
+## The long runs: a 10-minute soak (steady load, readers, exports, stalled streams),
+## many SIGKILL rounds, more property-test cases, and 10 minutes of fuzzing per target.
 soak:
-	HOOKSCOPE_SOAK_SECONDS=600 cargo test --release -p hookscope-cli --test soak -- --nocapture
+	HOOKSCOPE_SOAK_SECONDS=600 cargo test --release -p hookscope-cli --test cli soak -- --ignored --nocapture
+	HOOKSCOPE_KILL_ROUNDS=40 PROPTEST_CASES=20000 cargo test --release --workspace -- kill prop
 	$(MAKE) test-fuzz FUZZ_SECONDS=600
 
 ## Figures, not pass/fail: the writer alone, ingest vs a no-op handler, a store of a million
@@ -151,10 +187,10 @@ soak:
 bench: ui tests/browser/node_modules/.package-lock.json
 	$(call apt_ensure,$(APT_BENCH) $(APT_BROWSER))
 	cargo bench -p hookscope-cli --bench writer --bench capture --bench follow
-	cargo build --release -p hookscope-cli
+	# The binaries `make build` and `make packages` make: one release build for both.
+	cargo build --release --workspace --bins --features hookscope-desktop/custom-protocol
 	cd tests/browser && HOOKSCOPE_BIN=$(CURDIR)/target/release/hookscope npx playwright test -c bench.config.ts
 	$(call apt_ensure,$(APT_WINDOW))
-	cargo build --release -p hookscope-desktop --features custom-protocol
 	tests/desktop/measure.sh
 
 clean:

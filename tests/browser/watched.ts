@@ -33,7 +33,11 @@ export const test = base.extend<{ hookscope: Hookscope; watched: Page }>({
   },
 });
 
-export const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+/** A screenshot in tests/artifacts/, named after the font set when it is not a desktop's. */
+export const shot = (page: Page, name: string) => {
+  const fonts = test.info().project.name === 'minimal-fonts' ? '-minimal-fonts' : '';
+  return page.screenshot({ path: join(ARTIFACTS, `${name}${fonts}.png`) });
+};
 export const row = (page: Page, summary: string) => page.getByTestId('event').filter({ hasText: summary });
 
 /** Presses one of the header's actions: its button, or, when the header has no room for

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod support;
+use crate::support;
 
 use support::{BIN, Serve, fixtures, serve_command};
 
@@ -194,19 +194,19 @@ async fn assert_all_present(serve: &Serve, acked: &[(String, String)], how: &str
     }
 }
 
-const KILL_ROUNDS: usize = 20;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_burst_loses_no_acknowledged_delivery() {
+    // A few rounds here; `make soak` runs many (HOOKSCOPE_KILL_ROUNDS).
+    let rounds = support::kill_rounds(5) as usize;
     let dir = tempfile::tempdir().unwrap();
     let mut all_acked = Vec::new();
     let mut per_round = Vec::new();
-    for round in 0..KILL_ROUNDS {
+    for round in 0..rounds {
         let mut serve = Serve::start(dir.path());
         let acked = burst(&serve.webhook_url, 16, round).await;
         wait_for_acks(&acked, 50).await;
-        // A different moment in each round: up to 1.2 s further into the burst.
-        let into_burst = (round as u64 * 397) % 1200;
+        // A different moment in each round, spread over the first 1.2 s of the burst.
+        let into_burst = (round as u64 * 1200 / rounds as u64 + round as u64 * 397) % 1200;
         tokio::time::sleep(Duration::from_millis(into_burst)).await;
         serve.child.kill().unwrap(); // SIGKILL
         serve.wait(Duration::from_secs(5));
@@ -220,7 +220,7 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_delivery() {
         assert_all_present(&restarted, &all_acked, &format!("after kill {}", round + 1)).await;
     }
     println!(
-        "{KILL_ROUNDS} kills during 16-sender bursts: {} acknowledged deliveries, all present and intact (per round: {per_round:?})",
+        "{rounds} kills during 16-sender bursts: {} acknowledged deliveries, all present and intact (per round: {per_round:?})",
         all_acked.len()
     );
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-mod support;
+use crate::support;
 
 use support::{BIN, Serve};
 
@@ -252,7 +252,7 @@ fn a_forget_killed_at_any_moment_erases_all_or_nothing_and_finishes_its_scrub() 
         );
         started.elapsed()
     };
-    let rounds = kill_rounds(8);
+    let rounds = support::kill_rounds(8);
     let mut kills = Vec::new();
     for round in 0..rounds {
         let mut forget = Command::new(BIN)
@@ -393,14 +393,6 @@ fn pruning_killed_halfway_goes_on_at_the_next_start_and_ends_as_a_rebuild() {
     assert_eq!(kept.len(), 300);
     assert_eq!(kept, exported_after_reindex(dir.path()));
     println!("pruning killed with {seen:?} deliveries left, then finished");
-}
-
-/// SIGKILL rounds: `HOOKSCOPE_KILL_ROUNDS` (`make soak` sets many), else `default`.
-fn kill_rounds(default: u64) -> u64 {
-    std::env::var("HOOKSCOPE_KILL_ROUNDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
 }
 
 fn serve_policy(serve: &Serve) -> Value {

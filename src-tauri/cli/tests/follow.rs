@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
-mod support;
+use crate::support;
 
 use support::{BIN, Serve, fixtures};
 

@@ -4,7 +4,7 @@
 //! The process's peak resident memory (VmHWM) stays under 512 MiB; ordinary deliveries
 //! are all taken; every big one is answered (stored, or 503 with Retry-After).
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::time::{Duration, Instant};

@@ -25,7 +25,7 @@ for target in decode export_import; do
   mkdir -p "$corpus" "$here/regressions/$target"
   log="$here/target/$target.log"
   echo "fuzzing $target for ${seconds}s ($n fixtures as seeds, $(ls "$here/regressions/$target" | wc -l) regression inputs)"
-  if ! cargo fuzz run -s none "$target" "$corpus" "$here/regressions/$target" "$seeds" -- \
+  if ! cargo fuzz run -s none --features fuzzing "$target" "$corpus" "$here/regressions/$target" "$seeds" -- \
       -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
       -print_final_stats=1 > "$log" 2>&1; then
     tail -60 "$log"

@@ -2,7 +2,7 @@
 //! rebinding) and a foreign `Origin` (a web page's cross-site request), even with the right
 //! token; none is served on the ingest port; the data folder is the user's alone.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 

@@ -1,7 +1,7 @@
 //! The capture core end to end: a real server on 127.0.0.1:0 with a temporary store,
 //! real HTTP deliveries, and the API, stream and exports read back as a user would.
 
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Decoding, table-tested on the wire-exact fixtures of both systeme.io families and on
 //! deliveries that are not systeme.io at all.
 
-mod support;
+use crate::support;
 
 use bytes::Bytes;
 use hookscope_core::capture::decode::{Family, Source};

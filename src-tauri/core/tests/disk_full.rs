@@ -2,7 +2,7 @@
 //! get 503 (the sender retries), nothing acknowledged is lost, and deliveries are taken
 //! again once there is room, also after a restart.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! full-text index or an export, and what remains is what a reindex of it would make.
 //! Retention prunes exactly what is older than the cutoff while deliveries keep arriving.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

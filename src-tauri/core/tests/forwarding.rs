@@ -3,7 +3,7 @@
 //! ingest, and forwards that survive a restart. And the answers an endpoint can be told to
 //! give.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

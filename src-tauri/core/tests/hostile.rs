@@ -3,7 +3,7 @@
 //! request gets its defined answer in bounded time, the good sender is never refused, and
 //! every acknowledged delivery, hostile or not, is stored byte for byte.
 
-mod support;
+use crate::support;
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};

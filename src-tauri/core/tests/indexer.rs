@@ -4,7 +4,7 @@
 //! acknowledged as received: the indexer derives them afterwards, in order, and the
 //! status says how far it has come.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! loop back, cookies set by a chosen answer, imports past the store's limits, and the
 //! modes of files that hold personal data.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

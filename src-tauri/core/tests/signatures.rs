@@ -1,7 +1,7 @@
 //! systeme.io's signed deliveries over real HTTP: verdicts at capture, re-checked on the
 //! stored bytes when a secret is set later, filtered, and the secret never shown.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{Api, all_fixtures, deliver, fixture, start_server};

@@ -3,7 +3,7 @@
 //! merge-patch updates, 422 for a URL already used, pages of results). The real API needs
 //! the internet and an account; only this stand-in is exercised here.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 

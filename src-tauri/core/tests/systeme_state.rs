@@ -2,7 +2,7 @@
 //! (checked against a rebuild from the stored bytes), schema drift and shapes, the funnel
 //! report, and the upgrade of a store written before any of them existed.
 
-mod support;
+use crate::support;
 
 use bytes::Bytes;
 use hookscope_core::capture::card::Card;

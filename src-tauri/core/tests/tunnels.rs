@@ -3,7 +3,7 @@
 //! the metrics endpoints that Hookscope reads. A real quick tunnel or bore.pub needs the
 //! internet, which these tests do without.
 
-mod support;
+use crate::support;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};

@@ -15,6 +15,14 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
+/// SIGKILL rounds: `HOOKSCOPE_KILL_ROUNDS` (`make soak` sets many), else `default`.
+pub fn kill_rounds(default: u64) -> u64 {
+    std::env::var("HOOKSCOPE_KILL_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 /// `hookscope serve` on `data_dir`, on free ports, with no tunnel; not started yet.
 pub fn serve_command(data_dir: &Path) -> Command {
     let mut command = Command::new(BIN);
