@@ -267,7 +267,7 @@ async fn send_export_and_import_from_the_command_line() {
     assert!(sent.status.success(), "send succeeds: {report}");
     assert_eq!(
         report.lines().count(),
-        18,
+        20,
         "one line per delivery:\n{report}"
     );
     assert!(report.lines().all(|l| l.contains("200 OK")), "{report}");
@@ -296,7 +296,7 @@ async fn send_export_and_import_from_the_command_line() {
     let exported = run(&["export"], dir.path());
     assert!(exported.status.success());
     let all: Vec<Value> = serde_json::from_slice(&exported.stdout).expect("export writes JSON");
-    assert_eq!(all.len(), 18);
+    assert_eq!(all.len(), 20);
     let sale_bytes =
         std::fs::read(fixtures().join("systeme-automation/sale-completed.json")).unwrap();
     let text = String::from_utf8(exported.stdout.clone()).unwrap();

@@ -373,7 +373,7 @@ fn stand_in(dir: &Path, mode: &str) -> PathBuf {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nexport {STAND_IN_ARGS}=\"$*\" {STAND_IN_DIR}='{}' {STAND_IN_MODE}='{mode}'\nexec '{}' --exact cloudflared_stand_in --ignored --nocapture --test-threads=1\n",
+            "#!/bin/sh\nexport {STAND_IN_ARGS}=\"$*\" {STAND_IN_DIR}='{}' {STAND_IN_MODE}='{mode}'\nexec '{}' --exact tunnels::cloudflared_stand_in --ignored --nocapture --test-threads=1\n",
             dir.display(),
             exe.display()
         ),
