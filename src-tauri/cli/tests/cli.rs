@@ -321,7 +321,7 @@ async fn send_export_and_import_from_the_command_line() {
     assert!(one.status.success());
     assert_eq!(
         std::fs::read_to_string(&file).unwrap().lines().count(),
-        7,
+        9,
         "filters apply"
     );
 

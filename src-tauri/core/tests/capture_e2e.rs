@@ -382,7 +382,7 @@ async fn exports_embed_the_exact_bytes_and_import_round_trips() {
         again.imported, 0,
         "an import never duplicates events already present"
     );
-    assert_eq!(again.already_present, 7);
+    assert_eq!(again.already_present, 9);
     drop(conn);
     let copy_server = start_server(copy.path()).await;
     let copy_export = Api::of(&copy_server)
