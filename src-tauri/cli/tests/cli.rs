@@ -332,13 +332,13 @@ async fn send_export_and_import_from_the_command_line() {
     assert!(imported.status.success());
     assert!(
         String::from_utf8_lossy(&imported.stderr)
-            .contains("Imported 18 events (0 already present)"),
+            .contains("Imported 20 events (0 already present)"),
         "{}",
         String::from_utf8_lossy(&imported.stderr)
     );
     let twice = run(&["import", full.to_str().unwrap()], copy.path());
     assert!(
-        String::from_utf8_lossy(&twice.stderr).contains("Imported 0 events (18 already present)")
+        String::from_utf8_lossy(&twice.stderr).contains("Imported 0 events (20 already present)")
     );
     let re_exported = run(&["export"], copy.path());
     assert_eq!(

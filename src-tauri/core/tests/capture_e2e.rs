@@ -399,7 +399,7 @@ async fn exports_embed_the_exact_bytes_and_import_round_trips() {
     );
     let contacts = Api::of(&copy_server).json("/api/contacts?q=marie").await;
     assert_eq!(
-        contacts["contacts"][0]["events"], 7,
+        contacts["contacts"][0]["events"], 9,
         "imported events rebuild contacts"
     );
     copy_server.stop().await;
