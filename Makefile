@@ -92,13 +92,16 @@ packages: ui
 	cargo deb -p hookscope-cli --no-build --profile $(PACKAGE_PROFILE)
 	cargo deb -p hookscope-desktop --no-build --profile $(PACKAGE_PROFILE)
 	@ls -l target/debian/*.deb
+	@# What users install stays small.
+	$(if $(filter release,$(PACKAGE_PROFILE)),@for deb in target/debian/*.deb; do \
+	  [ $$(stat -c %s $$deb) -lt $$((10 * 1024 * 1024)) ] || { echo "$$deb is 10 MiB or more"; exit 1; }; done)
 
 ## Installs both packages on this machine, runs what they hold (the command, the service's
 ## command line, the window under Xvfb), and removes them. Packages the test build.
 test-packages: build-tests
 	$(call apt_ensure,$(APT_WINDOW))
 	$(MAKE) --no-print-directory packages PACKAGE_PROFILE=dev
-	$(SUDO) tests/packages/check.sh
+	$(SUDO) env HOOKSCOPE_PACKAGE_MIB=16 tests/packages/check.sh
 
 FUZZ_MANIFEST := src-tauri/core/fuzz/Cargo.toml
 

@@ -12,10 +12,13 @@ say() { echo "== $*"; }
 
 cli=$(ls target/debian/hookscope_*.deb)
 desktop=$(ls target/debian/hookscope-desktop_*.deb)
+# Shipped (release) packages stay under 10 MiB; `make test` installs packages of its
+# unoptimised test build, which are larger (HOOKSCOPE_PACKAGE_MIB sets the bound).
+limit_mib=${HOOKSCOPE_PACKAGE_MIB:-10}
 for deb in "$cli" "$desktop"; do
   size=$(stat -c %s "$deb")
   say "$(basename "$deb"): $(awk "BEGIN { printf \"%.2f\", $size / 1048576 }") MiB"
-  [ "$size" -lt $((10 * 1024 * 1024)) ] || fail "$(basename "$deb") is 10 MiB or more"
+  [ "$size" -lt $((limit_mib * 1024 * 1024)) ] || fail "$(basename "$deb") is $limit_mib MiB or more"
 done
 cli_depends=$(dpkg-deb -f "$cli" Depends)
 say "hookscope depends on: $cli_depends"
