@@ -122,6 +122,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             (Some(url), Some(token)) => Some(FollowTarget::new(url, token)?),
             _ => None,
         },
+        sync_timing: Default::default(),
     };
     runtime()?.block_on(async {
         let stop_requested = stop_signals()?;

@@ -212,3 +212,102 @@ async fn memory_stays_bounded_under_compressed_bodies_and_held_connections() {
         );
     }
 }
+
+/// A relay (`--sync`) and the sync URL and token it prints.
+fn start_relay(data_dir: &std::path::Path) -> (Serve, String, String) {
+    let serve = Serve::start_with(
+        data_dir,
+        &[("HOOKSCOPE_SYNC", std::path::Path::new("127.0.0.1:0"))],
+    );
+    let next = || {
+        serve
+            .lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the relay prints its sync URL and token")
+    };
+    let url = next().strip_prefix("Sync URL: ").unwrap().to_string();
+    let token = next().strip_prefix("Sync token: ").unwrap().to_string();
+    (serve, url, token)
+}
+
+const RELAY_PEAK_LIMIT_MIB: u64 = 256;
+const SLOW_READERS: usize = 16;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_stays_bounded_with_slow_readers_and_near_limit_deliveries_of_control_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, sync_url, token) = start_relay(dir.path());
+    let pid = serve.child.id();
+    // Bodies of control bytes just under the limit: escaped as text, each byte is six.
+    let http = reqwest::Client::new();
+    for fill in [1u8, 2, 3, 31, 30, 29] {
+        let answer = http
+            .post(&serve.webhook_url)
+            .header("content-type", "text/plain")
+            .body(vec![fill; NEAR_LIMIT])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let stored = peak_rss_mib(pid);
+    // Readers that ask for everything and never read: half the live feed, half pages.
+    let addr = sync_url.trim_start_matches("http://").to_string();
+    let mut readers = Vec::new();
+    for n in 0..SLOW_READERS {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        let path = if n % 2 == 0 {
+            "/sync/v1/live?after=0"
+        } else {
+            "/sync/v1/deliveries?after=0&limit=1000"
+        };
+        stream
+            .write_all(
+                format!(
+                    "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        readers.push(stream);
+    }
+    // Time for every reader's answer to be made as far as the relay goes with it.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let peak = peak_rss_mib(pid);
+    // A reader that reads gets its page meanwhile: the others only wait for room. A page
+    // stops after 8 MiB of bodies, with one delivery at least.
+    let mut reader = TcpStream::connect(&addr).await.unwrap();
+    reader
+        .write_all(
+            format!("GET /sync/v1/deliveries?after=0 HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let read_all =
+        tokio::time::timeout(Duration::from_secs(60), reader.read_to_end(&mut got)).await;
+    assert!(
+        read_all.is_ok(),
+        "a page is read to its end while the others hold theirs"
+    );
+    let bodies = got.windows(14).filter(|w| w == b"\"body_base64\":").count();
+    assert_eq!(
+        bodies, 1,
+        "one near-limit delivery, as base64 (4/3 of it, not six times)"
+    );
+    assert!(
+        got.len() < NEAR_LIMIT / 3 * 4 + 1024 * 1024,
+        "{} bytes",
+        got.len()
+    );
+    drop(readers);
+    println!(
+        "relay peak RSS: {stored} MiB with six near-limit bodies stored, {peak} MiB with {SLOW_READERS} readers that do not read"
+    );
+    assert!(
+        peak < RELAY_PEAK_LIMIT_MIB,
+        "the relay's peak resident memory {peak} MiB stays under {RELAY_PEAK_LIMIT_MIB} MiB"
+    );
+}

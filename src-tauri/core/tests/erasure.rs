@@ -427,9 +427,9 @@ async fn retention_prunes_exactly_what_is_older_than_the_cutoff_while_deliveries
     );
 }
 
-/// Waits (10 s at most) until the status counts `n` events.
+/// Waits (30 s at most) until the status counts `n` events.
 async fn wait_for_events(api: &Api, n: u64, why: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let status = api.json("/api/status").await;
         if status["events"] == n && status["indexing"]["behind"] == 0 {
@@ -892,14 +892,7 @@ async fn retention_is_bounded_previewed_and_a_stored_absurd_value_keeps_everythi
             .status()
             .is_success()
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while api.json("/api/retention").await["last_run"]["pruned"] != 6 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run prunes what the preview said"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The run prunes what the preview said (a later run may record 0 since).
     wait_for_events(&api, 5, "the newest four and the new one are kept").await;
     running.stop().await;
 }

@@ -9,6 +9,7 @@ mod capture_e2e;
 mod decode_fixtures;
 mod disk_full;
 mod erasure;
+mod follow_faults;
 mod forwarding;
 mod hostile;
 mod indexer;

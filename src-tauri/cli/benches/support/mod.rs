@@ -64,6 +64,7 @@ pub async fn start(
         ui_limits: hookscope_core::http::listener::ListenerLimits::ui_default(),
         sync: sync.then(|| "127.0.0.1:0".parse().unwrap()),
         follow,
+        sync_timing: Default::default(),
     })
     .await
     .unwrap()

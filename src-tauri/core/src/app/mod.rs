@@ -19,6 +19,7 @@ pub use crate::http::state::{AppState, LAST_URL_SETTING};
 use crate::delivery::follow::{self, FollowControl, FollowTarget};
 use crate::delivery::forward::{self, ForwardPolicy};
 use crate::error::{Error, Result};
+use crate::exchange::sync_protocol::SyncTiming;
 use crate::http::ingest::{self, Listener};
 use crate::http::listener::ListenerLimits;
 use crate::http::memory_budget::MemoryBudget;
@@ -71,6 +72,8 @@ pub struct ServeOptions {
     /// A relay to follow from now on (`HOOKSCOPE_FOLLOW`, `HOOKSCOPE_FOLLOW_TOKEN`),
     /// remembered; `None`: the remembered one, if any.
     pub follow: Option<FollowTarget>,
+    /// The sync protocol's clock: a relay's heartbeat, a follower's deadlines and pauses.
+    pub sync_timing: SyncTiming,
 }
 
 /// The platform's data directory for Hookscope (`~/.local/share/hookscope` on Linux).
@@ -141,6 +144,7 @@ impl ServeOptions {
                 )?),
                 None => None,
             },
+            sync_timing: SyncTiming::default(),
         })
     }
 }
@@ -437,7 +441,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             options.ingest_limits.decodes_at_once,
         ),
         retention_changed: tokio::sync::Notify::new(),
-        follow: Arc::new(FollowControl::default()),
+        follow: Arc::new(FollowControl::with_timing(options.sync_timing)),
     });
 
     // The UI port is loopback only, but any local program can reach it: the same guards.
@@ -478,7 +482,13 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             committed: state.writer.watch_committed(),
             token,
             relay_id: state.install_id.clone(),
+            max_body: state.max_body,
             shutdown: state.shutdown.clone(),
+            followers: Arc::new(tokio::sync::Semaphore::new(sync::FOLLOWERS)),
+            budget: Arc::new(tokio::sync::Semaphore::new(sync::budget_units(
+                state.max_body,
+            ))),
+            heartbeat: options.sync_timing.heartbeat,
         });
         let limits = sync_limits();
         let slots = listener::connection_slots(&limits, 0);
@@ -524,11 +534,17 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     })
 }
 
-/// The sync listener's limits: the UI port's, for at most 64 followers at once (it takes
-/// no bodies, so the body limits never apply).
+/// The sync listener's limits: the UI port's, with room for many connections that have
+/// not shown the token yet (they get 401 and are closed at once, or wait at most ten
+/// seconds for their request's head); followers themselves are [`sync::FOLLOWERS`] at most,
+/// and one that stops reading is let go after fifteen seconds.
+/// It takes no bodies, so the body limits never apply.
 fn sync_limits() -> ListenerLimits {
     ListenerLimits {
-        max_connections: 64,
+        max_connections: 8 * sync::FOLLOWERS,
+        header_read: Duration::from_secs(10),
+        // A reader that takes nothing for this long gives its share of the budget back.
+        write_stall: Duration::from_secs(15),
         ..ListenerLimits::ui_default()
     }
 }
@@ -546,8 +562,19 @@ fn remembered_follow(
         )?;
         return Ok(Some(target));
     }
-    Ok(settings::get_setting(conn, settings::FOLLOW_TARGET)?
-        .and_then(|text| serde_json::from_str(&text).ok()))
+    let remembered: Option<FollowTarget> = settings::get_setting(conn, settings::FOLLOW_TARGET)?
+        .and_then(|text| serde_json::from_str(&text).ok());
+    // Checked again: one remembered by a Hookscope that took what this one refuses (a
+    // user name and password in the URL) is not followed.
+    Ok(remembered.and_then(
+        |target| match FollowTarget::new(&target.url, &target.token) {
+            Ok(checked) => Some(checked),
+            Err(error) => {
+                tracing::warn!(%error, "the remembered relay is not followed");
+                None
+            }
+        },
+    ))
 }
 
 /// Takes the data folder for this process (an advisory lock on `hookscope.lock`, released

@@ -4,9 +4,10 @@
 //! What it pulls is stored as received, with the cursor in the same transaction, and
 //! derived and forwarded here like a delivery that arrived here.
 //!
-//! The protocol ([`crate::http::sync`]): `GET /sync/v1/deliveries?after=SEQ&limit=N`
-//! pages, `GET /sync/v1/live?after=SEQ` a feed that never ends; both NDJSON, both with
-//! `Authorization: Bearer SYNC_TOKEN`.
+//! The protocol is [`crate::exchange::sync_protocol`]. Every wait has a deadline (the
+//! connection, an answer's headers, each read of a page or the feed); every failure is
+//! followed by a pause that doubles, with jitter, up to [`SyncTiming::retry_last`], and
+//! is said once per change; the cursor moves only with what was stored.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::exchange::import::{keep_api_token_out, synced_delivery};
+use crate::exchange::import::{SyncedLine, keep_api_token_out, synced_delivery};
+use crate::exchange::sync_protocol::{
+    self, HEAD, LIVE_PATH, MOST_LINE, PAGE_PATH, PAGE_ROWS, RELAY, SyncTiming,
+};
 use crate::store::db::{self, ReadPool};
 use crate::store::endpoints::Directory;
 use crate::store::forwards;
@@ -24,16 +28,8 @@ use crate::store::settings;
 use crate::store::writer::{Arrival, ForwardOrder, Writer};
 use crate::timefmt;
 
-/// Deliveries asked for per page while catching up.
-const PAGE_ROWS: usize = 500;
-/// A page or a feed line larger than this is not from a Hookscope relay.
-const MOST_BYTES_AT_ONCE: usize = 64 * 1024 * 1024;
-/// The relay says something at least this often ([`crate::http::sync::HEARTBEAT`]);
-/// silence for longer means the connection is gone.
-const SILENCE_MEANS_GONE: Duration = Duration::from_secs(35);
-/// Waits between tries while the relay cannot be reached: from the first to the last.
-const RETRY_FIRST: Duration = Duration::from_millis(250);
-const RETRY_LAST: Duration = Duration::from_secs(10);
+/// No line is longer than this, whatever a relay says (its `--max-body` would be 750 MiB).
+const LONGEST_LINE_EVER: usize = 1024 * 1024 * 1024;
 
 /// A relay to follow: its sync URL and token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +64,11 @@ impl FollowTarget {
                     "the relay URL must start with https:// (or http://127.0.0.1), not {other}://"
                 )));
             }
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(Error::Invalid(
+                "the relay URL holds a user name or password: give the URL without them, and the relay's sync token as the token".into(),
+            ));
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(Error::Invalid(format!(
@@ -107,21 +108,28 @@ pub struct FollowView {
 pub struct FollowControl {
     target: watch::Sender<Option<FollowTarget>>,
     view: watch::Sender<FollowView>,
+    /// Deadlines and pauses of following.
+    pub timing: SyncTiming,
 }
 
 impl Default for FollowControl {
     fn default() -> Self {
+        FollowControl::with_timing(SyncTiming::default())
+    }
+}
+
+impl FollowControl {
+    pub fn with_timing(timing: SyncTiming) -> Self {
         FollowControl {
             target: watch::Sender::new(None),
             view: watch::Sender::new(FollowView {
                 state: "off",
                 ..FollowView::default()
             }),
+            timing,
         }
     }
-}
 
-impl FollowControl {
     pub fn target(&self) -> Option<FollowTarget> {
         self.target.borrow().clone()
     }
@@ -205,8 +213,10 @@ pub fn start(handle: FollowHandle) {
 
 /// Follows one relay until told otherwise, trying again while it cannot be reached.
 async fn follow(handle: &FollowHandle, target: &FollowTarget) {
+    let timing = handle.control.timing;
     let client = match reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(timing.connect)
+        .read_timeout(timing.silence)
         .redirect(reqwest::redirect::Policy::none())
         .build()
     {
@@ -222,29 +232,44 @@ async fn follow(handle: &FollowHandle, target: &FollowTarget) {
         state: "connecting",
         ..FollowView::default()
     });
-    let mut wait = RETRY_FIRST;
+    let mut failures: u32 = 0;
     loop {
         let mut session = Session {
             handle,
             target,
             client: &client,
             received: &mut received,
-            heard: false,
+            progressed: false,
         };
         let outcome = session.run().await;
-        if session.heard {
-            wait = RETRY_FIRST;
+        // Back to short pauses only once something came through.
+        if session.progressed {
+            if failures > 0 {
+                tracing::info!(relay = %target.url, "relay reachable again");
+            }
+            failures = 0;
         }
         if let Err(why) = outcome {
             // Said once per reason, not at every try.
             if handle.control.view.borrow().reason.as_deref() != Some(why.as_str()) {
-                tracing::warn!(relay = %target.url, %why, "relay unreachable");
+                tracing::warn!(relay = %target.url, %why, "relay unreachable; trying again with growing pauses");
             }
             set_unreachable(handle, target, &why);
         }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(RETRY_LAST);
+        tokio::time::sleep(pause(&timing, failures)).await;
+        failures = failures.saturating_add(1);
     }
+}
+
+/// The pause after `failures` failures in a row: doubling from the first to the last, a
+/// random half of it taken off so followers do not come back all at once.
+fn pause(timing: &SyncTiming, failures: u32) -> Duration {
+    let full = timing
+        .retry_first
+        .saturating_mul(2u32.saturating_pow(failures.min(20)))
+        .min(timing.retry_last);
+    let jitter = getrandom::u64().unwrap_or(0) % 1_000;
+    full.mul_f64(0.5 + jitter as f64 / 2_000.0)
 }
 
 fn set_unreachable(handle: &FollowHandle, target: &FollowTarget, why: &str) {
@@ -265,8 +290,9 @@ struct Session<'a> {
     target: &'a FollowTarget,
     client: &'a reqwest::Client,
     received: &'a mut u64,
-    /// The relay answered in this session: the next wait starts short again.
-    heard: bool,
+    /// Something came through in this session (stored, or the live feed spoke): the next
+    /// pause starts short again.
+    progressed: bool,
 }
 
 impl Session<'_> {
@@ -274,7 +300,7 @@ impl Session<'_> {
         let mut cursor = self.cursor().await?;
         loop {
             let url = format!(
-                "{}/sync/v1/deliveries?after={}&limit={PAGE_ROWS}",
+                "{}{PAGE_PATH}?after={}&limit={PAGE_ROWS}",
                 self.target.url, cursor.seq
             );
             let response = self.get(&url).await?;
@@ -289,20 +315,32 @@ impl Session<'_> {
                     continue;
                 }
             }
-            let head: i64 = number_header(&response, "x-hookscope-head")?;
-            let page = read_page(response).await?;
-            let lines = page.split(|&b| b == b'\n').filter(|l| !l.is_empty());
-            let count = self.store(&mut cursor, lines).await?;
-            // Seqs an erasure left out count too: at most this many to go.
+            let head: i64 = number_header(&response, HEAD)?;
+            let longest = longest_line(&response, self.handle.max_body);
+            let mut lines = Lines::new(longest);
+            let mut page: Vec<Vec<u8>> = Vec::new();
+            let mut page_bytes = 0;
+            let mut body = response;
+            while let Some(chunk) = self.read(&mut body).await? {
+                lines.push(&chunk, |line| {
+                    page_bytes += line.len();
+                    page.push(line.to_vec());
+                })?;
+                // A page stops after PAGE_BYTES of bodies (4/3 as base64), and one more.
+                if page_bytes > sync_protocol::PAGE_BYTES * 2 + longest {
+                    return Err("the relay sent a page too large to be one".into());
+                }
+            }
+            lines.finish()?;
+            let count = self
+                .store(&mut cursor, page.iter().map(Vec::as_slice), Some(head))
+                .await?;
+            // Seqs an erasure left out count too: at most this many to go. "Following"
+            // is said once the live feed speaks, never before.
             let behind = (head - cursor.seq).max(0);
-            self.show(
-                if behind > 0 {
-                    "catching_up"
-                } else {
-                    "following"
-                },
-                behind,
-            );
+            if behind > 0 {
+                self.show("catching_up", behind);
+            }
             if behind == 0 || count == 0 {
                 break;
             }
@@ -322,14 +360,12 @@ impl Session<'_> {
     }
 
     async fn get(&mut self, url: &str) -> std::result::Result<reqwest::Response, String> {
-        let response = self
-            .client
-            .get(url)
-            .bearer_auth(&self.target.token)
-            .send()
+        let silence = self.handle.control.timing.silence;
+        let sent = self.client.get(url).bearer_auth(&self.target.token).send();
+        let response = tokio::time::timeout(silence, sent)
             .await
+            .map_err(|_| format!("the relay did not answer within {} s", silence.as_secs()))?
             .map_err(|e| format!("cannot reach the relay: {}", error_chain(&e)))?;
-        self.heard = true;
         match response.status().as_u16() {
             200 => Ok(response),
             401 => Err(
@@ -343,46 +379,69 @@ impl Session<'_> {
         }
     }
 
-    /// Stores what the lines hold, with the cursor moved past them; returns how many
-    /// lines were deliveries.
+    /// The next piece of an answer's body, or `None` at its end; silence past the limit
+    /// is a failure.
+    async fn read(
+        &self,
+        response: &mut reqwest::Response,
+    ) -> std::result::Result<Option<bytes::Bytes>, String> {
+        let silence = self.handle.control.timing.silence;
+        tokio::time::timeout(silence, response.chunk())
+            .await
+            .map_err(|_| format!("the relay went silent for {} s", silence.as_secs()))?
+            .map_err(|e| format!("the connection to the relay broke: {}", error_chain(&e)))
+    }
+
+    /// Stores what the lines hold, with the cursor moved past them in the same transaction;
+    /// returns how many lines were deliveries. A line that is not a whole delivery, comes
+    /// out of order or runs past the relay's `head` is refused: nothing of the batch is
+    /// stored and the cursor stays.
     async fn store<'l>(
         &mut self,
         cursor: &mut Cursor,
         lines: impl Iterator<Item = &'l [u8]>,
+        head: Option<i64>,
     ) -> std::result::Result<usize, String> {
         let mut arrivals = Vec::new();
         let mut seq = cursor.seq;
         let mut count = 0;
         for line in lines {
-            if is_heartbeat(line) {
+            if sync_protocol::heartbeat_head(line).is_some() {
                 continue;
             }
             count += 1;
-            let next = match synced_delivery(line, self.handle.max_body) {
-                Ok((next, mut raw)) => {
-                    if next <= seq {
-                        return Err(format!(
-                            "the relay sent delivery {next} after {seq}: out of order"
-                        ));
-                    }
-                    if keep_api_token_out(&mut raw, &self.handle.api_token, self.handle.max_body) {
-                        let forward = self.forward_for(&raw);
-                        arrivals.push(Arrival { raw, forward });
-                    } else {
-                        tracing::warn!(id = %raw.id, "not stored: it carries this Hookscope's own API token");
-                    }
-                    next
-                }
+            let (next, raw) = match synced_delivery(line, self.handle.max_body) {
+                Ok(SyncedLine::Delivery(next, raw)) => (next, Some(raw)),
                 // Stored on the relay but not storable here (a smaller --max-body): named,
                 // and passed over so the rest still comes.
-                Err(why) => {
-                    let next = seq_of(line).ok_or_else(|| {
-                        format!("the relay sent something that is not a delivery: {why}")
-                    })?;
+                Ok(SyncedLine::TooLargeHere { seq: next, why }) => {
                     tracing::warn!(seq = next, %why, "a relay delivery was not stored");
-                    next
+                    (next, None)
+                }
+                Err(why) => {
+                    return Err(format!(
+                        "the relay sent a line that is not a delivery ({why}): nothing after delivery {seq} is taken until it sends whole ones"
+                    ));
                 }
             };
+            if next <= seq {
+                return Err(format!(
+                    "the relay sent delivery {next} after {seq}: out of order"
+                ));
+            }
+            if let Some(head) = head.filter(|head| next > *head) {
+                return Err(format!(
+                    "the relay sent delivery {next}, past its newest ({head}): refused"
+                ));
+            }
+            if let Some(mut raw) = raw.map(|raw| *raw) {
+                if keep_api_token_out(&mut raw, &self.handle.api_token, self.handle.max_body) {
+                    let forward = self.forward_for(&raw);
+                    arrivals.push(Arrival { raw, forward });
+                } else {
+                    tracing::warn!(id = %raw.id, "not stored: it carries this Hookscope's own API token");
+                }
+            }
             seq = next;
         }
         if seq == cursor.seq {
@@ -401,37 +460,30 @@ impl Session<'_> {
             .map_err(|e| format!("cannot store what the relay sent: {e}"))?;
         *self.received += stored as u64;
         *cursor = moved;
+        self.progressed = true;
         Ok(count)
     }
 
     /// The live feed: each chunk's complete lines are stored together.
     async fn live(&mut self, mut cursor: Cursor) -> std::result::Result<(), String> {
-        let url = format!("{}/sync/v1/live?after={}", self.target.url, cursor.seq);
+        let url = format!("{}{LIVE_PATH}?after={}", self.target.url, cursor.seq);
         let mut response = self.get(&url).await?;
         if relay_id(&response)? != cursor.relay {
             return Err("the relay changed while following: starting again".into());
         }
-        self.show("following", 0);
-        let mut pending: Vec<u8> = Vec::new();
+        let mut lines = Lines::new(longest_line(&response, self.handle.max_body));
         loop {
-            let chunk = tokio::time::timeout(SILENCE_MEANS_GONE, response.chunk())
-                .await
-                .map_err(|_| "the relay went silent".to_string())?
-                .map_err(|e| format!("the connection to the relay broke: {}", error_chain(&e)))?;
-            let Some(chunk) = chunk else {
+            let Some(chunk) = self.read(&mut response).await? else {
                 return Err("the relay closed the connection".into());
             };
-            pending.extend_from_slice(&chunk);
-            let Some(end) = pending.iter().rposition(|&b| b == b'\n') else {
-                if pending.len() > MOST_BYTES_AT_ONCE {
-                    return Err("the relay sent a line too long to be a delivery".into());
-                }
-                continue;
-            };
-            let rest = pending.split_off(end + 1);
-            let complete = std::mem::replace(&mut pending, rest);
-            let lines = complete.split(|&b| b == b'\n').filter(|l| !l.is_empty());
-            self.store(&mut cursor, lines).await?;
+            // It speaks (a heartbeat at least): it is there.
+            self.progressed = true;
+            let mut complete = Vec::new();
+            lines.push(&chunk, |line| complete.push(line.to_vec()))?;
+            if !complete.is_empty() {
+                self.store(&mut cursor, complete.iter().map(Vec::as_slice), None)
+                    .await?;
+            }
             self.show("following", 0);
         }
     }
@@ -471,7 +523,7 @@ impl Session<'_> {
 fn relay_id(response: &reqwest::Response) -> std::result::Result<String, String> {
     response
         .headers()
-        .get("x-hookscope-relay")
+        .get(RELAY)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
         .map(str::to_string)
@@ -487,32 +539,70 @@ fn number_header(response: &reqwest::Response, name: &str) -> std::result::Resul
         .ok_or_else(|| format!("the relay's answer has no {name}"))
 }
 
-async fn read_page(mut response: reqwest::Response) -> std::result::Result<Vec<u8>, String> {
-    let mut page = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("the connection to the relay broke: {}", error_chain(&e)))?
-    {
-        page.extend_from_slice(&chunk);
-        if page.len() > MOST_BYTES_AT_ONCE {
-            return Err("the relay sent a page too large to be one".into());
+/// The longest line the relay says it can send (its body limit's), else this store's,
+/// and never past [`LONGEST_LINE_EVER`].
+fn longest_line(response: &reqwest::Response, max_body: usize) -> usize {
+    response
+        .headers()
+        .get(MOST_LINE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| sync_protocol::most_line(max_body))
+        .min(LONGEST_LINE_EVER)
+}
+
+/// Lines out of an answer's pieces, in linear time: each piece is searched once for line
+/// ends, and a line longer than the relay can send is refused before it is all held.
+struct Lines {
+    pending: Vec<u8>,
+    longest: usize,
+}
+
+impl Lines {
+    fn new(longest: usize) -> Lines {
+        Lines {
+            pending: Vec::new(),
+            longest,
         }
     }
-    Ok(page)
-}
 
-/// `{"head": N}`: the relay is there and has nothing new.
-fn is_heartbeat(line: &[u8]) -> bool {
-    line.starts_with(b"{\"head\":")
-}
-
-fn seq_of(line: &[u8]) -> Option<i64> {
-    #[derive(Deserialize)]
-    struct Seq {
-        seq: i64,
+    /// Adds a piece; gives each line it completes (without its newline) to `each`.
+    fn push(
+        &mut self,
+        piece: &[u8],
+        mut each: impl FnMut(&[u8]),
+    ) -> std::result::Result<(), String> {
+        let mut rest = piece;
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            if self.pending.is_empty() {
+                if end > 0 {
+                    each(&rest[..end]);
+                }
+            } else {
+                self.pending.extend_from_slice(&rest[..end]);
+                each(&self.pending);
+                self.pending.clear();
+            }
+            rest = &rest[end + 1..];
+        }
+        self.pending.extend_from_slice(rest);
+        if self.pending.len() > self.longest {
+            return Err(format!(
+                "the relay sent a line longer than any delivery it can hold ({} bytes)",
+                self.longest
+            ));
+        }
+        Ok(())
     }
-    serde_json::from_slice::<Seq>(line).ok().map(|s| s.seq)
+
+    /// The answer ended: a line left without its newline was cut off.
+    fn finish(&self) -> std::result::Result<(), String> {
+        if self.pending.is_empty() {
+            Ok(())
+        } else {
+            Err("the relay's answer ended in the middle of a line".into())
+        }
+    }
 }
 
 /// What went wrong at the bottom of a request's error ("Connection refused (os error
@@ -531,6 +621,47 @@ fn error_chain(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_come_whole_across_pieces_and_a_line_too_long_is_refused() {
+        let mut lines = Lines::new(16);
+        let mut got: Vec<String> = Vec::new();
+        for piece in [&b"{\"a\""[..], b":1}\n{\"b", b"\":2}\n\n", b"{}\n"] {
+            lines
+                .push(piece, |line| {
+                    got.push(String::from_utf8(line.to_vec()).unwrap())
+                })
+                .unwrap();
+        }
+        assert_eq!(got, [r#"{"a":1}"#, r#"{"b":2}"#, "{}"]);
+        assert!(lines.finish().is_ok());
+        lines.push(b"{\"cut", |_| {}).unwrap();
+        assert!(
+            lines.finish().is_err(),
+            "an answer ending mid-line is cut off"
+        );
+        let mut long = Lines::new(16);
+        assert!(
+            long.push(&[b'x'; 17], |_| {}).is_err(),
+            "past the longest line"
+        );
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused() {
+        let refused = FollowTarget::new("https://me:secret@relay.example.com", "t").unwrap_err();
+        assert!(refused.to_string().contains("sync token"), "{refused}");
+        assert!(FollowTarget::new("https://me@relay.example.com", "t").is_err());
+    }
+
+    #[test]
+    fn pauses_double_with_jitter_up_to_the_last() {
+        let timing = SyncTiming::default();
+        let first = pause(&timing, 0);
+        assert!(first >= timing.retry_first / 2 && first <= timing.retry_first);
+        let late = pause(&timing, 30);
+        assert!(late >= timing.retry_last / 2 && late <= timing.retry_last);
+    }
 
     #[test]
     fn the_token_only_goes_over_https_or_to_this_machine() {

@@ -32,6 +32,31 @@ struct Head<'a> {
 
 /// Writes one delivery as one line (no newline).
 pub fn write_delivery(out: &mut impl Write, seq: i64, raw: &RawDelivery) -> io::Result<()> {
+    write_head(out, seq, raw)?;
+    write_payload(
+        out,
+        "body",
+        body::kind_of(&raw.body),
+        &raw.body,
+        Layout::Line,
+    )?;
+    out.write_all(b"}")
+}
+
+/// The start of a line whose body follows a slice at a time, as base64 (a body too large
+/// to hold at once): every field but the body, then `"body_base64":"`. Slices of the
+/// body encoded one after another (each a multiple of three bytes but the last), then
+/// [`STREAMED_END`], complete it.
+pub fn write_streamed_start(out: &mut impl Write, seq: i64, raw: &RawDelivery) -> io::Result<()> {
+    write_head(out, seq, raw)?;
+    out.write_all(b",\"body_base64\":\"")
+}
+
+/// What ends a line begun with [`write_streamed_start`].
+pub const STREAMED_END: &[u8] = b"\"}";
+
+/// Every field before the body, the object left open.
+fn write_head(out: &mut impl Write, seq: i64, raw: &RawDelivery) -> io::Result<()> {
     let head = Head {
         seq,
         id: &raw.id,
@@ -48,15 +73,7 @@ pub fn write_delivery(out: &mut impl Write, seq: i64, raw: &RawDelivery) -> io::
     };
     let mut line = serde_json::to_vec(&head).map_err(io::Error::other)?;
     line.pop();
-    out.write_all(&line)?;
-    write_payload(
-        out,
-        "body",
-        body::kind_of(&raw.body),
-        &raw.body,
-        Layout::Line,
-    )?;
-    out.write_all(b"}")
+    out.write_all(&line)
 }
 
 /// `/h/TOKEN/rest` → `/h/ENDPOINT_ID/rest`: the token lets anyone post to the endpoint, so

@@ -51,6 +51,18 @@ pub fn write_event(
     out.write_all(b"}")
 }
 
+/// The length of `text` as a JSON string's contents, escapes counted as serde_json
+/// writes them.
+fn escaped_len(text: &[u8]) -> usize {
+    text.iter()
+        .map(|&b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..0x20 => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
 pub(crate) fn write_payload(
     out: &mut impl Write,
     field: &str,
@@ -65,11 +77,13 @@ pub(crate) fn write_payload(
         return out.write_all(body);
     }
     match std::str::from_utf8(body) {
-        Ok(text) => {
+        // As text unless escaping would make it longer than base64 (control bytes cost six
+        // each): a line never grows past 4/3 of its body.
+        Ok(text) if escaped_len(body) <= body.len().div_ceil(3) * 4 => {
             write!(out, ",\"{field}_text\":")?;
             serde_json::to_writer(&mut *out, text).map_err(io::Error::other)
         }
-        Err(_) => {
+        _ => {
             write!(out, ",\"{field}_base64\":\"")?;
             out.write_all(
                 base64::engine::general_purpose::STANDARD

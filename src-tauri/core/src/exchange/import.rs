@@ -121,16 +121,36 @@ impl ExportedEvent {
     }
 }
 
-/// One line of a relay's sync feed ([`crate::exchange::delivery_json`]): its seq and the
-/// delivery, or why it cannot be stored here.
-pub fn synced_delivery(
-    line: &[u8],
-    max_body: usize,
-) -> std::result::Result<(i64, RawDelivery), String> {
+/// One line of a relay's sync feed ([`crate::exchange::delivery_json`]).
+#[derive(Debug)]
+pub enum SyncedLine {
+    /// A delivery and its seq.
+    Delivery(i64, Box<RawDelivery>),
+    /// A whole delivery that this store cannot hold (its body is over this store's
+    /// `--max-body`): passed over, named.
+    TooLargeHere { seq: i64, why: String },
+}
+
+/// Reads one line of a relay's sync feed; `Err` when it is not a whole delivery with its
+/// seq (the cursor must never move past it).
+pub fn synced_delivery(line: &[u8], max_body: usize) -> std::result::Result<SyncedLine, String> {
     let event: ExportedEvent =
         serde_json::from_slice(line).map_err(|e| format!("not a delivery: {e}"))?;
     let seq = event.seq.ok_or("a delivery without its seq")?;
-    Ok((seq, event.into_delivery(max_body)?))
+    if seq <= 0 {
+        return Err(format!("a delivery with seq {seq}"));
+    }
+    let raw = event.into_delivery(usize::MAX)?;
+    if raw.body.len() > max_body {
+        return Ok(SyncedLine::TooLargeHere {
+            seq,
+            why: format!(
+                "its body is {} bytes, over this store's limit of {max_body} (--max-body)",
+                raw.body.len()
+            ),
+        });
+    }
+    Ok(SyncedLine::Delivery(seq, Box::new(raw)))
 }
 
 /// Whether a delivery from elsewhere (an import, a relay) may be stored: never with this

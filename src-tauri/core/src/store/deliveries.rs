@@ -68,6 +68,19 @@ pub fn after(
     Ok(out)
 }
 
+/// The seqs and body sizes of up to `rows` deliveries after `seq`, in order: what a reader
+/// sizes its next read by before it holds any body.
+pub fn sizes_after(conn: &Connection, seq: i64, rows: usize) -> Result<Vec<(i64, usize)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT seq, length(body) FROM deliveries WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?
+        .query_map((seq, rows as i64), |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as usize))
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// One delivery by id, as received, with its seq.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<(i64, RawDelivery)>> {
     Ok(conn
@@ -90,6 +103,33 @@ pub fn by_seq(conn: &Connection, seq: i64) -> Result<Option<RawDelivery>> {
         )?
         .query_row([seq], raw_from_row)
         .optional()?)
+}
+
+/// One delivery by seq without its body (left empty), for a reader that takes the body a
+/// slice at a time ([`body_slice`]).
+pub fn head_by_seq(conn: &Connection, seq: i64) -> Result<Option<RawDelivery>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT seq, id, received_at, endpoint_id, endpoint_name, method, path, query,
+                    headers, remote_addr, client_ip, via_tunnel, x'' AS body
+             FROM deliveries WHERE seq = ?1",
+        )?
+        .query_row([seq], raw_from_row)
+        .optional()?)
+}
+
+/// Up to `len` bytes of the delivery `seq`'s body from `offset`, read from the store's
+/// pages without loading the rest (empty past its end).
+pub fn body_slice(conn: &Connection, seq: i64, offset: usize, len: usize) -> Result<Vec<u8>> {
+    let blob = conn.blob_open(rusqlite::MAIN_DB, "deliveries", "body", seq, true)?;
+    let size = blob.len();
+    let end = (offset + len).min(size);
+    if offset >= end {
+        return Ok(Vec::new());
+    }
+    let mut slice = vec![0u8; end - offset];
+    blob.read_at_exact(&mut slice, offset)?;
+    Ok(slice)
 }
 
 fn raw_from_row(row: &rusqlite::Row) -> rusqlite::Result<RawDelivery> {

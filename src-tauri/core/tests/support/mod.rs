@@ -86,6 +86,7 @@ pub fn test_options(data_dir: &Path) -> ServeOptions {
         ui_limits: ListenerLimits::ui_default(),
         sync: None,
         follow: None,
+        sync_timing: Default::default(),
     }
 }
 

@@ -50,6 +50,8 @@ pub struct IndexBatch {
     pub deliveries: Vec<(i64, Capture)>,
     /// The last seq read: the new position once applied.
     pub through: i64,
+    /// The endpoints' secrets the signatures were checked with.
+    pub secrets: HashMap<String, String>,
 }
 
 impl IndexBatch {
@@ -62,6 +64,7 @@ impl IndexBatch {
             after: middle,
             deliveries: rest,
             through: self.through,
+            secrets: self.secrets.clone(),
         };
         self.through = middle;
         later
@@ -82,10 +85,7 @@ pub fn read(conn: &Connection, through: i64, inflate_limit: usize) -> Result<Opt
     let Some(&(last, _)) = rows.last() else {
         return Ok(None);
     };
-    let secrets: HashMap<String, String> = endpoints::list(conn)?
-        .into_iter()
-        .filter_map(|e| Some((e.id, e.secret?)))
-        .collect();
+    let secrets = secrets_now(conn)?;
     let decoding = Decoding::new(inflate_limit);
     let deliveries = rows
         .into_iter()
@@ -100,7 +100,16 @@ pub fn read(conn: &Connection, through: i64, inflate_limit: usize) -> Result<Opt
         after: through,
         deliveries,
         through: last,
+        secrets,
     }))
+}
+
+/// Each endpoint's signing secret, as stored now.
+fn secrets_now(conn: &Connection) -> Result<HashMap<String, String>> {
+    Ok(endpoints::list(conn)?
+        .into_iter()
+        .filter_map(|e| Some((e.id, e.secret?)))
+        .collect())
 }
 
 /// Derives from a batch in one transaction with its new position; returns the position
@@ -109,7 +118,7 @@ pub fn read(conn: &Connection, through: i64, inflate_limit: usize) -> Result<Opt
 pub fn apply(
     conn: &mut Connection,
     shapes: &mut ShapeLearner,
-    batch: IndexBatch,
+    mut batch: IndexBatch,
 ) -> Result<(i64, Vec<Arc<EventMeta>>)> {
     let mut metas = Vec::with_capacity(batch.deliveries.len());
     let mut moved = None;
@@ -118,6 +127,15 @@ pub fn apply(
         if stored != batch.after {
             moved = Some(stored);
             return Ok(());
+        }
+        // A secret set since the batch was read (by the window, or `hookscope endpoints
+        // secret` in another process) decides the verdicts: the change re-checked the
+        // events already stored, not these.
+        let secrets = secrets_now(tx)?;
+        if secrets != batch.secrets {
+            for (_, capture) in &mut batch.deliveries {
+                capture.check_signature(secrets.get(&capture.raw.endpoint_id).map(String::as_str));
+            }
         }
         let mut newest = Newest::default();
         for (seq, capture) in &batch.deliveries {
