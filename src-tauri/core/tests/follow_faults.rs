@@ -71,9 +71,17 @@ impl Proxy {
         Proxy { addr, fault, open }
     }
 
+    /// From now on every new connection meets `fault`, and the open ones are cut, so the
+    /// follower's next requests meet it.
     fn set(&self, fault: Fault) {
         *self.fault.lock().unwrap() = fault;
         self.cut_all();
+    }
+
+    /// New connections go through again; the open ones stay as they are (a stalled one
+    /// stays stalled until the follower gives up on it).
+    fn clear(&self) {
+        *self.fault.lock().unwrap() = Fault::None;
     }
 
     fn cut_all(&self) {
@@ -223,6 +231,29 @@ async fn wait_state(follower: &Running, state: &str, within: Duration) -> Durati
     started.elapsed()
 }
 
+/// Waits (at most `within`) until the follower's reason for being unreachable is one of
+/// its deadlines; returns how long it took.
+async fn wait_deadline(follower: &Running, within: Duration) -> Duration {
+    let started = Instant::now();
+    let mut view = follower.state.follow.watch_view();
+    let deadline = |reason: &str| {
+        ["did not answer within", "went silent"]
+            .iter()
+            .any(|said| reason.contains(said))
+    };
+    let reached = tokio::time::timeout(
+        within,
+        view.wait_for(|v| v.reason.as_deref().is_some_and(deadline)),
+    )
+    .await;
+    assert!(
+        reached.is_ok(),
+        "a deadline ends the stalled request within {within:?}: {:?}",
+        follower.state.follow.view()
+    );
+    started.elapsed()
+}
+
 /// Waits (at most `within`) until the follower holds exactly `ids`, in order, once.
 async fn wait_for_all(follower: &Running, ids: &[String], within: Duration) -> Duration {
     let started = Instant::now();
@@ -276,6 +307,13 @@ async fn after_each_fault_clears_every_delivery_arrives_in_order_once() {
         // Taken by the relay while the fault lasts.
         sent.extend(send(&relay, sent.len(), 5).await);
         let noticed = wait_state(&follower, "unreachable", Duration::from_secs(10)).await;
+        // A stall is ended by the follower's own deadline (1 s here), not by a cut.
+        let stalled = matches!(fault, Fault::StallAfterHeaders | Fault::NeverAnswer);
+        let deadline = if stalled {
+            Some(wait_deadline(&follower, Duration::from_secs(10)).await)
+        } else {
+            None
+        };
         // It stays honest while the fault lasts: nothing moves, and it says so.
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(
@@ -288,11 +326,16 @@ async fn after_each_fault_clears_every_delivery_arrives_in_order_once() {
             "{fault:?}: nothing got through"
         );
         let reason = follower.state.follow.view().reason.unwrap_or_default();
-        proxy.set(Fault::None);
+        // Cleared without cutting: a request stalled now must be given up by the
+        // follower's deadline before what was sent meanwhile can arrive.
+        proxy.clear();
         let recovered = wait_for_all(&follower, &sent, Duration::from_secs(20)).await;
         wait_state(&follower, "following", Duration::from_secs(5)).await;
+        let deadline = deadline
+            .map(|after| format!(", a stalled request given up after {after:?}"))
+            .unwrap_or_default();
         report.push(format!(
-            "{fault:?}: noticed in {noticed:?} ({reason}), recovered in {recovered:?}"
+            "{fault:?}: unreachable in {noticed:?}{deadline} ({reason}), every delivery there {recovered:?} after the fault cleared"
         ));
     }
     // Deliveries of control bytes near the body limit: as base64 a line is 4/3 of its

@@ -24,7 +24,7 @@ use crate::exchange::sync_protocol::{
 use crate::store::db::{self, ReadPool};
 use crate::store::endpoints::Directory;
 use crate::store::forwards;
-use crate::store::settings;
+use crate::store::settings::{self, Setting};
 use crate::store::writer::{Arrival, ForwardOrder, Writer};
 use crate::timefmt;
 
@@ -350,7 +350,7 @@ impl Session<'_> {
 
     async fn cursor(&self) -> std::result::Result<Cursor, String> {
         let saved = db::read(&self.handle.reads, |conn| {
-            settings::get_setting(conn, settings::FOLLOW_CURSOR)
+            settings::get_setting(conn, Setting::FollowCursor)
         })
         .await
         .map_err(|e| format!("cannot read where following stopped: {e}"))?;
@@ -362,10 +362,15 @@ impl Session<'_> {
     async fn get(&mut self, url: &str) -> std::result::Result<reqwest::Response, String> {
         let silence = self.handle.control.timing.silence;
         let sent = self.client.get(url).bearer_auth(&self.target.token).send();
+        let unanswered = || format!("the relay did not answer within {} s", silence.as_secs());
         let response = tokio::time::timeout(silence, sent)
             .await
-            .map_err(|_| format!("the relay did not answer within {} s", silence.as_secs()))?
-            .map_err(|e| format!("cannot reach the relay: {}", error_chain(&e)))?;
+            .map_err(|_| unanswered())?
+            .map_err(|e| match e.is_timeout() && !e.is_connect() {
+                // The client's own read deadline (the same silence) may fire first.
+                true => unanswered(),
+                false => format!("cannot reach the relay: {}", error_chain(&e)),
+            })?;
         match response.status().as_u16() {
             200 => Ok(response),
             401 => Err(
@@ -386,10 +391,15 @@ impl Session<'_> {
         response: &mut reqwest::Response,
     ) -> std::result::Result<Option<bytes::Bytes>, String> {
         let silence = self.handle.control.timing.silence;
+        let silent = || format!("the relay went silent for {} s", silence.as_secs());
         tokio::time::timeout(silence, response.chunk())
             .await
-            .map_err(|_| format!("the relay went silent for {} s", silence.as_secs()))?
-            .map_err(|e| format!("the connection to the relay broke: {}", error_chain(&e)))
+            .map_err(|_| silent())?
+            .map_err(|e| match e.is_timeout() {
+                // The client's own read deadline (the same silence) may fire first.
+                true => silent(),
+                false => format!("the connection to the relay broke: {}", error_chain(&e)),
+            })
     }
 
     /// Stores what the lines hold, with the cursor moved past them in the same transaction;
@@ -455,7 +465,7 @@ impl Session<'_> {
         let stored = self
             .handle
             .writer
-            .store_followed(arrivals, settings::FOLLOW_CURSOR.to_string(), text)
+            .store_followed(arrivals, text)
             .await
             .map_err(|e| format!("cannot store what the relay sent: {e}"))?;
         *self.received += stored as u64;
