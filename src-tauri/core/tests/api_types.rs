@@ -129,7 +129,8 @@ fn generated() -> String {
         .add::<RetentionPolicy>()
         .add::<PolicyChange>()
         .add::<PrunePreview>()
-        .add::<LastRun>();
+        .add::<LastRun>()
+        .add::<StreamEvent>();
     let missing: Vec<String> = all
         .used
         .iter()

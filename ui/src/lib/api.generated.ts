@@ -492,6 +492,14 @@ forward_to: string | null,
 response: CannedResponse | null, };
 
 /**
+ * What the live stream (`GET /api/stream`, server-sent events) says. Each is sent as an
+ * SSE event named by its `kind`, with `data` as the event's data (`{}` when it has none),
+ * so a client may listen by name; the UI decodes them into this one type and switches
+ * on `kind`.
+ */
+export type StreamEvent = { "kind": "ready" } | { "kind": "captured", "data": EventSummary } | { "kind": "resync", "data": { missed?: number, } } | { "kind": "tunnel", "data": TunnelStatus } | { "kind": "forwarded", "data": ForwardUpdate } | { "kind": "store", "data": StoreTrouble | null } | { "kind": "indexing", "data": IndexProgress } | { "kind": "erased", "data": { generation: number, } } | { "kind": "follow", "data": FollowView };
+
+/**
  * The systeme.io account link (`GET /api/systeme`); the key itself is never returned.
  */
 export type SystemeAccount = { api_key_set: boolean, 

@@ -27,12 +27,43 @@ import {
   type ShapeSummary,
   type Status,
   type StoreTrouble,
+  type StreamEvent,
   type StreamState,
   type TestEventRequest,
   type SystemeAccount,
   type SystemeWebhook,
   type TunnelStatus,
 } from './api';
+
+/** Every kind of event the live stream sends, listened for by name. */
+const STREAM_KINDS = [
+  'ready',
+  'captured',
+  'resync',
+  'tunnel',
+  'forwarded',
+  'store',
+  'indexing',
+  'erased',
+  'follow',
+] as const satisfies readonly StreamEvent['kind'][];
+/** Fails to compile while a kind of `StreamEvent` is missing from `STREAM_KINDS`. */
+export type EveryStreamKindListed = [Exclude<StreamEvent['kind'], (typeof STREAM_KINDS)[number]>] extends [never]
+  ? true
+  : never;
+const everyStreamKindListed: EveryStreamKindListed = true;
+void everyStreamKindListed;
+
+/** An SSE event as the one type the server's `StreamEvent` is (named by its kind, its data
+ * the event's data). */
+function streamEvent(kind: StreamEvent['kind'], data: string): StreamEvent {
+  return { kind, data: JSON.parse(data) } as StreamEvent;
+}
+
+/** Reached only if `StreamEvent` has a kind the switch does not handle: a compile error. */
+function unknownKind(event: never): void {
+  console.warn('unknown stream event', event);
+}
 
 export interface StreamHandlers {
   /** A delivery was stored. */
@@ -332,36 +363,40 @@ export class HttpBackend implements Backend {
       if (stopped) return;
       handlers.state(connectedBefore ? 'reconnecting' : 'connecting');
       source = new EventSource(`${this.base}/api/stream`, { withCredentials: true });
-      source.addEventListener('ready', () => {
-        delay = 500;
-        handlers.state('live');
-        // Deliveries committed before the server subscribed us were never streamed: on a
-        // reconnect, and also on the first connect (the first lists may have been read
-        // before some of them landed).
-        handlers.resync();
-        connectedBefore = true;
-      });
-      source.addEventListener('captured', (message) => {
-        handlers.captured(JSON.parse((message as MessageEvent<string>).data));
-      });
-      source.addEventListener('forwarded', (message) => {
-        const update = JSON.parse((message as MessageEvent<string>).data);
-        handlers.forwarded(update.id, update.forward);
-      });
-      source.addEventListener('resync', () => handlers.resync());
-      source.addEventListener('tunnel', (message) => {
-        handlers.tunnel(JSON.parse((message as MessageEvent<string>).data));
-      });
-      source.addEventListener('store', (message) => {
-        handlers.store(JSON.parse((message as MessageEvent<string>).data));
-      });
-      source.addEventListener('indexing', (message) => {
-        handlers.indexing(JSON.parse((message as MessageEvent<string>).data));
-      });
-      source.addEventListener('erased', () => handlers.erased());
-      source.addEventListener('follow', (message) => {
-        handlers.follow(JSON.parse((message as MessageEvent<string>).data));
-      });
+      const on = (event: StreamEvent): void => {
+        switch (event.kind) {
+          case 'ready':
+            delay = 500;
+            handlers.state('live');
+            // Deliveries committed before the server subscribed us were never streamed: on
+            // a reconnect, and also on the first connect (the first lists may have been
+            // read before some of them landed).
+            handlers.resync();
+            connectedBefore = true;
+            return;
+          case 'captured':
+            return handlers.captured(event.data);
+          case 'forwarded':
+            return handlers.forwarded(event.data.id, event.data.forward);
+          case 'resync':
+            return handlers.resync();
+          case 'tunnel':
+            return handlers.tunnel(event.data);
+          case 'store':
+            return handlers.store(event.data);
+          case 'indexing':
+            return handlers.indexing(event.data);
+          case 'erased':
+            return handlers.erased();
+          case 'follow':
+            return handlers.follow(event.data);
+          default:
+            return unknownKind(event);
+        }
+      };
+      for (const kind of STREAM_KINDS) {
+        source.addEventListener(kind, (message) => on(streamEvent(kind, (message as MessageEvent<string>).data)));
+      }
       source.onerror = () => {
         // EventSource retries by itself unless the server refused outright; either way
         // we take over so the delay grows and the state is shown.

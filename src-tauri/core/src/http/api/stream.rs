@@ -1,5 +1,6 @@
 //! The live stream (SSE): stored deliveries, tunnel changes, forward results, the relay
-//! followed, store trouble, indexing progress, erasures.
+//! followed, store trouble, indexing progress, erasures. What it says is one type,
+//! [`StreamEvent`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -7,14 +8,28 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt, stream};
-use serde_json::json;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
 use crate::http::state::AppState;
 
 use super::tunnel::tunnel_view;
+use super::views::StreamEvent;
 use crate::store::indexer::IndexProgress;
+
+/// An event as SSE. The one fallback: an event that cannot be encoded becomes `resync`,
+/// so the window reloads what it would have told.
+fn sse(event: StreamEvent) -> Result<SseEvent, Infallible> {
+    let encoded = match event.data() {
+        Ok(data) => SseEvent::default().event(event.kind()).data(data),
+        Err(error) => {
+            tracing::warn!(%error, kind = event.kind(), "a stream event could not be encoded");
+            let resync = StreamEvent::Resync { missed: None };
+            SseEvent::default().event(resync.kind()).data("{}")
+        }
+    };
+    Ok(encoded)
+}
 
 /// How long the window waits between two `indexing` events while the indexer is behind.
 const INDEXING_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -29,14 +44,10 @@ fn indexing_events(
         loop {
             let now = *progress.borrow_and_update();
             if now.behind != told && (now.behind > 0 || told > 0) {
-                let event = SseEvent::default()
-                    .event("indexing")
-                    .json_data(now)
-                    .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}"));
                 if now.behind > 0 {
                     tokio::time::sleep(INDEXING_EVERY).await;
                 }
-                return Some((Ok(event), (progress, now.behind)));
+                return Some((sse(StreamEvent::Indexing(now)), (progress, now.behind)));
             }
             progress.changed().await.ok()?;
         }
@@ -49,14 +60,11 @@ pub(super) async fn live_stream(
     State(state): State<Arc<AppState>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let updates = BroadcastStream::new(state.published.subscribe()).map(|item| {
-        Ok(match item {
-            Ok(meta) => SseEvent::default()
-                .event("captured")
-                .json_data(&*meta)
-                .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")),
-            Err(BroadcastStreamRecvError::Lagged(missed)) => SseEvent::default()
-                .event("resync")
-                .data(json!({"missed": missed}).to_string()),
+        sse(match item {
+            Ok(meta) => StreamEvent::Captured(meta),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => StreamEvent::Resync {
+                missed: Some(missed),
+            },
         })
     });
     // Each change of the tunnel (state, URL) as a `tunnel` event with the full view.
@@ -64,51 +72,30 @@ pub(super) async fn live_stream(
     let tunnel = WatchStream::from_changes(state.tunnels.subscribe()).then(move |_| {
         let state = tunnel_state.clone();
         async move {
-            let event = match state.default_endpoint().await {
-                Ok(default) => SseEvent::default()
-                    .event("tunnel")
-                    .json_data(tunnel_view(&state, &default))
-                    .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")),
-                Err(_) => SseEvent::default().event("resync").data("{}"),
-            };
-            Ok(event)
+            sse(match state.default_endpoint().await {
+                Ok(default) => StreamEvent::Tunnel(tunnel_view(&state, &default)),
+                Err(_) => StreamEvent::Resync { missed: None },
+            })
         }
     });
     let forwarded =
         BroadcastStream::new(state.forwarded.subscribe()).filter_map(|item| async move {
             // A missed forward result shows at the next reload; nothing to resync for.
-            let update = item.ok()?;
-            Some(Ok(SseEvent::default()
-                .event("forwarded")
-                .json_data(&*update)
-                .unwrap_or_else(|_| {
-                    SseEvent::default().event("resync").data("{}")
-                })))
+            Some(sse(StreamEvent::Forwarded(item.ok()?)))
         });
     // The store's trouble (deliveries refused: a full disk) as `store` events: the current
     // state first, then each change, so a window that connects during trouble is told.
-    let store = WatchStream::new(state.writer.watch_trouble()).map(|trouble| {
-        Ok(SseEvent::default()
-            .event("store")
-            .json_data(&trouble)
-            .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")))
-    });
+    let store = WatchStream::new(state.writer.watch_trouble())
+        .map(|trouble| sse(StreamEvent::Store(trouble)));
     let indexing = indexing_events(state.writer.watch_indexed());
     // Deliveries were forgotten or pruned (here or by `hookscope forget`): what the window
     // shows may hold some, so it reloads.
-    let erased = WatchStream::from_changes(state.writer.watch_erasures()).map(|generation| {
-        Ok(SseEvent::default()
-            .event("erased")
-            .data(json!({ "generation": generation }).to_string()))
-    });
+    let erased = WatchStream::from_changes(state.writer.watch_erasures())
+        .map(|generation| sse(StreamEvent::Erased { generation }));
     // Following a relay: each change of where it stands, as a `follow` event.
-    let follow = WatchStream::from_changes(state.follow.watch_view()).map(|view| {
-        Ok(SseEvent::default()
-            .event("follow")
-            .json_data(&view)
-            .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}")))
-    });
-    let ready = stream::once(async { Ok(SseEvent::default().event("ready").data("{}")) });
+    let follow = WatchStream::from_changes(state.follow.watch_view())
+        .map(|view| sse(StreamEvent::Follow(view)));
+    let ready = stream::once(async { sse(StreamEvent::Ready) });
     let stream = ready
         .chain(stream::select(
             stream::select(updates, tunnel),

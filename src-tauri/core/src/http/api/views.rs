@@ -249,3 +249,106 @@ pub struct ApiErrorBody {
     pub code: String,
     pub message: String,
 }
+
+/// What the live stream (`GET /api/stream`, server-sent events) says. Each is sent as an
+/// SSE event named by its `kind`, with `data` as the event's data (`{}` when it has none),
+/// so a client may listen by name; the UI decodes them into this one type and switches
+/// on `kind`.
+#[derive(Debug, Serialize, TS)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// Sent first: the stream is live; lists read before it may miss a delivery, so
+    /// read them again.
+    Ready,
+    /// A delivery stored and indexed: its summary, no body.
+    Captured(std::sync::Arc<crate::store::events::EventMeta>),
+    /// The client fell behind (`missed` events), or an event could not be encoded:
+    /// reload every list.
+    Resync {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        missed: Option<u64>,
+    },
+    /// The tunnel changed (state, URL): its full view.
+    Tunnel(TunnelView),
+    /// A forward's result.
+    Forwarded(std::sync::Arc<crate::store::forwards::ForwardUpdate>),
+    /// The store's trouble, first as it stands, then at each change.
+    Store(Option<StoreTrouble>),
+    /// How far indexing is behind, a few times a second while it is.
+    Indexing(IndexProgress),
+    /// Deliveries were forgotten or pruned (here or by `hookscope forget`).
+    Erased { generation: i64 },
+    /// Where following a relay stands, at each change.
+    Follow(crate::delivery::follow::FollowView),
+}
+
+impl StreamEvent {
+    /// The SSE event's name: the serialised `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StreamEvent::Ready => "ready",
+            StreamEvent::Captured(_) => "captured",
+            StreamEvent::Resync { .. } => "resync",
+            StreamEvent::Tunnel(_) => "tunnel",
+            StreamEvent::Forwarded(_) => "forwarded",
+            StreamEvent::Store(_) => "store",
+            StreamEvent::Indexing(_) => "indexing",
+            StreamEvent::Erased { .. } => "erased",
+            StreamEvent::Follow(_) => "follow",
+        }
+    }
+
+    /// The SSE event's data: the serialised `data` (`{}` for an event without).
+    pub fn data(&self) -> serde_json::Result<String> {
+        match self {
+            StreamEvent::Ready => Ok("{}".into()),
+            StreamEvent::Captured(meta) => serde_json::to_string(meta),
+            StreamEvent::Resync { missed: None } => Ok("{}".into()),
+            StreamEvent::Resync {
+                missed: Some(missed),
+            } => serde_json::to_string(&serde_json::json!({ "missed": missed })),
+            StreamEvent::Tunnel(view) => serde_json::to_string(view),
+            StreamEvent::Forwarded(update) => serde_json::to_string(update),
+            StreamEvent::Store(trouble) => serde_json::to_string(trouble),
+            StreamEvent::Indexing(progress) => serde_json::to_string(progress),
+            StreamEvent::Erased { generation } => {
+                serde_json::to_string(&serde_json::json!({ "generation": generation }))
+            }
+            StreamEvent::Follow(view) => serde_json::to_string(view),
+        }
+    }
+}
+
+#[cfg(test)]
+mod stream_event_tests {
+    use super::*;
+
+    /// `kind()` and `data()` are what serde writes for the tagged form the UI's type
+    /// describes, for every kind.
+    #[test]
+    fn names_and_data_are_the_tagged_forms() {
+        let events = [
+            StreamEvent::Ready,
+            StreamEvent::Resync { missed: None },
+            StreamEvent::Resync { missed: Some(7) },
+            StreamEvent::Store(None),
+            StreamEvent::Indexing(IndexProgress {
+                through: 3,
+                behind: 2,
+            }),
+            StreamEvent::Erased { generation: 4 },
+            StreamEvent::Follow(Default::default()),
+        ];
+        for event in events {
+            let tagged = serde_json::to_value(&event).unwrap();
+            assert_eq!(tagged["kind"], event.kind(), "{event:?}");
+            let data: serde_json::Value = serde_json::from_str(&event.data().unwrap()).unwrap();
+            let expected = tagged
+                .get("data")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({}));
+            assert_eq!(data, expected, "{event:?}");
+        }
+    }
+}
