@@ -1,6 +1,5 @@
 //! The two things the window asks of the shell. Errors cross as `{code, message}`.
 
-use hookscope_core::app::DEFAULT_MAX_BODY;
 use hookscope_core::exchange::export::{self, Format};
 use hookscope_core::store::events::query::EventFilter;
 use serde::Serialize;
@@ -48,6 +47,8 @@ pub async fn save_export(
         .caught_up(std::time::Duration::from_secs(10))
         .await;
     let database = shell.state.database.clone();
+    // The limit this Hookscope runs with: bodies it accepted past the default are decoded.
+    let max_body = shell.state.max_body;
     tauri::async_runtime::spawn_blocking(move || {
         let chosen = app
             .dialog()
@@ -60,7 +61,7 @@ pub async fn save_export(
             return Ok(None);
         };
         let path = chosen.into_path().map_err(|e| failed("io", e))?;
-        export::export_to_file(&database, &filter, format, &path, DEFAULT_MAX_BODY)?;
+        export::export_to_file(&database, &filter, format, &path, max_body)?;
         Ok(Some(path.display().to_string()))
     })
     .await

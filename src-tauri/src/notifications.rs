@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use hookscope_core::app::AppState;
 use hookscope_core::capture::plain_text;
-use hookscope_core::store::settings;
+use hookscope_core::store::settings::{self, Setting};
 use tauri::{AppHandle, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::broadcast::error::RecvError;
 
-const SETTING: &str = "desktop.notifications";
 /// Deliveries closer together than this are announced together.
 const BURST: Duration = Duration::from_secs(1);
 
@@ -21,8 +20,9 @@ pub struct Switch(AtomicBool);
 impl Switch {
     /// On unless the user turned it off.
     pub fn load(state: &Arc<AppState>) -> Arc<Switch> {
-        let stored =
-            tauri::async_runtime::block_on(state.read(|conn| settings::get_setting(conn, SETTING)));
+        let stored = tauri::async_runtime::block_on(
+            state.read(|conn| settings::get_setting(conn, Setting::DesktopNotifications)),
+        );
         let on = !matches!(stored, Ok(Some(value)) if value == "off");
         Arc::new(Switch(AtomicBool::new(on)))
     }
@@ -38,7 +38,7 @@ impl Switch {
             let value = if on { "on" } else { "off" };
             if let Err(error) = state
                 .writer
-                .run(move |conn| settings::put_setting(conn, SETTING, value))
+                .run(move |conn| settings::put_setting(conn, Setting::DesktopNotifications, value))
                 .await
             {
                 tracing::warn!(%error, "notification setting not saved");

@@ -5,7 +5,8 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use hookscope_core::store::db::{self, Synchronous};
-use hookscope_core::store::{endpoints, settings};
+use hookscope_core::store::endpoints;
+use hookscope_core::store::settings::{self, Setting};
 
 use crate::endpoint::{read_secret, resolve_endpoint};
 use crate::{DataDirArg, existing_database, runtime};
@@ -61,12 +62,12 @@ impl hookscope_core::systeme::SecretStore for CliSecret<'_> {
 }
 
 pub fn run(args: SystemeArgs) -> Result<()> {
-    use hookscope_core::systeme::{self, API_KEY_SETTING};
+    use hookscope_core::systeme;
     let data_dir = args.data_dir.resolve()?;
     let path = existing_database(&data_dir)?;
     let mut conn = db::open_writer(&path, Synchronous::Full)?;
     let key = || -> Result<String> {
-        settings::get_setting(&conn, API_KEY_SETTING)?
+        settings::get_setting(&conn, Setting::SystemeApiKey)?
             .context("no systeme.io API key yet: `hookscope systeme key` stores one")
     };
     match args.action {
@@ -79,11 +80,11 @@ pub fn run(args: SystemeArgs) -> Result<()> {
             match key.map(|k| k.trim().to_string()) {
                 Some(key) if key.is_empty() => bail!("the API key is empty"),
                 Some(key) => {
-                    settings::put_setting(&conn, API_KEY_SETTING, &key)?;
+                    settings::put_setting(&conn, Setting::SystemeApiKey, &key)?;
                     eprintln!("systeme.io API key stored in {}.", path.display());
                 }
                 None => {
-                    settings::delete_setting(&conn, API_KEY_SETTING)?;
+                    settings::delete_setting(&conn, Setting::SystemeApiKey)?;
                     eprintln!("systeme.io API key forgotten.");
                 }
             }
@@ -118,7 +119,7 @@ pub fn run(args: SystemeArgs) -> Result<()> {
             let target = resolve_endpoint(&list, endpoint.as_deref())?;
             let base = match url {
                 Some(url) => url,
-                None => settings::get_setting(&conn, hookscope_core::app::LAST_URL_SETTING)?
+                None => settings::get_setting(&conn, Setting::TunnelLastUrl)?
                     .context("no public URL known yet: pass --url https://... or start a tunnel with `hookscope serve --tunnel cloudflared`")?,
             };
             let key = key()?;

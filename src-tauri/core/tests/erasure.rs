@@ -804,7 +804,12 @@ async fn retention_is_bounded_previewed_and_a_stored_absurd_value_keeps_everythi
     let mut writer = db::open_writer(&db::database_path(dir.path()), Synchronous::Full).unwrap();
     hookscope_core::exchange::import::import(&mut writer, lines.join("\n").as_bytes(), 1 << 20)
         .unwrap();
-    hookscope_core::store::settings::put_setting(&writer, "retention.days", "999999999").unwrap();
+    hookscope_core::store::settings::put_setting(
+        &writer,
+        hookscope_core::store::settings::Setting::RetentionDays,
+        "999999999",
+    )
+    .unwrap();
     drop(writer);
 
     let running = start_server(dir.path()).await;

@@ -2,7 +2,10 @@
 //! tunnel, UI/API on loopback), serve until asked to stop, then drain: in-flight
 //! deliveries finish, the writer commits what it holds, and only then does it return.
 
+mod config;
 mod tasks;
+
+pub use config::{ServeConfig, blank_env_is_unset};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::http::state::{AppState, LAST_URL_SETTING};
+pub use crate::http::state::AppState;
 
 use crate::delivery::follow::{self, FollowControl, FollowTarget};
 use crate::delivery::forward::{self, ForwardPolicy};
@@ -86,66 +89,31 @@ pub fn default_data_dir() -> Result<PathBuf> {
 }
 
 impl ServeOptions {
-    /// The settings `hookscope serve` takes from its environment, for a start without
-    /// flags (the desktop app): `HOOKSCOPE_DATA_DIR`, `HOOKSCOPE_INGEST`, `HOOKSCOPE_UI`,
-    /// `HOOKSCOPE_MAX_BODY`, `HOOKSCOPE_SYNCHRONOUS`, `HOOKSCOPE_TUNNEL`,
-    /// `HOOKSCOPE_CLOUDFLARED` (the cloudflared program), `NGROK_AUTHTOKEN`,
-    /// `HOOKSCOPE_NGROK_SERVER`, `HOOKSCOPE_PROXY`, `HOOKSCOPE_SYNC`, `HOOKSCOPE_FOLLOW`
-    /// with `HOOKSCOPE_FOLLOW_TOKEN`.
+    /// The settings `hookscope serve` takes, from the environment alone (the desktop app):
+    /// see [`ServeConfig`].
     pub fn from_env() -> Result<ServeOptions> {
-        fn var(name: &str) -> Option<String> {
-            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-        }
-        fn parsed<T: std::str::FromStr>(name: &str, default: &str) -> Result<T> {
-            let text = var(name).unwrap_or_else(|| default.to_string());
-            text.trim()
-                .parse()
-                .map_err(|_| Error::Invalid(format!("{name}={text:?} is not valid")))
-        }
-        Ok(ServeOptions {
-            data_dir: match var("HOOKSCOPE_DATA_DIR") {
-                Some(dir) => PathBuf::from(dir),
-                None => default_data_dir()?,
-            },
-            ingest: parsed("HOOKSCOPE_INGEST", DEFAULT_INGEST)?,
-            ui: parsed("HOOKSCOPE_UI", DEFAULT_UI)?,
-            max_body: parsed("HOOKSCOPE_MAX_BODY", &DEFAULT_MAX_BODY.to_string())?,
-            synchronous: parsed("HOOKSCOPE_SYNCHRONOUS", "full")?,
-            tunnel: match var("HOOKSCOPE_TUNNEL") {
-                Some(text) => Some(
-                    text.parse()
-                        .map_err(|e| Error::Invalid(format!("HOOKSCOPE_TUNNEL: {e}")))?,
-                ),
-                None => None,
-            },
-            tunnel_options: TunnelOptions {
-                cloudflared: var("HOOKSCOPE_CLOUDFLARED").map(PathBuf::from),
-                ngrok_authtoken: var("NGROK_AUTHTOKEN"),
-                ngrok_server: var("HOOKSCOPE_NGROK_SERVER"),
-            },
-            proxy: match var("HOOKSCOPE_PROXY") {
-                Some(_) => Some(parsed("HOOKSCOPE_PROXY", "")?),
-                None => None,
-            },
-            systeme_api: var("HOOKSCOPE_SYSTEME_API"),
+        ServeConfig::from_env()?.options()
+    }
+
+    /// Every limit and timing at its default, for the fields a configuration does not set.
+    fn defaults() -> ServeOptions {
+        ServeOptions {
+            data_dir: PathBuf::new(),
+            ingest: DEFAULT_INGEST.parse().expect("a socket address"),
+            ui: DEFAULT_UI.parse().expect("a socket address"),
+            max_body: DEFAULT_MAX_BODY,
+            synchronous: Synchronous::Full,
+            tunnel: None,
+            tunnel_options: TunnelOptions::default(),
+            proxy: None,
+            systeme_api: None,
             forward: ForwardPolicy::default(),
             ingest_limits: ListenerLimits::default(),
             ui_limits: ListenerLimits::ui_default(),
-            sync: match var("HOOKSCOPE_SYNC") {
-                Some(_) => Some(parsed("HOOKSCOPE_SYNC", "")?),
-                None => None,
-            },
-            follow: match var("HOOKSCOPE_FOLLOW") {
-                Some(url) => Some(FollowTarget::new(
-                    &url,
-                    &var("HOOKSCOPE_FOLLOW_TOKEN").ok_or_else(|| {
-                        Error::Invalid("HOOKSCOPE_FOLLOW needs HOOKSCOPE_FOLLOW_TOKEN".into())
-                    })?,
-                )?),
-                None => None,
-            },
+            sync: None,
+            follow: None,
             sync_timing: SyncTiming::default(),
-        })
+        }
     }
 }
 
@@ -344,9 +312,9 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             let (conn, set_aside) = db::open_writer_setting_aside(&path_for_open, synchronous)?;
             endpoints::ensure_default(&conn)?;
             let api_token =
-                settings::setting_or_insert(&conn, settings::API_TOKEN, tokens::api_token)?;
+                settings::setting_or_insert(&conn, settings::Setting::ApiToken, tokens::api_token)?;
             let install_id =
-                settings::setting_or_insert(&conn, settings::INSTALL_ID_SETTING, || {
+                settings::setting_or_insert(&conn, settings::Setting::InstallId, || {
                     tokens::random_hex(8)
                 })?;
             let list = endpoints::list(&conn)?;
@@ -354,7 +322,11 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             // Made once and kept: a follower's configuration stays valid across restarts.
             let sync_token = relay
                 .then(|| {
-                    settings::setting_or_insert(&conn, settings::SYNC_TOKEN, tokens::api_token)
+                    settings::setting_or_insert(
+                        &conn,
+                        settings::Setting::SyncToken,
+                        tokens::api_token,
+                    )
                 })
                 .transpose()?;
             let follow = remembered_follow(&conn, given_target)?;
@@ -557,13 +529,14 @@ fn remembered_follow(
     if let Some(target) = given {
         settings::put_setting(
             conn,
-            settings::FOLLOW_TARGET,
+            settings::Setting::FollowTarget,
             &serde_json::to_string(&target).expect("a target serialises"),
         )?;
         return Ok(Some(target));
     }
-    let remembered: Option<FollowTarget> = settings::get_setting(conn, settings::FOLLOW_TARGET)?
-        .and_then(|text| serde_json::from_str(&text).ok());
+    let remembered: Option<FollowTarget> =
+        settings::get_setting(conn, settings::Setting::FollowTarget)?
+            .and_then(|text| serde_json::from_str(&text).ok());
     // Checked again: one remembered by a Hookscope that took what this one refuses (a
     // user name and password in the URL) is not followed.
     Ok(remembered.and_then(

@@ -5,15 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::http::state::{AppState, LAST_URL_SETTING, TUNNEL_SETTING};
-use crate::store::{endpoints, erasure, retention, settings};
+use crate::http::state::AppState;
+use crate::store::settings::{self, Setting};
+use crate::store::{endpoints, erasure, retention};
 use crate::tunnel::{self, TunnelChoice};
 
 /// The tunnel chosen last time; on a first run cloudflared when it is installed (a quick
 /// tunnel needs no account), else none.
 pub async fn remembered_tunnel(state: &AppState) -> Result<TunnelChoice> {
     let stored = state
-        .read(|conn| settings::get_setting(conn, TUNNEL_SETTING))
+        .read(|conn| settings::get_setting(conn, Setting::Tunnel))
         .await?;
     if let Some(choice) = stored.and_then(|text| text.parse().ok()) {
         return Ok(choice);
@@ -68,7 +69,7 @@ pub fn remember_public_urls(state: Arc<AppState>) {
                 let value = url.clone();
                 let saved = state
                     .writer
-                    .run(move |conn| settings::put_setting(conn, LAST_URL_SETTING, &value))
+                    .run(move |conn| settings::put_setting(conn, Setting::TunnelLastUrl, &value))
                     .await;
                 if saved.is_err() {
                     return; // shutting down
@@ -108,7 +109,7 @@ async fn prune_once(state: &AppState) -> Result<()> {
             Ok((
                 retention::policy(conn)?,
                 erasure::scrub_pending(conn)?
-                    || settings::get_setting(conn, erasure::SHAPES_PENDING)?.is_some(),
+                    || settings::get_setting(conn, Setting::ErasureShapesPending)?.is_some(),
             ))
         })
         .await?;

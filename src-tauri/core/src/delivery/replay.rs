@@ -161,7 +161,7 @@ pub fn plan(conn: &Connection, event_id: &str, request: &ReplayRequest) -> Resul
     }
     // Marked as this install's, so that one sent back here is not forwarded on.
     if let Some(install) =
-        crate::store::settings::get_setting(conn, crate::store::settings::INSTALL_ID_SETTING)?
+        crate::store::settings::get_setting(conn, crate::store::settings::Setting::InstallId)?
     {
         headers.push((crate::store::forwards::LOOP_HEADER.to_string(), install));
     }

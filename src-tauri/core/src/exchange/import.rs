@@ -176,7 +176,7 @@ fn is_token_byte(byte: u8) -> bool {
 pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Result<ImportReport> {
     let mut reader = BufReader::new(input);
     // Never stored, whatever an export holds (one from before it was kept out, say).
-    let api_token = settings::get_setting(conn, settings::API_TOKEN)?.unwrap_or_default();
+    let api_token = settings::get_setting(conn, settings::Setting::ApiToken)?.unwrap_or_default();
     let mut sink = Sink {
         conn,
         pending: Vec::with_capacity(IMPORT_BATCH),

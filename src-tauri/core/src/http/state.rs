@@ -20,7 +20,7 @@ use crate::store::db::{self, ReadPool};
 use crate::store::endpoints::{self, Directory, Endpoint};
 use crate::store::events::EventMeta;
 use crate::store::forwards::ForwardUpdate;
-use crate::store::settings;
+use crate::store::settings::{self, Setting};
 use crate::store::writer::Writer;
 use crate::store::{deliveries, erasure};
 use crate::systeme;
@@ -120,10 +120,10 @@ impl AppState {
             .run(move |conn| match &saved {
                 Some(target) => settings::put_setting(
                     conn,
-                    settings::FOLLOW_TARGET,
+                    Setting::FollowTarget,
                     &serde_json::to_string(target).expect("a target serialises"),
                 ),
-                None => settings::delete_setting(conn, settings::FOLLOW_TARGET),
+                None => settings::delete_setting(conn, Setting::FollowTarget),
             })
             .await?;
         self.follow.set(target);
@@ -284,7 +284,7 @@ impl AppState {
         let (key, endpoint) = self
             .read(move |conn| {
                 Ok((
-                    settings::get_setting(conn, systeme::API_KEY_SETTING)?,
+                    settings::get_setting(conn, Setting::SystemeApiKey)?,
                     endpoints::get(conn, &endpoint_id)?,
                 ))
             })
@@ -331,14 +331,14 @@ impl AppState {
             .writer
             .run(move |conn| {
                 match ngrok_authtoken.as_deref().map(str::trim) {
-                    Some("") => settings::delete_setting(conn, NGROK_TOKEN_SETTING)?,
-                    Some(token) => settings::put_setting(conn, NGROK_TOKEN_SETTING, token)?,
+                    Some("") => settings::delete_setting(conn, Setting::NgrokToken)?,
+                    Some(token) => settings::put_setting(conn, Setting::NgrokToken, token)?,
                     None => {}
                 }
-                settings::put_setting(conn, TUNNEL_SETTING, &remembered)?;
+                settings::put_setting(conn, Setting::Tunnel, &remembered)?;
                 Ok((
-                    settings::get_setting(conn, LAST_URL_SETTING)?,
-                    settings::get_setting(conn, NGROK_TOKEN_SETTING)?,
+                    settings::get_setting(conn, Setting::TunnelLastUrl)?,
+                    settings::get_setting(conn, Setting::NgrokToken)?,
                 ))
             })
             .await?;
@@ -347,9 +347,3 @@ impl AppState {
         Ok(())
     }
 }
-
-pub const TUNNEL_SETTING: &str = "tunnel";
-/// Kept in the local database only: never exported, never shown by the API.
-const NGROK_TOKEN_SETTING: &str = "ngrok.authtoken";
-/// The last public URL the user was shown, to announce a different one after a restart.
-pub const LAST_URL_SETTING: &str = "tunnel.last_url";

@@ -16,17 +16,9 @@ use crate::capture::shape::Paths;
 use crate::capture::{Capture, Decoding};
 use crate::error::{Error, Result};
 use crate::store::events::write::{first_identical, search_hash, unindex_text};
+use crate::store::settings::{self, Setting};
 use crate::store::shapes::{self, ShapeLearner};
-use crate::store::{cards, contacts, deliveries, settings};
-
-/// Set while erased content may still sit in full-text segments or the log.
-pub const SCRUB_PENDING: &str = "erasure.scrub_pending";
-/// Event types whose shapes wait to be learned again (a prune run cut short).
-pub const SHAPES_PENDING: &str = "erasure.shapes_pending";
-
-/// Counts erasures (a forget, a prune batch): a writer in another process sees the number
-/// change, drops what it learned from erased deliveries and tells its windows.
-pub const GENERATION: &str = "erasure.generation";
+use crate::store::{cards, contacts, deliveries};
 
 /// The deliveries to erase for one person.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,12 +111,12 @@ fn scan(
 /// Counts one more erasure in the transaction that makes it.
 pub fn count_erasure(tx: &Transaction) -> Result<()> {
     let now = generation(tx)?;
-    settings::put_setting(tx, GENERATION, &(now + 1).to_string())
+    settings::put_setting(tx, Setting::ErasureGeneration, &(now + 1).to_string())
 }
 
 /// How many erasures this store has seen.
 pub fn generation(conn: &Connection) -> Result<i64> {
-    Ok(settings::get_setting(conn, GENERATION)?
+    Ok(settings::get_setting(conn, Setting::ErasureGeneration)?
         .and_then(|n| n.parse().ok())
         .unwrap_or(0))
 }
@@ -344,7 +336,7 @@ pub fn forget(
     if !finish_erasure(&tx, &mut affected)? {
         relearn(&tx, learner, &affected.event_types, inflate_limit)?;
     }
-    settings::put_setting(&tx, SCRUB_PENDING, "1")?;
+    settings::put_setting(&tx, Setting::ErasureScrubPending, "1")?;
     count_erasure(&tx)?;
     tx.commit()?;
     Ok(ErasureReport {
@@ -359,12 +351,12 @@ pub fn forget(
 /// overwrote freed content, and the full-text indexes' own secure-delete dropped the
 /// tokens) and truncated.
 pub fn scrub(conn: &Connection) -> Result<()> {
-    settings::delete_setting(conn, SCRUB_PENDING)?;
+    settings::delete_setting(conn, Setting::ErasureScrubPending)?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())
 }
 
 /// Whether a scrub was left pending (a crash after an erasure committed).
 pub fn scrub_pending(conn: &Connection) -> Result<bool> {
-    Ok(settings::get_setting(conn, SCRUB_PENDING)?.is_some())
+    Ok(settings::get_setting(conn, Setting::ErasureScrubPending)?.is_some())
 }

@@ -10,15 +10,11 @@ use rusqlite::{Connection, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::store::erasure::{self, Affected, SHAPES_PENDING};
-use crate::store::settings;
+use crate::store::erasure::{self, Affected};
+use crate::store::settings::{self, Setting};
 use crate::store::shapes::ShapeLearner;
 use crate::timefmt::format_micros;
 
-/// The install's retention in days (absent: deliveries are kept).
-pub const DAYS: &str = "retention.days";
-/// When the last run ended and how many deliveries it pruned (JSON [`LastRun`]).
-pub const LAST_RUN: &str = "retention.last_run";
 /// Deliveries pruned per transaction.
 pub const BATCH: usize = 500;
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
@@ -82,7 +78,7 @@ pub struct LastRun {
 }
 
 pub fn policy(conn: &Connection) -> Result<RetentionPolicy> {
-    let days = settings::get_setting(conn, DAYS)?
+    let days = settings::get_setting(conn, Setting::RetentionDays)?
         .and_then(|d| d.parse().ok())
         .and_then(valid_days);
     let stored: Vec<(String, i64)> = conn
@@ -95,8 +91,8 @@ pub fn policy(conn: &Connection) -> Result<RetentionPolicy> {
         .into_iter()
         .filter_map(|(id, days)| Some((id, valid_days(u32::try_from(days).ok()?)?)))
         .collect();
-    let last_run =
-        settings::get_setting(conn, LAST_RUN)?.and_then(|j| serde_json::from_str(&j).ok());
+    let last_run = settings::get_setting(conn, Setting::RetentionLastRun)?
+        .and_then(|j| serde_json::from_str(&j).ok());
     Ok(RetentionPolicy {
         days,
         endpoints,
@@ -110,8 +106,8 @@ pub fn set_days(conn: &Connection, endpoint: Option<&str>, days: Option<u32>) ->
     check_days(days)?;
     match endpoint {
         None => match days {
-            Some(days) => settings::put_setting(conn, DAYS, &days.to_string()),
-            None => settings::delete_setting(conn, DAYS),
+            Some(days) => settings::put_setting(conn, Setting::RetentionDays, &days.to_string()),
+            None => settings::delete_setting(conn, Setting::RetentionDays),
         },
         Some(id) => {
             if conn.execute(
@@ -252,17 +248,17 @@ pub fn prune_batch(conn: &mut Connection, now: i64, inflate_limit: usize) -> Res
     pending.extend(affected.event_types.iter().cloned());
     settings::put_setting(
         &tx,
-        SHAPES_PENDING,
+        Setting::ErasureShapesPending,
         &serde_json::to_string(&pending).expect("names serialise"),
     )?;
-    settings::put_setting(&tx, erasure::SCRUB_PENDING, "1")?;
+    settings::put_setting(&tx, Setting::ErasureScrubPending, "1")?;
     erasure::count_erasure(&tx)?;
     tx.commit()?;
     Ok(seqs.len() as u64)
 }
 
 fn pending_shapes(conn: &Connection) -> Result<BTreeSet<String>> {
-    Ok(settings::get_setting(conn, SHAPES_PENDING)?
+    Ok(settings::get_setting(conn, Setting::ErasureShapesPending)?
         .and_then(|j| serde_json::from_str(&j).ok())
         .unwrap_or_default())
 }
@@ -280,14 +276,14 @@ pub fn finish(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let pending = pending_shapes(&tx)?;
     erasure::relearn(&tx, learner, &pending, inflate_limit)?;
-    settings::delete_setting(&tx, SHAPES_PENDING)?;
+    settings::delete_setting(&tx, Setting::ErasureShapesPending)?;
     let run = LastRun {
         at: format_micros(now),
         pruned,
     };
     settings::put_setting(
         &tx,
-        LAST_RUN,
+        Setting::RetentionLastRun,
         &serde_json::to_string(&run).expect("serialises"),
     )?;
     // Counted as an erasure once more: windows reloaded after the batches, before shapes

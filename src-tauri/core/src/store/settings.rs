@@ -5,51 +5,110 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::Result;
 
-/// The install's API token (the UI's and the API's).
-pub const API_TOKEN: &str = "api_token";
-/// A random id of this install (not a secret): marks its forwards and replays.
-pub const INSTALL_ID_SETTING: &str = "install_id";
+/// Every key the install keeps in `settings`, in one place: a key is named once, and
+/// what its value holds is said beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Setting {
+    /// The install's API token (the UI's and the API's).
+    ApiToken,
+    /// A random id of this install (not a secret): marks its forwards and replays.
+    InstallId,
+    /// The token a relay's sync listener asks of its followers (not the API token).
+    SyncToken,
+    /// The relay this install follows (`{"url", "token"}`), remembered across starts.
+    FollowTarget,
+    /// How far this install has pulled from its relay (`{"relay", "seq"}`): written in the
+    /// transaction that stores what was pulled.
+    FollowCursor,
+    /// The tunnel chosen last (`TunnelChoice` as text), used when none is given.
+    Tunnel,
+    /// The public URL the tunnel had last, to tell when it changed.
+    TunnelLastUrl,
+    /// An ngrok authtoken saved from the window.
+    NgrokToken,
+    /// The systeme.io API key saved by the user.
+    SystemeApiKey,
+    /// The last delivery whose derived state is stored.
+    IndexThrough,
+    /// Which derivation made the derived state: a store derived by an older one is
+    /// derived again at open, so no answer depends on when a delivery was indexed.
+    IndexDerivation,
+    /// The install's retention in days (absent: deliveries are kept).
+    RetentionDays,
+    /// When the last retention run ended and how many deliveries it pruned (JSON).
+    RetentionLastRun,
+    /// Set while erased content may still sit in full-text segments or the log.
+    ErasureScrubPending,
+    /// Event types whose shapes wait to be learned again (a prune run cut short).
+    ErasureShapesPending,
+    /// Counts erasures (a forget, a prune batch): a writer in another process sees the
+    /// number change, drops what it learned from erased deliveries and tells its windows.
+    ErasureGeneration,
+    /// The desktop app's notification switch (`on` / `off`).
+    DesktopNotifications,
+}
 
-/// The token a relay's sync listener asks of its followers (not the API token).
-pub const SYNC_TOKEN: &str = "sync_token";
-/// The relay this install follows (`{"url", "token"}`), remembered across starts.
-pub const FOLLOW_TARGET: &str = "follow_target";
-/// How far this install has pulled from its relay (`{"relay", "seq"}`): written in the
-/// transaction that stores what was pulled.
-pub const FOLLOW_CURSOR: &str = "follow_cursor";
+impl Setting {
+    /// The key stored in the database. Never change one: stores written before keep it.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Setting::ApiToken => "api_token",
+            Setting::InstallId => "install_id",
+            Setting::SyncToken => "sync_token",
+            Setting::FollowTarget => "follow_target",
+            Setting::FollowCursor => "follow_cursor",
+            Setting::Tunnel => "tunnel",
+            Setting::TunnelLastUrl => "tunnel.last_url",
+            Setting::NgrokToken => "ngrok.authtoken",
+            Setting::SystemeApiKey => "systeme.api_key",
+            Setting::IndexThrough => "index.through",
+            Setting::IndexDerivation => "index.derivation",
+            Setting::RetentionDays => "retention.days",
+            Setting::RetentionLastRun => "retention.last_run",
+            Setting::ErasureScrubPending => "erasure.scrub_pending",
+            Setting::ErasureShapesPending => "erasure.shapes_pending",
+            Setting::ErasureGeneration => "erasure.generation",
+            Setting::DesktopNotifications => "desktop.notifications",
+        }
+    }
+}
 
-pub fn get_setting(conn: &Connection, key: &str) -> Result<Option<String>> {
+pub fn get_setting(conn: &Connection, key: Setting) -> Result<Option<String>> {
     Ok(conn
-        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
-            row.get(0)
-        })
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            [key.key()],
+            |row| row.get(0),
+        )
         .optional()?)
 }
 
-pub fn put_setting(conn: &Connection, key: &str, value: &str) -> Result<()> {
+pub fn put_setting(conn: &Connection, key: Setting, value: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key, value),
+        (key.key(), value),
     )?;
     Ok(())
 }
 
-pub fn delete_setting(conn: &Connection, key: &str) -> Result<()> {
-    conn.execute("DELETE FROM settings WHERE key = ?1", [key])?;
+pub fn delete_setting(conn: &Connection, key: Setting) -> Result<()> {
+    conn.execute("DELETE FROM settings WHERE key = ?1", [key.key()])?;
     Ok(())
 }
 
 /// A setting of the install (API token, ...), created on first use.
 pub fn setting_or_insert(
     conn: &Connection,
-    key: &str,
+    key: Setting,
     make: impl FnOnce() -> String,
 ) -> Result<String> {
     if let Some(value) = conn
-        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
-            row.get(0)
-        })
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            [key.key()],
+            |row| row.get(0),
+        )
         .optional()?
     {
         return Ok(value);
@@ -57,7 +116,7 @@ pub fn setting_or_insert(
     let value = make();
     conn.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2)",
-        (key, &value),
+        (key.key(), &value),
     )?;
     Ok(value)
 }
@@ -71,11 +130,16 @@ mod tests {
     fn settings_are_replaced_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open_writer(&database_path(dir.path()), Synchronous::Full).unwrap();
-        assert_eq!(get_setting(&conn, "notify").unwrap(), None);
-        put_setting(&conn, "notify", "on").unwrap();
-        put_setting(&conn, "notify", "off").unwrap();
         assert_eq!(
-            get_setting(&conn, "notify").unwrap().as_deref(),
+            get_setting(&conn, Setting::DesktopNotifications).unwrap(),
+            None
+        );
+        put_setting(&conn, Setting::DesktopNotifications, "on").unwrap();
+        put_setting(&conn, Setting::DesktopNotifications, "off").unwrap();
+        assert_eq!(
+            get_setting(&conn, Setting::DesktopNotifications)
+                .unwrap()
+                .as_deref(),
             Some("off")
         );
     }

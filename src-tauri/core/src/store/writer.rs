@@ -19,8 +19,9 @@ use crate::store::checkpoint::Checkpointer;
 use crate::store::db::Synchronous;
 use crate::store::events::EventMeta;
 use crate::store::indexer::{self, IndexBatch, IndexProgress};
+use crate::store::settings::{self, Setting};
 use crate::store::shapes::ShapeLearner;
-use crate::store::{deliveries, erasure, forwards, settings};
+use crate::store::{deliveries, erasure, forwards};
 use crate::timefmt;
 
 /// Most deliveries in one transaction; bounds the latency a batch adds to its last member.
@@ -228,14 +229,9 @@ impl Writer {
     }
 
     /// Stores deliveries pulled from a relay, in one transaction with the follower's
-    /// cursor (setting `cursor_key` = `cursor`): a follower stopped at any moment resumes exactly
-    /// where what it stored ends. Returns how many were new here.
-    pub async fn store_followed(
-        &self,
-        arrivals: Vec<Arrival>,
-        cursor_key: String,
-        cursor: String,
-    ) -> Result<usize> {
+    /// cursor ([`Setting::FollowCursor`] = `cursor`): a follower stopped at any moment
+    /// resumes exactly where what it stored ends. Returns how many were new here.
+    pub async fn store_followed(&self, arrivals: Vec<Arrival>, cursor: String) -> Result<usize> {
         let signals = self.signals.clone();
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -247,7 +243,7 @@ impl Writer {
                     stored += 1;
                 }
             }
-            settings::put_setting(&tx, &cursor_key, &cursor)?;
+            settings::put_setting(&tx, Setting::FollowCursor, &cursor)?;
             tx.commit()?;
             acknowledged(&signals, last);
             Ok(stored)

@@ -15,8 +15,6 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 
 pub const DEFAULT_BASE: &str = "https://api.systeme.io";
-/// Where the API key is kept (this machine only; never shown again).
-pub const API_KEY_SETTING: &str = "systeme.api_key";
 /// Every Settings-webhook event systeme.io sends.
 pub const EVENTS: [&str; 6] = [
     "CONTACT_CREATED",

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::http::state::AppState;
 
 use crate::store::endpoints::{self};
-use crate::store::settings;
+use crate::store::settings::{self, Setting};
 use crate::systeme;
 
 use super::answer::{ApiError, ApiResult, json_body};
@@ -19,7 +19,7 @@ use super::views::{RegistrationView, SystemeView, SystemeWebhookList, SystemeWeb
 
 pub(super) async fn systeme_view(state: &AppState) -> ApiResult<SystemeView> {
     let key = state
-        .read(|conn| settings::get_setting(conn, systeme::API_KEY_SETTING))
+        .read(|conn| settings::get_setting(conn, Setting::SystemeApiKey))
         .await?;
     Ok(SystemeView {
         api_key_set: key.is_some(),
@@ -56,8 +56,8 @@ pub(super) async fn put_systeme(
     state
         .writer
         .run(move |conn| match key {
-            Some(key) => settings::put_setting(conn, systeme::API_KEY_SETTING, &key),
-            None => settings::delete_setting(conn, systeme::API_KEY_SETTING),
+            Some(key) => settings::put_setting(conn, Setting::SystemeApiKey, &key),
+            None => settings::delete_setting(conn, Setting::SystemeApiKey),
         })
         .await?;
     Ok(Json(systeme_view(&state).await?))
@@ -70,7 +70,7 @@ pub(super) async fn list_systeme_webhooks(
     let (key, endpoints) = state
         .read(|conn| {
             Ok((
-                settings::get_setting(conn, systeme::API_KEY_SETTING)?,
+                settings::get_setting(conn, Setting::SystemeApiKey)?,
                 endpoints::list(conn)?,
             ))
         })

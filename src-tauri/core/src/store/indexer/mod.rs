@@ -18,14 +18,10 @@ use serde::Serialize;
 use crate::capture::{Capture, Decoding};
 use crate::error::Result;
 use crate::store::events::EventMeta;
+use crate::store::settings::{self, Setting};
 use crate::store::shapes::ShapeLearner;
-use crate::store::{deliveries, endpoints, forwards, settings};
+use crate::store::{deliveries, endpoints, forwards};
 
-/// The last delivery whose derived state is stored (settings key).
-pub const POSITION: &str = "index.through";
-/// Which derivation made the derived state (settings key): a store derived by an older
-/// one is derived again at open, so no answer depends on when a delivery was indexed.
-pub const DERIVATION: &str = "index.derivation";
 /// Raised whenever what is derived from a delivery changes. 2: contact keys in Unicode
 /// NFC (one contact per address however it was written). 3: automation webhooks known by
 /// their envelope, a sale worth what was paid, open-keyed maps, tag lists, and deliveries
@@ -73,7 +69,7 @@ impl IndexBatch {
 
 /// The last delivery indexed (0: none).
 pub fn position(conn: &Connection) -> Result<i64> {
-    Ok(settings::get_setting(conn, POSITION)?
+    Ok(settings::get_setting(conn, Setting::IndexThrough)?
         .and_then(|text| text.parse().ok())
         .unwrap_or(0))
 }
@@ -158,7 +154,7 @@ pub fn apply(
             meta.forward = forwards::view(tx, *seq)?;
             metas.push(Arc::new(meta));
         }
-        settings::put_setting(tx, POSITION, &batch.through.to_string())
+        settings::put_setting(tx, Setting::IndexThrough, &batch.through.to_string())
     })?;
     Ok((moved.unwrap_or(batch.through), metas))
 }
@@ -216,7 +212,7 @@ pub fn run_to_end(
 /// one (an upgrade); returns whether it had to. Run when the writer opens the store.
 pub fn ensure_current_derivation(conn: &mut Connection) -> Result<bool> {
     let stored: Option<i64> =
-        settings::get_setting(conn, DERIVATION)?.and_then(|text| text.parse().ok());
+        settings::get_setting(conn, Setting::IndexDerivation)?.and_then(|text| text.parse().ok());
     if stored == Some(DERIVED_BY) {
         return Ok(false);
     }
@@ -225,7 +221,7 @@ pub fn ensure_current_derivation(conn: &mut Connection) -> Result<bool> {
     if anything_derived {
         reset_in(&tx)?;
     }
-    settings::put_setting(&tx, DERIVATION, &DERIVED_BY.to_string())?;
+    settings::put_setting(&tx, Setting::IndexDerivation, &DERIVED_BY.to_string())?;
     tx.commit()?;
     Ok(anything_derived)
 }
@@ -249,6 +245,6 @@ pub fn reset_in(tx: &Transaction) -> Result<()> {
          DELETE FROM contact_cards;
          DELETE FROM event_shapes;",
     )?;
-    settings::delete_setting(tx, POSITION)?;
+    settings::delete_setting(tx, Setting::IndexThrough)?;
     Ok(())
 }
