@@ -44,11 +44,12 @@ pub async fn save_export(
     // Everything acknowledged so far is in the export.
     shell
         .state
+        .store
         .caught_up(std::time::Duration::from_secs(10))
         .await;
-    let database = shell.state.database.clone();
+    let database = shell.state.store.database.clone();
     // The limit this Hookscope runs with: bodies it accepted past the default are decoded.
-    let max_body = shell.state.max_body;
+    let max_body = shell.state.store.max_body;
     tauri::async_runtime::spawn_blocking(move || {
         let chosen = app
             .dialog()

@@ -21,7 +21,9 @@ impl Switch {
     /// On unless the user turned it off.
     pub fn load(state: &Arc<AppState>) -> Arc<Switch> {
         let stored = tauri::async_runtime::block_on(
-            state.read(|conn| settings::get_setting(conn, Setting::DesktopNotifications)),
+            state
+                .store
+                .read(|conn| settings::get_setting(conn, Setting::DesktopNotifications)),
         );
         let on = !matches!(stored, Ok(Some(value)) if value == "off");
         Arc::new(Switch(AtomicBool::new(on)))
@@ -37,6 +39,7 @@ impl Switch {
         tauri::async_runtime::spawn(async move {
             let value = if on { "on" } else { "off" };
             if let Err(error) = state
+                .store
                 .writer
                 .run(move |conn| settings::put_setting(conn, Setting::DesktopNotifications, value))
                 .await
@@ -48,7 +51,7 @@ impl Switch {
 }
 
 pub fn watch(app: AppHandle, state: Arc<AppState>, switch: Arc<Switch>) {
-    let mut deliveries = state.published.subscribe();
+    let mut deliveries = state.store.published.subscribe();
     tauri::async_runtime::spawn(async move {
         loop {
             let mut latest = match deliveries.recv().await {

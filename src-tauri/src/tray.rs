@@ -31,7 +31,9 @@ pub fn install(
     let status = MenuItem::with_id(app, "status", status_text, false, None::<&str>)?;
     let open = MenuItem::with_id(app, "open", "Open Hookscope", true, None::<&str>)?;
     let copy = MenuItem::with_id(app, "copy", "Copy webhook URL", url.is_some(), None::<&str>)?;
-    let tunnel_now = running.as_ref().map(|(state, _)| state.tunnels.status());
+    let tunnel_now = running
+        .as_ref()
+        .map(|(state, _)| state.public.tunnels.status());
     let tunnel = MenuItem::with_id(
         app,
         "tunnel",
@@ -82,7 +84,7 @@ pub fn install(
         let running = running.clone();
         move || {
             let (state, _) = running.as_ref()?;
-            let status = state.tunnels.status();
+            let status = state.public.tunnels.status();
             let base = status
                 .public_url
                 .filter(|_| status.state == TunnelState::Up)?;
@@ -90,7 +92,7 @@ pub fn install(
         }
     };
     if let Some((state, _)) = &running {
-        let mut changes = state.tunnels.subscribe();
+        let mut changes = state.public.tunnels.subscribe();
         let (tunnel, copy_public) = (tunnel.clone(), copy_public.clone());
         tauri::async_runtime::spawn(async move {
             while changes.changed().await.is_ok() {

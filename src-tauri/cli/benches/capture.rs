@@ -225,7 +225,7 @@ async fn ingest() {
     }
     // The indexer follows: how far behind the runs left it, and how long it took to catch up.
     let caught_up = Instant::now();
-    let mut indexed = running.state.writer.watch_indexed();
+    let mut indexed = running.state.store.writer.watch_indexed();
     let behind = indexed.borrow().behind;
     let _ = indexed.wait_for(|p| p.behind == 0).await;
     println!(

@@ -38,7 +38,7 @@ type Seen = Arc<Mutex<HashMap<String, Instant>>>;
 
 fn watch_stream(follower: &app::Running) -> Seen {
     let seen: Seen = Arc::default();
-    let mut published = follower.state.published.subscribe();
+    let mut published = follower.state.store.published.subscribe();
     let record = seen.clone();
     tokio::spawn(async move {
         while let Ok(meta) = published.recv().await {
@@ -173,8 +173,8 @@ async fn follow() {
     let total = 300 + 8 * 250 + AWAY / 16 * 16;
     let started = Instant::now();
     let follower = start(follower_dir.path(), false, None).await;
-    let mut indexed = follower.state.writer.watch_indexed();
-    let mut committed = follower.state.writer.watch_committed();
+    let mut indexed = follower.state.store.writer.watch_indexed();
+    let mut committed = follower.state.store.writer.watch_committed();
     committed
         .wait_for(|&seq| seq >= total as i64)
         .await

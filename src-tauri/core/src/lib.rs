@@ -5,6 +5,8 @@
 //! - [`store`]: the SQLite store: opening and migrations, the writer, one module per table.
 //! - [`delivery`], [`exchange`], [`systeme`], [`tunnel`]: forwarding and replay, export and
 //!   import, systeme.io's API, public URLs.
+//! - [`service`]: what a running Hookscope does, as narrow services (store, erasure and
+//!   retention, public URLs, systeme.io, following, forwarding).
 //! - [`http`]: the listeners, the state their handlers share, the API.
 //! - [`app`]: starting and stopping all of it.
 //!
@@ -17,6 +19,7 @@ pub mod error;
 pub mod exchange;
 pub mod faults;
 pub mod http;
+pub mod service;
 pub mod store;
 pub mod systeme;
 pub mod timefmt;

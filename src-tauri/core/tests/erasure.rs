@@ -932,6 +932,7 @@ async fn a_panic_in_the_writer_fails_that_work_alone_and_is_reported() {
     .await;
     let failed = running
         .state
+        .store
         .writer
         .run(|conn| -> hookscope_core::Result<()> {
             // Half of a change, then a slip: none of it may stay.

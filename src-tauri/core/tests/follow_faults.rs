@@ -207,6 +207,7 @@ async fn send(running: &Running, from: usize, count: usize) -> Vec<String> {
 async fn stored(running: &Running) -> Vec<String> {
     running
         .state
+        .store
         .read(|conn| {
             let mut stmt = conn.prepare("SELECT id FROM deliveries ORDER BY seq")?;
             let ids = stmt

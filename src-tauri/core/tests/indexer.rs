@@ -121,7 +121,7 @@ async fn a_backlog_is_indexed_in_the_background_and_the_status_says_how_far() {
     // Counted from the start, indexed or not.
     let status = api.json("/api/status").await;
     assert_eq!(status["events"], 3_000, "{status}");
-    let mut progress = running.state.writer.watch_indexed();
+    let mut progress = running.state.store.writer.watch_indexed();
     tokio::time::timeout(
         Duration::from_secs(60),
         progress.wait_for(|p| p.behind == 0 && p.through > 0),

@@ -27,7 +27,7 @@ async fn start(dir: &std::path::Path) -> (Running, Api) {
 }
 
 async fn patch_endpoint(api: &Api, running: &Running, body: Value) -> reqwest::Response {
-    let endpoint = running.state.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().await.unwrap();
     api.http
         .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))
         .bearer_auth(&api.token)
@@ -75,7 +75,7 @@ async fn the_api_token_is_never_stored_exported_or_forwarded() {
         200
     );
     let http = reqwest::Client::new();
-    let cookie_name = &running.state.cookie_name;
+    let cookie_name = &running.state.access.cookie_name;
 
     // What a browser sends on its own when it opens the webhook URL: the window's cookie
     // (cookies ignore ports), another install's, and the site's own.
@@ -181,10 +181,11 @@ async fn forwarding_to_its_own_webhook_url_is_refused_and_a_loop_ends_after_one_
 
     // Set where the API cannot see it (the command line writes the store directly, and a
     // name can lead back here): the loop ends by design.
-    let endpoint = running.state.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().await.unwrap();
     let looping = own.clone();
     running
         .state
+        .store
         .change_endpoints(move |conn| {
             hookscope_core::store::endpoints::set_forward_to(conn, &endpoint.id, Some(&looping))
         })
@@ -342,7 +343,7 @@ async fn files_holding_captures_are_private_and_a_shared_folder_is_left_as_it_is
 
     // Exports are private, also over a file that was readable by others.
     let database = db::database_path(&shared);
-    running.state.caught_up(Duration::from_secs(10)).await;
+    running.state.store.caught_up(Duration::from_secs(10)).await;
     let out = root.path().join("export.json");
     std::fs::write(&out, b"old").unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();

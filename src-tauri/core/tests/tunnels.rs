@@ -21,12 +21,12 @@ async fn wait_for(
     what: &str,
     done: impl Fn(&TunnelStatus) -> bool,
 ) -> TunnelStatus {
-    let mut status = running.state.tunnels.subscribe();
+    let mut status = running.state.public.tunnels.subscribe();
     match tokio::time::timeout(WAIT, status.wait_for(|s| done(s))).await {
         Ok(Ok(status)) => status.clone(),
         _ => panic!(
             "tunnel never {what}; last status: {:?}",
-            running.state.tunnels.status()
+            running.state.public.tunnels.status()
         ),
     }
 }
@@ -252,14 +252,15 @@ async fn a_connection_keeps_what_the_tunnel_it_came_through_reports() {
         async move { api.json(&format!("/api/events/{id}")).await["sender"].clone() }
     };
     let token = running.webhook_url.rsplit('/').next().unwrap().to_string();
-    let target = running.state.tunnels.target();
+    let target = running.state.public.tunnels.target();
     let mut through_bore = tokio::net::TcpStream::connect(target).await.unwrap();
     let id = post_on(&mut through_bore, &token, "185.236.142.1").await;
     assert_eq!(sender_of(id).await, "unknown");
 
     running
         .state
-        .choose_tunnel("ngrok".parse().unwrap(), None)
+        .public
+        .choose("ngrok".parse().unwrap(), None)
         .await
         .unwrap();
     wait_for(&running, "switched to ngrok", |s| s.provider == "ngrok").await;
@@ -297,7 +298,7 @@ async fn a_proxy_of_your_own_reports_the_sender_it_appends() {
     assert_ne!(proxy, running.ingest_addr);
     assert_ne!(
         proxy,
-        running.state.tunnels.target(),
+        running.state.public.tunnels.target(),
         "not our tunnel's listener"
     );
     let token = running.webhook_url.rsplit('/').next().unwrap();
@@ -486,7 +487,7 @@ async fn cloudflared_is_discovered_through_its_metrics_and_stopped_on_quit() {
         up.public_url.as_deref(),
         Some(format!("https://stand-in-{pid}.trycloudflare.com").as_str())
     );
-    let target = running.state.tunnels.target();
+    let target = running.state.public.tunnels.target();
     assert!(
         args.starts_with(&format!(
             "tunnel --url http://{target} --metrics 127.0.0.1:"

@@ -4,27 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Result;
 use crate::http::state::AppState;
+use crate::store::endpoints;
 use crate::store::settings::{self, Setting};
-use crate::store::{endpoints, erasure, retention};
-use crate::tunnel::{self, TunnelChoice};
-
-/// The tunnel chosen last time; on a first run cloudflared when it is installed (a quick
-/// tunnel needs no account), else none.
-pub async fn remembered_tunnel(state: &AppState) -> Result<TunnelChoice> {
-    let stored = state
-        .read(|conn| settings::get_setting(conn, Setting::Tunnel))
-        .await?;
-    if let Some(choice) = stored.and_then(|text| text.parse().ok()) {
-        return Ok(choice);
-    }
-    Ok(if tunnel::cloudflared_available(&state.tunnels.options()) {
-        TunnelChoice::Cloudflared
-    } else {
-        TunnelChoice::Off
-    })
-}
 
 /// Endpoint changes made outside this process (`hookscope endpoints secret`) reach the
 /// ingest directory within this long. Reading the few endpoint rows costs microseconds.
@@ -40,10 +22,10 @@ pub fn follow_endpoint_changes(state: Arc<AppState>) {
                 _ = state.shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let version = state.directory.version();
-            match state.read(endpoints::list).await {
+            let version = state.store.directory.version();
+            match state.store.read(endpoints::list).await {
                 Ok(list) => {
-                    state.directory.refresh(list, version);
+                    state.store.directory.refresh(list, version);
                     if std::mem::take(&mut failing) {
                         tracing::info!("endpoints are read again");
                     }
@@ -60,7 +42,7 @@ pub fn follow_endpoint_changes(state: Arc<AppState>) {
 
 /// Keeps the last public URL shown, so a new one after a restart is announced as a change.
 pub fn remember_public_urls(state: Arc<AppState>) {
-    let mut status = state.tunnels.subscribe();
+    let mut status = state.public.tunnels.subscribe();
     tokio::spawn(async move {
         let mut stored: Option<String> = None;
         while status.changed().await.is_ok() {
@@ -68,6 +50,7 @@ pub fn remember_public_urls(state: Arc<AppState>) {
             if let Some(url) = url.filter(|u| stored.as_ref() != Some(u)) {
                 let value = url.clone();
                 let saved = state
+                    .store
                     .writer
                     .run(move |conn| settings::put_setting(conn, Setting::TunnelLastUrl, &value))
                     .await;
@@ -83,12 +66,12 @@ pub fn remember_public_urls(state: Arc<AppState>) {
 /// How often expired deliveries are looked for (and at start, and when the policy changes).
 const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 
-/// Retention: prunes deliveries past their endpoint's or the install's retention, a batch
-/// per writer turn so acknowledgements never wait long; finishes a run a crash cut short.
+/// Retention: a run at start, every [`PRUNE_EVERY`] and whenever the policy changes
+/// (see [`crate::service::erasure::Retention::prune_once`]).
 pub fn prune_by_age(state: Arc<AppState>) {
     tokio::spawn(async move {
         loop {
-            if let Err(error) = prune_once(&state).await {
+            if let Err(error) = state.retention.prune_once().await {
                 if state.shutdown.is_cancelled() {
                     return;
                 }
@@ -97,44 +80,8 @@ pub fn prune_by_age(state: Arc<AppState>) {
             tokio::select! {
                 _ = state.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(PRUNE_EVERY) => {}
-                _ = state.retention_changed.notified() => {}
+                _ = state.retention.changed() => {}
             }
         }
     });
-}
-
-async fn prune_once(state: &AppState) -> Result<()> {
-    let (policy, unfinished) = state
-        .read(|conn| {
-            Ok((
-                retention::policy(conn)?,
-                erasure::scrub_pending(conn)?
-                    || settings::get_setting(conn, Setting::ErasureShapesPending)?.is_some(),
-            ))
-        })
-        .await?;
-    if policy.days.is_none() && policy.endpoints.is_empty() && !unfinished {
-        return Ok(());
-    }
-    let now = crate::timefmt::now_micros();
-    let limit = state.max_body;
-    let mut pruned = 0;
-    loop {
-        let batch = state
-            .writer
-            .run(move |conn| retention::prune_batch(conn, now, limit))
-            .await?;
-        if batch == 0 {
-            break;
-        }
-        pruned += batch;
-    }
-    state
-        .writer
-        .run_learning(move |conn, shapes| retention::finish(conn, shapes, pruned, now, limit))
-        .await?;
-    if pruned > 0 {
-        tracing::info!(pruned, "deliveries past their retention pruned");
-    }
-    Ok(())
 }

@@ -42,7 +42,7 @@ impl Listener {
     pub fn reported(self, state: &AppState) -> sender::Reported {
         match self {
             Listener::Direct => sender::Reported::Nothing,
-            Listener::Tunnel => state.tunnels.reported_sender(),
+            Listener::Tunnel => state.public.tunnels.reported_sender(),
             Listener::Proxy => sender::Reported::LastForwardedFor,
         }
     }
@@ -76,15 +76,15 @@ async fn deliver(
     else {
         return answer(StatusCode::NOT_FOUND, json!({"error": "not found"}));
     };
-    let Some(endpoint) = state.directory.lookup(token) else {
+    let Some(endpoint) = state.store.directory.lookup(token) else {
         return answer(
             StatusCode::NOT_FOUND,
             json!({"error": "unknown webhook endpoint: check the URL"}),
         );
     };
     let declared = declared_length(&parts.headers);
-    if declared.is_some_and(|len| len > state.max_body as u64) {
-        return too_large(state.max_body);
+    if declared.is_some_and(|len| len > state.store.max_body as u64) {
+        return too_large(state.store.max_body);
     }
     // Held until the delivery is answered: its bytes stay in memory until the commit.
     let mut share = BodyShare::default();
@@ -93,13 +93,13 @@ async fn deliver(
     {
         return over_budget();
     }
-    let reading = read_body(body, declared, state.max_body, &state, &mut share);
+    let reading = read_body(body, declared, state.store.max_body, &state, &mut share);
     let body = match tokio::select! {
         read = reading => read,
         _ = state.shutdown.cancelled() => return unavailable("the server is stopping"),
     } {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return too_large(state.max_body),
+        Err(BodyError::TooLarge) => return too_large(state.store.max_body),
         Err(BodyError::TooSlow) => return too_slow(),
         Err(BodyError::OverBudget) => return over_budget(),
         Err(BodyError::Broken(error)) => {
@@ -119,7 +119,7 @@ async fn deliver(
             )
         })
         .collect::<Vec<_>>();
-    let looped = crate::store::forwards::came_from(&headers, &state.install_id);
+    let looped = crate::store::forwards::came_from(&headers, &state.forwarding.install_id);
     let forward_to = endpoint.forward_to.as_deref().and_then(|base| {
         let target = crate::store::forwards::target_url(base, &path, token, parts.uri.query());
         if target.is_none() {
@@ -156,7 +156,7 @@ async fn deliver(
     };
     // Stored as received: decoding and everything derived come after the acknowledgement.
     let forward = forward_to.map(|target| ForwardOrder { target, looped });
-    match state.writer.store(Arrival { raw, forward }).await {
+    match state.store.writer.store(Arrival { raw, forward }).await {
         Ok(()) => match canned {
             Some(canned) => canned_answer(canned, &id, &state.shutdown).await,
             None => {
@@ -181,9 +181,9 @@ const LOOKED_THROUGH_INLINE: usize = 64 * 1024;
 /// The delivery without the install's API token in its headers, or `None` when it
 /// carries the token where it cannot be cut out (its URL or body, in any encoding).
 async fn keep_api_token_out(mut raw: RawDelivery, state: &AppState) -> Option<RawDelivery> {
-    let token = state.api_token.clone();
+    let token = state.access.api_token.clone();
     token_guard::strip_from_headers(&mut raw.headers, &token);
-    let limit = state.max_body;
+    let limit = state.store.max_body;
     let encoded = crate::capture::decode::header(&raw.headers, "content-encoding").is_some();
     if !encoded && raw.body.len() <= LOOKED_THROUGH_INLINE {
         return (!token_guard::found_in(&raw, &token, limit)).then_some(raw);

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 
-use crate::http::state::AppState;
+use crate::service::erasure::Erasure;
+use crate::service::store::Store;
 
 use crate::store::cards;
 use crate::store::contacts::{self, ContactFilter};
@@ -15,11 +16,11 @@ use super::views::ContactWithCard;
 use crate::store::erasure::ErasureReport;
 
 pub(super) async fn list_contacts(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Arc<Store>>,
     ApiQuery(filter): ApiQuery<ContactFilter>,
 ) -> ApiResult<Json<contacts::ContactPage>> {
     Ok(Json(
-        state
+        store
             .read(move |conn| contacts::list_contacts(conn, &filter))
             .await?,
     ))
@@ -27,10 +28,10 @@ pub(super) async fn list_contacts(
 
 /// A contact with its card: state derived from its events.
 pub(super) async fn get_contact_card(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Arc<Store>>,
     Path(email): Path<String>,
 ) -> ApiResult<Json<ContactWithCard>> {
-    let (contact, card, not_counted) = state
+    let (contact, card, not_counted) = store
         .read(move |conn| {
             let contact = contacts::get_contact(conn, &email)?;
             let key = crate::capture::decode::normalise_email(&contact.email);
@@ -49,10 +50,10 @@ pub(super) async fn get_contact_card(
 /// What forgetting a contact would remove: `{email, deliveries, mentioning}` (nothing is
 /// removed). The window shows it in its confirmation.
 pub(super) async fn erasure_preview(
-    State(state): State<Arc<AppState>>,
+    State(erasure): State<Arc<Erasure>>,
     Path(email): Path<String>,
 ) -> ApiResult<Json<ErasureReport>> {
-    let found = state.erasure_of(email).await?;
+    let found = erasure.erasure_of(email).await?;
     Ok(Json(ErasureReport {
         email: found.email,
         deliveries: found.keyed.len() as u64,
@@ -63,8 +64,8 @@ pub(super) async fn erasure_preview(
 /// Forgets a contact: every delivery about them or mentioning their email, and everything
 /// derived from those. Export them first (`/api/export?email=`) to hand them their data.
 pub(super) async fn forget_contact(
-    State(state): State<Arc<AppState>>,
+    State(erasure): State<Arc<Erasure>>,
     Path(email): Path<String>,
 ) -> ApiResult<Json<ErasureReport>> {
-    Ok(Json(state.forget(email).await?))
+    Ok(Json(erasure.forget(email).await?))
 }

@@ -20,12 +20,12 @@ use super::views::{EndpointList, EndpointView};
 pub(super) async fn list_endpoints(
     State(state): State<Arc<AppState>>,
 ) -> ApiResult<Json<EndpointList>> {
-    let list = state.read(endpoints::list).await?;
+    let list = state.store.read(endpoints::list).await?;
     let endpoints = list
         .into_iter()
         .map(|endpoint| EndpointView {
-            url: state.webhook_url(&endpoint),
-            public_url: state.public_webhook_url(&endpoint),
+            url: state.public.webhook_url(&endpoint),
+            public_url: state.public.public_webhook_url(&endpoint),
             endpoint,
         })
         .collect();
@@ -43,11 +43,12 @@ pub(super) async fn create_endpoint(
 ) -> ApiResult<Response> {
     let body: EndpointBody = json_body(&body)?;
     let endpoint = state
+        .store
         .change_endpoints(move |conn| endpoints::create(conn, &body.name))
         .await?;
     let view = EndpointView {
-        url: state.webhook_url(&endpoint),
-        public_url: state.public_webhook_url(&endpoint),
+        url: state.public.webhook_url(&endpoint),
+        public_url: state.public.public_webhook_url(&endpoint),
         endpoint,
     };
     Ok((StatusCode::CREATED, Json(view)).into_response())
@@ -87,7 +88,7 @@ pub(super) async fn change_endpoint(
 ) -> ApiResult<Json<EndpointView>> {
     let patch: EndpointPatch = json_body(&body)?;
     if let Some(Some(target)) = &patch.forward_to {
-        state.refuse_own_url("forward_to", target)?;
+        state.public.refuse_own_url("forward_to", target)?;
     }
     if patch.name.is_none()
         && patch.secret.is_none()
@@ -104,6 +105,7 @@ pub(super) async fn change_endpoint(
         response.check()?;
     }
     let endpoint = state
+        .store
         .change_endpoints(move |conn| {
             if let Some(name) = &patch.name {
                 endpoints::rename(conn, &id, name)?;
@@ -121,8 +123,8 @@ pub(super) async fn change_endpoint(
         })
         .await?;
     Ok(Json(EndpointView {
-        url: state.webhook_url(&endpoint),
-        public_url: state.public_webhook_url(&endpoint),
+        url: state.public.webhook_url(&endpoint),
+        public_url: state.public.public_webhook_url(&endpoint),
         endpoint,
     }))
 }
@@ -132,6 +134,7 @@ pub(super) async fn delete_endpoint(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state
+        .store
         .change_endpoints(move |conn| endpoints::delete(conn, &id))
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::Error;
 use crate::exchange::event_json::{Layout, write_event};
-use crate::http::state::AppState;
+use crate::service::store::Store;
 
 use crate::store::events;
 use crate::store::events::query::{self, EventFilter};
@@ -18,22 +18,22 @@ use super::answer::{ApiQuery, ApiResult};
 use super::views::ForwardAnswer;
 
 pub(super) async fn list_events(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Arc<Store>>,
     ApiQuery(filter): ApiQuery<EventFilter>,
 ) -> ApiResult<Json<query::EventPage>> {
     Ok(Json(
-        state
+        store
             .read(move |conn| query::list_events(conn, &filter))
             .await?,
     ))
 }
 
 pub(super) async fn get_event(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Arc<Store>>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let inflate_limit = state.max_body;
-    let event = state.read(move |conn| events::get_event(conn, &id)).await?;
+    let inflate_limit = store.max_body;
+    let event = store.read(move |conn| events::get_event(conn, &id)).await?;
     let mut out = Vec::with_capacity(event.body.len() + 1024);
     write_event(
         &mut out,
@@ -50,11 +50,11 @@ pub(super) async fn get_event(
 /// The body exactly as it arrived, for the Raw view and "copy as cURL". Served as an
 /// attachment of opaque type so no browser renders it.
 pub(super) async fn get_raw_body(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Arc<Store>>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let wanted = id.clone();
-    let (_, delivery) = state
+    let (_, delivery) = store
         .read(move |conn| crate::store::deliveries::get(conn, &wanted))
         .await?
         .ok_or_else(|| Error::NotFound(format!("no event {id}")))?;
@@ -71,7 +71,7 @@ pub(super) async fn get_raw_body(
 
 /// What the forward target last answered: `{"status", "headers", "body_text"|"body_base64"}`.
 pub(super) async fn get_forward_answer(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Arc<Store>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ForwardAnswer>> {
     let wanted = id.clone();
@@ -79,7 +79,7 @@ pub(super) async fn get_forward_answer(
         status,
         headers,
         body,
-    } = state
+    } = store
         .read(move |conn| crate::store::forwards::last_answer(conn, &wanted))
         .await?
         .ok_or_else(|| Error::NotFound(format!("event {id} was not forwarded")))?;

@@ -35,7 +35,7 @@ pub(super) async fn export_events(
     match filter.forget.clone() {
         Some(email) => {
             // What a forget would erase right now: indexed first, as its preview is.
-            state.erasure_of(email).await?;
+            state.erasure.erasure_of(email).await?;
         }
         None => {
             let probe = EventFilter {
@@ -44,14 +44,15 @@ pub(super) async fn export_events(
                 ..filter.clone()
             };
             state
+                .store
                 .read(move |conn| query::list_events(conn, &probe))
                 .await?;
         }
     }
 
     let (chunks, body) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let pool = state.reads.clone();
-    let inflate_limit = state.max_body;
+    let pool = state.store.reads.clone();
+    let inflate_limit = state.store.max_body;
     tokio::task::spawn_blocking(move || {
         let result = pool.get().map_err(Error::from).and_then(|conn| {
             let mut out =

@@ -8,17 +8,17 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::delivery::follow::{FollowTarget, FollowView};
-use crate::http::state::AppState;
+use crate::service::following::Following;
 
 use super::answer::{ApiResult, json_body};
 
-pub(super) async fn get_follow(State(state): State<Arc<AppState>>) -> Json<FollowView> {
-    Json(state.follow.view())
+pub(super) async fn get_follow(State(following): State<Arc<Following>>) -> Json<FollowView> {
+    Json(following.view())
 }
 
 /// `{"url", "token"}`: follow this relay from now on (remembered).
 pub(super) async fn put_follow(
-    State(state): State<Arc<AppState>>,
+    State(following): State<Arc<Following>>,
     body: Bytes,
 ) -> ApiResult<Json<FollowView>> {
     #[derive(Deserialize)]
@@ -29,14 +29,14 @@ pub(super) async fn put_follow(
     }
     let follow: Follow = json_body(&body)?;
     let target = FollowTarget::new(&follow.url, &follow.token)?;
-    state.follow_relay(Some(target)).await?;
-    Ok(Json(state.follow.view()))
+    following.follow(Some(target)).await?;
+    Ok(Json(following.view()))
 }
 
 /// Stops following; what was pulled stays.
 pub(super) async fn stop_following(
-    State(state): State<Arc<AppState>>,
+    State(following): State<Arc<Following>>,
 ) -> ApiResult<Json<FollowView>> {
-    state.follow_relay(None).await?;
-    Ok(Json(state.follow.view()))
+    following.follow(None).await?;
+    Ok(Json(following.view()))
 }

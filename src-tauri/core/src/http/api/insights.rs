@@ -6,15 +6,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 
 use crate::error::Error;
-use crate::http::state::AppState;
+use crate::service::store::Store;
 use crate::store::events::query::drifted_by_type;
 use crate::store::{funnels, shapes};
 
 use super::answer::{ApiQuery, ApiResult};
 use super::views::{ShapeList, ShapePath, ShapeSummary, ShapeView};
 
-pub(super) async fn list_shapes(State(state): State<Arc<AppState>>) -> ApiResult<Json<ShapeList>> {
-    let shapes = state
+pub(super) async fn list_shapes(State(store): State<Arc<Store>>) -> ApiResult<Json<ShapeList>> {
+    let shapes = store
         .read(|conn| {
             let drifted = drifted_by_type(conn)?;
             Ok(shapes::list(conn)?
@@ -32,11 +32,11 @@ pub(super) async fn list_shapes(State(state): State<Arc<AppState>>) -> ApiResult
 
 /// One type's shape: each path, the kinds of value seen there and how often.
 pub(super) async fn get_shape(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Arc<Store>>,
     Path(event_type): Path<String>,
 ) -> ApiResult<Json<ShapeView>> {
     let wanted = event_type.clone();
-    let shape = state
+    let shape = store
         .read(move |conn| shapes::load(conn, &wanted))
         .await?
         .ok_or_else(|| Error::NotFound(format!("no deliveries of type {event_type} yet")))?
@@ -59,11 +59,11 @@ pub(super) async fn get_shape(
 }
 
 pub(super) async fn funnel_report(
-    State(state): State<Arc<AppState>>,
+    State(store): State<Arc<Store>>,
     ApiQuery(filter): ApiQuery<funnels::FunnelFilter>,
 ) -> ApiResult<Json<funnels::FunnelReport>> {
     Ok(Json(
-        state
+        store
             .read(move |conn| funnels::report(conn, &filter))
             .await?,
     ))

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::http::state::AppState;
+use crate::http::state::{AppState, Handlers};
 use crate::http::ui_assets;
 use crate::tokens::tokens_match;
 use answer::{ApiError, refuse};
@@ -104,7 +104,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             same_origin_only,
         ))
         .layer(middleware::from_fn(ui_assets::security_headers))
-        .with_state(state)
+        .with_state(Handlers(state))
 }
 
 /// Reads include every delivery acknowledged before them: they wait (briefly) for the
@@ -115,7 +115,10 @@ async fn read_what_was_acknowledged(
     next: Next,
 ) -> Response {
     if request.method() == axum::http::Method::GET && !request.uri().path().ends_with("/stream") {
-        state.caught_up(std::time::Duration::from_secs(2)).await;
+        state
+            .store
+            .caught_up(std::time::Duration::from_secs(2))
+            .await;
     }
     next.run(request).await
 }
@@ -134,6 +137,7 @@ async fn same_origin_only(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     if !state
+        .access
         .ui_hosts
         .iter()
         .any(|allowed| allowed.eq_ignore_ascii_case(host))
@@ -147,6 +151,7 @@ async fn same_origin_only(
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let own = state
+            .access
             .ui_hosts
             .iter()
             .any(|allowed| origin.eq_ignore_ascii_case(&format!("http://{allowed}")));
@@ -167,9 +172,9 @@ async fn require_token(
     next: Next,
 ) -> Response {
     let presented = bearer_token(request.headers())
-        .or_else(|| cookie_token(request.headers(), &state.cookie_name));
+        .or_else(|| cookie_token(request.headers(), &state.access.cookie_name));
     match presented {
-        Some(token) if tokens_match(token, &state.api_token) => next.run(request).await,
+        Some(token) if tokens_match(token, &state.access.api_token) => next.run(request).await,
         Some(_) => refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -213,7 +218,7 @@ async fn index(State(state): State<Arc<AppState>>, Query(query): Query<IndexQuer
     let Some(token) = query.token else {
         return ui_assets::serve("/".parse().expect("a valid URI")).await;
     };
-    if !tokens_match(&token, &state.api_token) {
+    if !tokens_match(&token, &state.access.api_token) {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -222,7 +227,7 @@ async fn index(State(state): State<Arc<AppState>>, Query(query): Query<IndexQuer
     }
     let cookie = format!(
         "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000",
-        state.cookie_name, state.api_token
+        state.access.cookie_name, state.access.api_token
     );
     let mut response = Redirect::to("/").into_response();
     response.headers_mut().insert(

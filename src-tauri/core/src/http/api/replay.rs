@@ -33,9 +33,10 @@ pub(super) async fn replay_one(
     request: crate::delivery::replay::ReplayRequest,
 ) -> ApiResult<crate::delivery::replay::ReplayResult> {
     let plan = state
+        .store
         .read(move |conn| crate::delivery::replay::plan(conn, &id, &request))
         .await?;
-    state.refuse_own_url("url", &plan.target)?;
+    state.public.refuse_own_url("url", &plan.target)?;
     // Sent and recorded on a task of its own: a client that goes away meanwhile does not
     // leave a replay sent but missing from the history.
     let state = state.clone();
@@ -43,6 +44,7 @@ pub(super) async fn replay_one(
         let result = crate::delivery::replay::send(&plan).await;
         let kept = result.clone();
         state
+            .store
             .writer
             .run(move |conn| crate::delivery::replay::record(conn, &plan, &kept))
             .await
@@ -73,6 +75,7 @@ pub(super) async fn replay_contact(
         )));
     }
     let ids = state
+        .store
         .read(move |conn| crate::delivery::replay::contact_timeline(conn, &email))
         .await?;
     if ids.len() > MAX_TIMELINE_REPLAY {
@@ -137,6 +140,7 @@ pub(super) async fn replay_history(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReplayHistory>> {
     let replays = state
+        .store
         .read(move |conn| crate::delivery::replay::history(conn, &id))
         .await?;
     Ok(Json(ReplayHistory { replays }))

@@ -2,49 +2,37 @@
 
 use std::sync::Arc;
 
-use crate::http::state::AppState;
-use crate::store::retention::{self, PolicyChange, PrunePreview, RetentionPolicy};
-use crate::timefmt::now_micros;
 use axum::Json;
 use axum::extract::State;
 use bytes::Bytes;
 
+use crate::service::erasure::Retention;
+use crate::store::retention::{PolicyChange, PrunePreview, RetentionPolicy};
+
 use super::answer::{ApiResult, json_body};
 
 pub(super) async fn get_retention(
-    State(state): State<Arc<AppState>>,
+    State(retention): State<Arc<Retention>>,
 ) -> ApiResult<Json<RetentionPolicy>> {
-    Ok(Json(state.read(retention::policy).await?))
+    Ok(Json(retention.policy().await?))
 }
 
 /// `{"days": N | null, "endpoint"?: ID}`: the install's retention (or an endpoint's own;
 /// null goes back to the install's); a run starts at once.
 pub(super) async fn put_retention(
-    State(state): State<Arc<AppState>>,
+    State(retention): State<Arc<Retention>>,
     body: Bytes,
 ) -> ApiResult<Json<RetentionPolicy>> {
     let change: PolicyChange = json_body(&body)?;
-    let policy = state
-        .writer
-        .run(move |conn| {
-            retention::set_days(conn, change.endpoint.as_deref(), change.days)?;
-            retention::policy(conn)
-        })
-        .await?;
-    state.retention_changed.notify_one();
-    Ok(Json(policy))
+    Ok(Json(retention.change(change).await?))
 }
 
 /// `{"days": N | null, "endpoint"?: ID}`: how many deliveries the policy prunes now and
 /// how many it would with this change (nothing changes).
 pub(super) async fn preview_retention(
-    State(state): State<Arc<AppState>>,
+    State(retention): State<Arc<Retention>>,
     body: Bytes,
 ) -> ApiResult<Json<PrunePreview>> {
     let change: PolicyChange = json_body(&body)?;
-    Ok(Json(
-        state
-            .read(move |conn| retention::preview(conn, now_micros(), &change))
-            .await?,
-    ))
+    Ok(Json(retention.preview(change).await?))
 }

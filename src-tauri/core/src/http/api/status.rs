@@ -18,25 +18,26 @@ use super::views::Status;
 pub(super) async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<Status>> {
     // How far indexing has come as the writer last said (counting what is left would
     // read the rest of the table at every call, a million rows during a catch-up).
-    let indexing: IndexProgress = *state.writer.watch_indexed().borrow();
+    let indexing: IndexProgress = *state.store.writer.watch_indexed().borrow();
     let counts = state
+        .store
         .read(move |conn| events::counts(conn, indexing.behind))
         .await?;
-    let default = state.default_endpoint().await?;
+    let default = state.store.default_endpoint().await?;
     Ok(Json(Status {
         contacts: counts.contacts,
         events: counts.events,
         follow: state.follow.view(),
         indexing,
-        ingest: state.ingest_base.clone(),
+        ingest: state.public.ingest_base.clone(),
         listening: true,
-        max_body: state.max_body,
+        max_body: state.store.max_body,
         notices: state.notices.clone(),
         sqlite_memory_bytes: sqlite_memory_used(),
-        store: state.writer.trouble(),
+        store: state.store.writer.trouble(),
         tunnel: tunnel_view(&state, &default),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        webhook_url: state.webhook_url(&default),
+        webhook_url: state.public.webhook_url(&default),
         default_endpoint: default.id,
     }))
 }

@@ -59,7 +59,7 @@ fn indexing_events(
 pub(super) async fn live_stream(
     State(state): State<Arc<AppState>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let updates = BroadcastStream::new(state.published.subscribe()).map(|item| {
+    let updates = BroadcastStream::new(state.store.published.subscribe()).map(|item| {
         sse(match item {
             Ok(meta) => StreamEvent::Captured(meta),
             Err(BroadcastStreamRecvError::Lagged(missed)) => StreamEvent::Resync {
@@ -69,28 +69,28 @@ pub(super) async fn live_stream(
     });
     // Each change of the tunnel (state, URL) as a `tunnel` event with the full view.
     let tunnel_state = state.clone();
-    let tunnel = WatchStream::from_changes(state.tunnels.subscribe()).then(move |_| {
+    let tunnel = WatchStream::from_changes(state.public.tunnels.subscribe()).then(move |_| {
         let state = tunnel_state.clone();
         async move {
-            sse(match state.default_endpoint().await {
+            sse(match state.store.default_endpoint().await {
                 Ok(default) => StreamEvent::Tunnel(tunnel_view(&state, &default)),
                 Err(_) => StreamEvent::Resync { missed: None },
             })
         }
     });
     let forwarded =
-        BroadcastStream::new(state.forwarded.subscribe()).filter_map(|item| async move {
+        BroadcastStream::new(state.forwarding.results.subscribe()).filter_map(|item| async move {
             // A missed forward result shows at the next reload; nothing to resync for.
             Some(sse(StreamEvent::Forwarded(item.ok()?)))
         });
     // The store's trouble (deliveries refused: a full disk) as `store` events: the current
     // state first, then each change, so a window that connects during trouble is told.
-    let store = WatchStream::new(state.writer.watch_trouble())
+    let store = WatchStream::new(state.store.writer.watch_trouble())
         .map(|trouble| sse(StreamEvent::Store(trouble)));
-    let indexing = indexing_events(state.writer.watch_indexed());
+    let indexing = indexing_events(state.store.writer.watch_indexed());
     // Deliveries were forgotten or pruned (here or by `hookscope forget`): what the window
     // shows may hold some, so it reloads.
-    let erased = WatchStream::from_changes(state.writer.watch_erasures())
+    let erased = WatchStream::from_changes(state.store.writer.watch_erasures())
         .map(|generation| sse(StreamEvent::Erased { generation }));
     // Following a relay: each change of where it stands, as a `follow` event.
     let follow = WatchStream::from_changes(state.follow.watch_view())

@@ -47,6 +47,7 @@ pub(super) async fn send_test_event(
     let wanted: TestEventRequest = json_body(&body)?;
     let endpoint_id = wanted.endpoint.clone();
     let endpoint = state
+        .store
         .read(move |conn| match endpoint_id {
             Some(id) => endpoints::get(conn, &id),
             None => endpoints::list(conn)?
@@ -66,7 +67,10 @@ pub(super) async fn send_test_event(
         }
         (None, Some(id)) => {
             let id = id.clone();
-            let event = state.read(move |conn| events::get_event(conn, &id)).await?;
+            let event = state
+                .store
+                .read(move |conn| events::get_event(conn, &id))
+                .await?;
             let headers: Vec<(String, String)> =
                 serde_json::from_str(event.meta.headers.get()).unwrap_or_default();
             (headers, event.body)
@@ -86,7 +90,7 @@ pub(super) async fn send_test_event(
     let (headers, body) =
         crate::delivery::synth::build(headers, &body, &overrides, endpoint.secret.as_deref())?;
     let mut request = reqwest::Client::new()
-        .post(state.webhook_url(&endpoint))
+        .post(state.public.webhook_url(&endpoint))
         .body(body);
     for (name, value) in &headers {
         if !crate::store::forwards::NOT_FORWARDED.contains(&name.to_ascii_lowercase().as_str()) {

@@ -18,16 +18,16 @@ use super::views::TunnelView;
 
 /// The tunnel's status plus the default endpoint's public webhook URL.
 pub(super) fn tunnel_view(state: &AppState, default: &Endpoint) -> TunnelView {
-    let status = state.tunnels.status();
+    let status = state.public.tunnels.status();
     TunnelView {
         insecure: status.insecure(),
-        ngrok_authtoken_set: state.tunnels.has_ngrok_authtoken(),
+        ngrok_authtoken_set: state.public.tunnels.has_ngrok_authtoken(),
         previous_webhook_url: status
             .previous_url
             .as_ref()
             .map(|base| format!("{base}/h/{}", default.token)),
-        proxy_listener: state.proxy_base.clone(),
-        webhook_url: state.public_webhook_url(default),
+        proxy_listener: state.public.proxy_base.clone(),
+        webhook_url: state.public.public_webhook_url(default),
         choice: status.choice,
         hint: status.hint,
         previous_url: status.previous_url,
@@ -40,7 +40,7 @@ pub(super) fn tunnel_view(state: &AppState, default: &Endpoint) -> TunnelView {
 }
 
 pub(super) async fn get_tunnel(State(state): State<Arc<AppState>>) -> ApiResult<Json<TunnelView>> {
-    let default = state.default_endpoint().await?;
+    let default = state.store.default_endpoint().await?;
     Ok(Json(tunnel_view(&state, &default)))
 }
 
@@ -60,7 +60,7 @@ pub(super) async fn put_tunnel(
 ) -> ApiResult<Json<TunnelView>> {
     let body: TunnelBody = json_body(&body)?;
     let choice: TunnelChoice = body.tunnel.parse().map_err(Error::Invalid)?;
-    state.choose_tunnel(choice, body.ngrok_authtoken).await?;
-    let default = state.default_endpoint().await?;
+    state.public.choose(choice, body.ngrok_authtoken).await?;
+    let default = state.store.default_endpoint().await?;
     Ok(Json(tunnel_view(&state, &default)))
 }

@@ -1,0 +1,85 @@
+//! The store as a running Hookscope uses it: reads on the pool, changes through the one
+//! writer, the ingest directory kept in step with endpoint changes, and the channel each
+//! indexed delivery is published on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::broadcast;
+
+use crate::error::{Error, Result};
+use crate::store::db::{self, ReadPool};
+use crate::store::deliveries;
+use crate::store::endpoints::{self, Directory, Endpoint};
+use crate::store::events::EventMeta;
+use crate::store::writer::Writer;
+
+pub struct Store {
+    /// The SQLite file, for exports written straight to disk.
+    pub database: PathBuf,
+    pub writer: Arc<Writer>,
+    pub reads: ReadPool,
+    /// Endpoints by token, for ingest (memory, no query).
+    pub directory: Arc<Directory>,
+    /// Each indexed delivery's summary: the live stream and the forward worker follow it.
+    pub published: broadcast::Sender<Arc<EventMeta>>,
+    /// The largest body accepted, which every decoding of a stored body keeps to.
+    pub max_body: usize,
+}
+
+impl Store {
+    /// Runs a read on a pooled read-only connection, off the async threads.
+    pub async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        db::read(&self.reads, work).await
+    }
+
+    /// Waits (up to `within`) until what was committed when called is indexed, so that a
+    /// read includes every delivery acknowledged before it. A large backlog (an upgrade,
+    /// a reindex) is not waited for: the status and the window say how far it has come.
+    pub async fn caught_up(&self, within: Duration) {
+        const WORTH_WAITING: i64 = 5_000;
+        // Also what another process stored (an import while Hookscope runs).
+        let stored = self.read(deliveries::last_seq).await.unwrap_or(0);
+        let target = stored.max(*self.writer.watch_committed().borrow());
+        let mut indexed = self.writer.watch_indexed();
+        if target - indexed.borrow().through > WORTH_WAITING {
+            return;
+        }
+        let _ = tokio::time::timeout(within, indexed.wait_for(|p| p.through >= target)).await;
+    }
+
+    /// Changes endpoints through the writer, then refreshes the ingest directory.
+    pub async fn change_endpoints<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let outcome = self
+            .writer
+            .run(move |conn| {
+                let value = work(conn);
+                // Even a change that failed halfway may have changed something.
+                Ok((value, endpoints::list(conn)?))
+            })
+            .await?;
+        let (value, list) = outcome;
+        self.directory.replace(list);
+        value
+    }
+
+    pub async fn default_endpoint(&self) -> Result<Endpoint> {
+        self.read(|conn| {
+            endpoints::list(conn)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::NotFound("no endpoint".into()))
+        })
+        .await
+    }
+}
