@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use crate::capture::RawDelivery;
 use crate::capture::body;
-use crate::capture::decode;
+use crate::capture::fields;
 
 /// Decoders applied to a text, one on another, at most this deep (`%2540` is `%40`
 /// encoded again, inside a JSON string).
@@ -33,7 +33,7 @@ pub fn any_view(
 ) -> bool {
     // Where `+` stands for a space: a query string and a form body (and there only before
     // anything is decoded: a `+` that was `%2B` is a plus).
-    let form_body = decode::header(&raw.headers, "content-type")
+    let form_body = fields::header(&raw.headers, "content-type")
         .is_some_and(|t| t.to_ascii_lowercase().contains("x-www-form-urlencoded"));
     let mut parts: Vec<(Cow<'_, [u8]>, bool)> = Vec::with_capacity(4 + raw.headers.len() * 2);
     parts.push((Cow::Borrowed(raw.path.as_bytes()), false));
@@ -45,7 +45,7 @@ pub fn any_view(
         parts.push((Cow::Borrowed(value.as_bytes()), false));
     }
     parts.push((Cow::Borrowed(&raw.body), form_body));
-    let encoding = decode::header(&raw.headers, "content-encoding");
+    let encoding = fields::header(&raw.headers, "content-encoding");
     if let Some(inflated) = body::content_decoded(encoding, &raw.body, inflate_limit) {
         parts.push((Cow::Owned(inflated), form_body));
     }

@@ -3,12 +3,9 @@
 //! `joann@x.com` nor in `ann@x.com.au`), in any case and Unicode form, and in every
 //! encoding [`crate::capture::contents`] undoes.
 
-use std::borrow::Cow;
-
-use icu_normalizer::ComposingNormalizer;
-
 use crate::capture::RawDelivery;
 use crate::capture::contents;
+use crate::capture::fields::fold;
 
 /// One whole email address, folded: trimmed, lower-cased and in Unicode NFC, so every
 /// form of it a sender writes compares equal.
@@ -105,19 +102,6 @@ impl std::fmt::Display for Address {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// Lower-cased and in Unicode NFC: `ZOE\u{301}@X.COM` and `zoé@x.com` fold alike.
-pub fn fold(text: &str) -> Cow<'_, str> {
-    if text.is_ascii() {
-        return if text.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(text.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(text)
-        };
-    }
-    let nfc = ComposingNormalizer::new_nfc();
-    Cow::Owned(nfc.normalize(&text.to_lowercase()).into_owned())
 }
 
 /// Whether `text[start..end]` is a whole address: what comes before cannot continue its

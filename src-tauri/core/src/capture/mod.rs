@@ -7,6 +7,7 @@ pub mod card;
 pub mod contents;
 pub mod decode;
 pub mod facts;
+pub mod fields;
 pub mod headers_file;
 pub mod mentions;
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::capture::decode::{at, text_at};
+use crate::capture::fields::{at, text_at};
 
 /// Larger amounts are no price (a hostile or broken payload): left out of totals.
 const MOST_CENTS: f64 = 1e13;

@@ -16,10 +16,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, Result};
 use crate::exchange::import::{SyncedLine, keep_api_token_out, synced_delivery};
 use crate::exchange::sync_protocol::{
-    self, HEAD, LIVE_PATH, MOST_LINE, PAGE_PATH, PAGE_ROWS, RELAY, SyncTiming,
+    self, HEAD, LIVE_PATH, Lines, MOST_LINE, PAGE_PATH, PAGE_ROWS, RELAY, SyncTiming,
 };
 use crate::store::db::{self, ReadPool};
 use crate::store::endpoints::Directory;
@@ -28,65 +27,10 @@ use crate::store::settings::{self, Setting};
 use crate::store::writer::{Arrival, ForwardOrder, Writer};
 use crate::timefmt;
 
+pub use crate::delivery::follow_target::FollowTarget;
+
 /// No line is longer than this, whatever a relay says (its `--max-body` would be 750 MiB).
 const LONGEST_LINE_EVER: usize = 1024 * 1024 * 1024;
-
-/// A relay to follow: its sync URL and token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FollowTarget {
-    pub url: String,
-    pub token: String,
-}
-
-impl FollowTarget {
-    /// Checks the URL: `https://`, or `http://` to this machine only (an SSH tunnel), so
-    /// the token never crosses a network in clear.
-    pub fn new(url: &str, token: &str) -> Result<FollowTarget> {
-        let url = url.trim().trim_end_matches('/');
-        let parsed = url::Url::parse(url)
-            .map_err(|e| Error::Invalid(format!("the relay URL {url:?} is not a URL: {e}")))?;
-        let loopback = match parsed.host() {
-            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        match parsed.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            "http" => {
-                return Err(Error::Invalid(format!(
-                    "the relay URL {url} is plain http:// to another machine: the sync token would cross the network in clear. Use https:// (your reverse proxy) or an SSH tunnel to 127.0.0.1"
-                )));
-            }
-            other => {
-                return Err(Error::Invalid(format!(
-                    "the relay URL must start with https:// (or http://127.0.0.1), not {other}://"
-                )));
-            }
-        }
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(Error::Invalid(
-                "the relay URL holds a user name or password: give the URL without them, and the relay's sync token as the token".into(),
-            ));
-        }
-        if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(Error::Invalid(format!(
-                "the relay URL {url} has a query or fragment: give the sync URL the relay printed"
-            )));
-        }
-        let token = token.trim();
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::Invalid(
-                "the sync token is empty or has spaces: copy the `Sync token:` line the relay printed".into(),
-            ));
-        }
-        Ok(FollowTarget {
-            url: url.to_string(),
-            token: token.to_string(),
-        })
-    }
-}
 
 /// Where following stands, for the header.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
@@ -561,60 +505,6 @@ fn longest_line(response: &reqwest::Response, max_body: usize) -> usize {
         .min(LONGEST_LINE_EVER)
 }
 
-/// Lines out of an answer's pieces, in linear time: each piece is searched once for line
-/// ends, and a line longer than the relay can send is refused before it is all held.
-struct Lines {
-    pending: Vec<u8>,
-    longest: usize,
-}
-
-impl Lines {
-    fn new(longest: usize) -> Lines {
-        Lines {
-            pending: Vec::new(),
-            longest,
-        }
-    }
-
-    /// Adds a piece; gives each line it completes (without its newline) to `each`.
-    fn push(
-        &mut self,
-        piece: &[u8],
-        mut each: impl FnMut(&[u8]),
-    ) -> std::result::Result<(), String> {
-        let mut rest = piece;
-        while let Some(end) = memchr::memchr(b'\n', rest) {
-            if self.pending.is_empty() {
-                if end > 0 {
-                    each(&rest[..end]);
-                }
-            } else {
-                self.pending.extend_from_slice(&rest[..end]);
-                each(&self.pending);
-                self.pending.clear();
-            }
-            rest = &rest[end + 1..];
-        }
-        self.pending.extend_from_slice(rest);
-        if self.pending.len() > self.longest {
-            return Err(format!(
-                "the relay sent a line longer than any delivery it can hold ({} bytes)",
-                self.longest
-            ));
-        }
-        Ok(())
-    }
-
-    /// The answer ended: a line left without its newline was cut off.
-    fn finish(&self) -> std::result::Result<(), String> {
-        if self.pending.is_empty() {
-            Ok(())
-        } else {
-            Err("the relay's answer ended in the middle of a line".into())
-        }
-    }
-}
-
 /// What went wrong at the bottom of a request's error ("Connection refused (os error
 /// 111)", "dns error: ..."): the layers above it only repeat the URL.
 fn error_chain(error: &reqwest::Error) -> String {
@@ -633,66 +523,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lines_come_whole_across_pieces_and_a_line_too_long_is_refused() {
-        let mut lines = Lines::new(16);
-        let mut got: Vec<String> = Vec::new();
-        for piece in [&b"{\"a\""[..], b":1}\n{\"b", b"\":2}\n\n", b"{}\n"] {
-            lines
-                .push(piece, |line| {
-                    got.push(String::from_utf8(line.to_vec()).unwrap())
-                })
-                .unwrap();
-        }
-        assert_eq!(got, [r#"{"a":1}"#, r#"{"b":2}"#, "{}"]);
-        assert!(lines.finish().is_ok());
-        lines.push(b"{\"cut", |_| {}).unwrap();
-        assert!(
-            lines.finish().is_err(),
-            "an answer ending mid-line is cut off"
-        );
-        let mut long = Lines::new(16);
-        assert!(
-            long.push(&[b'x'; 17], |_| {}).is_err(),
-            "past the longest line"
-        );
-    }
-
-    #[test]
-    fn credentials_in_the_url_are_refused() {
-        let refused = FollowTarget::new("https://me:secret@relay.example.com", "t").unwrap_err();
-        assert!(refused.to_string().contains("sync token"), "{refused}");
-        assert!(FollowTarget::new("https://me@relay.example.com", "t").is_err());
-    }
-
-    #[test]
     fn pauses_double_with_jitter_up_to_the_last() {
         let timing = SyncTiming::default();
         let first = pause(&timing, 0);
         assert!(first >= timing.retry_first / 2 && first <= timing.retry_first);
         let late = pause(&timing, 30);
         assert!(late >= timing.retry_last / 2 && late <= timing.retry_last);
-    }
-
-    #[test]
-    fn the_token_only_goes_over_https_or_to_this_machine() {
-        assert!(FollowTarget::new("https://relay.example.com/", "t").is_ok());
-        assert!(FollowTarget::new("http://127.0.0.1:4749", "t").is_ok());
-        assert!(FollowTarget::new("http://localhost:4749", "t").is_ok());
-        assert!(FollowTarget::new("http://[::1]:4749", "t").is_ok());
-        let refused = FollowTarget::new("http://relay.example.com", "t").unwrap_err();
-        assert!(
-            refused.to_string().contains("in clear"),
-            "plain http to another machine is refused with why: {refused}"
-        );
-        assert!(FollowTarget::new("http://10.0.0.5:4749", "t").is_err());
-        assert!(FollowTarget::new("ftp://relay", "t").is_err());
-        assert!(FollowTarget::new("https://relay", " ").is_err());
-        assert_eq!(
-            FollowTarget::new("https://relay.example.com/sync/", "t")
-                .unwrap()
-                .url,
-            "https://relay.example.com/sync",
-            "a trailing slash is dropped so routes join cleanly"
-        );
     }
 }

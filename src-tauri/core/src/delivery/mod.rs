@@ -2,6 +2,7 @@
 //! test events, and following a relay.
 
 pub mod follow;
+pub mod follow_target;
 pub mod forward;
 pub mod replay;
 pub mod synth;

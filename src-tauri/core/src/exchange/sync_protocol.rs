@@ -93,9 +93,89 @@ pub fn heartbeat_head(line: &[u8]) -> Option<i64> {
         .map(|h| h.head)
 }
 
+/// A follower's reading of pages and the live feed: lines out of an answer's pieces, in
+/// linear time: each piece is searched once for line
+/// ends, and a line longer than the relay can send is refused before it is all held.
+pub struct Lines {
+    pending: Vec<u8>,
+    longest: usize,
+}
+
+impl Lines {
+    pub fn new(longest: usize) -> Lines {
+        Lines {
+            pending: Vec::new(),
+            longest,
+        }
+    }
+
+    /// Adds a piece; gives each line it completes (without its newline) to `each`.
+    pub fn push(
+        &mut self,
+        piece: &[u8],
+        mut each: impl FnMut(&[u8]),
+    ) -> std::result::Result<(), String> {
+        let mut rest = piece;
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            if self.pending.is_empty() {
+                if end > 0 {
+                    each(&rest[..end]);
+                }
+            } else {
+                self.pending.extend_from_slice(&rest[..end]);
+                each(&self.pending);
+                self.pending.clear();
+            }
+            rest = &rest[end + 1..];
+        }
+        self.pending.extend_from_slice(rest);
+        if self.pending.len() > self.longest {
+            return Err(format!(
+                "the relay sent a line longer than any delivery it can hold ({} bytes)",
+                self.longest
+            ));
+        }
+        Ok(())
+    }
+
+    /// The answer ended: a line left without its newline was cut off.
+    pub fn finish(&self) -> std::result::Result<(), String> {
+        if self.pending.is_empty() {
+            Ok(())
+        } else {
+            Err("the relay's answer ended in the middle of a line".into())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_come_whole_across_pieces_and_a_line_too_long_is_refused() {
+        let mut lines = Lines::new(16);
+        let mut got: Vec<String> = Vec::new();
+        for piece in [&b"{\"a\""[..], b":1}\n{\"b", b"\":2}\n\n", b"{}\n"] {
+            lines
+                .push(piece, |line| {
+                    got.push(String::from_utf8(line.to_vec()).unwrap())
+                })
+                .unwrap();
+        }
+        assert_eq!(got, [r#"{"a":1}"#, r#"{"b":2}"#, "{}"]);
+        assert!(lines.finish().is_ok());
+        lines.push(b"{\"cut", |_| {}).unwrap();
+        assert!(
+            lines.finish().is_err(),
+            "an answer ending mid-line is cut off"
+        );
+        let mut long = Lines::new(16);
+        assert!(
+            long.push(&[b'x'; 17], |_| {}).is_err(),
+            "past the longest line"
+        );
+    }
 
     #[test]
     fn a_heartbeat_is_recognised_and_nothing_else_is() {

@@ -17,4 +17,5 @@ pub mod indexer;
 pub mod retention;
 pub mod settings;
 pub mod shapes;
+pub mod trouble;
 pub mod writer;

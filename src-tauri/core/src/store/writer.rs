@@ -10,7 +10,6 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use rusqlite::Connection;
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::capture::RawDelivery;
@@ -21,8 +20,10 @@ use crate::store::events::EventMeta;
 use crate::store::indexer::{self, IndexBatch, IndexProgress};
 use crate::store::settings::{self, Setting};
 use crate::store::shapes::ShapeLearner;
+use crate::store::trouble::{Faults, Health, refused, report_fault, stored_again};
 use crate::store::{deliveries, erasure, forwards};
-use crate::timefmt;
+
+pub use crate::store::trouble::StoreTrouble;
 
 /// Most deliveries in one transaction; bounds the latency a batch adds to its last member.
 const MAX_BATCH: usize = 512;
@@ -66,31 +67,6 @@ enum Job {
     Task(Task),
     Stop,
 }
-
-/// Deliveries the store could not take since the last one it could. Senders only see a
-/// 503, so the user is told: a full disk otherwise goes unnoticed until data is missing.
-#[derive(Clone, Debug, PartialEq, Serialize, ts_rs::TS)]
-pub struct StoreTrouble {
-    /// When the first of them was refused.
-    pub since: String,
-    pub refused: u64,
-    /// `disk_full` or `storage`: deliveries refused (what the user can do differs);
-    /// `fault`: a thread of the store failed and was started again; `stopped`: the
-    /// writer failed again and again and Hookscope stops (its supervisor restarts it).
-    #[ts(type = "'disk_full' | 'storage' | 'fault' | 'stopped'")]
-    pub code: &'static str,
-    /// The last error.
-    pub message: String,
-}
-
-/// `None` while deliveries are stored; set by a refused delivery (cleared by the next
-/// commit) or by a thread's failure (kept, for the user to see it happened).
-type Health = watch::Sender<Option<StoreTrouble>>;
-
-/// Failures of the writer within [`FAULT_WINDOW`] after which it is not started again:
-/// the same panic each time would otherwise refuse every delivery for ever.
-const MOST_FAULTS: usize = 3;
-const FAULT_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What the writer thread reports to the rest of the process.
 struct Signals {
@@ -368,8 +344,8 @@ impl Writing<'_> {
 
 /// The writer thread: serves jobs until stopped. When it panics, what it held is
 /// dropped (never acknowledged: its senders get an error and retry), the failure is
-/// reported, and it starts again on the same connection; after [`MOST_FAULTS`] failures
-/// within [`FAULT_WINDOW`] it stops for good and says so.
+/// reported, and it starts again on the same connection; after a few failures within a
+/// minute ([`Faults`]) it stops for good and says so.
 fn run(
     conn: Connection,
     mut queue: mpsc::Receiver<Job>,
@@ -383,7 +359,7 @@ fn run(
         synchronous,
         signals,
     };
-    let mut faults: Vec<Instant> = Vec::new();
+    let mut faults = Faults::default();
     loop {
         let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             serve(&mut writing, &mut queue)
@@ -394,20 +370,10 @@ fn run(
         let message = crate::faults::panic_message(panic.as_ref());
         roll_back_left_open(&writing.conn);
         writing.shapes.forget();
-        faults.retain(|at| at.elapsed() < FAULT_WINDOW);
-        faults.push(Instant::now());
-        if faults.len() >= MOST_FAULTS {
-            tracing::error!(%message, "the store's writer failed {MOST_FAULTS} times within {FAULT_WINDOW:?}: it stops, and Hookscope with it");
-            signals.health.send_replace(Some(StoreTrouble {
-                since: timefmt::format_micros(timefmt::now_micros()),
-                refused: 0,
-                code: "stopped",
-                message: format!("the store's writer failed {MOST_FAULTS} times in a minute ({message}); Hookscope stops"),
-            }));
+        if faults.writer_failed(&signals.health, &message) {
             signals.failed.send_replace(true);
             break;
         }
-        report_fault(&signals.health, "writer", &message);
     }
     // Whatever is still queued was never acknowledged: dropping it tells its senders.
     queue.close();
@@ -419,16 +385,6 @@ fn roll_back_left_open(conn: &Connection) {
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
-}
-
-fn report_fault(health: &Health, thread: &str, message: &str) {
-    tracing::error!(thread, %message, "a thread of the store failed; it was started again");
-    health.send_replace(Some(StoreTrouble {
-        since: timefmt::format_micros(timefmt::now_micros()),
-        refused: 0,
-        code: "fault",
-        message: format!("the store's {thread} failed ({message}) and was started again"),
-    }));
 }
 
 /// Serves jobs until stopped (or the queue closes).
@@ -571,16 +527,7 @@ fn store_one(tx: &rusqlite::Transaction, arrival: &Arrival) -> Result<Option<i64
 }
 
 fn acknowledged(signals: &Signals, last: Option<i64>) {
-    // A refusal ends with the next commit; a thread's failure stays to be seen.
-    signals.health.send_if_modified(|trouble| {
-        let refusal = trouble
-            .as_ref()
-            .is_some_and(|t| matches!(t.code, "disk_full" | "storage"));
-        if refusal {
-            *trouble = None;
-        }
-        refusal
-    });
+    stored_again(&signals.health);
     if let Some(last) = last {
         signals.committed.send_if_modified(|newest| {
             let newer = last > *newest;
@@ -641,29 +588,4 @@ fn notice_erasures(conn: &Connection, shapes: &mut ShapeLearner, signals: &Signa
         signals.erasures.send_replace(now);
     }
     Ok(())
-}
-
-/// Counts a delivery the store could not take.
-fn refused(health: &Health, error: &Error) {
-    health.send_modify(|trouble| {
-        if trouble.as_ref().is_some_and(|t| t.code == "stopped") {
-            return;
-        }
-        if trouble.as_ref().is_some_and(|t| t.code == "fault") {
-            *trouble = None;
-        }
-        let trouble = trouble.get_or_insert_with(|| StoreTrouble {
-            since: timefmt::format_micros(timefmt::now_micros()),
-            refused: 0,
-            code: "storage",
-            message: String::new(),
-        });
-        trouble.refused += 1;
-        trouble.code = if error.code() == "disk_full" {
-            "disk_full"
-        } else {
-            "storage"
-        };
-        trouble.message = error.to_string();
-    });
 }

@@ -112,17 +112,12 @@ impl Decoded {
 }
 
 /// The grouping key of an address: trimmed, lower-cased, Unicode NFC (see
-/// [`crate::capture::mentions::fold`]), so every way of writing it is one contact.
+/// [`crate::capture::fields::fold`]), so every way of writing it is one contact.
 pub fn normalise_email(email: &str) -> String {
-    crate::capture::mentions::fold(email.trim()).into_owned()
+    crate::capture::fields::fold(email.trim()).into_owned()
 }
 
-pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
+pub use crate::capture::fields::{at, header, scalar_at, text_at};
 
 pub fn decode(delivery: &Delivery) -> Decoded {
     if let Some(event) = header(delivery.headers, "x-webhook-event") {
@@ -175,28 +170,6 @@ pub(super) fn finish(
         contact_id,
         contact_name,
         occurred_at,
-    }
-}
-
-pub(crate) fn at<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
-    path.iter().fold(value, |v, key| &v[*key])
-}
-
-/// A non-empty string at `path`.
-pub(crate) fn text_at(value: &Value, path: &[&str]) -> Option<String> {
-    at(value, path)
-        .as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-/// A string or number at `path`, as text (ids come as either).
-pub(crate) fn scalar_at(value: &Value, path: &[&str]) -> Option<String> {
-    match at(value, path) {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
     }
 }
 
