@@ -50,6 +50,38 @@ fn serve_prints_both_urls_and_stops_cleanly_on_ctrl_c() {
     );
 }
 
+/// A variable set to blanks (an empty `HOOKSCOPE_PROXY=` left in a shell profile) counts
+/// as not set; a variable set to something wrong stops the start and says which.
+#[test]
+fn a_blank_variable_is_not_set_and_a_wrong_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start_with(
+        dir.path(),
+        &[
+            ("HOOKSCOPE_PROXY", Path::new(" ")),
+            ("HOOKSCOPE_SYNCHRONOUS", Path::new("")),
+            ("HOOKSCOPE_MAX_BODY", Path::new("  ")),
+        ],
+    );
+    assert!(
+        serve.lines.recv_timeout(Duration::from_secs(2)).is_err(),
+        "no proxy listener for a blank HOOKSCOPE_PROXY"
+    );
+    serve.signal("INT");
+    assert!(serve.wait(Duration::from_secs(15)).success());
+
+    let refused = support::serve_command(dir.path())
+        .env("HOOKSCOPE_MAX_BODY", "ten megabytes")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "a wrong value stops the start");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("max-body") && said.contains("ten megabytes"),
+        "{said}"
+    );
+}
+
 /// `--proxy`: a listener for your own tunnel or reverse proxy, printed, where the sender it
 /// reports is checked; never open to the network.
 #[tokio::test]

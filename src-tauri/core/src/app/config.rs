@@ -115,7 +115,32 @@ impl ServeConfig {
     /// Errors name the variable and say what is wrong with its value.
     pub fn from_env() -> Result<ServeConfig> {
         let command = blank_env_is_unset(FromEnvironment::command());
-        let invalid = |error: clap::Error| Error::Invalid(error.render().to_string());
+        // clap names the flag; a desktop user set a variable, so name that too.
+        let variables: Vec<(String, String)> = command
+            .get_arguments()
+            .filter_map(|arg| {
+                let variable = arg.get_env()?;
+                std::env::var_os(variable)?;
+                Some((
+                    format!("--{}", arg.get_long()?),
+                    variable.to_string_lossy().into_owned(),
+                ))
+            })
+            .collect();
+        let invalid = |error: clap::Error| {
+            let said = error.render().to_string();
+            let named: Vec<&str> = variables
+                .iter()
+                .filter(|(flag, _)| {
+                    said.contains(&format!("{flag} ")) || said.contains(&format!("{flag}'"))
+                })
+                .map(|(_, variable)| variable.as_str())
+                .collect();
+            Error::Invalid(match named.is_empty() {
+                true => said.trim_end().to_string(),
+                false => format!("{} (set by {})", said.trim_end(), named.join(", ")),
+            })
+        };
         let matches = command
             .try_get_matches_from(std::iter::empty::<String>())
             .map_err(invalid)?;
