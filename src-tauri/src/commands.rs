@@ -49,7 +49,7 @@ pub async fn save_export(
         .await;
     let database = shell.state.store.database.clone();
     // The limit this Hookscope runs with: bodies it accepted past the default are decoded.
-    let max_body = shell.state.store.max_body;
+    let max_body = shell.state.store.max_body.bytes();
     tauri::async_runtime::spawn_blocking(move || {
         let chosen = app
             .dialog()

@@ -42,9 +42,9 @@ pub fn forget(args: ForgetArgs) -> Result<()> {
     let mut conn = db::open_writer(&path, Synchronous::Full)?;
     if let Ok(_held) = hookscope_core::app::lock_data_dir(&data_dir) {
         // No Hookscope runs: what is not indexed yet is, so it is found by contact.
-        indexer::run_to_end(&mut conn, DEFAULT_MAX_BODY, |_, _| {})?;
+        indexer::run_to_end(&mut conn, DEFAULT_MAX_BODY.bytes(), |_, _| {})?;
     }
-    let found = erasure::find(&conn, &address, DEFAULT_MAX_BODY)?;
+    let found = erasure::find(&conn, &address, DEFAULT_MAX_BODY.bytes())?;
     if found.keyed.is_empty() && found.mentioning.is_empty() {
         bail!("nothing stored is about or mentions {}", found.email);
     }
@@ -54,7 +54,8 @@ pub fn forget(args: ForgetArgs) -> Result<()> {
             forget: Some(found.email.clone()),
             ..EventFilter::default()
         };
-        let count = export::export_to_file(&path, &filter, Format::Json, file, DEFAULT_MAX_BODY)?;
+        let count =
+            export::export_to_file(&path, &filter, Format::Json, file, DEFAULT_MAX_BODY.bytes())?;
         eprintln!(
             "Wrote the {count} deliveries about or mentioning {} to {}.",
             found.email,
@@ -80,7 +81,7 @@ pub fn forget(args: ForgetArgs) -> Result<()> {
         &mut conn,
         &mut ShapeLearner::default(),
         &found,
-        DEFAULT_MAX_BODY,
+        DEFAULT_MAX_BODY.bytes(),
     )?;
     erasure::scrub(&conn)?;
     println!(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hookscope_core::app::DEFAULT_MAX_BODY;
+use hookscope_core::app::{BodyLimit, DEFAULT_MAX_BODY};
 use hookscope_core::exchange::export::{self, Format};
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::events::query::EventFilter;
@@ -54,7 +54,7 @@ pub struct ImportArgs {
     pub data_dir: DataDirArg,
     /// Largest body an imported event may carry, in bytes (the store's delivery limit)
     #[arg(long, env = "HOOKSCOPE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY, value_name = "BYTES")]
-    pub max_body: usize,
+    pub max_body: BodyLimit,
     /// An export (JSON or NDJSON); - reads standard input
     pub file: PathBuf,
 }
@@ -67,7 +67,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let waiting = match hookscope_core::app::lock_data_dir(&data_dir) {
         Ok(_held) => {
             let mut conn = db::open_writer(&database, Synchronous::Full)?;
-            indexer::run_to_end(&mut conn, DEFAULT_MAX_BODY, |_, _| {})?;
+            indexer::run_to_end(&mut conn, DEFAULT_MAX_BODY.bytes(), |_, _| {})?;
             0
         }
         Err(hookscope_core::Error::AlreadyRunning { .. }) => {
@@ -92,13 +92,15 @@ pub fn export(args: ExportArgs) -> Result<()> {
         ..EventFilter::default()
     };
     let count = match &args.output {
-        Some(path) => export::export_to_file(&database, &filter, format, path, DEFAULT_MAX_BODY)?,
+        Some(path) => {
+            export::export_to_file(&database, &filter, format, path, DEFAULT_MAX_BODY.bytes())?
+        }
         None => export::export(
             &db::open_reader(&database)?,
             &filter,
             format,
             &mut BufWriter::new(std::io::stdout().lock()),
-            DEFAULT_MAX_BODY,
+            DEFAULT_MAX_BODY.bytes(),
         )?,
     };
     eprintln!("Exported {count} events.");
@@ -112,11 +114,15 @@ pub fn import(args: ImportArgs) -> Result<()> {
     }
     let mut conn = db::open_writer(&db::database_path(&data_dir), Synchronous::Full)?;
     let report = if args.file.as_os_str() == "-" {
-        hookscope_core::exchange::import::import(&mut conn, std::io::stdin().lock(), args.max_body)?
+        hookscope_core::exchange::import::import(
+            &mut conn,
+            std::io::stdin().lock(),
+            args.max_body.bytes(),
+        )?
     } else {
         let file = File::open(&args.file)
             .with_context(|| format!("cannot open {}", args.file.display()))?;
-        hookscope_core::exchange::import::import(&mut conn, file, args.max_body)?
+        hookscope_core::exchange::import::import(&mut conn, file, args.max_body.bytes())?
     };
     for refusal in &report.refusals {
         eprintln!("{refusal}");
@@ -129,7 +135,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
         "Imported {} events ({} already present).",
         report.imported, report.already_present
     );
-    index_unless_running(&data_dir, &mut conn, args.max_body)?;
+    index_unless_running(&data_dir, &mut conn, args.max_body.bytes())?;
     if report.refused > 0 {
         bail!("{} event(s) were not imported", report.refused);
     }
@@ -162,7 +168,7 @@ pub struct ReindexArgs {
     pub data_dir: DataDirArg,
     /// Largest body inflated while decoding, in bytes (the store's delivery limit)
     #[arg(long, env = "HOOKSCOPE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY, value_name = "BYTES")]
-    pub max_body: usize,
+    pub max_body: BodyLimit,
 }
 
 /// `hookscope reindex`: every derived table emptied and derived again from the stored
@@ -181,7 +187,7 @@ pub fn reindex(args: ReindexArgs) -> Result<()> {
     indexer::reset(&mut conn)?;
     let started = std::time::Instant::now();
     let mut last_said = std::time::Instant::now();
-    let done = indexer::run_to_end(&mut conn, args.max_body, |done, left| {
+    let done = indexer::run_to_end(&mut conn, args.max_body.bytes(), |done, left| {
         if last_said.elapsed() >= std::time::Duration::from_secs(1) {
             eprintln!("Indexed {done} deliveries, {left} to go.");
             last_said = std::time::Instant::now();

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
-use super::{DEFAULT_INGEST, DEFAULT_MAX_BODY, DEFAULT_UI, ServeOptions, default_data_dir};
+use super::{
+    BodyLimit, DEFAULT_INGEST, DEFAULT_MAX_BODY, DEFAULT_UI, ServeOptions, default_data_dir,
+};
 use crate::delivery::follow::FollowTarget;
 use crate::error::{Error, Result};
 use crate::store::db::Synchronous;
@@ -38,7 +40,7 @@ pub struct ServeConfig {
     pub ui: SocketAddr,
     /// Largest delivery body accepted, in bytes; larger ones get 413
     #[arg(long, env = "HOOKSCOPE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY, value_name = "BYTES")]
-    pub max_body: usize,
+    pub max_body: BodyLimit,
     /// SQLite durability: full (survives power loss) or normal (survives crashes)
     #[arg(
         long,

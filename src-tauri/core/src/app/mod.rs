@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::http::state::AppState;
 
+pub use crate::capture::body::BodyLimit;
 use crate::delivery::follow::FollowTarget;
 use crate::delivery::forward::ForwardPolicy;
 use crate::error::{Error, Result};
@@ -26,7 +27,7 @@ use crate::http::listener::ListenerLimits;
 use crate::store::db::Synchronous;
 use crate::tunnel::{TunnelChoice, TunnelOptions, TunnelState};
 
-pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+pub const DEFAULT_MAX_BODY: BodyLimit = BodyLimit::DEFAULT;
 /// Fixed defaults so the webhook URL pasted into systeme.io stays valid across restarts.
 pub const DEFAULT_INGEST: &str = "127.0.0.1:4747";
 pub const DEFAULT_UI: &str = "127.0.0.1:4748";
@@ -38,7 +39,7 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub ingest: SocketAddr,
     pub ui: SocketAddr,
-    pub max_body: usize,
+    pub max_body: BodyLimit,
     pub synchronous: Synchronous,
     /// The tunnel for this run, remembered for the next; `None` uses the remembered one
     /// (first run: cloudflared when it is installed, else none).

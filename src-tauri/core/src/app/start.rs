@@ -65,7 +65,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let indexer = index_worker::start(IndexerHandle {
         database: state.store.database.clone(),
         writer: state.store.writer.clone(),
-        inflate_limit: state.store.max_body,
+        inflate_limit: state.store.max_body.bytes(),
         shutdown: state.shutdown.clone(),
         runtime: tokio::runtime::Handle::current(),
     });

@@ -481,3 +481,44 @@ mod tests {
         assert!(text.contains("583"));
     }
 }
+
+/// The largest body Hookscope accepts, in bytes (`--max-body`); every stored body is
+/// decoded within it too. A type of its own so that a count of deliveries or a port
+/// cannot be passed where it is meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BodyLimit(usize);
+
+impl BodyLimit {
+    /// 10 MiB.
+    pub const DEFAULT: BodyLimit = BodyLimit(10 * 1024 * 1024);
+
+    pub const fn bytes(self) -> usize {
+        self.0
+    }
+
+    /// A limit of `bytes`; none at all (0) is refused.
+    pub fn new(bytes: usize) -> Result<BodyLimit, String> {
+        if bytes == 0 {
+            return Err("a body limit of 0 bytes would refuse every delivery".into());
+        }
+        Ok(BodyLimit(bytes))
+    }
+}
+
+impl std::str::FromStr for BodyLimit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<BodyLimit, String> {
+        let bytes: usize = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not a number of bytes"))?;
+        BodyLimit::new(bytes)
+    }
+}
+
+impl std::fmt::Display for BodyLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}

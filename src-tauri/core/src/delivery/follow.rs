@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::body::BodyLimit;
 use crate::exchange::import::{SyncedLine, keep_api_token_out, synced_delivery};
 use crate::exchange::sync_protocol::{
     self, HEAD, LIVE_PATH, Lines, MOST_LINE, PAGE_PATH, PAGE_ROWS, RELAY, SyncTiming,
@@ -114,7 +115,7 @@ pub struct FollowHandle {
     pub directory: Arc<Directory>,
     pub api_token: String,
     pub install_id: String,
-    pub max_body: usize,
+    pub max_body: BodyLimit,
     pub shutdown: CancellationToken,
 }
 
@@ -364,7 +365,7 @@ impl Session<'_> {
                 continue;
             }
             count += 1;
-            let (next, raw) = match synced_delivery(line, self.handle.max_body) {
+            let (next, raw) = match synced_delivery(line, self.handle.max_body.bytes()) {
                 Ok(SyncedLine::Delivery(next, raw)) => (next, Some(raw)),
                 // Stored on the relay but not storable here (a smaller --max-body): named,
                 // and passed over so the rest still comes.
@@ -389,7 +390,11 @@ impl Session<'_> {
                 ));
             }
             if let Some(mut raw) = raw.map(|raw| *raw) {
-                if keep_api_token_out(&mut raw, &self.handle.api_token, self.handle.max_body) {
+                if keep_api_token_out(
+                    &mut raw,
+                    &self.handle.api_token,
+                    self.handle.max_body.bytes(),
+                ) {
                     let forward = self.forward_for(&raw);
                     arrivals.push(Arrival { raw, forward });
                 } else {
@@ -495,7 +500,7 @@ fn number_header(response: &reqwest::Response, name: &str) -> std::result::Resul
 
 /// The longest line the relay says it can send (its body limit's), else this store's,
 /// and never past [`LONGEST_LINE_EVER`].
-fn longest_line(response: &reqwest::Response, max_body: usize) -> usize {
+fn longest_line(response: &reqwest::Response, max_body: BodyLimit) -> usize {
     response
         .headers()
         .get(MOST_LINE)

@@ -14,6 +14,8 @@
 
 use std::time::Duration;
 
+use crate::capture::body::BodyLimit;
+
 pub const PAGE_PATH: &str = "/sync/v1/deliveries";
 pub const LIVE_PATH: &str = "/sync/v1/live";
 
@@ -72,8 +74,8 @@ const LINE_OVERHEAD: usize = 1024 * 1024;
 
 /// The longest line a relay whose body limit is `max_body` can send: a body goes as
 /// base64 (4/3 of its size) whenever escaping it as text would cost more.
-pub fn most_line(max_body: usize) -> usize {
-    max_body.div_ceil(3) * 4 + LINE_OVERHEAD
+pub fn most_line(max_body: BodyLimit) -> usize {
+    max_body.bytes().div_ceil(3) * 4 + LINE_OVERHEAD
 }
 
 /// `{"head": N}`: the relay is there and has nothing new.
@@ -189,7 +191,7 @@ mod tests {
 
     #[test]
     fn the_longest_line_holds_a_body_as_base64() {
-        assert!(most_line(10 * 1024 * 1024) >= 10 * 1024 * 1024 * 4 / 3);
+        assert!(most_line(BodyLimit::DEFAULT) >= 10 * 1024 * 1024 * 4 / 3);
         let timing = SyncTiming::default();
         assert!(
             timing.silence > timing.heartbeat * 2,

@@ -83,8 +83,9 @@ async fn deliver(
         );
     };
     let declared = declared_length(&parts.headers);
-    if declared.is_some_and(|len| len > state.store.max_body as u64) {
-        return too_large(state.store.max_body);
+    let max_body = state.store.max_body.bytes();
+    if declared.is_some_and(|len| len > max_body as u64) {
+        return too_large(max_body);
     }
     // Held until the delivery is answered: its bytes stay in memory until the commit.
     let mut share = BodyShare::default();
@@ -93,13 +94,13 @@ async fn deliver(
     {
         return over_budget();
     }
-    let reading = read_body(body, declared, state.store.max_body, &state, &mut share);
+    let reading = read_body(body, declared, max_body, &state, &mut share);
     let body = match tokio::select! {
         read = reading => read,
         _ = state.shutdown.cancelled() => return unavailable("the server is stopping"),
     } {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return too_large(state.store.max_body),
+        Err(BodyError::TooLarge) => return too_large(max_body),
         Err(BodyError::TooSlow) => return too_slow(),
         Err(BodyError::OverBudget) => return over_budget(),
         Err(BodyError::Broken(error)) => {
@@ -183,7 +184,7 @@ const LOOKED_THROUGH_INLINE: usize = 64 * 1024;
 async fn keep_api_token_out(mut raw: RawDelivery, state: &AppState) -> Option<RawDelivery> {
     let token = state.access.api_token.clone();
     token_guard::strip_from_headers(&mut raw.headers, &token);
-    let limit = state.store.max_body;
+    let limit = state.store.max_body.bytes();
     let encoded = crate::capture::decode::header(&raw.headers, "content-encoding").is_some();
     if !encoded && raw.body.len() <= LOOKED_THROUGH_INLINE {
         return (!token_guard::found_in(&raw, &token, limit)).then_some(raw);

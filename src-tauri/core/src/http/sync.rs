@@ -24,6 +24,7 @@ use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::body::BodyLimit;
 use crate::error::Result;
 use crate::exchange::delivery_json::{STREAMED_END, write_delivery, write_streamed_start};
 use crate::exchange::sync_protocol::{
@@ -54,7 +55,7 @@ pub struct SyncState {
     /// This relay's id (the install id: not a secret).
     pub relay_id: String,
     /// The relay's body limit: how long a line can be.
-    pub max_body: usize,
+    pub max_body: BodyLimit,
     pub shutdown: CancellationToken,
     /// Places for authenticated followers.
     pub followers: Arc<Semaphore>,
@@ -66,7 +67,7 @@ pub struct SyncState {
 
 /// The budget for what readers hold, in KiB: room for two of the longest lines, at least
 /// 64 MiB.
-pub fn budget_units(max_body: usize) -> usize {
+pub fn budget_units(max_body: BodyLimit) -> usize {
     (2 * protocol::most_line(max_body)).max(64 * 1024 * 1024) / UNIT
 }
 

@@ -29,7 +29,7 @@ impl Erasure {
         let address = Address::parse(&email).map_err(Error::Invalid)?;
         // Indexed first, so deliveries are found by their contact.
         self.store.caught_up(Duration::from_secs(10)).await;
-        let limit = self.store.max_body;
+        let limit = self.store.max_body.bytes();
         let found = self
             .store
             .read(move |conn| erasure::find(conn, &address, limit))
@@ -47,7 +47,7 @@ impl Erasure {
     /// that was derived from those, then the file scrubbed.
     pub async fn forget(&self, email: String) -> Result<ErasureReport> {
         let found = self.erasure_of(email).await?;
-        let limit = self.store.max_body;
+        let limit = self.store.max_body.bytes();
         let writer = &self.store.writer;
         let report = writer
             .run_learning(move |conn, shapes| erasure::forget(conn, shapes, &found, limit))
@@ -121,7 +121,7 @@ impl Retention {
             return Ok(());
         }
         let now = now_micros();
-        let limit = store.max_body;
+        let limit = store.max_body.bytes();
         let mut pruned = 0;
         loop {
             let batch = store

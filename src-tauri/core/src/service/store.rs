@@ -9,6 +9,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::broadcast;
 
+use crate::capture::body::BodyLimit;
 use crate::error::{Error, Result};
 use crate::store::db::{self, ReadPool};
 use crate::store::deliveries;
@@ -26,7 +27,7 @@ pub struct Store {
     /// Each indexed delivery's summary: the live stream and the forward worker follow it.
     pub published: broadcast::Sender<Arc<EventMeta>>,
     /// The largest body accepted, which every decoding of a stored body keeps to.
-    pub max_body: usize,
+    pub max_body: BodyLimit,
 }
 
 impl Store {

@@ -56,10 +56,11 @@ pub fn all_fixtures() -> Vec<Fixture> {
 }
 
 pub async fn start_server(data_dir: &Path) -> Running {
-    start_with_limit(data_dir, DEFAULT_MAX_BODY).await
+    start_with_limit(data_dir, DEFAULT_MAX_BODY.bytes()).await
 }
 
 pub async fn start_with_limit(data_dir: &Path, max_body: usize) -> Running {
+    let max_body = hookscope_core::app::BodyLimit::new(max_body).unwrap();
     let options = ServeOptions {
         max_body,
         ..test_options(data_dir)

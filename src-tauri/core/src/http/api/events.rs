@@ -32,7 +32,7 @@ pub(super) async fn get_event(
     State(store): State<Arc<Store>>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let inflate_limit = store.max_body;
+    let inflate_limit = store.max_body.bytes();
     let event = store.read(move |conn| events::get_event(conn, &id)).await?;
     let mut out = Vec::with_capacity(event.body.len() + 1024);
     write_event(

@@ -52,7 +52,7 @@ pub(super) async fn export_events(
 
     let (chunks, body) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let pool = state.store.reads.clone();
-    let inflate_limit = state.store.max_body;
+    let inflate_limit = state.store.max_body.bytes();
     tokio::task::spawn_blocking(move || {
         let result = pool.get().map_err(Error::from).and_then(|conn| {
             let mut out =

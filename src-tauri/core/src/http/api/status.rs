@@ -31,7 +31,7 @@ pub(super) async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json
         indexing,
         ingest: state.public.ingest_base.clone(),
         listening: true,
-        max_body: state.store.max_body,
+        max_body: state.store.max_body.bytes(),
         notices: state.notices.clone(),
         sqlite_memory_bytes: sqlite_memory_used(),
         store: state.store.writer.trouble(),
