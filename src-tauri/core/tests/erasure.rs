@@ -443,33 +443,36 @@ async fn wait_for_events(api: &Api, n: u64, why: &str) {
     }
 }
 
+/// An API request with the token, and a JSON body when given.
+async fn send(
+    api: &Api,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let request = api
+        .http
+        .request(method, format!("{}{path}", api.base))
+        .bearer_auth(&api.token);
+    match body {
+        Some(body) => request.json(&body),
+        None => request,
+    }
+    .send()
+    .await
+    .unwrap()
+}
+
 async fn delete(api: &Api, path: &str) -> reqwest::Response {
-    api.http
-        .delete(format!("{}{path}", api.base))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .unwrap()
+    send(api, reqwest::Method::DELETE, path, None).await
 }
 
 async fn put_json(api: &Api, path: &str, body: Value) -> reqwest::Response {
-    api.http
-        .put(format!("{}{path}", api.base))
-        .bearer_auth(&api.token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    send(api, reqwest::Method::PUT, path, Some(body)).await
 }
 
 async fn post_json(api: &Api, path: &str, body: Value) -> reqwest::Response {
-    api.http
-        .post(format!("{}{path}", api.base))
-        .bearer_auth(&api.token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    send(api, reqwest::Method::POST, path, Some(body)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
