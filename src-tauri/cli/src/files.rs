@@ -13,7 +13,7 @@ use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::events::query::EventFilter;
 use hookscope_core::store::indexer;
 
-use crate::{DataDirArg, existing_database};
+use crate::{DataDirArg, existing_database, indexed_so_far};
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -63,24 +63,12 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let format: Format = args.format.parse()?;
     let data_dir = args.data_dir.resolve()?;
     let database = existing_database(&data_dir)?;
-    // Everything stored is derived first, unless a running Hookscope is doing it.
-    let waiting = match hookscope_core::app::lock_data_dir(&data_dir) {
-        Ok(_held) => {
-            let mut conn = db::open_writer(&database, Synchronous::Full)?;
-            indexer::run_to_end(&mut conn, DEFAULT_MAX_BODY.bytes(), |_, _| {})?;
-            0
-        }
-        Err(hookscope_core::Error::AlreadyRunning { .. }) => {
-            let conn = db::open_reader(&database)?;
-            hookscope_core::store::deliveries::count_after(&conn, indexer::position(&conn)?)?
-        }
-        Err(error) => return Err(error.into()),
-    };
-    if waiting > 0 {
-        eprintln!(
-            "{waiting} deliveries received in the last moments are still being indexed by the running Hookscope: this export may not hold them yet."
-        );
-    }
+    // Everything stored so far is in the export: derived here, or by the running
+    // Hookscope (waited for).
+    indexed_so_far(
+        &data_dir,
+        &mut db::open_writer(&database, Synchronous::Full)?,
+    )?;
     let filter = EventFilter {
         email: args.email,
         event_type: args.event_type,

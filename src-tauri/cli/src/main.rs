@@ -129,6 +129,33 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Before a command reads by contact: every delivery stored so far is indexed. With no
+/// Hookscope on the folder this command indexes them; else it waits (ten seconds at most)
+/// for the running one's indexer, which takes each delivery within moments.
+pub fn indexed_so_far(data_dir: &Path, conn: &mut db::Connection) -> Result<()> {
+    use hookscope_core::store::{deliveries, indexer};
+    match app::lock_data_dir(data_dir) {
+        Ok(_held) => {
+            indexer::run_to_end(conn, app::DEFAULT_MAX_BODY.bytes(), |_, _| {})?;
+        }
+        Err(hookscope_core::Error::AlreadyRunning { .. }) => {
+            let stored = deliveries::last_seq(conn)?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while indexer::position(conn)? < stored {
+                if std::time::Instant::now() >= deadline {
+                    eprintln!(
+                        "Hookscope is still indexing deliveries: the newest may be missing here."
+                    );
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        Err(error) => return Err(error.into()),
+    }
+    Ok(())
+}
+
 pub fn existing_database(data_dir: &Path) -> Result<PathBuf> {
     let path = db::database_path(data_dir);
     if !path.exists() {

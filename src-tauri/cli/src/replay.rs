@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hookscope_core::store::db::{self, Synchronous};
 
-use crate::{DataDirArg, existing_database, runtime};
+use crate::{DataDirArg, existing_database, indexed_so_far, runtime};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -34,9 +34,13 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     use hookscope_core::delivery::replay::{self, ReplayRequest};
     let data_dir = args.data_dir.resolve()?;
     let path = existing_database(&data_dir)?;
-    let conn = db::open_writer(&path, Synchronous::Full)?;
+    let mut conn = db::open_writer(&path, Synchronous::Full)?;
     let ids = match &args.email {
-        Some(email) => replay::contact_timeline(&conn, email)?,
+        Some(email) => {
+            // Found by contact: what was stored a moment ago counts too.
+            indexed_so_far(&data_dir, &mut conn)?;
+            replay::contact_timeline(&conn, email)?
+        }
         None => args.ids.clone(),
     };
     let body = match &args.body {
