@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Running, ServeOptions, tasks};
+use crate::capture::token_guard::TokenGuard;
 use crate::delivery::follow::{self, FollowControl, FollowTarget};
 use crate::delivery::forward;
 use crate::error::{Error, Result};
@@ -296,6 +297,7 @@ fn services(options: &ServeOptions, install: Install, bound: &Bound) -> Result<A
         access: Access {
             cookie_name: format!("hookscope_token_{}", bound.ui_addr.port()),
             ui_hosts: ui_hosts(bound.ui_addr),
+            token_guard: Arc::new(TokenGuard::new(&install.api_token)),
             api_token: install.api_token,
         },
         ingest_limits: options.ingest_limits.clone(),

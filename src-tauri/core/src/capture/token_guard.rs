@@ -42,18 +42,45 @@ pub fn strip_from_headers(headers: &mut Vec<(String, String)>, token: &str) {
     });
 }
 
-/// Whether the token is anywhere in the delivery (the headers once stripped, the path,
-/// the query, the body and its content-decoded form up to `inflate_limit` bytes), in any
-/// encoding [`contents`] undoes and in any case, or base64-encoded.
+/// Whether the token is anywhere in the delivery (see [`TokenGuard::found_in`]).
 pub fn found_in(raw: &RawDelivery, token: &str, inflate_limit: usize) -> bool {
-    let lower = token.to_ascii_lowercase();
-    let wrapped = base64_forms(token);
-    contents::any_view(raw, inflate_limit, |view| {
-        ascii_case_insensitive_find(view.as_bytes(), lower.as_bytes())
-            || wrapped
-                .iter()
-                .any(|form| memchr::memmem::find(view.as_bytes(), form.as_bytes()).is_some())
-    })
+    TokenGuard::new(token).found_in(raw, inflate_limit)
+}
+
+/// The forms of one token a delivery is searched for, made once (ingest searches every
+/// delivery for the same token).
+#[derive(Debug, Clone)]
+pub struct TokenGuard {
+    token: String,
+    lower: String,
+    wrapped: Vec<String>,
+}
+
+impl TokenGuard {
+    pub fn new(token: &str) -> TokenGuard {
+        TokenGuard {
+            token: token.to_string(),
+            lower: token.to_ascii_lowercase(),
+            wrapped: base64_forms(token),
+        }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Whether the token is anywhere in the delivery (the headers once stripped, the
+    /// path, the query, the body and its content-decoded form up to `inflate_limit`
+    /// bytes), in any encoding [`contents`] undoes and in any case, or base64-encoded.
+    pub fn found_in(&self, raw: &RawDelivery, inflate_limit: usize) -> bool {
+        contents::any_view(raw, inflate_limit, |view| {
+            ascii_case_insensitive_find(view.as_bytes(), self.lower.as_bytes())
+                || self
+                    .wrapped
+                    .iter()
+                    .any(|form| memchr::memmem::find(view.as_bytes(), form.as_bytes()).is_some())
+        })
+    }
 }
 
 fn ascii_case_insensitive_find(haystack: &[u8], lower_needle: &[u8]) -> bool {

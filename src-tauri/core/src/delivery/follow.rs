@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::capture::body::BodyLimit;
+use crate::capture::token_guard::TokenGuard;
 use crate::exchange::import::{SyncedLine, keep_api_token_out, synced_delivery};
 use crate::exchange::sync_protocol::{
     self, HEAD, LIVE_PATH, Lines, MOST_LINE, PAGE_PATH, PAGE_ROWS, RELAY, SyncTiming,
@@ -113,7 +114,7 @@ pub struct FollowHandle {
     pub writer: Arc<Writer>,
     pub reads: ReadPool,
     pub directory: Arc<Directory>,
-    pub api_token: String,
+    pub api_token: std::sync::Arc<TokenGuard>,
     pub install_id: String,
     pub max_body: BodyLimit,
     pub shutdown: CancellationToken,

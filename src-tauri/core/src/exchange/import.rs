@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::capture::{RawDelivery, token_guard};
+use crate::capture::RawDelivery;
+use crate::capture::token_guard::{self, TokenGuard};
 use crate::error::{Error, Result};
 use crate::store::deliveries;
 use crate::store::settings;
@@ -156,12 +157,13 @@ pub fn synced_delivery(line: &[u8], max_body: usize) -> std::result::Result<Sync
 /// Whether a delivery from elsewhere (an import, a relay) may be stored: never with this
 /// install's API token in it. Takes it out of the headers (a proxy's `Authorization`),
 /// and says no when it is in the URL or the body.
-pub fn keep_api_token_out(delivery: &mut RawDelivery, api_token: &str, max_body: usize) -> bool {
+pub fn keep_api_token_out(delivery: &mut RawDelivery, guard: &TokenGuard, max_body: usize) -> bool {
+    let api_token = guard.token();
     if api_token.is_empty() {
         return true;
     }
     token_guard::strip_from_headers(&mut delivery.headers, api_token);
-    !token_guard::found_in(delivery, api_token, max_body)
+    !guard.found_in(delivery, max_body)
 }
 
 /// A character of an HTTP token (RFC 9110 §5.6.2), what a method is made of.
@@ -182,7 +184,7 @@ pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Resul
         pending: Vec::with_capacity(IMPORT_BATCH),
         report: ImportReport::default(),
         seen: 0,
-        api_token,
+        api_token: TokenGuard::new(&api_token),
         max_body,
     };
     let starts_with_array = loop {
@@ -229,7 +231,7 @@ struct Sink<'c> {
     pending: Vec<RawDelivery>,
     report: ImportReport,
     seen: u64,
-    api_token: String,
+    api_token: TokenGuard,
     max_body: usize,
 }
 

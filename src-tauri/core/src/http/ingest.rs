@@ -182,12 +182,12 @@ const LOOKED_THROUGH_INLINE: usize = 64 * 1024;
 /// The delivery without the install's API token in its headers, or `None` when it
 /// carries the token where it cannot be cut out (its URL or body, in any encoding).
 async fn keep_api_token_out(mut raw: RawDelivery, state: &AppState) -> Option<RawDelivery> {
-    let token = state.access.api_token.clone();
-    token_guard::strip_from_headers(&mut raw.headers, &token);
+    let guard = state.access.token_guard.clone();
+    token_guard::strip_from_headers(&mut raw.headers, guard.token());
     let limit = state.store.max_body.bytes();
     let encoded = crate::capture::decode::header(&raw.headers, "content-encoding").is_some();
     if !encoded && raw.body.len() <= LOOKED_THROUGH_INLINE {
-        return (!token_guard::found_in(&raw, &token, limit)).then_some(raw);
+        return (!guard.found_in(&raw, limit)).then_some(raw);
     }
     // A compressed body can inflate a thousandfold, a large one decode into several
     // copies: looked into on the blocking pool, a few at a time (the memory budget's
@@ -197,7 +197,7 @@ async fn keep_api_token_out(mut raw: RawDelivery, state: &AppState) -> Option<Ra
     let turn = state.memory.decode_turn().await;
     tokio::task::spawn_blocking(move || {
         let _turn = turn;
-        (!token_guard::found_in(&raw, &token, limit)).then_some(raw)
+        (!guard.found_in(&raw, limit)).then_some(raw)
     })
     .await
     .ok()

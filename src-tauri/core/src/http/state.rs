@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::token_guard::TokenGuard;
 use crate::http::listener::ListenerLimits;
 use crate::http::memory_budget::MemoryBudget;
 use crate::service::erasure::{Erasure, Retention};
@@ -43,6 +44,8 @@ pub struct Access {
     /// The install's API token (bearer header or cookie); ingest keeps it out of
     /// deliveries.
     pub api_token: String,
+    /// The token's forms that deliveries are searched for, made once.
+    pub token_guard: Arc<TokenGuard>,
     /// Per port, so two installs on one machine don't overwrite each other's cookie.
     pub cookie_name: String,
     /// `Host` values the UI/API answers to.

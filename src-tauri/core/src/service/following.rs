@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::token_guard::TokenGuard;
 use crate::delivery::follow::{FollowControl, FollowHandle, FollowTarget, FollowView};
 use crate::error::Result;
 use crate::store::settings::{self, Setting};
@@ -15,7 +16,7 @@ pub struct Following {
     store: Arc<Store>,
     control: Arc<FollowControl>,
     /// What a pulled delivery must not hold (the install's API token).
-    api_token: String,
+    api_token: Arc<TokenGuard>,
     install_id: String,
     shutdown: CancellationToken,
 }
@@ -31,7 +32,7 @@ impl Following {
         Following {
             store,
             control,
-            api_token,
+            api_token: Arc::new(TokenGuard::new(&api_token)),
             install_id,
             shutdown,
         }
