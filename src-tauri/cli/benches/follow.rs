@@ -63,6 +63,13 @@ async fn post(client: &reqwest::Client, url: &str) -> (String, Instant) {
     (id, acked)
 }
 
+/// `wait`, or a panic saying what did not happen within `deadline`: a bench never hangs.
+async fn within<T>(deadline: Duration, wait: impl Future<Output = T>, what: &str) -> T {
+    tokio::time::timeout(deadline, wait)
+        .await
+        .unwrap_or_else(|_| panic!("{what} within {deadline:?}"))
+}
+
 /// Waits until every id is seen; returns the delays from acknowledgement.
 async fn delays(seen: &Seen, acks: &[(String, Instant)]) -> Vec<Duration> {
     let started = Instant::now();
@@ -92,7 +99,13 @@ async fn follow() {
     .unwrap();
     let follower = start(follower_dir.path(), false, Some(target.clone())).await;
     let mut view = follower.state.follow.watch_view();
-    view.wait_for(|v| v.state == "following").await.unwrap();
+    within(
+        Duration::from_secs(30),
+        view.wait_for(|v| v.state == "following"),
+        "the follower follows",
+    )
+    .await
+    .unwrap();
     let seen = watch_stream(&follower);
     let client = reqwest::Client::new();
     let url = relay.webhook_url.clone();
@@ -146,6 +159,10 @@ async fn follow() {
             if seen.lock().unwrap().contains_key(&id) {
                 break;
             }
+            assert!(
+                acked.elapsed() < Duration::from_secs(60),
+                "the {label} delivery arrives"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         println!(
@@ -175,15 +192,21 @@ async fn follow() {
     let follower = start(follower_dir.path(), false, None).await;
     let mut indexed = follower.state.store.writer.watch_indexed();
     let mut committed = follower.state.store.writer.watch_committed();
-    committed
-        .wait_for(|&seq| seq >= total as i64)
-        .await
-        .unwrap();
+    within(
+        Duration::from_secs(120),
+        committed.wait_for(|&seq| seq >= total as i64),
+        "the follower stores what it missed",
+    )
+    .await
+    .unwrap();
     let stored = started.elapsed();
-    indexed
-        .wait_for(|p| p.through >= total as i64)
-        .await
-        .unwrap();
+    within(
+        Duration::from_secs(120),
+        indexed.wait_for(|p| p.through >= total as i64),
+        "the follower indexes what it missed",
+    )
+    .await
+    .unwrap();
     let done = started.elapsed();
     println!(
         "\nCatching up {} deliveries received while the follower was off: stored in {:.1} s ({:.0}/s), indexed in {:.1} s ({:.0}/s).\n",
