@@ -1,5 +1,6 @@
 //! `hookscope endpoints`: list endpoints; set an endpoint's secret, forward target or
-//! chosen answer. A running Hookscope takes changes up within a quarter of a second.
+//! chosen answer (through the running Hookscope when there is one: it takes the change up
+//! at once).
 
 use std::io::Write;
 
@@ -8,6 +9,9 @@ use clap::{Args, Subcommand};
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::endpoints;
 
+use reqwest::Method;
+
+use crate::changes::{Changer, changer};
 use crate::endpoint::{read_secret, resolve_endpoint};
 use crate::{DataDirArg, existing_database};
 
@@ -63,8 +67,7 @@ pub enum EndpointAction {
 pub fn run(args: EndpointsArgs) -> Result<()> {
     let data_dir = args.data_dir.resolve()?;
     let path = existing_database(&data_dir)?;
-    let mut conn = db::open_writer(&path, Synchronous::Full)?;
-    let list = endpoints::list(&conn)?;
+    let list = endpoints::list(&db::open_reader(&path)?)?;
     let Some(action) = args.action else {
         let mut out = std::io::stdout().lock();
         for e in &list {
@@ -93,42 +96,50 @@ pub fn run(args: EndpointsArgs) -> Result<()> {
         | EndpointAction::Respond { endpoint, .. } => endpoint.clone(),
     };
     let target = resolve_endpoint(&list, Some(&named))?.id;
-    // A running Hookscope takes these up within a quarter of a second.
-    match action {
-        EndpointAction::Secret { secret, clear, .. } => {
-            let secret = match (clear, secret) {
-                (true, _) => None,
-                (false, Some(secret)) => Some(secret),
-                (false, None) => Some(read_secret("the secret")?),
-            };
-            let changed = endpoints::set_secret(&mut conn, &target, secret.as_deref())?;
-            eprintln!(
-                "{}: {}. Past deliveries were re-checked.",
-                changed.name,
-                if changed.has_secret {
-                    "secret set"
-                } else {
-                    "secret cleared"
-                }
-            );
+    let change = EndpointChange::from_action(action)?;
+    let changed = match changer(&data_dir)? {
+        Changer::Here(_lock) => {
+            change.apply(&mut db::open_writer(&path, Synchronous::Full)?, &target)?
         }
-        EndpointAction::Forward { url, clear, .. } => {
-            let url = if clear { None } else { url };
-            let changed = endpoints::set_forward_to(&conn, &target, url.as_deref())?;
-            match &changed.forward_to {
-                Some(to) => eprintln!("{}: every delivery is forwarded to {to}.", changed.name),
-                None => eprintln!("{}: not forwarded any more.", changed.name),
+        // The running Hookscope takes it up at once (its ingest, the window).
+        Changer::Running(hookscope) => hookscope.send(
+            Method::PATCH,
+            &["api", "endpoints", &target],
+            &change.patch(),
+        )?,
+    };
+    change.report(&changed);
+    Ok(())
+}
+
+/// One change to an endpoint, made here or by the running Hookscope.
+enum EndpointChange {
+    Secret(Option<String>),
+    Forward(Option<String>),
+    Respond(Option<endpoints::CannedResponse>),
+}
+
+impl EndpointChange {
+    fn from_action(action: EndpointAction) -> Result<EndpointChange> {
+        Ok(match action {
+            EndpointAction::Secret { secret, clear, .. } => {
+                EndpointChange::Secret(match (clear, secret) {
+                    (true, _) => None,
+                    (false, Some(secret)) => Some(secret),
+                    (false, None) => Some(read_secret("the secret")?),
+                })
             }
-        }
-        EndpointAction::Respond {
-            status,
-            body,
-            delay_ms,
-            headers,
-            clear,
-            ..
-        } => {
-            let response = match (clear, status) {
+            EndpointAction::Forward { url, clear, .. } => {
+                EndpointChange::Forward(if clear { None } else { url })
+            }
+            EndpointAction::Respond {
+                status,
+                body,
+                delay_ms,
+                headers,
+                clear,
+                ..
+            } => EndpointChange::Respond(match (clear, status) {
                 (false, Some(status)) => Some(endpoints::CannedResponse {
                     status,
                     headers: headers
@@ -142,16 +153,55 @@ pub fn run(args: EndpointsArgs) -> Result<()> {
                     delay_ms,
                 }),
                 _ => None,
-            };
-            let changed = endpoints::set_response(&conn, &target, response.as_ref())?;
-            match &changed.response {
+            }),
+        })
+    }
+
+    fn apply(&self, conn: &mut db::Connection, target: &str) -> Result<endpoints::Endpoint> {
+        Ok(match self {
+            EndpointChange::Secret(secret) => {
+                endpoints::set_secret(conn, target, secret.as_deref())?
+            }
+            EndpointChange::Forward(url) => {
+                endpoints::set_forward_to(conn, target, url.as_deref())?
+            }
+            EndpointChange::Respond(response) => {
+                endpoints::set_response(conn, target, response.as_ref())?
+            }
+        })
+    }
+
+    /// `PATCH /api/endpoints/{id}`'s body.
+    fn patch(&self) -> serde_json::Value {
+        match self {
+            EndpointChange::Secret(secret) => serde_json::json!({ "secret": secret }),
+            EndpointChange::Forward(url) => serde_json::json!({ "forward_to": url }),
+            EndpointChange::Respond(response) => serde_json::json!({ "response": response }),
+        }
+    }
+
+    fn report(&self, changed: &endpoints::Endpoint) {
+        match self {
+            EndpointChange::Secret(_) => eprintln!(
+                "{}: {}. Past deliveries were re-checked.",
+                changed.name,
+                if changed.has_secret {
+                    "secret set"
+                } else {
+                    "secret cleared"
+                }
+            ),
+            EndpointChange::Forward(_) => match &changed.forward_to {
+                Some(to) => eprintln!("{}: every delivery is forwarded to {to}.", changed.name),
+                None => eprintln!("{}: not forwarded any more.", changed.name),
+            },
+            EndpointChange::Respond(_) => match &changed.response {
                 Some(r) => eprintln!(
                     "{}: deliveries are answered {} after {} ms (and stored all the same).",
                     changed.name, r.status, r.delay_ms
                 ),
                 None => eprintln!("{}: deliveries get a fast 200 again.", changed.name),
-            }
+            },
         }
     }
-    Ok(())
 }

@@ -2,7 +2,7 @@
 //! how long deliveries are kept.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
@@ -10,11 +10,14 @@ use hookscope_core::app::DEFAULT_MAX_BODY;
 use hookscope_core::capture::mentions::Address;
 use hookscope_core::exchange::export::{self, Format};
 use hookscope_core::store::db::{self, Synchronous};
+use hookscope_core::store::erasure::ErasureReport;
 use hookscope_core::store::events::query::EventFilter;
 use hookscope_core::store::shapes::ShapeLearner;
 use hookscope_core::store::{erasure, indexer, retention};
 use hookscope_core::timefmt::now_micros;
+use reqwest::Method;
 
+use crate::changes::{Changer, RunningHookscope, changer};
 use crate::{DataDirArg, existing_database};
 
 #[derive(Args)]
@@ -33,18 +36,23 @@ pub struct ForgetArgs {
 }
 
 /// Every delivery about the person or mentioning their email goes, with all that was
-/// derived from it, and the file is scrubbed. Works while Hookscope runs.
+/// derived from it, and the file is scrubbed. Beside a running Hookscope, it does it.
 pub fn forget(args: ForgetArgs) -> Result<()> {
     // One whole address or nothing: a blank or a fragment would match everything.
     let address = Address::parse(&args.email).map_err(anyhow::Error::msg)?;
     let data_dir = args.data_dir.resolve()?;
     let path = existing_database(&data_dir)?;
-    let mut conn = db::open_writer(&path, Synchronous::Full)?;
-    if let Ok(_held) = hookscope_core::app::lock_data_dir(&data_dir) {
-        // No Hookscope runs: what is not indexed yet is, so it is found by contact.
-        indexer::run_to_end(&mut conn, DEFAULT_MAX_BODY.bytes(), |_, _| {})?;
+    match changer(&data_dir)? {
+        Changer::Here(_lock) => forget_here(&path, &address, &args),
+        Changer::Running(hookscope) => forget_through(&hookscope, &address, &args),
     }
-    let found = erasure::find(&conn, &address, DEFAULT_MAX_BODY.bytes())?;
+}
+
+fn forget_here(path: &Path, address: &Address, args: &ForgetArgs) -> Result<()> {
+    let mut conn = db::open_writer(path, Synchronous::Full)?;
+    // What is not indexed yet is, so it is found by contact.
+    indexer::run_to_end(&mut conn, DEFAULT_MAX_BODY.bytes(), |_, _| {})?;
+    let found = erasure::find(&conn, address, DEFAULT_MAX_BODY.bytes())?;
     if found.keyed.is_empty() && found.mentioning.is_empty() {
         bail!("nothing stored is about or mentions {}", found.email);
     }
@@ -55,28 +63,15 @@ pub fn forget(args: ForgetArgs) -> Result<()> {
             ..EventFilter::default()
         };
         let count =
-            export::export_to_file(&path, &filter, Format::Json, file, DEFAULT_MAX_BODY.bytes())?;
-        eprintln!(
-            "Wrote the {count} deliveries about or mentioning {} to {}.",
-            found.email,
-            file.display()
-        );
+            export::export_to_file(path, &filter, Format::Json, file, DEFAULT_MAX_BODY.bytes())?;
+        said_exported(count, &found.email, file);
     }
-    eprintln!(
-        "{}: {} deliveries about them and {} other deliveries that mention their email.",
-        found.email,
-        found.keyed.len(),
-        found.mentioning.len()
-    );
-    if !args.yes {
-        eprint!("Erase them for good? [y/N] ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            bail!("nothing erased");
-        }
-    }
+    confirm(
+        &found.email,
+        found.keyed.len() as u64,
+        found.mentioning.len() as u64,
+        args.yes,
+    )?;
     let report = erasure::forget(
         &mut conn,
         &mut ShapeLearner::default(),
@@ -84,11 +79,63 @@ pub fn forget(args: ForgetArgs) -> Result<()> {
         DEFAULT_MAX_BODY.bytes(),
     )?;
     erasure::scrub(&conn)?;
+    said_forgotten(&report);
+    Ok(())
+}
+
+/// The same, by the running Hookscope: its preview, its export, its erasure.
+fn forget_through(
+    hookscope: &RunningHookscope,
+    address: &Address,
+    args: &ForgetArgs,
+) -> Result<()> {
+    let email = address.as_str();
+    let found: ErasureReport = hookscope.get(&["api", "contacts", email, "erasure"])?;
+    if let Some(file) = &args.export {
+        let mut url = hookscope.url(&["api", "export"]);
+        url.query_pairs_mut()
+            .append_pair("forget", email)
+            .append_pair("format", "json");
+        hookscope.download(hookscope.request(Method::GET, url), file)?;
+        said_exported(found.deliveries + found.mentioning, &found.email, file);
+    }
+    confirm(&found.email, found.deliveries, found.mentioning, args.yes)?;
+    let report: ErasureReport = hookscope
+        .call(hookscope.request(Method::DELETE, hookscope.url(&["api", "contacts", email])))?;
+    said_forgotten(&report);
+    Ok(())
+}
+
+fn said_exported(count: u64, email: &str, file: &Path) {
+    eprintln!(
+        "Wrote the {count} deliveries about or mentioning {email} to {}.",
+        file.display()
+    );
+}
+
+/// Says what goes, and asks unless told not to.
+fn confirm(email: &str, about: u64, mentioning: u64, yes: bool) -> Result<()> {
+    eprintln!(
+        "{email}: {about} deliveries about them and {mentioning} other deliveries that mention their email."
+    );
+    if yes {
+        return Ok(());
+    }
+    eprint!("Erase them for good? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("nothing erased");
+    }
+    Ok(())
+}
+
+fn said_forgotten(report: &ErasureReport) {
     println!(
         "Forgot {}: {} deliveries about them and {} that mentioned them.",
         report.email, report.deliveries, report.mentioning
     );
-    Ok(())
 }
 
 #[derive(Args)]
@@ -106,50 +153,77 @@ pub struct RetentionArgs {
     pub dry_run: bool,
 }
 
-/// Shows or sets how long deliveries are kept. A running Hookscope prunes within ten
-/// minutes of a change made here (at once when made from the window or the API).
+/// Shows or sets how long deliveries are kept. A running Hookscope makes the change and
+/// prunes at once; with none, the next start does.
 pub fn retention(args: RetentionArgs) -> Result<()> {
     let data_dir = args.data_dir.resolve()?;
-    let conn = db::open_writer(&existing_database(&data_dir)?, Synchronous::Full)?;
-    if let Some(days) = &args.days {
-        let days = match days.trim() {
-            "off" | "none" => None,
-            number => Some(number.parse::<u32>().map_err(|_| {
-                anyhow::anyhow!(
-                    "{number:?}: give a number of days from 1 to {}, or off",
-                    retention::MOST_DAYS
-                )
-            })?),
-        };
-        retention::check_days(days)?;
-        let endpoint = match &args.endpoint {
-            Some(wanted) => Some(
-                crate::endpoint::resolve_endpoint(
-                    &hookscope_core::store::endpoints::list(&conn)?,
-                    Some(wanted),
-                )?
-                .id,
-            ),
-            None => None,
-        };
-        let change = retention::PolicyChange { days, endpoint };
-        let preview = retention::preview(&conn, now_micros(), &change)?;
-        if args.dry_run {
-            println!(
-                "With this retention, {} would be pruned now (nothing changed).",
-                deliveries(preview.after_change)
-            );
-            return Ok(());
+    let path = existing_database(&data_dir)?;
+    let change = match &args.days {
+        Some(days) => {
+            let days = match days.trim() {
+                "off" | "none" => None,
+                number => Some(number.parse::<u32>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "{number:?}: give a number of days from 1 to {}, or off",
+                        retention::MOST_DAYS
+                    )
+                })?),
+            };
+            retention::check_days(days)?;
+            let endpoint = match &args.endpoint {
+                Some(wanted) => Some(
+                    crate::endpoint::resolve_endpoint(
+                        &hookscope_core::store::endpoints::list(&db::open_reader(&path)?)?,
+                        Some(wanted),
+                    )?
+                    .id,
+                ),
+                None => None,
+            };
+            Some(retention::PolicyChange { days, endpoint })
         }
-        retention::set_days(&conn, change.endpoint.as_deref(), change.days)?;
-        if preview.after_change > 0 {
-            println!(
-                "{} past it: a running Hookscope prunes them within ten minutes, or at its next start.",
-                deliveries(preview.after_change)
-            );
+        None => None,
+    };
+    let policy = match changer(&data_dir)? {
+        Changer::Here(_lock) => {
+            let conn = db::open_writer(&path, Synchronous::Full)?;
+            if let Some(change) = change {
+                let preview = retention::preview(&conn, now_micros(), &change)?;
+                if said_preview(&preview, args.dry_run) {
+                    retention::set_days(&conn, change.endpoint.as_deref(), change.days)?;
+                    if preview.after_change > 0 {
+                        println!(
+                            "{} past it: Hookscope prunes them at its next start.",
+                            deliveries(preview.after_change)
+                        );
+                    }
+                } else {
+                    return Ok(());
+                }
+            }
+            retention::policy(&conn)?
         }
-    }
-    let policy = retention::policy(&conn)?;
+        Changer::Running(hookscope) => {
+            if let Some(change) = change {
+                let body = serde_json::json!({ "days": change.days, "endpoint": change.endpoint });
+                let preview: retention::PrunePreview =
+                    hookscope.send(Method::POST, &["api", "retention", "preview"], &body)?;
+                if !said_preview(&preview, args.dry_run) {
+                    return Ok(());
+                }
+                let policy = hookscope.send(Method::PUT, &["api", "retention"], &body)?;
+                if preview.after_change > 0 {
+                    println!(
+                        "{} past it: the running Hookscope prunes them now.",
+                        deliveries(preview.after_change)
+                    );
+                }
+                policy
+            } else {
+                hookscope.get(&["api", "retention"])?
+            }
+        }
+    };
     match policy.days {
         Some(days) => println!("Deliveries are kept {days} days."),
         None => println!("Deliveries are kept until you delete them."),
@@ -161,6 +235,17 @@ pub fn retention(args: RetentionArgs) -> Result<()> {
         println!("Last pruned at {}: {} deliveries.", run.at, run.pruned);
     }
     Ok(())
+}
+
+/// A dry run says what would go and stops (false); else true, the change goes on.
+fn said_preview(preview: &retention::PrunePreview, dry_run: bool) -> bool {
+    if dry_run {
+        println!(
+            "With this retention, {} would be pruned now (nothing changed).",
+            deliveries(preview.after_change)
+        );
+    }
+    !dry_run
 }
 
 fn deliveries(n: u64) -> String {

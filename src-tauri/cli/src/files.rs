@@ -1,5 +1,6 @@
-//! `hookscope export` and `hookscope import`: captures to and from files, straight from
-//! the data folder (also while Hookscope runs).
+//! `hookscope export` and `hookscope import`: captures to and from files. Export reads the
+//! data folder directly (also while Hookscope runs); import goes through the running
+//! Hookscope when there is one.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -9,10 +10,14 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hookscope_core::app::{BodyLimit, DEFAULT_MAX_BODY};
 use hookscope_core::exchange::export::{self, Format};
+use hookscope_core::exchange::import;
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::events::query::EventFilter;
 use hookscope_core::store::indexer;
+use reqwest::Method;
+use tokio_util::io::ReaderStream;
 
+use crate::changes::{Changer, changer};
 use crate::{DataDirArg, existing_database, indexed_so_far};
 
 #[derive(Args)]
@@ -52,7 +57,8 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     #[command(flatten)]
     pub data_dir: DataDirArg,
-    /// Largest body an imported event may carry, in bytes (the store's delivery limit)
+    /// Largest body an imported event may carry, in bytes (the store's delivery limit; a
+    /// running Hookscope keeps to its own)
     #[arg(long, env = "HOOKSCOPE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY, value_name = "BYTES")]
     pub max_body: BodyLimit,
     /// An export (JSON or NDJSON); - reads standard input
@@ -100,18 +106,47 @@ pub fn import(args: ImportArgs) -> Result<()> {
     if let Some(notice) = db::ensure_data_dir(&data_dir)? {
         eprintln!("{notice}");
     }
-    let mut conn = db::open_writer(&db::database_path(&data_dir), Synchronous::Full)?;
-    let report = if args.file.as_os_str() == "-" {
-        hookscope_core::exchange::import::import(
-            &mut conn,
-            std::io::stdin().lock(),
-            args.max_body.bytes(),
-        )?
-    } else {
-        let file = File::open(&args.file)
-            .with_context(|| format!("cannot open {}", args.file.display()))?;
-        hookscope_core::exchange::import::import(&mut conn, file, args.max_body.bytes())?
+    let report = match changer(&data_dir)? {
+        Changer::Here(_lock) => {
+            let mut conn = db::open_writer(&db::database_path(&data_dir), Synchronous::Full)?;
+            let report = if args.file.as_os_str() == "-" {
+                import::import(&mut conn, std::io::stdin().lock(), args.max_body.bytes())?
+            } else {
+                import::import(&mut conn, open_input(&args.file)?, args.max_body.bytes())?
+            };
+            said_imported(&report);
+            // Derived here: no Hookscope runs on the folder to do it.
+            indexer::run_to_end(&mut conn, args.max_body.bytes(), |_, _| {})?;
+            report
+        }
+        Changer::Running(hookscope) => {
+            // Sent as it is read; the running Hookscope stores it through its writer (and
+            // to its own body limit) and indexes it as it comes.
+            let body = if args.file.as_os_str() == "-" {
+                reqwest::Body::wrap_stream(ReaderStream::new(tokio::io::stdin()))
+            } else {
+                let file = open_input(&args.file)?;
+                reqwest::Body::wrap_stream(ReaderStream::new(tokio::fs::File::from_std(file)))
+            };
+            let request = hookscope
+                .request(Method::POST, hookscope.url(&["api", "import"]))
+                .body(body);
+            let report = hookscope.call(request)?;
+            said_imported(&report);
+            report
+        }
     };
+    if report.refused > 0 {
+        bail!("{} event(s) were not imported", report.refused);
+    }
+    Ok(())
+}
+
+fn open_input(file: &std::path::Path) -> Result<File> {
+    File::open(file).with_context(|| format!("cannot open {}", file.display()))
+}
+
+fn said_imported(report: &import::ImportReport) {
     for refusal in &report.refusals {
         eprintln!("{refusal}");
     }
@@ -123,31 +158,6 @@ pub fn import(args: ImportArgs) -> Result<()> {
         "Imported {} events ({} already present).",
         report.imported, report.already_present
     );
-    index_unless_running(&data_dir, &mut conn, args.max_body.bytes())?;
-    if report.refused > 0 {
-        bail!("{} event(s) were not imported", report.refused);
-    }
-    Ok(())
-}
-
-/// Derives what was imported: here when no Hookscope runs on the folder, else its own
-/// indexer does it as it runs.
-fn index_unless_running(
-    data_dir: &std::path::Path,
-    conn: &mut db::Connection,
-    max_body: usize,
-) -> Result<()> {
-    match hookscope_core::app::lock_data_dir(data_dir) {
-        Ok(_held) => {
-            indexer::run_to_end(conn, max_body, |_, _| {})?;
-            Ok(())
-        }
-        Err(hookscope_core::Error::AlreadyRunning { .. }) => {
-            eprintln!("Hookscope is running on this folder: it indexes them as they come.");
-            Ok(())
-        }
-        Err(error) => Err(error.into()),
-    }
 }
 
 #[derive(Args)]

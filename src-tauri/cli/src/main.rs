@@ -1,5 +1,6 @@
 //! `hookscope`: the headless door into Hookscope's core. A module per command.
 
+mod changes;
 mod docs;
 mod endpoint;
 mod endpoints;
@@ -41,7 +42,8 @@ enum Command {
     Send(send::SendArgs),
     /// Write captured events as JSON or NDJSON, straight from the data directory.
     Export(files::ExportArgs),
-    /// Load an export back; events already present are skipped.
+    /// Load an export back; events already present are skipped (through the running
+    /// Hookscope, when one runs on the folder).
     Import(files::ImportArgs),
     /// Derive everything again (contacts, cards, search, shapes, retries, repeats) from
     /// the stored deliveries. Stop Hookscope on the folder first.
@@ -51,8 +53,8 @@ enum Command {
     Forget(erasure::ForgetArgs),
     /// Show or set how long deliveries are kept (off by default).
     Retention(erasure::RetentionArgs),
-    /// List endpoints, or set an endpoint's systeme.io secret (a running Hookscope picks it
-    /// up within seconds; past deliveries are re-checked).
+    /// List endpoints, or set an endpoint's systeme.io secret, forward target or answer (a
+    /// running Hookscope makes the change, at once; past deliveries are re-checked).
     Endpoints(endpoints::EndpointsArgs),
     /// Your systeme.io account: store its API key, list its Settings webhooks, point one at
     /// this machine's public URL (created with a fresh secret when there is none).

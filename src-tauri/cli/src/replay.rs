@@ -7,6 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hookscope_core::store::db::{self, Synchronous};
 
+use reqwest::Method;
+
+use crate::changes::{Changer, RunningHookscope, changer};
 use crate::{DataDirArg, existing_database, indexed_so_far, runtime};
 
 #[derive(Args)]
@@ -30,13 +33,18 @@ pub struct ReplayArgs {
     pub body: Option<PathBuf>,
 }
 
+enum Replayer {
+    Here(std::fs::File, db::Connection),
+    Running(RunningHookscope),
+}
+
 pub fn run(args: ReplayArgs) -> Result<()> {
     use hookscope_core::delivery::replay::{self, ReplayRequest};
     let data_dir = args.data_dir.resolve()?;
     let path = existing_database(&data_dir)?;
-    let mut conn = db::open_writer(&path, Synchronous::Full)?;
     let ids = match &args.email {
         Some(email) => {
+            let mut conn = db::open_writer(&path, Synchronous::Full)?;
             // Found by contact: what was stored a moment ago counts too.
             indexed_so_far(&data_dir, &mut conn)?;
             replay::contact_timeline(&conn, email)?
@@ -56,13 +64,33 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         resign: args.resign,
         body,
     };
+    // Each replay is recorded in the event's history: by this command, or by the running
+    // Hookscope, which then sends it.
+    let mut replayer = match changer(&data_dir)? {
+        Changer::Here(lock) => Replayer::Here(lock, db::open_writer(&path, Synchronous::Full)?),
+        Changer::Running(hookscope) => Replayer::Running(hookscope),
+    };
     let runtime = runtime()?;
     let mut unanswered = 0;
     let mut out = std::io::stdout().lock();
     for id in ids {
-        let plan = replay::plan(&conn, &id, &request)?;
-        let result = runtime.block_on(replay::send(&plan));
-        replay::record(&conn, &plan, &result)?;
+        let result = match &mut replayer {
+            Replayer::Running(hookscope) => hookscope.send(
+                Method::POST,
+                &["api", "events", &id, "replay"],
+                &serde_json::json!({
+                    "url": request.url,
+                    "resign": request.resign,
+                    "body": request.body,
+                }),
+            )?,
+            Replayer::Here(_lock, conn) => {
+                let plan = replay::plan(conn, &id, &request)?;
+                let result = runtime.block_on(replay::send(&plan));
+                replay::record(conn, &plan, &result)?;
+                result
+            }
+        };
         match (&result.status, &result.error) {
             (Some(status), _) => writeln!(
                 out,

@@ -8,6 +8,9 @@ use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::endpoints;
 use hookscope_core::store::settings::{self, Setting};
 
+use reqwest::Method;
+
+use crate::changes::{Changer, RunningHookscope, changer};
 use crate::endpoint::{read_secret, resolve_endpoint};
 use crate::{DataDirArg, existing_database, runtime};
 
@@ -48,16 +51,43 @@ pub enum SystemeAction {
     },
 }
 
-/// The endpoint's secret, written straight into the data directory's database.
-struct CliSecret<'c> {
-    conn: std::cell::RefCell<&'c mut db::Connection>,
-    endpoint: String,
+/// Where a webhook's new secret is stored: here, or by the running Hookscope.
+enum CliSecret<'c> {
+    Here {
+        conn: std::cell::RefCell<&'c mut db::Connection>,
+        endpoint: String,
+    },
+    Running {
+        hookscope: &'c RunningHookscope,
+        endpoint: String,
+    },
 }
 
 impl hookscope_core::systeme::SecretStore for CliSecret<'_> {
     async fn store(&self, secret: Option<String>) -> hookscope_core::Result<()> {
-        let mut conn = self.conn.borrow_mut();
-        endpoints::set_secret(&mut conn, &self.endpoint, secret.as_deref()).map(|_| ())
+        match self {
+            CliSecret::Here { conn, endpoint } => {
+                let mut conn = conn.borrow_mut();
+                endpoints::set_secret(&mut conn, endpoint, secret.as_deref()).map(|_| ())
+            }
+            CliSecret::Running {
+                hookscope,
+                endpoint,
+            } => {
+                let request = hookscope
+                    .request(
+                        Method::PATCH,
+                        hookscope.url(&["api", "endpoints", endpoint]),
+                    )
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(serde_json::json!({ "secret": secret }).to_string());
+                hookscope
+                    .answer(request)
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| hookscope_core::Error::Invalid(format!("{error:#}")))
+            }
+        }
     }
 }
 
@@ -65,9 +95,9 @@ pub fn run(args: SystemeArgs) -> Result<()> {
     use hookscope_core::systeme;
     let data_dir = args.data_dir.resolve()?;
     let path = existing_database(&data_dir)?;
-    let mut conn = db::open_writer(&path, Synchronous::Full)?;
+    let reads = db::open_reader(&path)?;
     let key = || -> Result<String> {
-        settings::get_setting(&conn, Setting::SystemeApiKey)?
+        settings::get_setting(&reads, Setting::SystemeApiKey)?
             .context("no systeme.io API key yet: `hookscope systeme key` stores one")
     };
     match args.action {
@@ -77,21 +107,34 @@ pub fn run(args: SystemeArgs) -> Result<()> {
                 (false, Some(key)) => Some(key),
                 (false, None) => Some(read_secret("the API key")?),
             };
-            match key.map(|k| k.trim().to_string()) {
-                Some(key) if key.is_empty() => bail!("the API key is empty"),
-                Some(key) => {
-                    settings::put_setting(&conn, Setting::SystemeApiKey, &key)?;
-                    eprintln!("systeme.io API key stored in {}.", path.display());
+            let key = key.map(|k| k.trim().to_string());
+            if key.as_deref() == Some("") {
+                bail!("the API key is empty");
+            }
+            match changer(&data_dir)? {
+                Changer::Here(_lock) => {
+                    let conn = db::open_writer(&path, Synchronous::Full)?;
+                    match &key {
+                        Some(key) => settings::put_setting(&conn, Setting::SystemeApiKey, key)?,
+                        None => settings::delete_setting(&conn, Setting::SystemeApiKey)?,
+                    }
                 }
-                None => {
-                    settings::delete_setting(&conn, Setting::SystemeApiKey)?;
-                    eprintln!("systeme.io API key forgotten.");
+                Changer::Running(hookscope) => {
+                    let _: serde_json::Value = hookscope.send(
+                        Method::PUT,
+                        &["api", "systeme"],
+                        &serde_json::json!({ "api_key": key }),
+                    )?;
                 }
+            }
+            match key {
+                Some(_) => eprintln!("systeme.io API key stored in {}.", path.display()),
+                None => eprintln!("systeme.io API key forgotten."),
             }
         }
         SystemeAction::Webhooks => {
             let client = systeme::Client::new(args.systeme_api.as_deref(), &key()?)?;
-            let endpoints = endpoints::list(&conn)?;
+            let endpoints = endpoints::list(&reads)?;
             let webhooks = runtime()?.block_on(client.list())?;
             let mut out = std::io::stdout().lock();
             for w in webhooks {
@@ -115,26 +158,46 @@ pub fn run(args: SystemeArgs) -> Result<()> {
             url,
             events,
         } => {
-            let list = endpoints::list(&conn)?;
+            let list = endpoints::list(&reads)?;
             let target = resolve_endpoint(&list, endpoint.as_deref())?;
             let base = match url {
                 Some(url) => url,
-                None => settings::get_setting(&conn, Setting::TunnelLastUrl)?
+                None => settings::get_setting(&reads, Setting::TunnelLastUrl)?
                     .context("no public URL known yet: pass --url https://... or start a tunnel with `hookscope serve --tunnel cloudflared`")?,
             };
             let key = key()?;
-            let store = CliSecret {
-                conn: std::cell::RefCell::new(&mut conn),
-                endpoint: target.id.clone(),
+            // systeme.io is asked from here; a new secret is stored by the store's writer.
+            let registration = match changer(&data_dir)? {
+                Changer::Here(_lock) => {
+                    let mut conn = db::open_writer(&path, Synchronous::Full)?;
+                    let store = CliSecret::Here {
+                        conn: std::cell::RefCell::new(&mut conn),
+                        endpoint: target.id.clone(),
+                    };
+                    runtime()?.block_on(systeme::register_endpoint(
+                        args.systeme_api.as_deref(),
+                        &key,
+                        &target,
+                        &base,
+                        events,
+                        &store,
+                    ))?
+                }
+                Changer::Running(hookscope) => {
+                    let store = CliSecret::Running {
+                        hookscope: &hookscope,
+                        endpoint: target.id.clone(),
+                    };
+                    hookscope.block_on(systeme::register_endpoint(
+                        args.systeme_api.as_deref(),
+                        &key,
+                        &target,
+                        &base,
+                        events,
+                        &store,
+                    ))?
+                }
             };
-            let registration = runtime()?.block_on(systeme::register_endpoint(
-                args.systeme_api.as_deref(),
-                &key,
-                &target,
-                &base,
-                events,
-                &store,
-            ))?;
             let what = match registration.action {
                 "created" => "created",
                 "updated" => "updated",

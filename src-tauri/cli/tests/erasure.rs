@@ -131,9 +131,9 @@ async fn forget_beside_a_running_server_asks_exports_and_the_window_is_told() {
         .unwrap();
     let told = tokio::spawn(async move {
         let mut text = String::new();
-        while let Ok(Ok(Some(chunk))) =
-            tokio::time::timeout(Duration::from_secs(20), stream.chunk()).await
-        {
+        // Heartbeats keep the stream busy: the whole wait has a deadline, not each chunk.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, stream.chunk()).await {
             text.push_str(&String::from_utf8_lossy(&chunk));
             if text.contains("event: erased") {
                 break;

@@ -7,4 +7,5 @@ mod cli;
 mod erasure;
 mod follow;
 mod memory;
+mod one_writer;
 mod soak;

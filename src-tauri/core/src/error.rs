@@ -42,7 +42,7 @@ pub enum Error {
     NewerDatabase { path: PathBuf },
 
     #[error(
-        "another Hookscope is already running on the data folder {path}: use that one (its window, or the UI link it printed), stop it first, or give this one another folder with --data-dir"
+        "another Hookscope is already running on the data folder {path} (or a hookscope command is changing it, for a moment): use that one (its window, or the UI link it printed), stop it first, or give this one another folder with --data-dir"
     )]
     AlreadyRunning { path: PathBuf },
 

@@ -43,6 +43,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/tunnel"),
     ("PUT", "/api/tunnel"),
     ("GET", "/api/export"),
+    ("POST", "/api/import"),
     ("GET", "/api/endpoints"),
     ("POST", "/api/endpoints"),
     ("PATCH", "/api/endpoints/x"),

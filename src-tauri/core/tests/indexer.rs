@@ -40,12 +40,20 @@ async fn every_answer_is_the_same_after_a_reindex() {
         })
         .collect();
     lines.reverse();
-    let mut writer = db::open_writer(&db::database_path(dir.path()), Synchronous::Full).unwrap();
-    let report =
-        hookscope_core::exchange::import::import(&mut writer, lines.join("\n").as_bytes(), 1 << 20)
-            .unwrap();
-    assert_eq!(report.imported as usize, lines.len());
-    drop(writer);
+    // Through the running Hookscope, the store's one writer (what `hookscope import` does
+    // beside it).
+    let report: Value = api
+        .http
+        .post(format!("{}/api/import", api.base))
+        .bearer_auth(&api.token)
+        .body(lines.join("\n"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["imported"], lines.len(), "{report}");
     let before = every_answer(&api).await;
     assert_eq!(
         before["status"]["indexing"]["behind"], 0,

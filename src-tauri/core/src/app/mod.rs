@@ -2,6 +2,7 @@
 //! tunnel, UI/API on loopback), serve until asked to stop, then drain: in-flight
 //! deliveries finish, the writer commits what it holds, and only then does it return.
 
+pub mod announce;
 mod config;
 mod start;
 mod tasks;
@@ -119,6 +120,8 @@ pub struct Running {
     pub sync_url: Option<String>,
     pub sync_token: Option<String>,
     pub state: Arc<AppState>,
+    /// The data folder, where this run announced itself ([`announce`]).
+    data_dir: PathBuf,
     servers: Vec<JoinHandle<()>>,
     /// The indexer's thread, joined once the writer has stopped.
     indexer: Option<std::thread::JoinHandle<()>>,
@@ -212,6 +215,7 @@ impl Running {
         .await;
         // Released now, not when the last task holding the state lets go of it: the same
         // folder may be opened again at once.
+        announce::withdraw(&self.data_dir);
         drop(self.state.data_dir_lock.lock().map(|mut held| held.take()));
         self.stopped = true;
     }
@@ -241,6 +245,7 @@ impl Drop for Running {
             }
         });
         let _ = stopped.join();
+        announce::withdraw(&self.data_dir);
         drop(self.state.data_dir_lock.lock().map(|mut held| held.take()));
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Running, ServeOptions, tasks};
+use super::{Running, ServeOptions, announce, tasks};
 use crate::capture::token_guard::TokenGuard;
 use crate::delivery::follow::{self, FollowControl, FollowTarget};
 use crate::delivery::forward;
@@ -70,6 +70,8 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         shutdown: state.shutdown.clone(),
         runtime: tokio::runtime::Handle::current(),
     });
+    // Last: from here `hookscope` commands send their changes to this process.
+    announce::announce(&options.data_dir, bound.ui_addr)?;
     Ok(Running {
         ingest_addr: bound.ingest_addr,
         ui_addr: bound.ui_addr,
@@ -79,6 +81,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         sync_url: sync_addr.map(|addr| format!("http://{}", reachable(addr))),
         sync_token: opened.sync_token,
         state,
+        data_dir: options.data_dir.clone(),
         servers,
         indexer: Some(indexer),
         stopped: false,
@@ -139,6 +142,8 @@ struct Install {
 async fn open_store(options: &ServeOptions) -> Result<Opened> {
     let folder_notice = db::ensure_data_dir(&options.data_dir)?;
     let lock = lock_data_dir(&options.data_dir)?;
+    // An earlier run that was killed may have left its address: not ours yet.
+    announce::withdraw(&options.data_dir);
     let database = db::database_path(&options.data_dir);
     let path = database.clone();
     let synchronous = options.synchronous;
@@ -385,8 +390,7 @@ fn serve_sync(
 }
 
 /// The tunnel (the one given, else the remembered one), and the tasks that run beside
-/// the listeners: remembering public URLs, endpoint changes, pruning, forwarding,
-/// following a relay.
+/// the listeners: remembering public URLs, pruning, forwarding, following a relay.
 async fn start_background_work(
     options: &ServeOptions,
     state: &Arc<AppState>,
@@ -398,7 +402,6 @@ async fn start_background_work(
     };
     state.public.choose(choice, None).await?;
     tasks::remember_public_urls(state.clone());
-    tasks::follow_endpoint_changes(state.clone());
     tasks::prune_by_age(state.clone());
     forward::start(state.forwarding.handle());
     state.follow.start_following(follow_target);
@@ -469,8 +472,9 @@ fn remembered_follow(
 }
 
 /// Takes the data folder for this process (an advisory lock on `hookscope.lock`, released
-/// by the system however the process ends). The command-line tools that read or change
-/// the store while a server runs do not take it.
+/// by the system however the process ends). A running Hookscope holds it, and so does a
+/// `hookscope` command while it changes the store with none running; a command that finds
+/// it held sends its change to the running Hookscope ([`super::announce`]).
 pub fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
     let path = data_dir.join("hookscope.lock");
     let mut options = std::fs::OpenOptions::new();

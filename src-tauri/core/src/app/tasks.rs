@@ -1,44 +1,11 @@
-//! What runs beside the listeners for as long as Hookscope does: endpoint changes made by
-//! the command line, public URLs remembered.
+//! What runs beside the listeners for as long as Hookscope does: public URLs remembered,
+//! deliveries pruned by age.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::state::AppState;
-use crate::store::endpoints;
 use crate::store::settings::{self, Setting};
-
-/// Endpoint changes made outside this process (`hookscope endpoints secret`) reach the
-/// ingest directory within this long. Reading the few endpoint rows costs microseconds.
-const ENDPOINTS_REFRESH: Duration = Duration::from_millis(250);
-
-pub fn follow_endpoint_changes(state: Arc<AppState>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(ENDPOINTS_REFRESH);
-        // Said once per spell of failures, not four times a second.
-        let mut failing = false;
-        loop {
-            tokio::select! {
-                _ = state.shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let version = state.store.directory.version();
-            match state.store.read(endpoints::list).await {
-                Ok(list) => {
-                    state.store.directory.refresh(list, version);
-                    if std::mem::take(&mut failing) {
-                        tracing::info!("endpoints are read again");
-                    }
-                }
-                Err(error) if !failing => {
-                    tracing::warn!(%error, "cannot re-read endpoints; retrying quietly");
-                    failing = true;
-                }
-                Err(_) => {}
-            }
-        }
-    });
-}
 
 /// Keeps the last public URL shown, so a new one after a restart is announced as a change.
 pub fn remember_public_urls(state: Arc<AppState>) {

@@ -41,7 +41,7 @@ pub struct Plan {
 }
 
 /// A replay and the target's answer.
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 pub struct ReplayResult {
     pub event_id: String,
     pub at: String,

@@ -120,12 +120,24 @@ pub fn export_to_file(
     inflate_limit: usize,
 ) -> Result<u64> {
     let conn = db::open_reader(database)?;
+    let file = create_private(out)?;
+    export(
+        &conn,
+        filter,
+        format,
+        &mut BufWriter::new(file),
+        inflate_limit,
+    )
+}
+
+/// A new (or emptied) file for an export, readable by the user only: it holds personal
+/// data, like the store.
+pub fn create_private(out: &Path) -> Result<std::fs::File> {
     let cannot = |e: std::io::Error| {
         Error::Invalid(format!("cannot write the export to {}: {e}", out.display()))
     };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
-    // An export holds personal data, like the store: readable by the user only.
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(out).map_err(cannot)?;
@@ -136,11 +148,5 @@ pub fn export_to_file(
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(cannot)?;
     }
-    export(
-        &conn,
-        filter,
-        format,
-        &mut BufWriter::new(file),
-        inflate_limit,
-    )
+    Ok(file)
 }

@@ -15,14 +15,14 @@ use serde_json::value::RawValue;
 use crate::capture::RawDelivery;
 use crate::capture::token_guard::{self, TokenGuard};
 use crate::error::{Error, Result};
-use crate::store::deliveries;
+use crate::store::deliveries::{self, Saved};
 use crate::store::settings;
 use crate::timefmt::parse_rfc3339_micros;
 
 /// Events per transaction while importing.
 const IMPORT_BATCH: usize = 1000;
 
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportReport {
     pub imported: u64,
     pub already_present: u64,
@@ -171,20 +171,39 @@ fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
-/// Imports from `input` (a JSON array or NDJSON). Commits every [`IMPORT_BATCH`] events.
-/// An event that cannot be stored (a body over `max_body`, a method that is not one, a
-/// bad time...) is left out and named in the report; the others are imported. Input that
-/// is not JSON stops the import: what came before stays imported and the error says where.
+/// Saves a batch of deliveries as received, in one transaction: a Hookscope command's own
+/// connection, or a running Hookscope's writer.
+pub type SaveBatch<'s> = dyn FnMut(Vec<RawDelivery>) -> Result<Saved> + 's;
+
+/// Imports from `input` (a JSON array or NDJSON) into the store on `conn` (no Hookscope
+/// runs on it). See [`import_with`].
 pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Result<ImportReport> {
-    let mut reader = BufReader::new(input);
     // Never stored, whatever an export holds (one from before it was kept out, say).
     let api_token = settings::get_setting(conn, settings::Setting::ApiToken)?.unwrap_or_default();
+    let guard = TokenGuard::new(&api_token);
+    import_with(input, max_body, &guard, &mut |batch| {
+        deliveries::insert_batch(conn, &batch)
+    })
+}
+
+/// Imports from `input` (a JSON array or NDJSON), handing [`IMPORT_BATCH`] events at a
+/// time to `save`. An event that cannot be stored (a body over `max_body`, a method that
+/// is not one, a bad time, this install's API token) is left out and named in the report;
+/// the others are imported. Input that is not JSON stops the import: what came before
+/// stays imported and the error says where.
+pub fn import_with(
+    input: impl Read,
+    max_body: usize,
+    api_token: &TokenGuard,
+    save: &mut SaveBatch<'_>,
+) -> Result<ImportReport> {
+    let mut reader = BufReader::new(input);
     let mut sink = Sink {
-        conn,
+        save,
         pending: Vec::with_capacity(IMPORT_BATCH),
         report: ImportReport::default(),
         seen: 0,
-        api_token: TokenGuard::new(&api_token),
+        api_token,
         max_body,
     };
     let starts_with_array = loop {
@@ -226,16 +245,16 @@ pub fn import(conn: &mut Connection, input: impl Read, max_body: usize) -> Resul
     Ok(sink.report)
 }
 
-struct Sink<'c> {
-    conn: &'c mut Connection,
+struct Sink<'a, 's> {
+    save: &'a mut SaveBatch<'s>,
     pending: Vec<RawDelivery>,
     report: ImportReport,
     seen: u64,
-    api_token: TokenGuard,
+    api_token: &'a TokenGuard,
     max_body: usize,
 }
 
-impl Sink<'_> {
+impl Sink<'_, '_> {
     fn push(&mut self, event: ExportedEvent) -> std::result::Result<(), String> {
         self.seen += 1;
         let id = event.id.clone();
@@ -247,7 +266,7 @@ impl Sink<'_> {
             }
         };
         let mut delivery = delivery;
-        if !keep_api_token_out(&mut delivery, &self.api_token, self.max_body) {
+        if !keep_api_token_out(&mut delivery, self.api_token, self.max_body) {
             self.refuse(&id, "it carries this Hookscope's own API token");
             return Ok(());
         }
@@ -271,31 +290,19 @@ impl Sink<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut batch = ImportReport::default();
-        let saved = (|| -> Result<()> {
-            let tx = self.conn.transaction()?;
-            for delivery in &self.pending {
-                match deliveries::insert(&tx, delivery)? {
-                    Some(_) => batch.imported += 1,
-                    None => batch.already_present += 1,
-                }
-            }
-            tx.commit()?;
-            Ok(())
-        })();
-        saved.map_err(|e| format!("import failed while saving: {e}"))?;
-        self.report.imported += batch.imported;
-        self.report.already_present += batch.already_present;
-        self.pending.clear();
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(IMPORT_BATCH));
+        let saved = (self.save)(batch).map_err(|e| format!("import failed while saving: {e}"))?;
+        self.report.imported += saved.imported;
+        self.report.already_present += saved.already_present;
         Ok(())
     }
 }
 
-struct ArraySeed<'s, 'c> {
-    sink: &'s mut Sink<'c>,
+struct ArraySeed<'s, 'a, 'b> {
+    sink: &'s mut Sink<'a, 'b>,
 }
 
-impl<'de> DeserializeSeed<'de> for ArraySeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for ArraySeed<'_, '_, '_> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(
         self,
@@ -305,7 +312,7 @@ impl<'de> DeserializeSeed<'de> for ArraySeed<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for ArraySeed<'_, '_> {
+impl<'de> Visitor<'de> for ArraySeed<'_, '_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {

@@ -1,6 +1,6 @@
 //! The store as a running Hookscope uses it: reads on the pool, changes through the one
-//! writer, the ingest directory kept in step with endpoint changes, and the channel each
-//! indexed delivery is published on.
+//! writer (also those a `hookscope` command makes), the ingest directory kept in step with
+//! endpoint changes, and the channel each indexed delivery is published on.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,9 +10,10 @@ use rusqlite::Connection;
 use tokio::sync::broadcast;
 
 use crate::capture::body::BodyLimit;
+use crate::capture::token_guard::TokenGuard;
 use crate::error::{Error, Result};
+use crate::exchange::import::{self, ImportReport};
 use crate::store::db::{self, ReadPool};
-use crate::store::deliveries;
 use crate::store::endpoints::{self, Directory, Endpoint};
 use crate::store::events::EventMeta;
 use crate::store::writer::Writer;
@@ -45,9 +46,7 @@ impl Store {
     /// a reindex) is not waited for: the status and the window say how far it has come.
     pub async fn caught_up(&self, within: Duration) {
         const WORTH_WAITING: i64 = 5_000;
-        // Also what another process stored (an import while Hookscope runs).
-        let stored = self.read(deliveries::last_seq).await.unwrap_or(0);
-        let target = stored.max(*self.writer.watch_committed().borrow());
+        let target = *self.writer.watch_committed().borrow();
         let mut indexed = self.writer.watch_indexed();
         if target - indexed.borrow().through > WORTH_WAITING {
             return;
@@ -55,23 +54,41 @@ impl Store {
         let _ = tokio::time::timeout(within, indexed.wait_for(|p| p.through >= target)).await;
     }
 
-    /// Changes endpoints through the writer, then refreshes the ingest directory.
+    /// Changes endpoints through the writer, which replaces the ingest directory in the
+    /// same turn: changes reach ingest in the order they were made.
     pub async fn change_endpoints<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let outcome = self
-            .writer
+        let directory = self.directory.clone();
+        self.writer
             .run(move |conn| {
                 let value = work(conn);
                 // Even a change that failed halfway may have changed something.
-                Ok((value, endpoints::list(conn)?))
+                directory.replace(endpoints::list(conn)?);
+                Ok(value)
             })
-            .await?;
-        let (value, list) = outcome;
-        self.directory.replace(list);
-        value
+            .await?
+    }
+
+    /// Loads an export (a JSON array or NDJSON, read from `input` on a blocking thread)
+    /// through the writer, a batch per turn so deliveries keep being acknowledged
+    /// meanwhile; the indexer derives the rest as for any delivery.
+    pub async fn import(
+        self: &Arc<Self>,
+        input: impl std::io::Read + Send + 'static,
+        api_token: Arc<TokenGuard>,
+    ) -> Result<ImportReport> {
+        let store = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            import::import_with(input, store.max_body.bytes(), &api_token, &mut |batch| {
+                runtime.block_on(store.writer.store_imported(batch))
+            })
+        })
+        .await
+        .map_err(|_| Error::ShuttingDown)?
     }
 
     pub async fn default_endpoint(&self) -> Result<Endpoint> {

@@ -9,6 +9,27 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 use crate::capture::RawDelivery;
 use crate::error::Result;
 
+/// How many of a batch were new, and how many the store held already.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    pub imported: u64,
+    pub already_present: u64,
+}
+
+/// Stores a batch of deliveries as received (an import), in one transaction.
+pub fn insert_batch(conn: &mut rusqlite::Connection, batch: &[RawDelivery]) -> Result<Saved> {
+    let mut saved = Saved::default();
+    let tx = conn.transaction()?;
+    for delivery in batch {
+        match insert(&tx, delivery)? {
+            Some(_) => saved.imported += 1,
+            None => saved.already_present += 1,
+        }
+    }
+    tx.commit()?;
+    Ok(saved)
+}
+
 /// Stores a delivery as it arrived; returns its `seq`, or `None` when a delivery with the
 /// same id is already stored (an import seen before).
 pub fn insert(tx: &Transaction, raw: &RawDelivery) -> Result<Option<i64>> {

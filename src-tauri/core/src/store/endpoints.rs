@@ -13,7 +13,7 @@ use crate::store::forwards;
 use crate::timefmt::{format_micros, now_micros};
 use crate::tokens;
 
-#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, ts_rs::TS)]
 #[ts(rename = "StoredEndpoint")]
 pub struct Endpoint {
     pub id: String,
@@ -366,31 +366,16 @@ pub fn delete(conn: &mut Connection, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Token → endpoint, for the ingest hot path. Refreshed after every endpoint change.
+/// Token → endpoint, for the ingest hot path. Replaced by the writer after every endpoint
+/// change (the only writer: a `hookscope` command changes endpoints through it).
 #[derive(Default)]
 pub struct Directory {
-    /// The map and how many times it was replaced.
-    by_token: RwLock<(HashMap<String, Endpoint>, u64)>,
+    by_token: RwLock<HashMap<String, Endpoint>>,
 }
 
 impl Directory {
     pub fn replace(&self, endpoints: Vec<Endpoint>) {
-        let mut current = self.by_token.write().expect("endpoint directory lock");
-        *current = (Self::map(endpoints), current.1 + 1);
-    }
-
-    /// How many times it was replaced: pass it to [`Directory::refresh`].
-    pub fn version(&self) -> u64 {
-        self.by_token.read().expect("endpoint directory lock").1
-    }
-
-    /// Replaces the map with a list read from the store while the directory was at
-    /// `version`, unless a newer change got there first (the list would be older).
-    pub fn refresh(&self, endpoints: Vec<Endpoint>, version: u64) {
-        let mut current = self.by_token.write().expect("endpoint directory lock");
-        if current.1 == version {
-            *current = (Self::map(endpoints), version + 1);
-        }
+        *self.by_token.write().expect("endpoint directory lock") = Self::map(endpoints);
     }
 
     fn map(endpoints: Vec<Endpoint>) -> HashMap<String, Endpoint> {
@@ -405,7 +390,7 @@ impl Directory {
     /// this install's default.
     pub fn for_followed(&self, endpoint_id: &str) -> Option<Endpoint> {
         let current = self.by_token.read().expect("endpoint directory lock");
-        let endpoints = current.0.values();
+        let endpoints = current.values();
         let mut default = None;
         for endpoint in endpoints {
             if endpoint.id == endpoint_id {
@@ -424,7 +409,6 @@ impl Directory {
         self.by_token
             .read()
             .expect("endpoint directory lock")
-            .0
             .get(token)
             .cloned()
     }

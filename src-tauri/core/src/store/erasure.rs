@@ -34,7 +34,7 @@ pub struct Erasure {
 }
 
 /// What forgetting someone removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct ErasureReport {
     pub email: String,
     /// Deliveries about them.

@@ -15,8 +15,6 @@ use crate::store::db;
 use crate::store::indexer::{position, read};
 use crate::store::writer::Writer;
 
-/// How often an idle indexer looks for deliveries stored by another process.
-const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_millis(250);
 /// How long it waits after a failure (a full disk) before trying again.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -71,13 +69,6 @@ pub fn start(handle: IndexerHandle) -> std::thread::JoinHandle<()> {
         .expect("the indexer thread starts")
 }
 
-/// Why the indexer stopped waiting.
-enum Wake {
-    Committed,
-    Idle,
-    Stopping,
-}
-
 fn follow(handle: &IndexerHandle) -> Result<()> {
     let conn = db::open_reader(&handle.database)?;
     let mut committed: watch::Receiver<i64> = handle.writer.watch_committed();
@@ -95,19 +86,20 @@ fn follow(handle: &IndexerHandle) -> Result<()> {
                 Ok(true)
             }
             None => {
-                // An erasure may have set the position back to derive everything again.
-                through = position(&conn)?;
-                Ok(false)
+                // An erasure may have set the position back to derive everything again:
+                // then there is work at once.
+                let stored = position(&conn)?;
+                Ok(std::mem::replace(&mut through, stored) != stored)
             }
         });
-        let wait = match step {
+        let retry = match step {
             Ok(true) => {
                 if std::mem::take(&mut failing) {
                     tracing::info!("indexing again");
                 }
                 continue;
             }
-            Ok(false) => LOOK_AGAIN,
+            Ok(false) => None,
             Err(crate::error::Error::ShuttingDown) => return Ok(()),
             Err(error) => {
                 if !std::mem::replace(&mut failing, true) {
@@ -115,28 +107,26 @@ fn follow(handle: &IndexerHandle) -> Result<()> {
                 }
                 // What was applied is the truth: go on from the stored position.
                 through = position(&conn)?;
-                RETRY_AFTER
+                Some(RETRY_AFTER)
             }
         };
-        // Nothing new (or a failure): wait for the next commit, or look again in a
-        // moment for deliveries another process stored (`hookscope import`).
+        // Nothing new: wait for the next commit (this process's writer is the store's only
+        // one, so every new delivery and every erasure is one). After a failure: a pause.
         let shutdown = handle.shutdown.clone();
-        let woken = handle.runtime.block_on(async {
-            tokio::select! {
-                changed = committed.changed(), if !failing => match changed {
-                    Ok(()) => Wake::Committed,
-                    Err(_) => Wake::Stopping,
+        let stopping = handle.runtime.block_on(async {
+            match retry {
+                None => tokio::select! {
+                    changed = committed.changed() => changed.is_err(),
+                    () = shutdown.cancelled() => true,
                 },
-                () = tokio::time::sleep(wait) => Wake::Idle,
-                () = shutdown.cancelled() => Wake::Stopping,
+                Some(pause) => tokio::select! {
+                    () = tokio::time::sleep(pause) => false,
+                    () = shutdown.cancelled() => true,
+                },
             }
         });
-        match woken {
-            Wake::Stopping => return Ok(()),
-            // Quiet for a while: a good moment to see whether `hookscope forget` erased
-            // something (while deliveries arrive, applying a batch looks anyway).
-            Wake::Idle if !failing => handle.writer.look_for_erasures()?,
-            Wake::Idle | Wake::Committed => {}
+        if stopping {
+            return Ok(());
         }
     }
 }

@@ -176,7 +176,7 @@ pub struct PolicyChange {
 }
 
 /// How many deliveries a policy prunes: now, and with the change applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PrunePreview {
     /// Past the retention as it stands (the next run prunes them).
     pub due_now: u64,

@@ -41,8 +41,8 @@ pub enum Setting {
     ErasureScrubPending,
     /// Event types whose shapes wait to be learned again (a prune run cut short).
     ErasureShapesPending,
-    /// Counts erasures (a forget, a prune batch): a writer in another process sees the
-    /// number change, drops what it learned from erased deliveries and tells its windows.
+    /// Counts erasures (a forget, a prune batch), across restarts: the writer sees the
+    /// number change, drops what it learned from erased deliveries and tells the windows.
     ErasureGeneration,
     /// The desktop app's notification switch (`on` / `off`).
     DesktopNotifications,

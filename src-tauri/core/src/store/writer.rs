@@ -77,8 +77,9 @@ struct Signals {
     indexed: watch::Sender<IndexProgress>,
     /// Events as they are indexed, for live viewers.
     published: broadcast::Sender<Arc<EventMeta>>,
-    /// How many erasures the store has seen ([`erasure::generation`]), this process's or
-    /// another's: windows reload what they show when it changes.
+    /// How many erasures the store has seen ([`erasure::generation`]), looked at after
+    /// each task the writer runs (a forget, a prune): windows reload what they show when
+    /// it changes.
     erasures: watch::Sender<i64>,
     /// The writer thread failed too often and has stopped for good.
     failed: watch::Sender<bool>,
@@ -177,20 +178,6 @@ impl Writer {
         self.signals.erasures.subscribe()
     }
 
-    /// Has the writer look whether another process (`hookscope forget`) erased something.
-    /// Blocking: for the indexer's thread, which asks while it has nothing to index.
-    pub fn look_for_erasures(&self) -> Result<()> {
-        let signals = self.signals.clone();
-        let task: Task = Box::new(move |conn, shapes| {
-            if let Err(error) = notice_erasures(conn, shapes, &signals) {
-                tracing::warn!(%error, "could not read the erasure count");
-            }
-        });
-        self.jobs
-            .blocking_send(Job::Task(task))
-            .map_err(|_| Error::ShuttingDown)
-    }
-
     /// Stores one delivery as received (and queues its forward); returns once committed.
     pub async fn store(&self, arrival: Arrival) -> Result<()> {
         let (done, committed) = oneshot::channel();
@@ -223,6 +210,20 @@ impl Writer {
             tx.commit()?;
             acknowledged(&signals, last);
             Ok(stored)
+        })
+        .await
+    }
+
+    /// Stores imported deliveries as received, in one transaction (no forward: they were
+    /// delivered elsewhere, before); the indexer is told as for any commit.
+    pub async fn store_imported(&self, batch: Vec<RawDelivery>) -> Result<deliveries::Saved> {
+        let signals = self.signals.clone();
+        self.run(move |conn| {
+            let saved = deliveries::insert_batch(conn, &batch)?;
+            if saved.imported > 0 {
+                acknowledged(&signals, Some(deliveries::last_seq(conn)?));
+            }
+            Ok(saved)
         })
         .await
     }
@@ -547,20 +548,10 @@ fn apply(
     batch: IndexBatch,
     signals: &Signals,
 ) -> Result<i64> {
-    // Shapes learned from deliveries another process erased are stale.
-    notice_erasures(conn, shapes, signals)?;
     conn.pragma_update(None, "synchronous", Synchronous::Normal.pragma())?;
     let applied = indexer::apply(conn, shapes, batch);
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     let (through, metas) = applied?;
-    // Also what another process stored (`hookscope import` beside a running Hookscope),
-    // so how far behind indexing is counts those too.
-    let stored = deliveries::last_seq(conn)?;
-    signals.committed.send_if_modified(|newest| {
-        let newer = stored > *newest;
-        *newest = (*newest).max(stored);
-        newer
-    });
     let newest = *signals.committed.borrow();
     signals.indexed.send_replace(IndexProgress {
         through,

@@ -25,6 +25,7 @@ mod endpoints;
 mod events;
 mod export;
 mod follow;
+mod import;
 mod insights;
 mod replay;
 mod retention;
@@ -80,6 +81,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(follow::stop_following),
         )
         .route("/export", get(export::export_events))
+        .route("/import", post(import::import_events))
         .route(
             "/endpoints",
             get(endpoints::list_endpoints).post(endpoints::create_endpoint),

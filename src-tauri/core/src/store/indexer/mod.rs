@@ -124,8 +124,8 @@ pub fn apply(
             moved = Some(stored);
             return Ok(());
         }
-        // A secret set since the batch was read (by the window, or `hookscope endpoints
-        // secret` in another process) decides the verdicts: the change re-checked the
+        // A secret set since the batch was read (from the window, the API or `hookscope
+        // endpoints secret`) decides the verdicts: the change re-checked the
         // events already stored, not these.
         let secrets = secrets_now(tx)?;
         if secrets != batch.secrets {
