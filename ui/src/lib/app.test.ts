@@ -258,11 +258,11 @@ describe('AppModel live updates', () => {
     const model = new AppModel(backend);
     await model.start();
     backend.handlers!.captured(event('e1', 'b@x.io', 'Bea'));
-    expect(model.contacts.map((c) => [c.email, c.events, c.name])).toEqual([
+    expect(model.contacts.items.map((c) => [c.email, c.events, c.name])).toEqual([
       ['b@x.io', 6, 'Bea'],
       ['a@x.io', 2, null],
     ]);
-    expect(model.contacts[0]!.last_summary).toBe('Tag added: e1');
+    expect(model.contacts.items[0]!.last_summary).toBe('Tag added: e1');
     model.stop();
   });
 
@@ -272,11 +272,11 @@ describe('AppModel live updates', () => {
     const model = new AppModel(backend);
     await model.start();
     backend.handlers!.captured({ ...event('again', 'a@x.io'), message_id: 'm1', attempt: 2 });
-    expect(model.contacts.map((c) => [c.email, c.events])).toEqual([
+    expect(model.contacts.items.map((c) => [c.email, c.events])).toEqual([
       ['a@x.io', 2],
       ['b@x.io', 5],
     ]);
-    expect(model.contacts[0]!.last_event_id).toBe('again');
+    expect(model.contacts.items[0]!.last_event_id).toBe('again');
     model.stop();
   });
 
@@ -287,7 +287,7 @@ describe('AppModel live updates', () => {
     await model.start();
     backend.handlers!.captured(event('e1', 'new@x.io'));
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(model.contacts.map((c) => [c.email, c.events])).toEqual([['new@x.io', 9]]);
+    expect(model.contacts.items.map((c) => [c.email, c.events])).toEqual([['new@x.io', 9]]);
     model.stop();
   });
 
@@ -305,7 +305,7 @@ describe('AppModel live updates', () => {
     await new Promise((resolve) => setTimeout(resolve, 0));
     answer({ items: [], next: null }); // computed before the delivery was stored
     await started;
-    expect(model.contacts.map((c) => c.email)).toEqual(['late@x.io']);
+    expect(model.contacts.items.map((c) => c.email)).toEqual(['late@x.io']);
     model.stop();
   });
 
@@ -317,14 +317,14 @@ describe('AppModel live updates', () => {
     await new Promise((resolve) => setTimeout(resolve, 0));
     backend.handlers!.captured(event('other', 'b@x.io'));
     backend.handlers!.captured(event('mine', 'a@x.io'));
-    expect(model.events.map((e) => e.id)).toEqual(['mine']);
-    expect(model.fresh.has('mine')).toBe(true);
-    model.timelineAtTop = false;
+    expect(model.timeline.events.map((e) => e.id)).toEqual(['mine']);
+    expect(model.timeline.fresh.has('mine')).toBe(true);
+    model.timeline.setAtTop(false);
     backend.handlers!.captured(event('mine2', 'a@x.io'));
-    expect(model.newAbove).toBe(1);
-    expect(model.shift).toBe(true);
+    expect(model.timeline.newAbove).toBe(1);
+    expect(model.timeline.shift).toBe(true);
     backend.handlers!.captured(event('mine2', 'a@x.io'));
-    expect(model.events.length).toBe(2);
+    expect(model.timeline.events.length).toBe(2);
     model.stop();
   });
 
@@ -335,15 +335,15 @@ describe('AppModel live updates', () => {
     const model = new AppModel(backend);
     await model.start();
     backend.eventPages = { items: [event('e18', null, null, at(18))], next: null };
-    await model.moreEvents();
-    expect(model.events.map((e) => e.id)).toEqual(['e20', 'e19', 'e18']);
+    await model.timeline.more();
+    expect(model.timeline.events.map((e) => e.id)).toEqual(['e20', 'e19', 'e18']);
 
     // The reload answers with what the store held before e22 was streamed to us.
     backend.eventPages = { items: [event('e21', null, null, at(21)), event('e20', null, null, at(20))], next: 'p2' };
     backend.handlers!.captured(event('e22', null, null, at(22)));
     await model.resync();
-    expect(model.events.map((e) => e.id)).toEqual(['e22', 'e21', 'e20']);
-    expect(model.eventsNext).toBe('p2');
+    expect(model.timeline.events.map((e) => e.id)).toEqual(['e22', 'e21', 'e20']);
+    expect(model.timeline.next).toBe('p2');
     model.stop();
   });
 
@@ -352,13 +352,13 @@ describe('AppModel live updates', () => {
     backend.eventPages = { items: [event('1', null), event('2', null), event('3', null)], next: null };
     const model = new AppModel(backend);
     await model.start();
-    expect(model.selectedEventId).toBe('1');
-    model.step(1);
-    model.step(1);
-    model.step(1);
-    expect(model.selectedEventId).toBe('3');
-    model.step(-1);
-    expect(model.selectedEventId).toBe('2');
+    expect(model.timeline.selectedId).toBe('1');
+    model.timeline.step(1);
+    model.timeline.step(1);
+    model.timeline.step(1);
+    expect(model.timeline.selectedId).toBe('3');
+    model.timeline.step(-1);
+    expect(model.timeline.selectedId).toBe('2');
     model.stop();
   });
 });
@@ -369,14 +369,14 @@ describe('AppModel tunnel', () => {
     backend.tunnelStatus = tunnel('cloudflared', 'starting');
     const model = new AppModel(backend);
     await model.start();
-    expect(model.tunnel?.state).toBe('starting');
+    expect(model.connection.tunnel?.state).toBe('starting');
     backend.handlers!.tunnel(tunnel('cloudflared', 'up', 'https://a.trycloudflare.com'));
-    expect(model.tunnel?.webhook_url).toBe('https://a.trycloudflare.com/h/t');
-    expect(model.unannouncedChange).toBe(false);
+    expect(model.connection.tunnel?.webhook_url).toBe('https://a.trycloudflare.com/h/t');
+    expect(model.connection.unannouncedChange).toBe(false);
     backend.handlers!.tunnel(tunnel('cloudflared', 'up', 'https://b.trycloudflare.com', 'https://a.trycloudflare.com'));
-    expect(model.unannouncedChange).toBe(true);
-    model.acknowledgedChange = model.tunnel!.webhook_url;
-    expect(model.unannouncedChange).toBe(false);
+    expect(model.connection.unannouncedChange).toBe(true);
+    model.connection.acknowledgeChange();
+    expect(model.connection.unannouncedChange).toBe(false);
     model.stop();
   });
 
@@ -386,19 +386,19 @@ describe('AppModel tunnel', () => {
     backend.storeTrouble = full;
     const model = new AppModel(backend);
     await model.start();
-    expect(model.storeTrouble).toEqual(full);
+    expect(model.connection.storeTrouble).toEqual(full);
     backend.handlers!.store(null);
-    expect(model.storeTrouble).toBeNull();
+    expect(model.connection.storeTrouble).toBeNull();
     backend.handlers!.store({ ...full, refused: 7 });
-    expect(model.storeTrouble?.refused).toBe(7);
+    expect(model.connection.storeTrouble?.refused).toBe(7);
     // A status read before that change does not undo it.
     await model.resync();
-    expect(model.storeTrouble?.refused).toBe(7);
+    expect(model.connection.storeTrouble?.refused).toBe(7);
     // Cut off, the status is all there is until the new stream says more.
     backend.handlers!.state('reconnecting');
     backend.storeTrouble = null;
     await model.resync();
-    expect(model.storeTrouble).toBeNull();
+    expect(model.connection.storeTrouble).toBeNull();
     model.stop();
   });
 
@@ -406,17 +406,17 @@ describe('AppModel tunnel', () => {
     const backend = new FakeBackend();
     const model = new AppModel(backend);
     await model.start();
-    await model.chooseTunnel('bore:bore.pub');
-    expect(model.tunnel?.choice).toBe('bore:bore.pub');
-    await expect(model.chooseTunnel('manual:nope')).rejects.toMatchObject({ code: 'invalid_request' });
-    expect(model.tunnel?.choice).toBe('bore:bore.pub');
+    await model.connection.chooseTunnel('bore:bore.pub');
+    expect(model.connection.tunnel?.choice).toBe('bore:bore.pub');
+    await expect(model.connection.chooseTunnel('manual:nope')).rejects.toMatchObject({ code: 'invalid_request' });
+    expect(model.connection.tunnel?.choice).toBe('bore:bore.pub');
     expect(backend.chosen).toEqual(['bore:bore.pub', 'manual:nope']);
     // A stream event newer than a late reply is not undone by it.
     const late = tunnel('manual:https://x.example', 'starting');
     backend.handlers!.tunnel(tunnel('manual:https://x.example', 'up', 'https://x.example'));
     backend.setTunnel = async () => late;
-    await model.chooseTunnel('manual:https://x.example');
-    expect(model.tunnel?.state).toBe('up');
+    await model.connection.chooseTunnel('manual:https://x.example');
+    expect(model.connection.tunnel?.state).toBe('up');
     model.stop();
   });
 });
@@ -426,18 +426,18 @@ describe('AppModel signatures', () => {
     const backend = new FakeBackend();
     const model = new AppModel(backend);
     await model.start();
-    model.setSignatureFilter('invalid');
+    model.timeline.setSignature('invalid');
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(backend.queries.at(-1)).toEqual({ signature: 'invalid', limit: 100 });
     backend.handlers!.captured({ ...event('ok', null), signature: 'valid' });
     backend.handlers!.captured({ ...event('bad', null), signature: 'invalid' });
-    expect(model.events.map((e) => e.id)).toEqual(['bad']);
+    expect(model.timeline.events.map((e) => e.id)).toEqual(['bad']);
 
     const before = backend.queries.length;
     await model.setEndpointSecret('ep', 'whsec');
     expect(backend.secrets).toEqual([['ep', 'whsec']]);
     expect(backend.queries.length).toBeGreaterThan(before);
-    expect(model.detailRevision).toBe(1);
+    expect(model.timeline.revision).toBe(1);
     model.stop();
   });
 });
@@ -463,19 +463,19 @@ describe('AppModel systeme.io state', () => {
     };
     const model = new AppModel(backend);
     await model.start();
-    expect(model.timeline.map((e) => e.id)).toEqual(['other', 'r1', 'lone']);
+    expect(model.timeline.rows.map((e) => e.id)).toEqual(['other', 'r1', 'lone']);
     // A retry whose bytes differ is not hidden.
     backend.handlers!.captured({ ...retry('tampered', 'm1', 4, '2026-11-28T07:00:04.000000Z'), signature: 'invalid' });
-    expect(model.timeline.map((e) => e.id)).toEqual(['tampered', 'other', 'r1', 'lone']);
-    const first = model.events.find((e) => e.id === 'r1')!;
-    expect(model.attemptsOf(first).map((e) => e.attempt)).toEqual([1, 2, 3, 4]);
-    model.toggleAttempts(first);
-    expect(model.attemptsShown(first)).toBe(true);
-    expect(model.timeline.map((e) => e.id)).toEqual(['tampered', 'r3', 'other', 'r2', 'r1', 'lone']);
-    model.selectEvent('other');
-    model.toggleAttempts(first);
-    model.step(1);
-    expect(model.selectedEventId).toBe('r1');
+    expect(model.timeline.rows.map((e) => e.id)).toEqual(['tampered', 'other', 'r1', 'lone']);
+    const first = model.timeline.events.find((e) => e.id === 'r1')!;
+    expect(model.timeline.attemptsOf(first).map((e) => e.attempt)).toEqual([1, 2, 3, 4]);
+    model.timeline.toggleAttempts(first);
+    expect(model.timeline.attemptsShown(first)).toBe(true);
+    expect(model.timeline.rows.map((e) => e.id)).toEqual(['tampered', 'r3', 'other', 'r2', 'r1', 'lone']);
+    model.timeline.select('other');
+    model.timeline.toggleAttempts(first);
+    model.timeline.step(1);
+    expect(model.timeline.selectedId).toBe('r1');
     model.stop();
   });
 
@@ -496,18 +496,18 @@ describe('AppModel systeme.io state', () => {
     await model.start();
     model.selectContact('a@x.io');
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(model.card?.tags).toEqual(['Lead']);
+    expect(model.profile.card?.tags).toEqual(['Lead']);
     backend.cards['a@x.io'] = { ...empty, tags: ['Lead', 'VIP'] };
     backend.handlers!.captured(event('e9', 'b@x.io'));
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(model.card?.tags, 'another contact changes nothing').toEqual(['Lead']);
+    expect(model.profile.card?.tags, 'another contact changes nothing').toEqual(['Lead']);
     backend.handlers!.captured(event('e10', 'a@x.io'));
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(model.card?.tags).toEqual(['Lead', 'VIP']);
+    expect(model.profile.card?.tags).toEqual(['Lead', 'VIP']);
     model.selectContact('nobody@x.io');
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(model.card).toBeNull();
-    expect(model.problem).toBeNull();
+    expect(model.profile.card).toBeNull();
+    expect(model.connection.problem).toBeNull();
     model.stop();
   });
 
@@ -515,12 +515,12 @@ describe('AppModel systeme.io state', () => {
     const backend = new FakeBackend();
     const model = new AppModel(backend);
     await model.start();
-    model.setDriftOnly(true);
+    model.timeline.setDriftOnly(true);
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(backend.queries.at(-1)?.drift).toBe('true');
     backend.handlers!.captured(event('plain', 'a@x.io'));
     backend.handlers!.captured({ ...event('drifted', 'a@x.io'), drift: [{ path: 'x', change: 'added', now: ['string'] }] });
-    expect(model.events.map((e) => e.id)).toEqual(['drifted']);
+    expect(model.timeline.events.map((e) => e.id)).toEqual(['drifted']);
     model.stop();
   });
 });
@@ -533,10 +533,10 @@ describe('AppModel forwarding', () => {
     await model.start();
     const forward = { target: 'http://localhost:3000/', state: 'delivered' as const, attempts: 1, status: 200, duration_ms: 12, error: null };
     backend.handlers!.forwarded('b', forward);
-    expect(model.events.find((e) => e.id === 'b')?.forward).toEqual(forward);
-    expect(model.events.find((e) => e.id === 'a')?.forward).toBeNull();
+    expect(model.timeline.events.find((e) => e.id === 'b')?.forward).toEqual(forward);
+    expect(model.timeline.events.find((e) => e.id === 'a')?.forward).toBeNull();
     backend.handlers!.forwarded('not-on-screen', forward);
-    expect(model.events).toHaveLength(2);
+    expect(model.timeline.events).toHaveLength(2);
     model.stop();
   });
 });
@@ -554,11 +554,11 @@ describe('AppModel picking', () => {
     };
     const model = new AppModel(backend);
     await model.start();
-    model.togglePicked('new');
-    model.togglePicked('old');
-    model.togglePicked('mid');
-    model.togglePicked('mid');
-    expect(model.pickedInOrder).toEqual(['old', 'new']);
+    model.timeline.togglePicked('new');
+    model.timeline.togglePicked('old');
+    model.timeline.togglePicked('mid');
+    model.timeline.togglePicked('mid');
+    expect(model.timeline.pickedInOrder).toEqual(['old', 'new']);
     model.stop();
   });
 });
@@ -592,45 +592,45 @@ describe('the first rows', () => {
   it('show when they come, even if the reload the stream asks for on connect is still out', async () => {
     const backend = new HeldEventsBackend();
     const model = new AppModel(backend);
-    void model.loadEvents();
-    void model.loadEvents(); // what resync() does when the stream connects
+    void model.timeline.load();
+    void model.timeline.load(); // what resync() does when the stream connects
     backend.held[0]!.release({ items: [event('first', null)], next: null });
     await flush();
-    expect(model.events.map((e) => e.id), 'the older answer shows until the newer one comes').toEqual(['first']);
+    expect(model.timeline.events.map((e) => e.id), 'the older answer shows until the newer one comes').toEqual(['first']);
     backend.held[1]!.release({ items: [event('newer', null), event('first', null)], next: null });
     await flush();
-    expect(model.events.map((e) => e.id)).toEqual(['newer', 'first']);
+    expect(model.timeline.events.map((e) => e.id)).toEqual(['newer', 'first']);
   });
 
   it('are not replaced by an older answer, nor by one for another filter', async () => {
     const backend = new HeldEventsBackend();
     const model = new AppModel(backend);
-    void model.loadEvents();
-    void model.loadEvents();
+    void model.timeline.load();
+    void model.timeline.load();
     backend.held[1]!.release({ items: [event('newer', null)], next: null });
     await flush();
     backend.held[0]!.release({ items: [event('older', null)], next: null });
     await flush();
-    expect(model.events.map((e) => e.id), 'the older answer came last and is dropped').toEqual(['newer']);
+    expect(model.timeline.events.map((e) => e.id), 'the older answer came last and is dropped').toEqual(['newer']);
 
     model.selectContact('someone@example.com'); // asks: held[2]
     model.selectContact(null); // asks again: held[3]
     backend.held[2]!.release({ items: [event('stale', 'someone@example.com')], next: null });
     await flush();
-    expect(model.events.map((e) => e.id), "another contact's answer does not land on All events").not.toContain('stale');
+    expect(model.timeline.events.map((e) => e.id), "another contact's answer does not land on All events").not.toContain('stale');
   });
 });
 
 describe('the detail over the timeline', () => {
   it('opens with a row and closes with another contact', () => {
     const model = new AppModel(new FakeBackend());
-    model.openEvent('e1');
-    expect([model.selectedEventId, model.detailOpen]).toEqual(['e1', true]);
+    model.timeline.open('e1');
+    expect([model.timeline.selectedId, model.timeline.detailOpen]).toEqual(['e1', true]);
     model.selectContact('other@example.com');
-    expect(model.detailOpen, 'a new timeline shows the timeline').toBe(false);
-    model.openEvent('e2');
-    model.closeDetail();
-    expect([model.selectedEventId, model.detailOpen]).toEqual(['e2', false]);
+    expect(model.timeline.detailOpen, 'a new timeline shows the timeline').toBe(false);
+    model.timeline.open('e2');
+    model.timeline.closeDetail();
+    expect([model.timeline.selectedId, model.timeline.detailOpen]).toEqual(['e2', false]);
   });
 });
 
@@ -644,8 +644,8 @@ describe('erasure and retention', () => {
     await model.start();
     model.selectContact('marie@x.io');
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(model.events.map((e) => e.id)).toEqual(['m2', 'm1']);
-    model.picked.add('m2');
+    expect(model.timeline.events.map((e) => e.id)).toEqual(['m2', 'm1']);
+    model.timeline.picked.add('m2');
     // What the store holds after the forget.
     delete backend.cards['marie@x.io'];
     backend.contactPages[''] = { items: [contact('bob@x.io', 1)], next: null };
@@ -653,10 +653,10 @@ describe('erasure and retention', () => {
     const report = await model.forget('marie@x.io');
     expect(report).toEqual({ email: 'marie@x.io', deliveries: 2, mentioning: 1 });
     expect(backend.forgotten).toEqual(['marie@x.io']);
-    expect(model.selectedContact).toBeNull();
-    expect(model.events.map((e) => e.id)).toEqual(['b1']);
-    expect(model.contacts.map((c) => c.email)).toEqual(['bob@x.io']);
-    expect(model.picked.size).toBe(0);
+    expect(model.timeline.contact).toBeNull();
+    expect(model.timeline.events.map((e) => e.id)).toEqual(['b1']);
+    expect(model.contacts.items.map((c) => c.email)).toEqual(['bob@x.io']);
+    expect(model.timeline.picked.size).toBe(0);
     model.stop();
   });
 
@@ -669,7 +669,7 @@ describe('erasure and retention', () => {
     backend.eventPages = { items: [event('old', 'b@x.io')], next: null };
     backend.handlers!.erased();
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(model.events.map((e) => e.id)).toEqual(['old']);
+    expect(model.timeline.events.map((e) => e.id)).toEqual(['old']);
     model.stop();
   });
 
@@ -678,14 +678,14 @@ describe('erasure and retention', () => {
     backend.indexingProgress = { through: 10, behind: 5000 };
     const model = new AppModel(backend);
     await model.start();
-    expect(model.indexing).toEqual({ through: 10, behind: 5000 });
+    expect(model.connection.indexing).toEqual({ through: 10, behind: 5000 });
     backend.handlers!.indexing({ through: 2010, behind: 3000 });
-    expect(model.indexing?.behind).toBe(3000);
+    expect(model.connection.indexing?.behind).toBe(3000);
     const asked = backend.queries.length;
     backend.indexingProgress = { through: 5010, behind: 0 };
     backend.handlers!.indexing({ through: 5010, behind: 0 });
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(model.indexing?.behind).toBe(0);
+    expect(model.connection.indexing?.behind).toBe(0);
     expect(backend.queries.length).toBeGreaterThan(asked);
     model.stop();
   });
@@ -695,9 +695,9 @@ describe('erasure and retention', () => {
     const model = new AppModel(backend);
     await model.start();
     await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(model.retention?.days).toBeNull();
-    await model.setRetention(30);
-    expect(model.retention).toEqual({ days: 30, endpoints: [], last_run: { at: '2026-12-01T10:00:00Z', pruned: 3 } });
+    expect(model.settings.retention?.days).toBeNull();
+    await model.settings.setRetention(30);
+    expect(model.settings.retention).toEqual({ days: 30, endpoints: [], last_run: { at: '2026-12-01T10:00:00Z', pruned: 3 } });
     model.stop();
   });
 });
@@ -711,11 +711,11 @@ describe('bursts of deliveries', () => {
     await model.start();
     const at = (n: number) => `2026-11-28T07:${String(Math.floor(n / 60)).padStart(2, '0')}:${String(n % 60).padStart(2, '0')}.000000Z`;
     for (let n = 0; n < 120; n++) backend.handlers!.captured(event(`e${n}`, null, null, at(n)));
-    expect(model.events.length).toBe(50);
+    expect(model.timeline.events.length).toBe(50);
     await wait(250);
-    expect(model.events.length).toBe(120);
-    expect(model.events.slice(0, 3).map((e) => e.id)).toEqual(['e119', 'e118', 'e117']);
-    expect(model.events.at(-1)!.id).toBe('e0');
+    expect(model.timeline.events.length).toBe(120);
+    expect(model.timeline.events.slice(0, 3).map((e) => e.id)).toEqual(['e119', 'e118', 'e117']);
+    expect(model.timeline.events.at(-1)!.id).toBe('e0');
     model.stop();
   });
 
@@ -728,8 +728,8 @@ describe('bursts of deliveries', () => {
     for (let n = 0; n < 2000; n++) backend.handlers!.captured(event(`bulk${n}`, null, null, '2026-11-28T06:00:00.000000Z'));
     await wait(250);
     expect(backend.queries.length).toBe(asked + 1);
-    expect(model.events[0]!.id).toBe('newest');
-    expect(model.events.length).toBeLessThan(100);
+    expect(model.timeline.events[0]!.id).toBe('newest');
+    expect(model.timeline.events.length).toBeLessThan(100);
     model.stop();
   });
 });
@@ -740,9 +740,9 @@ describe('following a relay', () => {
     backend.followView = { relay: 'https://relay.example.com', state: 'unreachable', behind: 0, since: '2026-12-01T10:00:00.000000Z', reason: 'cannot reach the relay', received: 0 };
     const model = new AppModel(backend);
     await model.start();
-    expect(model.follow?.state, 'as the status said at start').toBe('unreachable');
+    expect(model.connection.follow?.state, 'as the status said at start').toBe('unreachable');
     backend.handlers!.follow({ relay: 'https://relay.example.com', state: 'catching_up', behind: 1200, since: null, reason: null, received: 300 });
-    expect([model.follow?.state, model.follow?.behind]).toEqual(['catching_up', 1200]);
+    expect([model.connection.follow?.state, model.connection.follow?.behind]).toEqual(['catching_up', 1200]);
     model.stop();
   });
 
@@ -750,13 +750,13 @@ describe('following a relay', () => {
     const backend = new FakeBackend();
     const model = new AppModel(backend);
     await model.start();
-    await expect(model.followRelay('http://relay.example.com', 't')).rejects.toThrow('plain http://');
+    await expect(model.connection.followRelay('http://relay.example.com', 't')).rejects.toThrow('plain http://');
     expect(backend.followed, 'nothing was followed').toEqual([]);
-    await model.followRelay('https://relay.example.com', 'sync-token');
+    await model.connection.followRelay('https://relay.example.com', 'sync-token');
     expect(backend.followed).toEqual([['https://relay.example.com', 'sync-token']]);
-    expect(model.follow?.state).toBe('connecting');
-    await model.stopFollowing();
-    expect(model.follow?.state).toBe('off');
+    expect(model.connection.follow?.state).toBe('connecting');
+    await model.connection.stopFollowing();
+    expect(model.connection.follow?.state).toBe('off');
     model.stop();
   });
 });
