@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use hookscope_core::app::DEFAULT_MAX_BODY;
 use hookscope_core::capture::mentions::Address;
 use hookscope_core::exchange::export::{self, Format};
 use hookscope_core::store::db::{self, Synchronous};
@@ -18,12 +17,14 @@ use hookscope_core::timefmt::now_micros;
 use reqwest::Method;
 
 use crate::changes::{Changer, RunningHookscope, changer};
-use crate::{DataDirArg, existing_database};
+use crate::{DataDirArg, MaxBodyArg, existing_database};
 
 #[derive(Args)]
 pub struct ForgetArgs {
     #[command(flatten)]
     pub data_dir: DataDirArg,
+    #[command(flatten)]
+    pub max_body: MaxBodyArg,
     /// The person's whole email address, in any case (a fragment is refused)
     pub email: String,
     /// First write everything stored about them here (what a right-of-access request asks
@@ -49,10 +50,11 @@ pub fn forget(args: ForgetArgs) -> Result<()> {
 }
 
 fn forget_here(path: &Path, address: &Address, args: &ForgetArgs) -> Result<()> {
+    let limit = args.max_body.max_body.bytes();
     let mut conn = db::open_writer(path, Synchronous::Full)?;
     // What is not indexed yet is, so it is found by contact.
-    indexer::run_to_end(&mut conn, DEFAULT_MAX_BODY.bytes(), |_, _| {})?;
-    let found = erasure::find(&conn, address, DEFAULT_MAX_BODY.bytes())?;
+    indexer::run_to_end(&mut conn, limit, |_, _| {})?;
+    let found = erasure::find(&conn, address, limit)?;
     if found.keyed.is_empty() && found.mentioning.is_empty() {
         bail!("nothing stored is about or mentions {}", found.email);
     }
@@ -62,8 +64,7 @@ fn forget_here(path: &Path, address: &Address, args: &ForgetArgs) -> Result<()> 
             forget: Some(found.email.clone()),
             ..EventFilter::default()
         };
-        let count =
-            export::export_to_file(path, &filter, Format::Json, file, DEFAULT_MAX_BODY.bytes())?;
+        let count = export::export_to_file(path, &filter, Format::Json, file, limit)?;
         said_exported(count, &found.email, file);
     }
     confirm(
@@ -72,12 +73,7 @@ fn forget_here(path: &Path, address: &Address, args: &ForgetArgs) -> Result<()> 
         found.mentioning.len() as u64,
         args.yes,
     )?;
-    let report = erasure::forget(
-        &mut conn,
-        &mut ShapeLearner::default(),
-        &found,
-        DEFAULT_MAX_BODY.bytes(),
-    )?;
+    let report = erasure::forget(&mut conn, &mut ShapeLearner::default(), &found, limit)?;
     erasure::scrub(&conn)?;
     said_forgotten(&report);
     Ok(())

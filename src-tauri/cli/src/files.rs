@@ -18,7 +18,7 @@ use reqwest::Method;
 use tokio_util::io::ReaderStream;
 
 use crate::changes::{Changer, changer};
-use crate::{DataDirArg, existing_database, indexed_so_far};
+use crate::{DataDirArg, MaxBodyArg, existing_database, indexed_so_far};
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -51,6 +51,8 @@ pub struct ExportArgs {
     /// Write here instead of standard output
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub max_body: MaxBodyArg,
 }
 
 #[derive(Args)]
@@ -71,9 +73,11 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let database = existing_database(&data_dir)?;
     // Everything stored so far is in the export: derived here, or by the running
     // Hookscope (waited for).
+    let max_body = args.max_body.max_body;
     indexed_so_far(
         &data_dir,
         &mut db::open_writer(&database, Synchronous::Full)?,
+        max_body,
     )?;
     let filter = EventFilter {
         email: args.email,
@@ -86,15 +90,13 @@ pub fn export(args: ExportArgs) -> Result<()> {
         ..EventFilter::default()
     };
     let count = match &args.output {
-        Some(path) => {
-            export::export_to_file(&database, &filter, format, path, DEFAULT_MAX_BODY.bytes())?
-        }
+        Some(path) => export::export_to_file(&database, &filter, format, path, max_body.bytes())?,
         None => export::export(
             &db::open_reader(&database)?,
             &filter,
             format,
             &mut BufWriter::new(std::io::stdout().lock()),
-            DEFAULT_MAX_BODY.bytes(),
+            max_body.bytes(),
         )?,
     };
     eprintln!("Exported {count} events.");

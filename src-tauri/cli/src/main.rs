@@ -76,6 +76,15 @@ pub struct DataDirArg {
     pub data_dir: Option<PathBuf>,
 }
 
+/// For commands that decode stored bodies (to find a contact, a mention, an export's
+/// text): the body limit the store was given.
+#[derive(Args, Clone, Copy)]
+pub struct MaxBodyArg {
+    /// Largest body decoded, in bytes: the limit `hookscope serve` runs with
+    #[arg(long, env = "HOOKSCOPE_MAX_BODY", default_value_t = app::DEFAULT_MAX_BODY, value_name = "BYTES")]
+    pub max_body: app::BodyLimit,
+}
+
 impl DataDirArg {
     pub fn resolve(&self) -> Result<PathBuf> {
         if let Some(dir) = &self.data_dir {
@@ -134,11 +143,15 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Before a command reads by contact: every delivery stored so far is indexed. With no
 /// Hookscope on the folder this command indexes them; else it waits (ten seconds at most)
 /// for the running one's indexer, which takes each delivery within moments.
-pub fn indexed_so_far(data_dir: &Path, conn: &mut db::Connection) -> Result<()> {
+pub fn indexed_so_far(
+    data_dir: &Path,
+    conn: &mut db::Connection,
+    max_body: app::BodyLimit,
+) -> Result<()> {
     use hookscope_core::store::{deliveries, indexer};
     match app::lock_data_dir(data_dir) {
         Ok(_held) => {
-            indexer::run_to_end(conn, app::DEFAULT_MAX_BODY.bytes(), |_, _| {})?;
+            indexer::run_to_end(conn, max_body.bytes(), |_, _| {})?;
         }
         Err(hookscope_core::Error::AlreadyRunning { .. }) => {
             let stored = deliveries::last_seq(conn)?;

@@ -10,7 +10,7 @@ use hookscope_core::store::db::{self, Synchronous};
 use reqwest::Method;
 
 use crate::changes::{Changer, RunningHookscope, changer};
-use crate::{DataDirArg, existing_database, indexed_so_far, runtime};
+use crate::{DataDirArg, MaxBodyArg, existing_database, indexed_so_far, runtime};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -28,6 +28,8 @@ pub struct ReplayArgs {
     /// Sign again with the endpoint's secret (fresh X-Webhook-Signature and attempt id)
     #[arg(long)]
     pub resign: bool,
+    #[command(flatten)]
+    pub max_body: MaxBodyArg,
     /// Send this file's bytes instead of the stored body (one event only)
     #[arg(long, value_name = "FILE")]
     pub body: Option<PathBuf>,
@@ -46,7 +48,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         Some(email) => {
             let mut conn = db::open_writer(&path, Synchronous::Full)?;
             // Found by contact: what was stored a moment ago counts too.
-            indexed_so_far(&data_dir, &mut conn)?;
+            indexed_so_far(&data_dir, &mut conn, args.max_body.max_body)?;
             replay::contact_timeline(&conn, email)?
         }
         None => args.ids.clone(),

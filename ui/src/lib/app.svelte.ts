@@ -1,5 +1,6 @@
 // The state of the window, a part per concern: the connection to Hookscope, the contact
-// list, the timeline, the selected contact's card and the user's settings. Each part is
+// list, the timeline, the event opened, the selected contact's card and the user's
+// settings. Each part is
 // changed only through its methods; this class starts them, feeds them the live stream,
 // and carries what spans several of them (a contact chosen, deliveries erased, a resync).
 // Views get it through Svelte context (`state/context.ts`).
@@ -9,6 +10,7 @@ import { ApiError, type ErasureReport, type EventSummary, type Registration } fr
 import { ArrivalPacer } from './arrivals';
 import { Connection } from './state/connection.svelte';
 import { Contacts } from './state/contacts.svelte';
+import { Detail } from './state/detail.svelte';
 import { Profile } from './state/profile.svelte';
 import { Settings } from './state/settings.svelte';
 import { Timeline } from './state/timeline.svelte';
@@ -18,6 +20,7 @@ export class AppModel {
   readonly contacts: Contacts;
   readonly timeline: Timeline;
   readonly profile: Profile;
+  readonly detail: Detail;
   readonly settings: Settings;
 
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
@@ -31,6 +34,7 @@ export class AppModel {
     this.contacts = new Contacts(backend, report);
     this.timeline = new Timeline(backend, report);
     this.profile = new Profile(backend, report);
+    this.detail = new Detail(backend);
     this.settings = new Settings(backend, report);
   }
 
