@@ -167,36 +167,32 @@ pub fn run(args: SystemeArgs) -> Result<()> {
             };
             let key = key()?;
             // systeme.io is asked from here; a new secret is stored by the store's writer.
-            let registration = match changer(&data_dir)? {
+            let changer = changer(&data_dir)?;
+            let mut conn;
+            let store = match &changer {
                 Changer::Here(_lock) => {
-                    let mut conn = db::open_writer(&path, Synchronous::Full)?;
-                    let store = CliSecret::Here {
+                    conn = db::open_writer(&path, Synchronous::Full)?;
+                    CliSecret::Here {
                         conn: std::cell::RefCell::new(&mut conn),
                         endpoint: target.id.clone(),
-                    };
-                    runtime()?.block_on(systeme::register_endpoint(
-                        args.systeme_api.as_deref(),
-                        &key,
-                        &target,
-                        &base,
-                        events,
-                        &store,
-                    ))?
+                    }
                 }
-                Changer::Running(hookscope) => {
-                    let store = CliSecret::Running {
-                        hookscope: &hookscope,
-                        endpoint: target.id.clone(),
-                    };
-                    hookscope.block_on(systeme::register_endpoint(
-                        args.systeme_api.as_deref(),
-                        &key,
-                        &target,
-                        &base,
-                        events,
-                        &store,
-                    ))?
-                }
+                Changer::Running(hookscope) => CliSecret::Running {
+                    hookscope,
+                    endpoint: target.id.clone(),
+                },
+            };
+            let registering = systeme::register_endpoint(
+                args.systeme_api.as_deref(),
+                &key,
+                &target,
+                &base,
+                events,
+                &store,
+            );
+            let registration = match &changer {
+                Changer::Here(_) => runtime()?.block_on(registering)?,
+                Changer::Running(hookscope) => hookscope.block_on(registering)?,
             };
             let what = match registration.action {
                 "created" => "created",

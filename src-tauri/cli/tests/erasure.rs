@@ -123,24 +123,11 @@ async fn forget_beside_a_running_server_asks_exports_and_the_window_is_told() {
     lines.push(line(43, now - HOUR, "bob@example.com", MARIE));
     import(dir.path(), &lines);
     let serve = Serve::start(dir.path());
-    let mut stream = reqwest::Client::new()
-        .get(format!("{}/api/stream", serve.ui_base))
-        .bearer_auth(&serve.token)
-        .send()
-        .await
-        .unwrap();
-    let told = tokio::spawn(async move {
-        let mut text = String::new();
-        // Heartbeats keep the stream busy: the whole wait has a deadline, not each chunk.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, stream.chunk()).await {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            if text.contains("event: erased") {
-                break;
-            }
-        }
-        text
-    });
+    let told = tokio::spawn(support::heard_on_stream(
+        serve.stream().await,
+        "erased",
+        Duration::from_secs(20),
+    ));
 
     // Without --yes and no answer on the terminal, nothing goes.
     let declined = run(&["forget", "Marie.Erase@example.fr"], dir.path());

@@ -8,10 +8,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::support::{BIN, Serve, fixtures};
+use crate::support::{BIN, Serve, fixtures, heard_on_stream};
 
 fn run(args: &[&str], data_dir: &Path) -> std::process::Output {
     Command::new(BIN)
@@ -179,13 +178,11 @@ async fn commands_beside_a_running_hookscope_hand_their_changes_to_it() {
     assert!(succeeded(&run(&["retention", "off"], dir.path())).contains("until you delete them"));
 
     // Forget: the live stream says so (windows reload), the export holds what went.
-    let stream = reqwest::Client::new()
-        .get(format!("{}/api/stream", serve.ui_base))
-        .bearer_auth(&serve.token)
-        .send()
-        .await
-        .unwrap();
-    let mut chunks = stream.bytes_stream();
+    let told = tokio::spawn(heard_on_stream(
+        serve.stream().await,
+        "erased",
+        Duration::from_secs(10),
+    ));
     let taken = dir.path().join("marie.json");
     let forgot = succeeded(&run(
         &[
@@ -204,17 +201,11 @@ async fn commands_beside_a_running_hookscope_hand_their_changes_to_it() {
     let exported: Vec<Value> =
         serde_json::from_slice(&std::fs::read(&taken).unwrap()).expect("the export is JSON");
     assert_eq!(exported.len(), 4, "the export holds what was erased");
-    let mut said = String::new();
-    let erased = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(chunk) = chunks.next().await {
-            said.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-            if said.contains("event: erased") {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(erased.is_ok(), "the live stream says it: {said}");
+    let heard = told.await.unwrap();
+    assert!(
+        heard.contains("event: erased"),
+        "the live stream says it: {heard}"
+    );
     assert!(event_ids(&serve).await.is_empty());
     let nothing = run(&["forget", "marie.dupont@example.fr", "--yes"], dir.path());
     assert!(!nothing.status.success());

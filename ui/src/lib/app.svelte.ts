@@ -1,16 +1,25 @@
 // The state of the window, a part per concern: the connection to Hookscope, the contact
-// list, the timeline, the event opened, the selected contact's card and the user's
-// settings. Each part is
+// list, the timeline, the event opened, the selected contact's card, the user's settings,
+// what Hookscope sends for the user (replays, test events) and the insights. Each part is
 // changed only through its methods; this class starts them, feeds them the live stream,
 // and carries what spans several of them (a contact chosen, deliveries erased, a resync).
 // Views get it through Svelte context (`state/context.ts`).
 
 import type { Backend } from './backend';
-import { ApiError, type ErasureReport, type EventSummary, type Registration } from './api';
+import {
+  ApiError,
+  type ErasureReport,
+  type EventFilter,
+  type EventSummary,
+  type ExportFormat,
+  type Registration,
+} from './api';
 import { ArrivalPacer } from './arrivals';
 import { Connection } from './state/connection.svelte';
 import { Contacts } from './state/contacts.svelte';
 import { Detail } from './state/detail.svelte';
+import { Insights } from './state/insights.svelte';
+import { Sending } from './state/sending.svelte';
 import { Profile } from './state/profile.svelte';
 import { Settings } from './state/settings.svelte';
 import { Timeline } from './state/timeline.svelte';
@@ -22,6 +31,8 @@ export class AppModel {
   readonly profile: Profile;
   readonly detail: Detail;
   readonly settings: Settings;
+  readonly sending: Sending;
+  readonly insights: Insights;
 
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly arrivals = new ArrivalPacer((events) => this.show(events), () => void this.resync());
@@ -36,6 +47,8 @@ export class AppModel {
     this.profile = new Profile(backend, report);
     this.detail = new Detail(backend);
     this.settings = new Settings(backend, report);
+    this.sending = new Sending(backend);
+    this.insights = new Insights(backend);
   }
 
   async start(): Promise<void> {
@@ -101,6 +114,16 @@ export class AppModel {
       await this.resync();
     }
     return registration;
+  }
+
+  /** Saves an export (a download, or the window's save dialog). */
+  saveExport(filter: EventFilter, format: ExportFormat): Promise<void> {
+    return this.backend.saveExport(filter, format);
+  }
+
+  /** What forgetting `email` would remove (nothing is removed). */
+  erasurePreview(email: string): Promise<ErasureReport> {
+    return this.backend.erasurePreview(email);
   }
 
   /** Forgets a person (everything about them or mentioning them); the timeline goes back

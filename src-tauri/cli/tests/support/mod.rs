@@ -127,6 +127,11 @@ impl Serve {
             .unwrap()
     }
 
+    /// The live stream, connected.
+    pub async fn stream(&self) -> reqwest::Response {
+        self.api_get("/api/stream").await
+    }
+
     /// A JSON answer of the API.
     pub async fn api_json(&self, path: &str) -> Value {
         self.api_get(path).await.json().await.unwrap()
@@ -150,4 +155,23 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads a live stream until `event` is named in it, `within` at most (heartbeats keep a
+/// stream busy: the deadline is the whole wait's, not each chunk's). What was heard.
+pub async fn heard_on_stream(
+    mut stream: reqwest::Response,
+    event: &str,
+    within: Duration,
+) -> String {
+    let named = format!("event: {event}");
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, stream.chunk()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if text.contains(&named) {
+            break;
+        }
+    }
+    text
 }

@@ -70,6 +70,11 @@ export class Settings {
     return (await this.backend.setResponse(id, response)).response;
   }
 
+  /** The systeme.io account's Settings webhooks, each with the endpoint it points at. */
+  systemeWebhooks(): ReturnType<Backend['systemeWebhooks']> {
+    return this.backend.systemeWebhooks();
+  }
+
   dismissRegistration(): void {
     this.registration = null;
   }
