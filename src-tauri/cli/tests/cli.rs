@@ -374,15 +374,7 @@ async fn send_export_and_import_from_the_command_line() {
         "import keeps every byte"
     );
 
-    let garbage = dir.path().join("garbage.json");
-    std::fs::write(&garbage, "[{\"id\": 1}]").unwrap();
-    let refused = run(&["import", garbage.to_str().unwrap()], copy.path());
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("event #1"),
-        "the error names the event: {}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
+    support::a_broken_import_is_refused(copy.path(), dir.path());
     let nowhere = run(&["export"], &dir.path().join("missing"));
     assert!(!nowhere.status.success());
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("no Hookscope data"));

@@ -175,3 +175,20 @@ pub async fn heard_on_stream(
     }
     text
 }
+
+/// `hookscope import` of a file that is not an export fails and names the event.
+pub fn a_broken_import_is_refused(data_dir: &Path, scratch: &Path) {
+    let garbage = scratch.join("garbage.json");
+    std::fs::write(&garbage, "[{\"id\": 1}]").unwrap();
+    let refused = Command::new(BIN)
+        .args(["import", garbage.to_str().unwrap()])
+        .env("HOOKSCOPE_DATA_DIR", data_dir)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("event #1"),
+        "the refusal names the event: {said}"
+    );
+}
