@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use hookscope_core::app::{self, announce};
 use hookscope_core::exchange::export;
+use hookscope_core::http::api::views::ApiErrorBody;
 use hookscope_core::store::db;
 use hookscope_core::store::settings::{self, Setting};
 use reqwest::{Method, Url};
@@ -150,11 +151,7 @@ impl RunningHookscope {
         }
         let status = answer.status();
         let body = answer.bytes().await.unwrap_or_default();
-        #[derive(serde::Deserialize)]
-        struct ApiError {
-            message: String,
-        }
-        match serde_json::from_slice::<ApiError>(&body) {
+        match serde_json::from_slice::<ApiErrorBody>(&body) {
             Ok(error) => bail!("{}", error.message),
             Err(_) => bail!(
                 "the running Hookscope answered {status}: {}",

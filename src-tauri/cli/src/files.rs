@@ -74,11 +74,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
     // Everything stored so far is in the export: derived here, or by the running
     // Hookscope (waited for).
     let max_body = args.max_body.max_body;
-    indexed_so_far(
-        &data_dir,
-        &mut db::open_writer(&database, Synchronous::Full)?,
-        max_body,
-    )?;
+    indexed_so_far(&data_dir, max_body)?;
     let filter = EventFilter {
         email: args.email,
         event_type: args.event_type,

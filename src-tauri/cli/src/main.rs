@@ -141,22 +141,21 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Before a command reads by contact: every delivery stored so far is indexed. With no
-/// Hookscope on the folder this command indexes them; else it waits (ten seconds at most)
-/// for the running one's indexer, which takes each delivery within moments.
-pub fn indexed_so_far(
-    data_dir: &Path,
-    conn: &mut db::Connection,
-    max_body: app::BodyLimit,
-) -> Result<()> {
+/// Hookscope on the folder this command indexes them (holding the folder meanwhile); else
+/// it waits (ten seconds at most) for the running one's indexer, reading only.
+pub fn indexed_so_far(data_dir: &Path, max_body: app::BodyLimit) -> Result<()> {
     use hookscope_core::store::{deliveries, indexer};
+    let database = existing_database(data_dir)?;
     match app::lock_data_dir(data_dir) {
         Ok(_held) => {
-            indexer::run_to_end(conn, max_body.bytes(), |_, _| {})?;
+            let mut conn = db::open_writer(&database, db::Synchronous::Full)?;
+            indexer::run_to_end(&mut conn, max_body.bytes(), |_, _| {})?;
         }
         Err(hookscope_core::Error::AlreadyRunning { .. }) => {
-            let stored = deliveries::last_seq(conn)?;
+            let conn = db::open_reader(&database)?;
+            let stored = deliveries::last_seq(&conn)?;
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while indexer::position(conn)? < stored {
+            while indexer::position(&conn)? < stored {
                 if std::time::Instant::now() >= deadline {
                     eprintln!(
                         "Hookscope is still indexing deliveries: the newest may be missing here."

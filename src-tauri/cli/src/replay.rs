@@ -46,10 +46,9 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     let path = existing_database(&data_dir)?;
     let ids = match &args.email {
         Some(email) => {
-            let mut conn = db::open_writer(&path, Synchronous::Full)?;
             // Found by contact: what was stored a moment ago counts too.
-            indexed_so_far(&data_dir, &mut conn, args.max_body.max_body)?;
-            replay::contact_timeline(&conn, email)?
+            indexed_so_far(&data_dir, args.max_body.max_body)?;
+            replay::contact_timeline(&db::open_reader(&path)?, email)?
         }
         None => args.ids.clone(),
     };

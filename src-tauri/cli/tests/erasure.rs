@@ -125,7 +125,7 @@ async fn forget_beside_a_running_server_asks_exports_and_the_window_is_told() {
     let serve = Serve::start(dir.path());
     let told = tokio::spawn(support::heard_on_stream(
         serve.stream().await,
-        "erased",
+        "event: erased".into(),
         Duration::from_secs(20),
     ));
 

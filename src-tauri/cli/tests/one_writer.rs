@@ -96,12 +96,36 @@ async fn commands_beside_a_running_hookscope_hand_their_changes_to_it() {
     };
     send_sale();
 
-    // Import: stored through the running Hookscope's writer, so its indexer takes them
-    // at once and a read made after the command holds them.
+    assert_eq!(event_ids(&serve).await.len(), 1);
+
+    // Import: stored through the running Hookscope's writer, so its indexer takes them at
+    // once (the window hears of them: a command that indexed them itself would not tell
+    // it) and a read made after the command holds them.
+    let first_imported = serde_json::from_str::<Value>(
+        std::fs::read_to_string(&old)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let told = tokio::spawn(heard_on_stream(
+        serve.stream().await,
+        first_imported.clone(),
+        Duration::from_secs(10),
+    ));
     let imported = succeeded(&run(&["import", old.to_str().unwrap()], dir.path()));
     assert!(
         imported.contains("Imported 3 events (0 already present)"),
         "{imported}"
+    );
+    let heard = told.await.unwrap();
+    assert!(
+        heard.contains("event: captured") && heard.contains(&first_imported),
+        "the window hears of the import: {heard}"
     );
     assert_eq!(event_ids(&serve).await.len(), 4, "the import is indexed");
     let again = succeeded(&run(&["import", old.to_str().unwrap()], dir.path()));
@@ -112,20 +136,17 @@ async fn commands_beside_a_running_hookscope_hand_their_changes_to_it() {
     // The running Hookscope's refusal is shown.
     a_broken_import_is_refused(dir.path(), dir.path());
 
-    // A secret: the next delivery, sent the moment the command returns, is checked with it.
-    let mut secret = Command::new(BIN)
-        .args(["endpoints", "secret", "default"])
-        .env("HOOKSCOPE_DATA_DIR", dir.path())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = secret.stdin.take().unwrap();
-        stdin.write_all(b"whsec-test-0123456789abcdef\n").unwrap();
-    }
-    succeeded(&secret.wait_with_output().unwrap());
+    // A secret (standard input is `endpoints`' own test): the next delivery, sent the
+    // moment the command returns, is checked with it.
+    succeeded(&run(
+        &[
+            "endpoints",
+            "secret",
+            "default",
+            "whsec-test-0123456789abcdef",
+        ],
+        dir.path(),
+    ));
     send_sale();
     let verdicts: Vec<String> = serve.api_json("/api/events?type=SALE_NEW").await["events"]
         .as_array()
@@ -173,7 +194,7 @@ async fn commands_beside_a_running_hookscope_hand_their_changes_to_it() {
     // Forget: the live stream says so (windows reload), the export holds what went.
     let told = tokio::spawn(heard_on_stream(
         serve.stream().await,
-        "erased",
+        "event: erased".into(),
         Duration::from_secs(10),
     ));
     let taken = dir.path().join("marie.json");

@@ -2,7 +2,7 @@
 // (src-tauri/core/tests/api_types.rs). Do not edit: change the Rust types.
 
 /**
- * How an API error crosses to the UI: branch on `code`.
+ * How an API error crosses to the UI (and to `hookscope` commands): branch on `code`.
  */
 export type ApiErrorBody = { code: string, message: string, };
 

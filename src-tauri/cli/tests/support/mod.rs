@@ -157,19 +157,19 @@ impl Drop for Serve {
     }
 }
 
-/// Reads a live stream until `event` is named in it, `within` at most (heartbeats keep a
-/// stream busy: the deadline is the whole wait's, not each chunk's). What was heard.
+/// Reads a live stream until `needle` is in it (`event: erased`, an event's id), `within`
+/// at most (heartbeats keep a stream busy: the deadline is the whole wait's, not each
+/// chunk's). What was heard.
 pub async fn heard_on_stream(
     mut stream: reqwest::Response,
-    event: &str,
+    needle: String,
     within: Duration,
 ) -> String {
-    let named = format!("event: {event}");
     let mut text = String::new();
     let deadline = tokio::time::Instant::now() + within;
     while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, stream.chunk()).await {
         text.push_str(&String::from_utf8_lossy(&chunk));
-        if text.contains(&named) {
+        if text.contains(&needle) {
             break;
         }
     }

@@ -63,13 +63,41 @@ pub fn withdraw(data_dir: &Path) {
 /// folder's lock is held by someone else.
 pub fn read(data_dir: &Path) -> Result<Option<Announcement>> {
     match std::fs::read(path(data_dir)) {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+        Ok(bytes) => {
+            refuse_foreign(data_dir)?;
+            Ok(serde_json::from_slice(&bytes).ok())
+        }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(Error::DataDir {
             path: path(data_dir),
             source,
         }),
     }
+}
+
+/// A command sends the install's API token to the address announced: only a file this
+/// store's owner wrote, and no one else could change, is believed.
+fn refuse_foreign(data_dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let announced = path(data_dir);
+        let metadata = |file: &Path| {
+            std::fs::metadata(file).map_err(|source| Error::DataDir {
+                path: file.to_path_buf(),
+                source,
+            })
+        };
+        let file = metadata(&announced)?;
+        let store = metadata(&crate::store::db::database_path(data_dir))?;
+        if file.uid() != store.uid() || file.mode() & 0o022 != 0 {
+            return Err(Error::Invalid(format!(
+                "{} is not the running Hookscope's own (another user owns it, or others may write it): remove it and start Hookscope again",
+                announced.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -79,6 +107,7 @@ mod tests {
     #[test]
     fn an_announcement_is_read_back_and_withdrawn() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::write(crate::store::db::database_path(dir.path()), b"").unwrap();
         assert_eq!(read(dir.path()).unwrap(), None);
         let ui: SocketAddr = "127.0.0.1:4748".parse().unwrap();
         announce(dir.path(), ui).unwrap();
@@ -100,5 +129,26 @@ mod tests {
         // A damaged file says nothing rather than failing the command.
         std::fs::write(path(dir.path()), b"{\"ui\":").unwrap();
         assert_eq!(read(dir.path()).unwrap(), None);
+    }
+
+    /// The token goes where the file says: one that others may write is refused.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_others_may_write_is_not_believed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(crate::store::db::database_path(dir.path()), b"").unwrap();
+        announce(dir.path(), "127.0.0.1:4748".parse().unwrap()).unwrap();
+        for mode in [0o620, 0o602, 0o666] {
+            std::fs::set_permissions(path(dir.path()), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+            let refused = read(dir.path()).unwrap_err().to_string();
+            assert!(
+                refused.contains("not the running Hookscope's own"),
+                "{mode:o}: {refused}"
+            );
+        }
+        std::fs::set_permissions(path(dir.path()), std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(read(dir.path()).unwrap().is_some());
     }
 }

@@ -264,6 +264,9 @@ fn services(options: &ServeOptions, install: Install, bound: &Bound) -> Result<A
         max_body: options.max_body,
     });
     let shutdown = CancellationToken::new();
+    // The API token's forms, made once for the whole install: ingest, the follower and
+    // imports keep it out of what they store.
+    let token_guard = Arc::new(TokenGuard::new(&install.api_token));
     let public = Arc::new(PublicUrls::new(
         store.clone(),
         Tunnels::new(bound.tunnel_addr, options.tunnel_options.clone()),
@@ -289,7 +292,7 @@ fn services(options: &ServeOptions, install: Install, bound: &Bound) -> Result<A
         follow: Arc::new(Following::new(
             store.clone(),
             Arc::new(FollowControl::with_timing(options.sync_timing)),
-            install.api_token.clone(),
+            token_guard.clone(),
             install.install_id.clone(),
             shutdown.clone(),
         )),
@@ -302,7 +305,7 @@ fn services(options: &ServeOptions, install: Install, bound: &Bound) -> Result<A
         access: Access {
             cookie_name: format!("hookscope_token_{}", bound.ui_addr.port()),
             ui_hosts: ui_hosts(bound.ui_addr),
-            token_guard: Arc::new(TokenGuard::new(&install.api_token)),
+            token_guard,
             api_token: install.api_token,
         },
         ingest_limits: options.ingest_limits.clone(),

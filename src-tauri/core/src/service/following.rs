@@ -25,14 +25,14 @@ impl Following {
     pub fn new(
         store: Arc<Store>,
         control: Arc<FollowControl>,
-        api_token: String,
+        api_token: Arc<TokenGuard>,
         install_id: String,
         shutdown: CancellationToken,
     ) -> Following {
         Following {
             store,
             control,
-            api_token: Arc::new(TokenGuard::new(&api_token)),
+            api_token,
             install_id,
             shutdown,
         }

@@ -243,8 +243,8 @@ pub struct EndpointList {
     pub endpoints: Vec<EndpointView>,
 }
 
-/// How an API error crosses to the UI: branch on `code`.
-#[derive(Debug, Serialize, TS)]
+/// How an API error crosses to the UI (and to `hookscope` commands): branch on `code`.
+#[derive(Debug, Serialize, serde::Deserialize, TS)]
 pub struct ApiErrorBody {
     pub code: String,
     pub message: String,
