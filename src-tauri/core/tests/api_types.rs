@@ -19,10 +19,16 @@ use hookscope_core::capture::signature::Verdict;
 use hookscope_core::delivery::follow::FollowView;
 use hookscope_core::delivery::replay::ReplayResult;
 use hookscope_core::http::api::views::*;
+use hookscope_core::service::health::{
+    EndpointHealth, HealthReport, SystemeHealth, SystemeWebhookHealth,
+};
+use hookscope_core::service::probe::ProbeView;
+use hookscope_core::store::alerts::{Alert, AlertKind, AlertRule, NewAlertRule};
 use hookscope_core::store::contacts::{Contact, ContactFilter, ContactPage};
 use hookscope_core::store::endpoints::{CannedResponse, Endpoint};
 use hookscope_core::store::erasure::ErasureReport;
 use hookscope_core::store::events::EventMeta;
+use hookscope_core::store::events::cadence::{TypeCadence, VerdictCounts};
 use hookscope_core::store::events::query::{EventFilter, EventPage};
 use hookscope_core::store::forwards::{ForwardUpdate, ForwardView};
 use hookscope_core::store::funnels::{FunnelFilter, FunnelReport, FunnelRow, Money, OfferRow};
@@ -130,7 +136,22 @@ fn generated() -> String {
         .add::<PolicyChange>()
         .add::<PrunePreview>()
         .add::<LastRun>()
-        .add::<StreamEvent>();
+        .add::<StreamEvent>()
+        .add::<Alert>()
+        .add::<AlertKind>()
+        .add::<AlertRule>()
+        .add::<NewAlertRule>()
+        .add::<AlertList>()
+        .add::<Acknowledge>()
+        .add::<Acknowledged>()
+        .add::<AlertRuleList>()
+        .add::<ProbeView>()
+        .add::<HealthReport>()
+        .add::<EndpointHealth>()
+        .add::<SystemeHealth>()
+        .add::<SystemeWebhookHealth>()
+        .add::<TypeCadence>()
+        .add::<VerdictCounts>();
     let missing: Vec<String> = all
         .used
         .iter()

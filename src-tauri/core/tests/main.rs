@@ -11,6 +11,7 @@ mod disk_full;
 mod erasure;
 mod follow_faults;
 mod forwarding;
+mod health;
 mod hostile;
 mod indexer;
 mod security;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use support::{Api, all_fixtures, deliver, fixture, start_server};
 
 /// The secret `fixtures/make_fixtures.py` signs the Settings-webhook fixtures with.
-const TEST_SECRET: &str = "whsec-test-0123456789abcdef";
+pub const TEST_SECRET: &str = "whsec-test-0123456789abcdef";
 
 async fn patch(api: &Api, path: &str, body: Value) -> reqwest::Response {
     api.http

@@ -2,6 +2,64 @@
 // (src-tauri/core/tests/api_types.rs). Do not edit: change the Rust types.
 
 /**
+ * `POST /api/alerts/acknowledge`: the alerts read.
+ */
+export type Acknowledge = { ids: Array<number>, };
+
+export type Acknowledged = { acknowledged: number, };
+
+/**
+ * A raised alert.
+ */
+export type Alert = { id: number, rule_id: number, kind: AlertKind, endpoint_id: string | null, event_type: string | null, 
+/**
+ * What happened, in a sentence.
+ */
+message: string, 
+/**
+ * What to do about it.
+ */
+advice: string, raised_at: string, 
+/**
+ * When its cause ended (deliveries came again, the target answered, …), or null.
+ */
+cleared_at: string | null, 
+/**
+ * When the user read it, or null: unread.
+ */
+acknowledged_at: string | null, };
+
+/**
+ * What a rule watches.
+ */
+export type AlertKind = "silence" | "verification" | "source" | "forward" | "probe";
+
+/**
+ * `GET /api/alerts`: newest first.
+ */
+export type AlertList = { alerts: Array<Alert>, };
+
+export type AlertRule = { id: number, kind: AlertKind, 
+/**
+ * The endpoint watched; null: every endpoint.
+ */
+endpoint_id: string | null, 
+/**
+ * Silence only: the event type watched; null: any.
+ */
+event_type: string | null, 
+/**
+ * Silence: seconds (null: learned from the endpoint's history). Verification and
+ * forward: failures in a row. Null for the others.
+ */
+threshold: number | null, };
+
+/**
+ * `GET /api/alert-rules`, and what is left after one is deleted.
+ */
+export type AlertRuleList = { rules: Array<AlertRule>, };
+
+/**
  * How an API error crosses to the UI (and to `hookscope` commands): branch on `code`.
  */
 export type ApiErrorBody = { code: string, message: string, };
@@ -80,6 +138,16 @@ forward_to: string | null,
  * How deliveries are answered; `None`: a fast 200.
  */
 response: CannedResponse | null, };
+
+export type EndpointHealth = { id: string, name: string, 
+/**
+ * Its URL through the public URL, or null without one.
+ */
+public_webhook_url: string | null, last_delivery_at: string | null, types: Array<TypeCadence>, 
+/**
+ * Verdicts of the deliveries of the last 24 hours.
+ */
+signatures_last_day: VerdictCounts, has_secret: boolean, };
 
 export type EndpointList = { endpoints: Array<Endpoint>, };
 
@@ -248,6 +316,20 @@ buyers: number,
  */
 conversion: number | null, sales: number, canceled: number, revenue: Array<Money>, offers: Array<OfferRow>, };
 
+export type HealthReport = { 
+/**
+ * The public base URL while a tunnel (or a URL of yours) is up, else null.
+ */
+public_url: string | null, 
+/**
+ * The last check of the public URL, or null (no public URL, or not checked yet).
+ */
+probe: ProbeView | null, endpoints: Array<EndpointHealth>, systeme: SystemeHealth, 
+/**
+ * Unread alerts, newest first.
+ */
+alerts: Array<Alert>, rules: Array<AlertRule>, };
+
 /**
  * How far the indexer has come: the last delivery indexed, and how many wait.
  */
@@ -265,6 +347,11 @@ export type LastRun = {
 at: string, pruned: number, };
 
 export type Money = { currency: string, amount_cents: number, };
+
+/**
+ * A rule as the user asks for it (`POST /api/alert-rules`).
+ */
+export type NewAlertRule = { kind: AlertKind, endpoint_id?: string, event_type?: string, threshold?: number, };
 
 export type OfferRow = { offer_id: string | null, offer: string | null, sales: number, canceled: number, 
 /**
@@ -292,6 +379,31 @@ days: number | null,
  * An endpoint's own retention instead of the install's.
  */
 endpoint?: string, };
+
+/**
+ * The last check of the public URL.
+ */
+export type ProbeView = { 
+/**
+ * The probe came back to this Hookscope's listener.
+ */
+reaches: boolean, 
+/**
+ * The public base URL checked.
+ */
+url: string, checked_at: string, 
+/**
+ * From sending the probe to its answer.
+ */
+duration_ms: number, 
+/**
+ * Why it did not reach, or null.
+ */
+error: string | null, 
+/**
+ * What to do about it, or null.
+ */
+advice: string | null, };
 
 /**
  * How many deliveries a policy prunes: now, and with the change applied.
@@ -497,7 +609,7 @@ response: CannedResponse | null, };
  * so a client may listen by name; the UI decodes them into this one type and switches
  * on `kind`.
  */
-export type StreamEvent = { "kind": "ready" } | { "kind": "captured", "data": EventSummary } | { "kind": "resync", "data": { missed?: number, } } | { "kind": "tunnel", "data": TunnelStatus } | { "kind": "forwarded", "data": ForwardUpdate } | { "kind": "store", "data": StoreTrouble | null } | { "kind": "indexing", "data": IndexProgress } | { "kind": "erased", "data": { generation: number, } } | { "kind": "follow", "data": FollowView };
+export type StreamEvent = { "kind": "ready" } | { "kind": "captured", "data": EventSummary } | { "kind": "resync", "data": { missed?: number, } } | { "kind": "tunnel", "data": TunnelStatus } | { "kind": "forwarded", "data": ForwardUpdate } | { "kind": "store", "data": StoreTrouble | null } | { "kind": "indexing", "data": IndexProgress } | { "kind": "erased", "data": { generation: number, } } | { "kind": "follow", "data": FollowView } | { "kind": "alert", "data": Alert } | { "kind": "probe", "data": ProbeView | null };
 
 /**
  * The systeme.io account link (`GET /api/systeme`); the key itself is never returned.
@@ -508,6 +620,16 @@ export type SystemeAccount = { api_key_set: boolean,
  */
 events: Array<string>, };
 
+export type SystemeHealth = { 
+/**
+ * An API key is stored: the webhooks below were asked for.
+ */
+key_set: boolean, webhooks: Array<SystemeWebhookHealth>, 
+/**
+ * Why systeme.io could not be asked, or null.
+ */
+error: string | null, };
+
 /**
  * A Settings webhook of the account, with the endpoint it points at.
  */
@@ -516,6 +638,20 @@ export type SystemeWebhook = { active: boolean | null,
  * The Hookscope endpoint it points at, if any.
  */
 endpoint: string | null, id: string, name: string | null, subscriptions: Array<string>, url: string, };
+
+export type SystemeWebhookHealth = { id: string, name: string | null, url: string, subscriptions: Array<string>, 
+/**
+ * The Hookscope endpoint whose path it carries, or null (not Hookscope's).
+ */
+endpoint_id: string | null, 
+/**
+ * It points at the endpoint's current public URL.
+ */
+points_here: boolean, 
+/**
+ * What is wrong, when it points elsewhere: fixed by registering the endpoint again.
+ */
+problem: string | null, };
 
 export type SystemeWebhookList = { webhooks: Array<SystemeWebhook>, };
 
@@ -576,5 +712,28 @@ revision: number, state: TunnelState,
  * The default endpoint's webhook URL through the tunnel, while it is up.
  */
 webhook_url: string | null, };
+
+/**
+ * One event type's cadence on an endpoint.
+ */
+export type TypeCadence = { 
+/**
+ * The event type, or null for deliveries no decoder named.
+ */
+event_type: string | null, last_at: string, 
+/**
+ * Median seconds between arrivals (of the last 50), or null with fewer than two.
+ */
+usual_gap_secs: number | null, 
+/**
+ * How long a silence must last to be news, learned the same way a silence rule
+ * without a threshold learns it; null until 10 have arrived.
+ */
+learned_silence_secs: number | null, };
+
+/**
+ * Signature verdicts of an endpoint's deliveries since `since` (unix µs).
+ */
+export type VerdictCounts = { valid: number, invalid: number, unsigned: number, no_secret: number, };
 
 export type WebinarSeat = { step?: Step | null, scheduled_at?: string | null, at: string, };

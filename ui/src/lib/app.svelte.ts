@@ -18,6 +18,7 @@ import { ArrivalPacer } from './arrivals';
 import { Connection } from './state/connection.svelte';
 import { Contacts } from './state/contacts.svelte';
 import { Detail } from './state/detail.svelte';
+import { Health } from './state/health.svelte';
 import { Insights } from './state/insights.svelte';
 import { Sending } from './state/sending.svelte';
 import { Profile } from './state/profile.svelte';
@@ -33,6 +34,7 @@ export class AppModel {
   readonly settings: Settings;
   readonly sending: Sending;
   readonly insights: Insights;
+  readonly health: Health;
 
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly arrivals = new ArrivalPacer((events) => this.show(events), () => void this.resync());
@@ -49,6 +51,7 @@ export class AppModel {
     this.settings = new Settings(backend, report);
     this.sending = new Sending(backend);
     this.insights = new Insights(backend);
+    this.health = new Health(backend);
   }
 
   async start(): Promise<void> {
@@ -64,6 +67,7 @@ export class AppModel {
       return;
     }
     this.settings.loadQuietly();
+    void this.health.load();
     this.unsubscribe = this.backend.subscribe({
       captured: (event) => this.captured(event),
       forwarded: (id, forward) => this.timeline.forwarded(id, forward),
@@ -74,6 +78,8 @@ export class AppModel {
       },
       erased: () => void this.erased(),
       follow: (view) => connection.followFromStreamSaid(view),
+      alert: (alert) => this.health.raised(alert),
+      probe: (view) => this.health.probed(view),
       store: (trouble) => connection.storeFromStreamSaid(trouble),
       state: (state) => connection.streamIs(state),
     });
@@ -103,8 +109,8 @@ export class AppModel {
 
   /** Points the default endpoint's systeme.io Settings webhook at the current public URL;
    * a new secret lands on the endpoint, so verdicts are re-read. */
-  async registerWithSysteme(events?: string[]): Promise<Registration> {
-    const endpoint = this.connection.status?.default_endpoint;
+  async registerWithSysteme(events?: string[], endpointId?: string): Promise<Registration> {
+    const endpoint = endpointId ?? this.connection.status?.default_endpoint;
     if (!endpoint) throw new ApiError('not_ready', 'Hookscope is still starting', 0);
     const registration = await this.backend.registerWithSysteme(endpoint, events);
     this.settings.registration = registration;
@@ -113,6 +119,14 @@ export class AppModel {
       this.timeline.revision += 1;
       await this.resync();
     }
+    return registration;
+  }
+
+  /** Points a systeme.io webhook that points elsewhere back at its endpoint's public URL
+   * (from the health view), then reads the health report again. */
+  async fixSystemeWebhook(endpointId: string): Promise<Registration> {
+    const registration = await this.registerWithSysteme(undefined, endpointId);
+    await this.health.load();
     return registration;
   }
 

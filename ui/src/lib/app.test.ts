@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AppModel } from './app.svelte';
 import type { Backend, StreamHandlers } from './backend';
 import {
@@ -18,6 +18,11 @@ import {
   type Shape,
   type StoreTrouble,
   type TunnelStatus,
+  type Alert,
+  type AlertRule,
+  type HealthReport,
+  type NewAlertRule,
+  type ProbeView,
 } from './api';
 
 let revision = 0;
@@ -218,6 +223,30 @@ class FakeBackend implements Backend {
   }
   async registerWithSysteme(): Promise<Registration> {
     throw new ApiError('invalid_request', 'no key', 400);
+  }
+  healthReport: HealthReport = {
+    public_url: null,
+    probe: null,
+    endpoints: [],
+    systeme: { key_set: false, webhooks: [], error: null },
+    alerts: [],
+    rules: [],
+  };
+  acknowledged: number[][] = [];
+  async health() {
+    return this.healthReport;
+  }
+  async probeNow(): Promise<ProbeView> {
+    throw new ApiError('invalid_request', 'no public URL', 400);
+  }
+  async acknowledgeAlerts(ids: number[]) {
+    this.acknowledged.push(ids);
+  }
+  async addAlertRule(rule: NewAlertRule): Promise<AlertRule> {
+    return { id: 9, kind: rule.kind, endpoint_id: null, event_type: rule.event_type ?? null, threshold: rule.threshold ?? null };
+  }
+  async deleteAlertRule() {
+    return [];
   }
   async endpoints() {
     return [];
@@ -757,6 +786,55 @@ describe('following a relay', () => {
     expect(model.connection.follow?.state).toBe('connecting');
     await model.connection.stopFollowing();
     expect(model.connection.follow?.state).toBe('off');
+    model.stop();
+  });
+});
+
+describe('health and alerts', () => {
+  const alert = (id: number, kind: Alert['kind']): Alert => ({
+    id,
+    rule_id: 1,
+    kind,
+    endpoint_id: 'ep',
+    event_type: null,
+    message: `alert ${id}`,
+    advice: 'do this',
+    raised_at: '2026-12-06T12:00:00.000000Z',
+    cleared_at: null,
+    acknowledged_at: null,
+  });
+
+  it('shows alerts the stream raises, once each, and turns amber until they are read', async () => {
+    const backend = new FakeBackend();
+    backend.healthReport = { ...backend.healthReport, alerts: [alert(1, 'forward')] };
+    const model = new AppModel(backend);
+    await model.start();
+    await vi.waitFor(() => expect(model.health.alerts.map((a) => a.id)).toEqual([1]));
+    expect(model.health.troubled).toBe(true);
+    expect(model.health.fresh).toEqual([]);
+    backend.handlers!.alert(alert(2, 'verification'));
+    backend.handlers!.alert(alert(2, 'verification'));
+    expect(model.health.alerts.map((a) => a.id)).toEqual([2, 1]);
+    expect(model.health.fresh.map((a) => a.id)).toEqual([2]);
+    await model.health.acknowledge([2]);
+    expect(backend.acknowledged).toEqual([[2]]);
+    expect(model.health.fresh).toEqual([]);
+    await model.health.acknowledge();
+    expect(backend.acknowledged).toEqual([[2], [1]]);
+    expect(model.health.troubled).toBe(false);
+    model.stop();
+  });
+
+  it('follows the probe the stream reports: a failing public URL is trouble', async () => {
+    const backend = new FakeBackend();
+    const model = new AppModel(backend);
+    await model.start();
+    backend.handlers!.probe({ reaches: false, url: 'https://x', checked_at: '2026-12-06T12:00:00Z', duration_ms: 3, error: 'refused', advice: 'restart' });
+    expect(model.health.troubled).toBe(true);
+    backend.handlers!.probe({ reaches: true, url: 'https://x', checked_at: '2026-12-06T12:01:00Z', duration_ms: 90, error: null, advice: null });
+    expect(model.health.troubled).toBe(false);
+    await model.health.checkNow();
+    expect(model.health.error).toBe('no public URL');
     model.stop();
   });
 });

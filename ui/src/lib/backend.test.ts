@@ -102,6 +102,8 @@ describe('HttpBackend stream', () => {
       indexing: (progress) => seen.push(`indexing ${progress.behind}`),
       erased: () => seen.push('erased'),
       follow: (view) => seen.push(`follow ${view.state} ${view.behind}`),
+      alert: (alert) => seen.push(`alert ${alert.kind}`),
+      probe: (view) => seen.push(`probe ${view ? view.reaches : 'none'}`),
     });
     const first = FakeEventSource.opened[0]!;
     first.emit('ready');
@@ -113,11 +115,13 @@ describe('HttpBackend stream', () => {
     first.emit('indexing', '{"through":5,"behind":12}');
     first.emit('erased', '{"generation":1}');
     first.emit('follow', '{"relay":"https://relay","state":"catching_up","behind":40,"since":null,"reason":null,"received":10}');
+    first.emit('alert', '{"id":1,"kind":"probe"}');
+    first.emit('probe', 'null');
     first.onerror!();
     expect(first.closed).toBe(true);
     vi.advanceTimersByTime(500);
     FakeEventSource.opened[1]!.emit('ready');
-    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'forwarded e1 200', 'store 3', 'store ok', 'indexing 12', 'erased', 'follow catching_up 40', 'reconnecting', 'reconnecting', 'live', 'resync']);
+    expect(seen).toEqual(['connecting', 'live', 'resync', 'captured e1', 'tunnel up', 'forwarded e1 200', 'store 3', 'store ok', 'indexing 12', 'erased', 'follow catching_up 40', 'alert probe', 'probe none', 'reconnecting', 'reconnecting', 'live', 'resync']);
     stop();
     expect(FakeEventSource.opened[1]!.closed).toBe(true);
   });

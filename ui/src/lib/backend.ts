@@ -28,6 +28,11 @@ import {
   type Status,
   type StoreTrouble,
   type StreamEvent,
+  type Alert,
+  type AlertRule,
+  type HealthReport,
+  type NewAlertRule,
+  type ProbeView,
   type StreamState,
   type TestEventRequest,
   type SystemeAccount,
@@ -46,6 +51,8 @@ const STREAM_KINDS = [
   'indexing',
   'erased',
   'follow',
+  'alert',
+  'probe',
 ] as const satisfies readonly StreamEvent['kind'][];
 /** Fails to compile while a kind of `StreamEvent` is missing from `STREAM_KINDS`. */
 export type EveryStreamKindListed = [Exclude<StreamEvent['kind'], (typeof STREAM_KINDS)[number]>] extends [never]
@@ -83,6 +90,10 @@ export interface StreamHandlers {
   erased(): void;
   /** Following a relay changed: connecting, catching up, following, unreachable, off. */
   follow(view: FollowView): void;
+  /** An alert was raised. */
+  alert(alert: Alert): void;
+  /** The public URL was checked (null: there is none). */
+  probe(view: ProbeView | null): void;
 }
 
 export interface Backend {
@@ -144,6 +155,16 @@ export interface Backend {
   followRelay(url: string, token: string): Promise<FollowView>;
   /** Stops following; what was pulled stays. */
   stopFollowing(): Promise<FollowView>;
+  /** Is it reaching me: the probe, each endpoint's cadence and verdicts, systeme.io's
+   * webhooks, unread alerts and the rules. */
+  health(): Promise<HealthReport>;
+  /** Probes the public URL now. */
+  probeNow(): Promise<ProbeView>;
+  /** Marks alerts read. */
+  acknowledgeAlerts(ids: number[]): Promise<void>;
+  addAlertRule(rule: NewAlertRule): Promise<AlertRule>;
+  /** Deletes a rule; resolves with the rules left. */
+  deleteAlertRule(id: number): Promise<AlertRule[]>;
 }
 
 export function queryString(params: Record<string, string | number | boolean | undefined | null>): string {
@@ -313,6 +334,26 @@ export class HttpBackend implements Backend {
     return (await this.send('DELETE', '/api/follow', {})).json();
   }
 
+  async health(): Promise<HealthReport> {
+    return (await this.get('/api/health')).json();
+  }
+
+  async probeNow(): Promise<ProbeView> {
+    return (await this.send('POST', '/api/health/probe', {})).json();
+  }
+
+  async acknowledgeAlerts(ids: number[]): Promise<void> {
+    await this.send('POST', '/api/alerts/acknowledge', { ids });
+  }
+
+  async addAlertRule(rule: NewAlertRule): Promise<AlertRule> {
+    return (await this.send('POST', '/api/alert-rules', rule)).json();
+  }
+
+  async deleteAlertRule(id: number): Promise<AlertRule[]> {
+    return (await (await this.send('DELETE', `/api/alert-rules/${id}`, {})).json()).rules;
+  }
+
   async forwardAnswer(eventId: string): Promise<ForwardAnswer> {
     return (await this.get(`/api/events/${encodeURIComponent(eventId)}/forward`)).json();
   }
@@ -390,6 +431,10 @@ export class HttpBackend implements Backend {
             return handlers.erased();
           case 'follow':
             return handlers.follow(event.data);
+          case 'alert':
+            return handlers.alert(event.data);
+          case 'probe':
+            return handlers.probe(event.data);
           default:
             return unknownKind(event);
         }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   byteSize,
+  probeText,
+  span,
   dayLabel,
   exactTime,
   familyBadge,
@@ -131,5 +133,20 @@ describe('money', () => {
     const stopped = storeTroubleText({ since, refused: 0, code: 'stopped', message: "the store's writer failed 3 times" });
     expect(stopped).toContain('stopped storing deliveries');
     expect(stopped).toContain('Restart Hookscope');
+  });
+});
+
+describe('the probe and spans in words', () => {
+  const now = Date.parse('2026-12-06T12:00:40Z');
+  it('says where the probe stands, when and how fast', () => {
+    expect(probeText({ reaches: true, checked_at: '2026-12-06T12:00:00Z', duration_ms: 180 }, now)).toBe(
+      'Public URL reaches this Hookscope · checked 40 s ago · 180 ms',
+    );
+    expect(probeText({ reaches: false, checked_at: '2026-12-06T11:55:40Z', duration_ms: 3 }, now)).toBe(
+      'Public URL does not reach this Hookscope · checked 5 min ago',
+    );
+  });
+  it('puts spans in the unit a person reads', () => {
+    expect([span(59), span(600), span(3 * 3600), span(3 * 86400)]).toEqual(['59 s', '10 min', '3 h', '3 d']);
   });
 });

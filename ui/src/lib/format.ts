@@ -180,3 +180,19 @@ export function storeTroubleText(trouble: StoreTrouble): string {
     ? `The disk is full: ${refused} Free some space: Hookscope stores deliveries again by itself.`
     : `Deliveries are not being stored: ${refused} ${trouble.message}`;
 }
+
+/** "90 s", "12 min", "5 h", "3 d": a span of seconds. */
+export function span(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 2 * 3600) return `${Math.floor(seconds / 60)} min`;
+  if (seconds < 2 * 86400) return `${Math.floor(seconds / 3600)} h`;
+  return `${Math.floor(seconds / 86400)} d`;
+}
+
+/** The probe in a sentence: "Public URL reaches this Hookscope · checked 40 s ago · 180 ms". */
+export function probeText(probe: { reaches: boolean; checked_at: string; duration_ms: number }, now: number): string {
+  const checked = relativeTime(probe.checked_at, now);
+  return probe.reaches
+    ? `Public URL reaches this Hookscope · checked ${checked} · ${probe.duration_ms} ms`
+    : `Public URL does not reach this Hookscope · checked ${checked}`;
+}

@@ -65,6 +65,10 @@ pub async fn start(
         sync: sync.then(|| "127.0.0.1:0".parse().unwrap()),
         follow,
         sync_timing: Default::default(),
+        alert_webhook: None,
+        alert_retry: Default::default(),
+        alert_check_every: app::DEFAULT_ALERT_CHECK_EVERY,
+        probe_timing: Default::default(),
     })
     .await
     .unwrap()

@@ -99,6 +99,14 @@ pub struct ServeConfig {
         hide_env_values = true
     )]
     pub follow_token: Option<String>,
+    /// POST each alert as JSON to this URL (Slack, Discord, ntfy or your own receiver;
+    /// its `text` field says it all): for a relay nobody watches
+    #[arg(long, env = "HOOKSCOPE_ALERT_WEBHOOK", value_name = "URL")]
+    pub alert_webhook: Option<String>,
+    /// How often silences are looked for, in seconds (tests shorten it).
+    #[arg(long, env = "HOOKSCOPE_ALERT_CHECK_EVERY", value_name = "SECONDS", hide = true,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub alert_check_every: Option<u64>,
     /// systeme.io's API base URL (a stand-in for rehearsals and tests).
     #[arg(long, env = "HOOKSCOPE_SYSTEME_API", value_name = "URL", hide = true)]
     pub systeme_api: Option<String>,
@@ -182,6 +190,11 @@ impl ServeConfig {
             systeme_api: self.systeme_api,
             sync: self.sync,
             follow,
+            alert_webhook: self.alert_webhook,
+            alert_check_every: self
+                .alert_check_every
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(super::DEFAULT_ALERT_CHECK_EVERY),
             ..ServeOptions::defaults()
         })
     }

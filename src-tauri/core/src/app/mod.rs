@@ -25,6 +25,8 @@ use crate::delivery::forward::ForwardPolicy;
 use crate::error::{Error, Result};
 use crate::exchange::sync_protocol::SyncTiming;
 use crate::http::listener::ListenerLimits;
+use crate::service::alert_webhook::AlertRetry;
+use crate::service::probe::ProbeTiming;
 use crate::store::db::Synchronous;
 use crate::tunnel::{TunnelChoice, TunnelOptions, TunnelState};
 
@@ -32,6 +34,8 @@ pub const DEFAULT_MAX_BODY: BodyLimit = BodyLimit::DEFAULT;
 /// Fixed defaults so the webhook URL pasted into systeme.io stays valid across restarts.
 pub const DEFAULT_INGEST: &str = "127.0.0.1:4747";
 pub const DEFAULT_UI: &str = "127.0.0.1:4748";
+/// Silences are looked for this often, so an alert comes within a minute of its cause.
+pub const DEFAULT_ALERT_CHECK_EVERY: Duration = Duration::from_secs(15);
 /// How long a stop waits for open connections before closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -66,6 +70,14 @@ pub struct ServeOptions {
     pub follow: Option<FollowTarget>,
     /// The sync protocol's clock: a relay's heartbeat, a follower's deadlines and pauses.
     pub sync_timing: SyncTiming,
+    /// Where raised alerts are POSTed (`HOOKSCOPE_ALERT_WEBHOOK`), if anywhere.
+    pub alert_webhook: Option<String>,
+    /// How the alert webhook is retried.
+    pub alert_retry: AlertRetry,
+    /// How often silences are looked for (an alert is raised within this of its cause).
+    pub alert_check_every: Duration,
+    /// How often and how patiently the public URL is probed.
+    pub probe_timing: ProbeTiming,
 }
 
 /// The platform's data directory for Hookscope (`~/.local/share/hookscope` on Linux).
@@ -102,6 +114,10 @@ impl ServeOptions {
             sync: None,
             follow: None,
             sync_timing: SyncTiming::default(),
+            alert_webhook: None,
+            alert_retry: AlertRetry::default(),
+            alert_check_every: DEFAULT_ALERT_CHECK_EVERY,
+            probe_timing: ProbeTiming::default(),
         }
     }
 }

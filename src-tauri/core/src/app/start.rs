@@ -22,9 +22,13 @@ use crate::http::state::{Access, AppState};
 use crate::http::sync::{self, SyncState};
 use crate::http::{api, listener};
 use crate::service::STREAM_BUFFER;
+use crate::service::alert_webhook;
+use crate::service::alerts::{self, Alerts};
 use crate::service::erasure::{Erasure, Retention};
 use crate::service::following::Following;
 use crate::service::forwarding::Forwarding;
+use crate::service::health::Health;
+use crate::service::probe::{self, Probe};
 use crate::service::public::PublicUrls;
 use crate::service::store::Store;
 use crate::service::systeme::SystemeLink;
@@ -43,6 +47,11 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let opened = open_store(&options).await?;
     let bound = bind_listeners(&options).await?;
     let state = services(&options, opened.install, &bound)?;
+    // Checked before anything is served: a start refused leaves nothing running.
+    let alert_webhook = match &options.alert_webhook {
+        Some(url) => Some(alert_webhook::checked_url(url, &state.public)?),
+        None => None,
+    };
     let default = opened.default_endpoint;
     let mut servers = serve_webhooks_and_ui(
         &options,
@@ -62,7 +71,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         }
         None => None,
     };
-    start_background_work(&options, &state, opened.follow).await?;
+    start_background_work(&options, &state, opened.follow, alert_webhook).await?;
     let indexer = index_worker::start(IndexerHandle {
         database: state.store.database.clone(),
         writer: state.store.writer.clone(),
@@ -281,14 +290,26 @@ fn services(options: &ServeOptions, install: Install, bound: &Bound) -> Result<A
         .flatten()
         .collect(),
     ));
+    let systeme = Arc::new(SystemeLink::new(
+        store.clone(),
+        public.clone(),
+        options.systeme_api.clone(),
+    ));
+    let probe = Arc::new(Probe::new(public.clone(), options.probe_timing));
+    let alerts = Arc::new(Alerts::load(store.clone(), options.alert_check_every)?);
     Ok(Arc::new(AppState {
         erasure: Arc::new(Erasure::new(store.clone())),
         retention: Arc::new(Retention::new(store.clone())),
-        systeme: Arc::new(SystemeLink::new(
+        health: Arc::new(Health::new(
             store.clone(),
             public.clone(),
-            options.systeme_api.clone(),
+            systeme.clone(),
+            probe.clone(),
+            alerts.clone(),
         )),
+        systeme,
+        probe,
+        alerts,
         follow: Arc::new(Following::new(
             store.clone(),
             Arc::new(FollowControl::with_timing(options.sync_timing)),
@@ -398,6 +419,7 @@ async fn start_background_work(
     options: &ServeOptions,
     state: &Arc<AppState>,
     follow_target: Option<FollowTarget>,
+    alert_webhook: Option<String>,
 ) -> Result<()> {
     let choice = match options.tunnel.clone() {
         Some(choice) => choice,
@@ -407,6 +429,22 @@ async fn start_background_work(
     tasks::remember_public_urls(state.clone());
     tasks::prune_by_age(state.clone());
     forward::start(state.forwarding.handle());
+    tokio::spawn(alerts::watch(
+        state.alerts.clone(),
+        state.probe.clone(),
+        state.forwarding.results.clone(),
+        state.shutdown.clone(),
+    ));
+    tokio::spawn(probe::run(state.probe.clone(), state.shutdown.clone()));
+    if let Some(url) = alert_webhook {
+        tokio::spawn(alert_webhook::send_alerts(
+            url,
+            state.alerts.raised.clone(),
+            options.alert_retry,
+            state.public.clone(),
+            state.shutdown.clone(),
+        ));
+    }
     state.follow.start_following(follow_target);
     follow::start(state.follow.handle());
     Ok(())

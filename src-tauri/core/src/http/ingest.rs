@@ -1,15 +1,17 @@
 //! The ingest listener: the only port a tunnel reaches. It answers webhook deliveries on
-//! `/h/{token}[/any/sub/path]` and `GET /healthz`, nothing else. A delivery gets its 2xx
+//! `/h/{token}[/any/sub/path]`, `GET /healthz` and this Hookscope's own probes
+//! (`/.hookscope/probe/{nonce}`, never stored), nothing else. A delivery gets its 2xx
 //! only after the transaction that stores it committed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::Path;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::{Extension, Router};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -51,6 +53,7 @@ impl Listener {
 pub fn router(state: Arc<AppState>, listener: Listener) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/.hookscope/probe/{nonce}", any(probe_arrived))
         .fallback(deliver)
         .layer(Extension(listener))
         .with_state(state)
@@ -58,6 +61,16 @@ pub fn router(state: Arc<AppState>, listener: Listener) -> Router {
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
+}
+
+/// A probe of the public URL came back: answered, and told to the prober, never stored
+/// or forwarded. A nonce this Hookscope is not waiting for is not found.
+async fn probe_arrived(State(state): State<Arc<AppState>>, Path(nonce): Path<String>) -> Response {
+    if state.probe.arrived(&nonce) {
+        answer(StatusCode::OK, json!({"probe": "received"}))
+    } else {
+        answer(StatusCode::NOT_FOUND, json!({"error": "not found"}))
+    }
 }
 
 async fn deliver(

@@ -11,9 +11,12 @@ use tokio_util::sync::CancellationToken;
 use crate::capture::token_guard::TokenGuard;
 use crate::http::listener::ListenerLimits;
 use crate::http::memory_budget::MemoryBudget;
+use crate::service::alerts::Alerts;
 use crate::service::erasure::{Erasure, Retention};
 use crate::service::following::Following;
 use crate::service::forwarding::Forwarding;
+use crate::service::health::Health;
+use crate::service::probe::Probe;
 use crate::service::public::PublicUrls;
 use crate::service::store::Store;
 use crate::service::systeme::SystemeLink;
@@ -27,6 +30,9 @@ pub struct AppState {
     pub systeme: Arc<SystemeLink>,
     pub follow: Arc<Following>,
     pub forwarding: Arc<Forwarding>,
+    pub probe: Arc<Probe>,
+    pub alerts: Arc<Alerts>,
+    pub health: Arc<Health>,
     pub access: Access,
     /// Timeouts and limits of the ingest listeners.
     pub ingest_limits: ListenerLimits,
@@ -81,4 +87,7 @@ services_from_state!(
     systeme: SystemeLink,
     follow: Following,
     forwarding: Forwarding,
+    probe: Probe,
+    alerts: Alerts,
+    health: Health,
 );

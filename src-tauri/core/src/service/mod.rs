@@ -8,10 +8,18 @@
 //! - [`systeme::SystemeLink`]: the systeme.io account and its Settings webhooks.
 //! - [`following::Following`]: the relay this install follows.
 //! - [`forwarding::Forwarding`]: forward results and the forward worker's handle.
+//! - [`probe::Probe`]: whether the public URL reaches this Hookscope.
+//! - [`alerts::Alerts`]: the alert rules and the watcher raising alerts
+//!   ([`alert_webhook`] sends them on).
+//! - [`health::Health`]: all of that per endpoint, with systeme.io's webhooks.
 
+pub mod alert_webhook;
+pub mod alerts;
 pub mod erasure;
 pub mod following;
 pub mod forwarding;
+pub mod health;
+pub mod probe;
 pub mod public;
 pub mod store;
 pub mod systeme;

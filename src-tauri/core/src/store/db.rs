@@ -65,6 +65,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!(
             "../../migrations/20261201_0006_retention_and_erasure.sql"
         )),
+        M::up(include_str!("../../migrations/20261206_0007_alerts.sql")),
     ])
 });
 

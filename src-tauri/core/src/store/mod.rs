@@ -2,6 +2,7 @@
 //! writer thread, and a module per table holding that table's SQL. What one delivery
 //! writes, step by step, is in [`deliveries`].
 
+pub mod alerts;
 pub mod cards;
 pub mod checkpoint;
 pub mod contacts;

@@ -88,6 +88,10 @@ pub fn test_options(data_dir: &Path) -> ServeOptions {
         sync: None,
         follow: None,
         sync_timing: Default::default(),
+        alert_webhook: None,
+        alert_retry: Default::default(),
+        alert_check_every: hookscope_core::app::DEFAULT_ALERT_CHECK_EVERY,
+        probe_timing: Default::default(),
     }
 }
 

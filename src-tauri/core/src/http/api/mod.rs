@@ -10,7 +10,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 
 use crate::error::Error;
@@ -25,6 +25,7 @@ mod endpoints;
 mod events;
 mod export;
 mod follow;
+mod health;
 mod import;
 mod insights;
 mod replay;
@@ -73,6 +74,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(systeme::register_with_systeme),
         )
         .route("/stream", get(stream::live_stream))
+        .route("/health", get(health::get_health))
+        .route("/health/probe", post(health::probe_now))
+        .route("/alerts", get(health::list_alerts))
+        .route("/alerts/acknowledge", post(health::acknowledge_alerts))
+        .route(
+            "/alert-rules",
+            get(health::list_rules).post(health::add_rule),
+        )
+        .route("/alert-rules/{id}", delete(health::delete_rule))
         .route("/tunnel", get(tunnel::get_tunnel).put(tunnel::put_tunnel))
         .route(
             "/follow",

@@ -1,5 +1,5 @@
 //! The live stream (SSE): stored deliveries, tunnel changes, forward results, the relay
-//! followed, store trouble, indexing progress, erasures. What it says is one type,
+//! followed, store trouble, indexing progress, erasures, alerts, probes of the public URL. What it says is one type,
 //! [`StreamEvent`].
 
 use std::convert::Infallible;
@@ -95,10 +95,19 @@ pub(super) async fn live_stream(
     // Following a relay: each change of where it stands, as a `follow` event.
     let follow = WatchStream::from_changes(state.follow.watch_view())
         .map(|view| sse(StreamEvent::Follow(view)));
+    let alerts =
+        BroadcastStream::new(state.alerts.raised.subscribe()).filter_map(|item| async move {
+            // A missed alert shows in the health view's list; nothing to resync for.
+            Some(sse(StreamEvent::Alert(item.ok()?)))
+        });
+    let probe = WatchStream::new(state.probe.watch()).map(|view| sse(StreamEvent::Probe(view)));
     let ready = stream::once(async { sse(StreamEvent::Ready) });
     let stream = ready
         .chain(stream::select(
-            stream::select(updates, tunnel),
+            stream::select(
+                stream::select(updates, tunnel),
+                stream::select(alerts, probe),
+            ),
             stream::select(
                 stream::select(forwarded, store),
                 stream::select(stream::select(indexing, erased), follow),

@@ -30,6 +30,7 @@ pub(super) async fn get_systeme(
 /// Stores (`{"api_key": "..."}`) or forgets (`null`) the systeme.io API key.
 pub(super) async fn put_systeme(
     State(systeme): State<Arc<SystemeLink>>,
+    State(health): State<Arc<crate::service::health::Health>>,
     body: Bytes,
 ) -> ApiResult<Json<SystemeView>> {
     #[derive(Deserialize)]
@@ -38,6 +39,7 @@ pub(super) async fn put_systeme(
     }
     let change: Change = json_body(&body)?;
     systeme.set_key(change.api_key).await?;
+    health.systeme_changed().await;
     Ok(Json(systeme_view(&systeme).await?))
 }
 
@@ -66,6 +68,7 @@ pub(super) async fn list_systeme_webhooks(
 /// "previous_url", "secret_stored"}`.
 pub(super) async fn register_with_systeme(
     State(systeme): State<Arc<SystemeLink>>,
+    State(health): State<Arc<crate::service::health::Health>>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<RegistrationView>> {
@@ -78,7 +81,10 @@ pub(super) async fn register_with_systeme(
     } else {
         json_body(&body)?
     };
-    let registration = systeme.register(id, choice.events).await?;
+    let registration = systeme.register(id, choice.events).await;
+    // What the health view compares has changed (or may have, on a failure halfway).
+    health.systeme_changed().await;
+    let registration = registration?;
     Ok(Json(RegistrationView {
         action: registration.action,
         previous_url: registration.previous_url,

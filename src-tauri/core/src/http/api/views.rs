@@ -2,7 +2,7 @@
 //! the UI's TypeScript is generated from (`make api-types`). Fields of answers that were
 //! JSON objects before they were types are in alphabetical order, as those were written.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::capture::card::Card;
@@ -281,6 +281,11 @@ pub enum StreamEvent {
     Erased { generation: i64 },
     /// Where following a relay stands, at each change.
     Follow(crate::delivery::follow::FollowView),
+    /// An alert was raised.
+    Alert(std::sync::Arc<crate::store::alerts::Alert>),
+    /// The public URL was checked (null: there is none), first as it stands, then at
+    /// each check.
+    Probe(Option<crate::service::probe::ProbeView>),
 }
 
 impl StreamEvent {
@@ -296,6 +301,8 @@ impl StreamEvent {
             StreamEvent::Indexing(_) => "indexing",
             StreamEvent::Erased { .. } => "erased",
             StreamEvent::Follow(_) => "follow",
+            StreamEvent::Alert(_) => "alert",
+            StreamEvent::Probe(_) => "probe",
         }
     }
 
@@ -316,6 +323,8 @@ impl StreamEvent {
                 serde_json::to_string(&serde_json::json!({ "generation": generation }))
             }
             StreamEvent::Follow(view) => serde_json::to_string(view),
+            StreamEvent::Alert(alert) => serde_json::to_string(alert),
+            StreamEvent::Probe(view) => serde_json::to_string(view),
         }
     }
 }
@@ -351,4 +360,27 @@ mod stream_event_tests {
             assert_eq!(data, expected, "{event:?}");
         }
     }
+}
+
+/// `GET /api/alerts`: newest first.
+#[derive(Serialize, TS)]
+pub struct AlertList {
+    pub alerts: Vec<crate::store::alerts::Alert>,
+}
+
+/// `POST /api/alerts/acknowledge`: the alerts read.
+#[derive(Deserialize, TS)]
+pub struct Acknowledge {
+    pub ids: Vec<i64>,
+}
+
+#[derive(Serialize, TS)]
+pub struct Acknowledged {
+    pub acknowledged: usize,
+}
+
+/// `GET /api/alert-rules`, and what is left after one is deleted.
+#[derive(Serialize, TS)]
+pub struct AlertRuleList {
+    pub rules: Vec<crate::store::alerts::AlertRule>,
 }
