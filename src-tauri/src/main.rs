@@ -107,6 +107,7 @@ fn setup(
                 Some((state.clone(), notify.clone())),
             )?;
             notifications::watch(app.handle().clone(), state.clone(), notify);
+            notifications::watch_alerts(app.handle().clone(), state.clone());
             app.manage(Shell {
                 state,
                 running: Mutex::new(Some(running)),

@@ -1,5 +1,5 @@
-//! A desktop notification when deliveries arrive while the window is in the background.
-//! Bursts become one notification. The switch is remembered in the store's settings.
+//! Desktop notifications: deliveries arriving while the window is in the background (bursts
+//! become one; the switch is remembered in the store's settings), and every alert raised.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,6 +90,32 @@ pub fn watch(app: AppHandle, state: Arc<AppState>, switch: Arc<Switch>) {
             };
             if let Err(error) = app.notification().builder().title(title).body(body).show() {
                 tracing::warn!(%error, "notification not shown");
+            }
+        }
+    });
+}
+
+/// One desktop notification per alert raised (each is raised once per episode: a failing
+/// probe notifies once, not at every check). Shown even with the window in front and with
+/// delivery notifications off: an alert is what the user asked to be told.
+pub fn watch_alerts(app: AppHandle, state: Arc<AppState>) {
+    let mut raised = state.alerts.raised.subscribe();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let alert = match raised.recv().await {
+                Ok(alert) => alert,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            };
+            let body = plain_text::for_notification(&format!("{} {}", alert.message, alert.advice));
+            if let Err(error) = app
+                .notification()
+                .builder()
+                .title("Hookscope alert")
+                .body(body)
+                .show()
+            {
+                tracing::warn!(%error, "alert notification not shown");
             }
         }
     });

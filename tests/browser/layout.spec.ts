@@ -149,6 +149,14 @@ test('the window holds at every size with the longest content', async ({ hooksco
       await expect(page.getByTestId('timeline-title')).toBeVisible();
       await expectSoundLayout(page, where);
       const inMenu = await headerActionsReachable(page, where);
+      // The health view is a click away at every size, and opens inside the window.
+      await page.getByTestId('health-button').click();
+      const health = page.getByTestId('health-dialog');
+      await expect(health).toBeVisible();
+      await expect(health.getByTestId('endpoint-health').first()).toBeVisible();
+      await expectSoundLayoutOf(page, health, `${where}, health open`);
+      await page.keyboard.press('Escape');
+      await expect(health).toHaveCount(0);
       await shot(page, name);
       test.info().annotations.push({ type: 'header menu', description: `${where}: ${inMenu.join(', ') || 'none'}` });
       // An RTL name reads in its direction, cut on its own side, in the list and the title.

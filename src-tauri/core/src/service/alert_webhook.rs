@@ -64,7 +64,11 @@ pub fn checked_url(url: &str, public: &PublicUrls) -> Result<String> {
             "alert webhook: {url:?} is not an http:// or https:// URL"
         )));
     }
-    public.refuse_own_url("alert webhook", url)?;
+    if public.is_own_address(url) {
+        return Err(Error::Invalid(format!(
+            "alert webhook: {url:?} is this Hookscope's own webhook address: alerts would arrive as deliveries. Give your receiver's URL (Slack, Discord, ntfy, your own)"
+        )));
+    }
     Ok(url.to_string())
 }
 
@@ -101,8 +105,11 @@ pub async fn send_alerts(
             },
         };
         // Checked again each time: a tunnel started later may have made it one of ours.
-        if let Err(error) = public.refuse_own_url("alert webhook", &url) {
-            tracing::warn!(%error, "an alert was not sent");
+        if public.is_own_address(&url) {
+            tracing::warn!(
+                url,
+                "an alert was not sent: the alert webhook is now this Hookscope's own public URL"
+            );
             continue;
         }
         tokio::select! {

@@ -209,8 +209,16 @@ fn advice_for(provider: &str, answered_by_another: bool) -> String {
 }
 
 /// Checks the public URL every `timing.every` while there is one, and at once when it
-/// changes; stops with `shutdown`.
+/// changes; says at once when there is none any more; stops with `shutdown`.
 pub async fn run(probe: Arc<Probe>, shutdown: CancellationToken) {
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = check_now_and_then(&probe) => {}
+        _ = forget_a_gone_url(&probe) => {}
+    }
+}
+
+async fn check_now_and_then(probe: &Probe) {
     let mut tunnel = probe.public.tunnels.subscribe();
     let mut checked_base: Option<String> = None;
     let mut next = tokio::time::Instant::now();
@@ -223,9 +231,23 @@ pub async fn run(probe: Arc<Probe>, shutdown: CancellationToken) {
             next = tokio::time::Instant::now() + probe.timing.every;
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep_until(next) => {}
             changed = tunnel.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// A check may be waiting to confirm a failure: the verdict on a URL that is gone is
+/// withdrawn without waiting for it.
+async fn forget_a_gone_url(probe: &Probe) {
+    let mut tunnel = probe.public.tunnels.subscribe();
+    while tunnel.changed().await.is_ok() {
+        let base = probe.public.public_base();
+        let stale = probe
+            .last()
+            .is_some_and(|view| Some(&view.url) != base.as_ref());
+        if stale {
+            probe.last.send_replace(None);
         }
     }
 }

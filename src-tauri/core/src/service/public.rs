@@ -103,13 +103,8 @@ impl PublicUrls {
         Ok(())
     }
 
-    /// Refuses a forward or replay target that is one of this Hookscope's own webhook
-    /// addresses: every delivery forwarded there would come back to be forwarded again.
-    /// (One that reaches it another way is caught by [`crate::store::forwards::LOOP_HEADER`].)
-    pub fn refuse_own_url(&self, field: &str, target: &str) -> Result<()> {
-        let Ok(url) = url::Url::parse(target.trim()) else {
-            return Ok(()); // the target's own check says what is wrong with it
-        };
+    /// The URL reaches one of this Hookscope's webhook listeners from this machine.
+    fn on_own_listener(&self, url: &url::Url) -> bool {
         let port = url.port_or_known_default();
         let local_host = match url.host() {
             Some(url::Host::Domain(name)) => {
@@ -124,13 +119,38 @@ impl PublicUrls {
             }
             None => false,
         };
-        let on_listener = self.webhook_listeners.iter().any(|listener| {
+        self.webhook_listeners.iter().any(|listener| {
             Some(listener.port()) == port
                 && (local_host
                     || url.host_str().is_some_and(|host| {
                         host.trim_matches(['[', ']']) == listener.ip().to_string()
                     }))
-        });
+        })
+    }
+
+    /// The URL is one of this Hookscope's webhook addresses: a listener, or the public URL
+    /// itself (same scheme, host and port). Narrower than [`Self::refuse_own_url`], which
+    /// refuses the tunnel's whole host.
+    pub fn is_own_address(&self, target: &str) -> bool {
+        let Ok(url) = url::Url::parse(target.trim()) else {
+            return false;
+        };
+        let public = self
+            .tunnels
+            .status()
+            .public_url
+            .and_then(|public| url::Url::parse(&public).ok());
+        self.on_own_listener(&url) || public.is_some_and(|public| public.origin() == url.origin())
+    }
+
+    /// Refuses a forward or replay target that is one of this Hookscope's own webhook
+    /// addresses: every delivery forwarded there would come back to be forwarded again.
+    /// (One that reaches it another way is caught by [`crate::store::forwards::LOOP_HEADER`].)
+    pub fn refuse_own_url(&self, field: &str, target: &str) -> Result<()> {
+        let Ok(url) = url::Url::parse(target.trim()) else {
+            return Ok(()); // the target's own check says what is wrong with it
+        };
+        let on_listener = self.on_own_listener(&url);
         let status = self.tunnels.status();
         let public_host = status
             .public_url
