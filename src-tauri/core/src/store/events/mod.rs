@@ -2,6 +2,7 @@
 //! is as the API, the stream and exports show it ([`EventMeta`]), one event with its body,
 //! counts. Lists and filters are in [`query`], writes in [`write`].
 
+pub mod compare;
 pub mod query;
 pub mod write;
 
