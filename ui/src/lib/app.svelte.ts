@@ -1,8 +1,9 @@
 // The state of the window, a part per concern: the connection to Hookscope, the contact
 // list, the timeline, the event opened, the selected contact's card, the user's settings,
-// what Hookscope sends for the user (replays, test events) and the insights. Each part is
-// changed only through its methods; this class starts them, feeds them the live stream,
-// and carries what spans several of them (a contact chosen, deliveries erased, a resync).
+// what Hookscope sends for the user (replays, test events), the insights and two events
+// compared. Each part is changed only through its methods; this class starts them, feeds
+// them the live stream, and carries what spans several of them (a contact chosen,
+// deliveries erased, a resync, the picked pair compared).
 // Views get it through Svelte context (`state/context.ts`).
 
 import type { Backend } from './backend';
@@ -18,6 +19,7 @@ import { ArrivalPacer } from './arrivals';
 import { Connection } from './state/connection.svelte';
 import { Contacts } from './state/contacts.svelte';
 import { Detail } from './state/detail.svelte';
+import { Diff } from './state/diff.svelte';
 import { Insights } from './state/insights.svelte';
 import { Sending } from './state/sending.svelte';
 import { Profile } from './state/profile.svelte';
@@ -33,6 +35,7 @@ export class AppModel {
   readonly settings: Settings;
   readonly sending: Sending;
   readonly insights: Insights;
+  readonly diff: Diff;
 
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly arrivals = new ArrivalPacer((events) => this.show(events), () => void this.resync());
@@ -49,6 +52,7 @@ export class AppModel {
     this.settings = new Settings(backend, report);
     this.sending = new Sending(backend);
     this.insights = new Insights(backend);
+    this.diff = new Diff(backend);
   }
 
   async start(): Promise<void> {
@@ -114,6 +118,13 @@ export class AppModel {
       await this.resync();
     }
     return registration;
+  }
+
+  /** Compares the two events picked in the timeline, the older first. */
+  comparePicked(): Promise<void> {
+    const picked = this.timeline.pickedInOrder;
+    if (picked.length !== 2) return Promise.resolve();
+    return this.diff.compare(picked[0]!, picked[1]!);
   }
 
   /** Saves an export (a download, or the window's save dialog). */
