@@ -188,6 +188,44 @@ test('the window holds at every size with the longest content', async ({ hooksco
   }
 });
 
+test('the diff dialog holds at every size with the longest content', async ({ hookscope, watched: page }) => {
+  test.setTimeout(120_000);
+  await longContent(hookscope);
+  await hookscope.send(fixture('systeme-settings/sale-new-discounted'));
+  // Text bodies, line by line, one line as long as a delivery can make it.
+  const text = (lines: string[]) => ({ body: lines.join('\n'), headers: { 'content-type': 'text/plain' } });
+  await hookscope.send(text(['ping', 'from a monitoring job', 'ok']));
+  await hookscope.send(text(['ping', 'from ' + 'a-very-long-job-name'.repeat(40), 'ok']));
+  await page.goto(hookscope.uiUrl);
+  await expect(page.getByTestId('counts')).toContainText('7 events');
+  const dialog = page.getByRole('dialog', { name: 'Compare deliveries' });
+  const pairs = [
+    ['JSON', row(page, 'New sale: 47.00 EUR, Formation complète'), row(page, 'New sale: 27.00 EUR')],
+    ['text', row(page, 'from a monitoring job'), row(page, 'a-very-long-job-name')],
+  ] as const;
+  for (const [kind, one, two] of pairs) {
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await one.click({ modifiers: ['Control'] });
+    await two.click({ modifiers: ['Control'] });
+    for (const [width, height] of SIZES) {
+      const where = `${width}×${height}, ${kind} diff`;
+      await page.setViewportSize({ width, height });
+      await page.getByRole('button', { name: 'Compare 2 picked' }).click();
+      await expect(dialog.getByTestId(kind === 'JSON' ? 'diff-path' : 'diff-line').first()).toBeVisible();
+      await dialog.locator('details.folded summary').click();
+      // The dialog covers the window: only its own controls are there to check.
+      const { problems, checked } = await layoutProblems(page);
+      expect(problems, `${where}: nothing overlaps, is cut or leaves the window`).toEqual([]);
+      expect(checked, `${where}: the check saw the dialog's controls`).toBeGreaterThanOrEqual(2);
+      await expectSoundLayoutOf(page, dialog, where);
+      await shot(page, `layout-${width}x${height}-diff-${kind.toLowerCase()}`);
+      await page.keyboard.press('Escape');
+      await expect(dialog).toHaveCount(0);
+    }
+    await page.getByRole('button', { name: 'Unpick' }).click();
+  }
+});
+
 test('menus and dialogs close on Esc, ahead of the detail, and menus on a press outside', async ({ hookscope, watched: page }) => {
   await hookscope.send(tagAdded('esc@example.com', 'Escape'));
   await page.setViewportSize({ width: 760, height: 480 });

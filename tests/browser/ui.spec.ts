@@ -424,6 +424,75 @@ test('retries of one message and repeated automation bodies are marked, not drop
 });
 
 
+test('diff: two picked sales show the changed price, a retry compares with its previous attempt', async ({ hookscope, watched: page }) => {
+  const sale = fixture('systeme-settings/sale-new');
+  await hookscope.send(sale);
+  await hookscope.send(fixture('systeme-settings/sale-new-discounted'));
+  await page.goto(hookscope.uiUrl);
+  const dialog = page.getByRole('dialog', { name: 'Compare deliveries' });
+  const price = dialog.locator('[data-testid="diff-path"][data-path="order.totalPrice"]');
+
+  // Two picked with Ctrl-click, compared older first.
+  await row(page, 'New sale: 47.00 EUR').click({ modifiers: ['Control'] });
+  await expect(page.getByRole('button', { name: 'Compare 2 picked' })).toHaveCount(0);
+  await row(page, 'New sale: 27.00 EUR').click({ modifiers: ['Control'] });
+  await page.getByRole('button', { name: 'Compare 2 picked' }).click();
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByTestId('diff-close')).toBeFocused();
+  await expect(dialog.getByTestId('diff-side-a')).toContainText('New sale: 47.00 EUR');
+  await expect(price.getByLabel('a', { exact: true })).toHaveText('4700');
+  await expect(price.getByLabel('b', { exact: true })).toHaveText('2700');
+  await expect(price).toContainText('changed');
+  const dropped = dialog.locator('[data-testid="diff-path"][data-path="customer.fields.country"]');
+  await expect(dropped).toContainText('only in a');
+  await expect(dropped.getByLabel('a', { exact: true })).toHaveText('"FR"');
+  await expect(dialog.getByTestId('diff-path')).toHaveCount(10);
+  await expect(dialog.getByTestId('diff-unchanged')).toHaveText('32 unchanged values folded.');
+  // Unchanged headers are folded, and open on demand.
+  const folded = dialog.locator('details.folded');
+  await expect(folded.locator('summary')).toHaveText(/^\d+ unchanged headers$/);
+  await expect(folded.getByText('x-webhook-subscription-id')).toBeHidden();
+  await folded.locator('summary').click();
+  await expect(folded.getByText('x-webhook-subscription-id')).toBeVisible();
+  await shot(page, 'diff-picked');
+  await page.keyboard.press('Escape');
+  await expect(dialog).toHaveCount(0);
+  await page.getByRole('button', { name: 'Unpick' }).click();
+
+  // From the detail: the discounted sale with the sale before it.
+  await row(page, 'New sale: 27.00 EUR').click();
+  await page.getByRole('button', { name: 'Compare with previous' }).click();
+  await expect(dialog.getByText("a is the previous event of b's type on its endpoint")).toBeVisible();
+  await expect(price.getByLabel('b', { exact: true })).toHaveText('2700');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Compare with previous' })).toBeFocused();
+
+  // A retry of the first sale: the same bytes, one attempt header changed.
+  await hookscope.send({ ...sale, headers: { ...sale.headers, 'x-webhook-delivery-attempt-id': 'second-attempt' } });
+  await page.getByTestId('attempts-badge').click();
+  await page.getByRole('button', { name: 'Show each attempt in the timeline' }).click();
+  await page.getByTestId('attempt-badge').click();
+  await expect(page.getByTestId('attempt')).toContainText('attempt 2');
+  await page.getByRole('button', { name: 'Compare with previous' }).click();
+  await expect(dialog.getByText('a is the attempt before b at the same message')).toBeVisible();
+  await expect(dialog.getByTestId('diff-same')).toHaveText('The same bytes.');
+  const changedHeaders = dialog.getByTestId('diff-header');
+  await expect(changedHeaders).toHaveCount(1);
+  await expect(changedHeaders).toContainText('x-webhook-delivery-attempt-id');
+  await expect(changedHeaders.getByLabel('a', { exact: true })).toHaveText('01a0e483-0a93-7c11-9d55-2b8f3a1c0001');
+  await expect(changedHeaders.getByLabel('b', { exact: true })).toHaveText('second-attempt');
+
+  // The first sale has nothing before it: said, in the dialog.
+  await page.keyboard.press('Escape');
+  await expect(dialog).toHaveCount(0);
+  await row(page, 'New sale: 47.00 EUR')
+    .filter({ has: page.getByTestId('attempts-badge') })
+    .click({ position: { x: 4, y: 4 } });
+  await page.getByRole('button', { name: 'Compare with previous' }).click();
+  await expect(dialog.getByTestId('diff-failure')).toContainText('no SALE_NEW event before');
+});
+
 test('the contact card, shape changes and insights show what the events say', async ({ hookscope, watched: page }) => {
   const marie = 'marie.dupont@example.fr';
   await hookscope.send(fixture('systeme-settings/contact-tag-added'));

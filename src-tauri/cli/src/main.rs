@@ -1,6 +1,7 @@
 //! `hookscope`: the headless door into Hookscope's core. A module per command.
 
 mod changes;
+mod diff;
 mod docs;
 mod endpoint;
 mod endpoints;
@@ -42,6 +43,9 @@ enum Command {
     Send(send::SendArgs),
     /// Write captured events as JSON or NDJSON, straight from the data directory.
     Export(files::ExportArgs),
+    /// Compare two stored events: headers, and the body by JSON path, by line or by hash
+    /// (`-` only in A, `+` only in B, `~` changed); --json prints what the API answers.
+    Diff(diff::DiffArgs),
     /// Load an export back; events already present are skipped (through the running
     /// Hookscope, when one runs on the folder).
     Import(files::ImportArgs),
@@ -114,6 +118,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Send(args) => send::run(args),
         Command::Export(args) => files::export(args),
+        Command::Diff(args) => diff::run(args),
         Command::Import(args) => files::import(args),
         Command::Reindex(args) => files::reindex(args),
         Command::Forget(args) => erasure::forget(args),

@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod diff;
 mod erasure;
 mod follow;
 mod memory;

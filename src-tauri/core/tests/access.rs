@@ -16,6 +16,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/events/x"),
     ("GET", "/api/events/x/raw"),
     ("GET", "/api/events/x/forward"),
+    ("GET", "/api/events/x/previous"),
+    ("GET", "/api/diff?a=x&b=y"),
     ("POST", "/api/events/x/replay"),
     ("GET", "/api/events/x/replays"),
     ("POST", "/api/contacts/a%40b.c/replay"),

@@ -12,6 +12,10 @@ use hookscope_core::capture::card::{
     Card, Dated, EmailClicks, Enrolment, Optin, PageVisits, Purchase, WebinarSeat,
 };
 use hookscope_core::capture::decode::Family;
+use hookscope_core::capture::diff::{
+    AnyJson, BinaryDiff, BodyChanges, BodyDiff, Change as DiffChange, HeaderChange, HeadersDiff,
+    Hunk, JsonDiff, Line, LineTag, PathChange, TextDiff_,
+};
 use hookscope_core::capture::facts::{Sale, Step};
 use hookscope_core::capture::sender::Sender;
 use hookscope_core::capture::shape::Change;
@@ -29,6 +33,7 @@ use hookscope_core::store::endpoints::{CannedResponse, Endpoint};
 use hookscope_core::store::erasure::ErasureReport;
 use hookscope_core::store::events::EventMeta;
 use hookscope_core::store::events::cadence::{TypeCadence, VerdictCounts};
+use hookscope_core::store::events::compare::{DiffSide, EventDiff, Previous, PreviousReason};
 use hookscope_core::store::events::query::{EventFilter, EventPage};
 use hookscope_core::store::forwards::{ForwardUpdate, ForwardView};
 use hookscope_core::store::funnels::{FunnelFilter, FunnelReport, FunnelRow, Money, OfferRow};
@@ -151,7 +156,24 @@ fn generated() -> String {
         .add::<SystemeHealth>()
         .add::<SystemeWebhookHealth>()
         .add::<TypeCadence>()
-        .add::<VerdictCounts>();
+        .add::<VerdictCounts>()
+        .add::<AnyJson>()
+        .add::<BinaryDiff>()
+        .add::<BodyChanges>()
+        .add::<BodyDiff>()
+        .add::<DiffChange>()
+        .add::<DiffSide>()
+        .add::<EventDiff>()
+        .add::<HeaderChange>()
+        .add::<HeadersDiff>()
+        .add::<Hunk>()
+        .add::<JsonDiff>()
+        .add::<Line>()
+        .add::<LineTag>()
+        .add::<PathChange>()
+        .add::<Previous>()
+        .add::<PreviousReason>()
+        .add::<TextDiff_>();
     let missing: Vec<String> = all
         .used
         .iter()

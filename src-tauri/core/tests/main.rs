@@ -7,6 +7,7 @@ mod access;
 mod api_types;
 mod capture_e2e;
 mod decode_fixtures;
+mod diff;
 mod disk_full;
 mod erasure;
 mod follow_faults;

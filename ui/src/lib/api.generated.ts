@@ -60,9 +60,46 @@ threshold: number | null, };
 export type AlertRuleList = { rules: Array<AlertRule>, };
 
 /**
+ * Any JSON value (a value compared).
+ */
+export type AnyJson = unknown;
+
+/**
  * How an API error crosses to the UI (and to `hookscope` commands): branch on `code`.
  */
 export type ApiErrorBody = { code: string, message: string, };
+
+/**
+ * Bodies that are not both text: never shown, only told apart.
+ */
+export type BinaryDiff = { 
+/**
+ * The bytes compared (decoded, when [`BodyDiff::decoded`]) are the same.
+ */
+identical: boolean, 
+/**
+ * Where they first differ (a byte offset; the shorter one's length when one is the
+ * start of the other); null when identical.
+ */
+first_difference: number | null, a_sha256: string, b_sha256: string, };
+
+/**
+ * How the bodies were compared, and what differs.
+ */
+export type BodyChanges = { "kind": "json" } & JsonDiff | { "kind": "text" } & TextDiff | { "kind": "binary" } & BinaryDiff;
+
+/**
+ * The bodies compared.
+ */
+export type BodyDiff = { 
+/**
+ * The bodies as stored are the same bytes.
+ */
+identical: boolean, a_size: number, b_size: number, 
+/**
+ * A side's `Content-Encoding` (gzip, deflate) was undone before comparing.
+ */
+decoded: boolean, diff: BodyChanges, };
 
 /**
  * How a body is carried in event JSON.
@@ -102,6 +139,22 @@ export type ContactWithCard = { card: ContactCard, contact: Contact,
 not_counted: number, };
 
 export type Dated = { name: string, at: string, };
+
+/**
+ * How a path or a header differs from one side (`a`) to the other (`b`).
+ */
+export type DiffChange = "added" | "removed" | "changed";
+
+export type DiffLine = { tag: LineTag, 
+/**
+ * Without its line ending; at most [`LONGEST_LINE`] characters, then `…`.
+ */
+text: string, };
+
+/**
+ * Which event a side is.
+ */
+export type DiffSide = { id: string, received_at: string, endpoint_name: string, label: string, summary: string, event_type: string | null, message_id: string | null, attempt: number, };
 
 /**
  * One difference between a delivery and the shape before it.
@@ -169,6 +222,11 @@ deliveries: number,
  * Other deliveries that mentioned their email, also removed.
  */
 mentioning: number, };
+
+/**
+ * Two events compared (`GET /api/diff`, `hookscope diff --json`).
+ */
+export type EventDiff = { a: DiffSide, b: DiffSide, headers: HeadersDiff, body: BodyDiff, };
 
 /**
  * Filters shared by the event list and the export (query string of both).
@@ -316,6 +374,26 @@ buyers: number,
  */
 conversion: number | null, sales: number, canceled: number, revenue: Array<Money>, offers: Array<OfferRow>, };
 
+export type HeaderChange = { 
+/**
+ * As the side that has it spelled it (`a`'s when both do).
+ */
+name: string, change: DiffChange, a: string | null, b: string | null, };
+
+/**
+ * Headers by name in any case; a name sent more than once is compared as its values
+ * joined by `, `.
+ */
+export type HeadersDiff = { 
+/**
+ * In `a`'s order, then what only `b` has in its order.
+ */
+changes: Array<HeaderChange>, 
+/**
+ * Headers with the same value on both sides (`[name, value]`, in `a`'s order).
+ */
+unchanged: Array<[string, string]>, };
+
 export type HealthReport = { 
 /**
  * The public base URL while a tunnel (or a URL of yours) is up, else null.
@@ -330,10 +408,43 @@ probe: ProbeView | null, endpoints: Array<EndpointHealth>, systeme: SystemeHealt
  */
 alerts: Array<Alert>, rules: Array<AlertRule>, };
 
+export type Hunk = { 
+/**
+ * The first line's number in `a` and in `b` (from 1).
+ */
+a_line: number, b_line: number, 
+/**
+ * Unchanged lines left out before this hunk.
+ */
+folded_before: number, lines: Array<DiffLine>, };
+
 /**
  * How far the indexer has come: the last delivery indexed, and how many wait.
  */
 export type IndexProgress = { through: number, behind: number, };
+
+/**
+ * Two JSON documents by path; objects by key, arrays by index.
+ */
+export type JsonDiff = { 
+/**
+ * At most [`MOST_CHANGES`], by path.
+ */
+changes: Array<PathChange>, 
+/**
+ * Changes not listed.
+ */
+more: number, 
+/**
+ * Values (leaves: strings, numbers, booleans, nulls, empty arrays and objects) the
+ * same on both sides, at the same path.
+ */
+unchanged: number, 
+/**
+ * A document is too large to be held whole (more than 20,000 values): only its first
+ * part was compared.
+ */
+partial: boolean, };
 
 /**
  * Any JSON value (a field set in a test event).
@@ -345,6 +456,8 @@ export type LastRun = {
  * When it ended (RFC 3339).
  */
 at: string, pruned: number, };
+
+export type LineTag = "same" | "removed" | "added";
 
 export type Money = { currency: string, amount_cents: number, };
 
@@ -368,6 +481,23 @@ export type Optin = { step?: Step | null, page?: string | null, at: string, };
 export type PageVisits = { step: Step, visits: number, last_at: string, };
 
 /**
+ * One path that differs: an added or removed path carries its whole value.
+ */
+export type PathChange = { 
+/**
+ * `order.totalPrice`, `orderItem.resources[0]`; `""` for the whole document.
+ */
+path: string, change: DiffChange, 
+/**
+ * The value in `a` (absent when added).
+ */
+a?: AnyJson, 
+/**
+ * The value in `b` (absent when removed).
+ */
+b?: AnyJson, };
+
+/**
  * A change to the policy, to see what it would prune before it applies.
  */
 export type PolicyChange = { 
@@ -379,6 +509,13 @@ days: number | null,
  * An endpoint's own retention instead of the install's.
  */
 endpoint?: string, };
+
+/**
+ * The event another is best compared with (`GET /api/events/{id}/previous`).
+ */
+export type Previous = { id: string, reason: PreviousReason, };
+
+export type PreviousReason = "attempt" | "repeat" | "same_type";
 
 /**
  * The last check of the public URL.
@@ -680,6 +817,20 @@ export type TestEventRequest = { template?: string, event?: string, endpoint?: s
  * JSON path → new value.
  */
 set?: { [key in string]: Jsonish }, };
+
+/**
+ * Two texts line by line, in hunks with [`CONTEXT_LINES`] of context; the unchanged
+ * lines between hunks are only counted.
+ */
+export type TextDiff = { hunks: Array<Hunk>, 
+/**
+ * Changed lines (removed or added) not listed.
+ */
+more: number, 
+/**
+ * Lines the same on both sides (listed as context or not).
+ */
+unchanged: number, };
 
 export type TunnelState = "off" | "starting" | "up" | "reconnecting" | "failed";
 

@@ -1,8 +1,9 @@
 // The state of the window, a part per concern: the connection to Hookscope, the contact
 // list, the timeline, the event opened, the selected contact's card, the user's settings,
-// what Hookscope sends for the user (replays, test events) and the insights. Each part is
-// changed only through its methods; this class starts them, feeds them the live stream,
-// and carries what spans several of them (a contact chosen, deliveries erased, a resync).
+// what Hookscope sends for the user (replays, test events), the insights and two events
+// compared. Each part is changed only through its methods; this class starts them, feeds
+// them the live stream, and carries what spans several of them (a contact chosen,
+// deliveries erased, a resync, the picked pair compared).
 // Views get it through Svelte context (`state/context.ts`).
 
 import type { Backend } from './backend';
@@ -19,6 +20,7 @@ import { Connection } from './state/connection.svelte';
 import { Contacts } from './state/contacts.svelte';
 import { Detail } from './state/detail.svelte';
 import { Health } from './state/health.svelte';
+import { Diff } from './state/diff.svelte';
 import { Insights } from './state/insights.svelte';
 import { Sending } from './state/sending.svelte';
 import { Profile } from './state/profile.svelte';
@@ -35,6 +37,7 @@ export class AppModel {
   readonly sending: Sending;
   readonly insights: Insights;
   readonly health: Health;
+  readonly diff: Diff;
 
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly arrivals = new ArrivalPacer((events) => this.show(events), () => void this.resync());
@@ -52,6 +55,7 @@ export class AppModel {
     this.sending = new Sending(backend);
     this.insights = new Insights(backend);
     this.health = new Health(backend);
+    this.diff = new Diff(backend);
   }
 
   async start(): Promise<void> {
@@ -128,6 +132,13 @@ export class AppModel {
     const registration = await this.registerWithSysteme(undefined, endpointId);
     await this.health.load();
     return registration;
+  }
+
+  /** Compares the two events picked in the timeline, the older first. */
+  comparePicked(): Promise<void> {
+    const picked = this.timeline.pickedInOrder;
+    if (picked.length !== 2) return Promise.resolve();
+    return this.diff.compare(picked[0]!, picked[1]!);
   }
 
   /** Saves an export (a download, or the window's save dialog). */

@@ -7,11 +7,13 @@ import {
   type ContactCard,
   type Endpoint,
   type ErasureReport,
+  type EventDiff,
   type EventFilter,
   type EventSummary,
   type FollowView,
   type IndexProgress,
   type Page,
+  type Previous,
   type Registration,
   type ReplayResult,
   type RetentionPolicy,
@@ -175,6 +177,14 @@ class FakeBackend implements Backend {
   }
   async contacts(query: string) {
     return this.contactPages[query] ?? { items: [], next: null };
+  }
+  compared: [string, string][] = [];
+  async diff(a: string, b: string): Promise<EventDiff> {
+    this.compared.push([a, b]);
+    throw new ApiError('not_found', `no event ${a}`, 404);
+  }
+  async previousEvent(id: string): Promise<Previous> {
+    throw new ApiError('not_found', `no event before ${id}`, 404);
   }
   subscribe(handlers: StreamHandlers) {
     this.handlers = handlers;

@@ -9,6 +9,7 @@ import {
   type Contact,
   type ContactWithCard,
   type Endpoint,
+  type EventDiff,
   type EventFilter,
   type ErasureReport,
   type EventSummary,
@@ -21,6 +22,7 @@ import {
   type Registration,
   type ReplayResult,
   type FollowView,
+  type Previous,
   type PrunePreview,
   type RetentionPolicy,
   type Shape,
@@ -103,6 +105,10 @@ export interface Backend {
    * with `parseJson` (exact) rather than `JSON.parse`. */
   eventDocument(id: string): Promise<string>;
   contacts(query: string, before?: string | null, limit?: number): Promise<Page<Contact>>;
+  /** Two events compared: headers by name, the body by JSON path, by line or by hash. */
+  diff(a: string, b: string): Promise<EventDiff>;
+  /** The event `id` is best compared with: its previous attempt, or the previous of its type. */
+  previousEvent(id: string): Promise<Previous>;
   subscribe(handlers: StreamHandlers): () => void;
   exportUrl(filter: EventFilter, format: ExportFormat): string;
   /** Saves an export; resolves when handed to the browser (or a save dialog). */
@@ -369,6 +375,14 @@ export class HttpBackend implements Backend {
 
   async eventDocument(id: string): Promise<string> {
     return (await this.get(`/api/events/${encodeURIComponent(id)}`)).text();
+  }
+
+  async diff(a: string, b: string): Promise<EventDiff> {
+    return (await this.get(`/api/diff${queryString({ a, b })}`)).json();
+  }
+
+  async previousEvent(id: string): Promise<Previous> {
+    return (await this.get(`/api/events/${encodeURIComponent(id)}/previous`)).json();
   }
 
   async contacts(query: string, before?: string | null, limit = 100): Promise<Page<Contact>> {

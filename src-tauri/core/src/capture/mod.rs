@@ -6,6 +6,7 @@ pub mod body;
 pub mod card;
 pub mod contents;
 pub mod decode;
+pub mod diff;
 pub mod facts;
 pub mod fields;
 pub mod headers_file;

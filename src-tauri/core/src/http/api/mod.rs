@@ -21,6 +21,7 @@ use answer::{ApiError, refuse};
 
 pub(crate) mod answer;
 mod contacts;
+mod diff;
 mod endpoints;
 mod events;
 mod export;
@@ -44,6 +45,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/events/{id}", get(events::get_event))
         .route("/events/{id}/raw", get(events::get_raw_body))
         .route("/events/{id}/forward", get(events::get_forward_answer))
+        .route("/events/{id}/previous", get(diff::previous_event))
+        .route("/diff", get(diff::diff_events))
         .route("/events/{id}/replay", post(replay::replay_event))
         .route("/events/{id}/replays", get(replay::replay_history))
         .route("/contacts/{email}/replay", post(replay::replay_contact))

@@ -3,6 +3,7 @@
 //! counts. Lists and filters are in [`query`], writes in [`write`].
 
 pub mod cadence;
+pub mod compare;
 pub mod query;
 pub mod write;
 
