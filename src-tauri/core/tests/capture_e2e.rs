@@ -263,8 +263,8 @@ async fn the_stream_announces_each_capture_after_commit() {
                         }
                     }
                     // `indexing` says how far the indexer is behind, when the machine is busy:
-                    // progress, not a capture.
-                    if !name.is_empty() && name != "indexing" {
+                    // progress, not a capture; `probe` says the public URL's state (none here).
+                    if !name.is_empty() && name != "indexing" && name != "probe" {
                         events.push((name, serde_json::from_str(&data).unwrap()));
                     }
                 }

@@ -237,16 +237,13 @@ async fn check_now_and_then(probe: &Probe) {
     }
 }
 
-/// A check may be waiting to confirm a failure: the verdict on a URL that is gone is
-/// withdrawn without waiting for it.
+/// A check may be waiting to confirm a failure: once there is no public URL at all, the
+/// last verdict is withdrawn without waiting for it. (A URL changed for another keeps its
+/// verdict, which names the URL, until the new one is checked.)
 async fn forget_a_gone_url(probe: &Probe) {
     let mut tunnel = probe.public.tunnels.subscribe();
     while tunnel.changed().await.is_ok() {
-        let base = probe.public.public_base();
-        let stale = probe
-            .last()
-            .is_some_and(|view| Some(&view.url) != base.as_ref());
-        if stale {
+        if probe.public.public_base().is_none() && probe.last().is_some() {
             probe.last.send_replace(None);
         }
     }
