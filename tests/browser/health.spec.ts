@@ -4,7 +4,7 @@
 
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { expect } from '@playwright/test';
-import { fixture, freePort, Hookscope } from './hookscope.ts';
+import { fixture, freePort, Hookscope, systemeStandIn } from './hookscope.ts';
 import { shot, test } from './watched.ts';
 
 /** A local HTTP server: `status(n)` says what the n-th request gets; bodies are kept. */
@@ -113,5 +113,40 @@ test('the probe, and alerts from a wrong secret, a refusing forward target and a
     await hookscope.dispose();
     receiver.server.close();
     refusing.server.close();
+  }
+});
+
+test('a systeme.io webhook left at an old URL is flagged in the health view and fixed from it', async ({ watched: page }) => {
+  const systeme = await systemeStandIn();
+  const hookscope = await new Hookscope().start({ HOOKSCOPE_SYSTEME_API: systeme.base });
+  try {
+    const token = hookscope.webhookUrl.split('/h/')[1];
+    // The account's webhook still points at last week's tunnel; another service has one too.
+    systeme.hooks.push(
+      { id: 1, name: 'Hookscope – Default', url: `https://old-name.trycloudflare.com/h/${token}`, secret: 's', subscriptions: ['SALE_NEW'] },
+      { id: 2, name: 'CRM', url: 'https://crm.example.com/hook', secret: 's', subscriptions: ['SALE_NEW'] },
+    );
+    const put = (path: string, body: unknown) =>
+      fetch(hookscope.uiBase + path, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${hookscope.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await put('/api/tunnel', { tunnel: 'manual:https://hooks-now.example.com' })).status).toBe(200);
+    expect((await put('/api/systeme', { api_key: 'sk-browser' })).status).toBe(200);
+    await page.goto(hookscope.uiUrl);
+    await page.getByTestId('health-button').click();
+    const view = page.getByTestId('systeme-health');
+    await expect(view).toContainText('old-name.trycloudflare.com');
+    await expect(view).toContainText("not Default's public URL https://hooks-now.example.com");
+    await expect(view).toContainText("not Hookscope's");
+    await view.getByRole('button', { name: 'Fix' }).click();
+    await expect(view).toContainText('points here');
+    await expect(view.getByRole('button', { name: 'Fix' })).toHaveCount(0);
+    expect(systeme.hooks[0]!.url).toBe(`https://hooks-now.example.com/h/${token}`);
+    expect(systeme.hooks[1]!.url).toBe('https://crm.example.com/hook');
+  } finally {
+    await hookscope.dispose();
+    systeme.close();
   }
 });

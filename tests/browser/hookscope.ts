@@ -4,6 +4,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -190,4 +191,35 @@ export function importEvents(
 /** A systeme.io automation tag-added body (for importEvents). */
 export function tagAddedBody(email: string, tag: string, name?: [string, string]): unknown {
   return JSON.parse(tagAdded(email, tag, name).body as string);
+}
+
+/** A stand-in for systeme.io's webhook API (list, create, merge-patch update); the real
+ * one needs the internet and an account. */
+export async function systemeStandIn() {
+  const hooks: { id: number; name: string; url: string; secret: string; subscriptions: string[] }[] = [];
+  const server = createHttpServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      const answer = (status: number, value: unknown) => {
+        response.writeHead(status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(value));
+      };
+      if (request.headers['x-api-key'] !== 'sk-browser') return answer(401, { message: 'Invalid API key' });
+      const view = ({ secret: _secret, ...rest }: (typeof hooks)[number]) => ({ ...rest, active: true });
+      if (request.method === 'GET') return answer(200, { items: hooks.map(view), hasMore: false });
+      const data = JSON.parse(body);
+      if (request.method === 'POST') {
+        if (hooks.some((h) => h.url === data.url)) return answer(422, { detail: 'url: This value is already used.' });
+        hooks.push({ id: hooks.length + 1, ...data });
+        return answer(201, view(hooks.at(-1)!));
+      }
+      const hook = hooks.find((h) => request.url === `/api/webhooks/${h.id}`);
+      if (!hook) return answer(404, { detail: 'Not Found' });
+      hook.url = data.url;
+      return answer(200, view(hook));
+    });
+  });
+  const port = await new Promise<number>((done) => server.listen(0, '127.0.0.1', () => done((server.address() as { port: number }).port)));
+  return { base: `http://127.0.0.1:${port}`, hooks, close: () => server.close() };
 }

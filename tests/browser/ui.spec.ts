@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { expect, type Page } from '@playwright/test';
-import { allFixtures, fixture, freePort, Hookscope, tagAdded } from './hookscope.ts';
+import { allFixtures, fixture, freePort, Hookscope, systemeStandIn, tagAdded } from './hookscope.ts';
 import { headerAction, row, shot, test } from './watched.ts';
 
 test('deliveries appear live on the right contact, pretty and raw', async ({ hookscope, watched: page }) => {
@@ -539,37 +539,6 @@ test('the contact card, shape changes and insights show what the events say', as
   await expect(page.getByTestId('shape')).toContainText('1 of 3');
   await shot(page, 'insights');
 });
-
-/** A stand-in for systeme.io's webhook API (list, create, merge-patch update); the real
- * one needs the internet and an account. */
-async function systemeStandIn() {
-  const hooks: { id: number; name: string; url: string; secret: string; subscriptions: string[] }[] = [];
-  const server = createHttpServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk) => (body += chunk));
-    request.on('end', () => {
-      const answer = (status: number, value: unknown) => {
-        response.writeHead(status, { 'content-type': 'application/json' });
-        response.end(JSON.stringify(value));
-      };
-      if (request.headers['x-api-key'] !== 'sk-browser') return answer(401, { message: 'Invalid API key' });
-      const view = ({ secret: _secret, ...rest }: (typeof hooks)[number]) => ({ ...rest, active: true });
-      if (request.method === 'GET') return answer(200, { items: hooks.map(view), hasMore: false });
-      const data = JSON.parse(body);
-      if (request.method === 'POST') {
-        if (hooks.some((h) => h.url === data.url)) return answer(422, { detail: 'url: This value is already used.' });
-        hooks.push({ id: hooks.length + 1, ...data });
-        return answer(201, view(hooks.at(-1)!));
-      }
-      const hook = hooks.find((h) => request.url === `/api/webhooks/${h.id}`);
-      if (!hook) return answer(404, { detail: 'Not Found' });
-      hook.url = data.url;
-      return answer(200, view(hook));
-    });
-  });
-  const port = await new Promise<number>((done) => server.listen(0, '127.0.0.1', () => done((server.address() as { port: number }).port)));
-  return { base: `http://127.0.0.1:${port}`, hooks, close: () => server.close() };
-}
 
 test('systeme.io is pointed at the public URL from the window, and follows a new one', async ({ watched: page }) => {
   const systeme = await systemeStandIn();

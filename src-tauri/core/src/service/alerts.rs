@@ -341,7 +341,10 @@ async fn on_probe(alerts: &Alerts, view: Option<ProbeView>) {
                     })
                     .await
             }
-            _ => alerts.clear(rule.id, PROBE_SUBJECT.into()).await,
+            Some(_) => alerts.clear(rule.id, PROBE_SUBJECT.into()).await,
+            // No public URL (off, or between two tunnels): nothing is known; the episode
+            // ends when a probe reaches again.
+            None => {}
         }
     }
 }
