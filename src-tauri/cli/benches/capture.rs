@@ -385,6 +385,7 @@ async fn store() {
     let first_page: Vec<String> = (0..200)
         .map(|_| "/api/events?limit=50".to_string())
         .collect();
+    let status: Vec<String> = (0..200).map(|_| "/api/status".to_string()).collect();
 
     println!(
         "## Store of {STORE_EVENTS} events, {CONTACTS} contacts (API over loopback, one client)"
@@ -398,6 +399,7 @@ async fn store() {
         ("full-text query, 2 words", &fts),
         ("type filter, first page", &typed),
         ("all events, first page", &first_page),
+        ("status with its counts (the window's header)", &status),
     ] {
         let _ = timed(&api, base, token, &paths[..10]).await; // warm
         let (p50, p99) = timed(&api, base, token, paths).await;

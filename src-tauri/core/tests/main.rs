@@ -6,6 +6,7 @@ mod support;
 mod access;
 mod api_types;
 mod capture_e2e;
+mod counts;
 mod decode_fixtures;
 mod diff;
 mod disk_full;

@@ -66,6 +66,9 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             "../../migrations/20261201_0006_retention_and_erasure.sql"
         )),
         M::up(include_str!("../../migrations/20261206_0007_alerts.sql")),
+        M::up(include_str!(
+            "../../migrations/20261207_0008_row_counts.sql"
+        )),
     ])
 });
 
