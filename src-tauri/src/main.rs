@@ -6,6 +6,7 @@
 mod commands;
 mod notifications;
 mod tray;
+mod webkit_memory;
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -144,6 +145,7 @@ fn main_window(app: &App, url: WebviewUrl, ui: Option<Url>) -> tauri::Result<tau
             own
         })
         .build()
+        .inspect(webkit_memory::tune)
 }
 
 pub fn show_main(app: &AppHandle) {

@@ -196,7 +196,11 @@ export type EndpointHealth = { id: string, name: string,
 /**
  * Its URL through the public URL, or null without one.
  */
-public_webhook_url: string | null, last_delivery_at: string | null, types: Array<TypeCadence>, 
+public_webhook_url: string | null, last_delivery_at: string | null, 
+/**
+ * The event types that arrived in the last 90 days, busiest first.
+ */
+types: Array<TypeCadence>, 
 /**
  * Verdicts of the deliveries of the last 24 hours.
  */

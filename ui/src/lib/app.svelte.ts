@@ -71,7 +71,7 @@ export class AppModel {
       return;
     }
     this.settings.loadQuietly();
-    void this.health.load();
+    void this.health.loadAlerts();
     this.unsubscribe = this.backend.subscribe({
       captured: (event) => this.captured(event),
       forwarded: (id, forward) => this.timeline.forwarded(id, forward),

@@ -246,6 +246,9 @@ class FakeBackend implements Backend {
   async health() {
     return this.healthReport;
   }
+  async unreadAlerts() {
+    return this.healthReport.alerts;
+  }
   async probeNow(): Promise<ProbeView> {
     throw new ApiError('invalid_request', 'no public URL', 400);
   }

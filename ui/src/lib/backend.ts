@@ -166,6 +166,8 @@ export interface Backend {
   health(): Promise<HealthReport>;
   /** Probes the public URL now. */
   probeNow(): Promise<ProbeView>;
+  /** The alerts not read yet, newest first. */
+  unreadAlerts(): Promise<Alert[]>;
   /** Marks alerts read. */
   acknowledgeAlerts(ids: number[]): Promise<void>;
   addAlertRule(rule: NewAlertRule): Promise<AlertRule>;
@@ -346,6 +348,10 @@ export class HttpBackend implements Backend {
 
   async probeNow(): Promise<ProbeView> {
     return (await this.send('POST', '/api/health/probe', {})).json();
+  }
+
+  async unreadAlerts(): Promise<Alert[]> {
+    return (await (await this.get('/api/alerts?unread=true')).json()).alerts;
   }
 
   async acknowledgeAlerts(ids: number[]): Promise<void> {

@@ -276,7 +276,9 @@ async fn on_delivery(alerts: &Alerts, streaks: &mut Streaks, meta: &EventMeta) {
                 .raise(Raise {
                     rule_id: rule.id,
                     kind: AlertKind::Source,
-                    subject: format!("endpoint:{endpoint} ip:{ip}"),
+                    // One per endpoint until read, whatever the address: a sender
+                    // spraying from many addresses raises one alert, not one each.
+                    subject: format!("endpoint:{endpoint}"),
                     endpoint_id: Some(endpoint.to_string()),
                     event_type: meta.event_type.clone(),
                     message: format!(
@@ -287,6 +289,21 @@ async fn on_delivery(alerts: &Alerts, streaks: &mut Streaks, meta: &EventMeta) {
                 })
                 .await;
         }
+    }
+}
+
+/// A forward target as an alert may say it: no credentials, no query (an alert may go to
+/// a chat channel).
+fn shown_target(target: &str) -> String {
+    match url::Url::parse(target) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "the forward target".to_string(),
     }
 }
 
@@ -314,7 +331,10 @@ async fn on_forward(alerts: &Alerts, streaks: &mut Streaks, update: &ForwardUpda
                     subject: subject.clone(),
                     endpoint_id: None,
                     event_type: None,
-                    message: format!("Forwarding to {target} failed {streak} times in a row ({why})"),
+                    message: format!(
+                        "Forwarding to {} failed {streak} times in a row ({why})",
+                        shown_target(&target)
+                    ),
                     advice: "Check that your handler runs and answers 2xx; Hookscope keeps retrying, and Replay sends what it missed once it is back.".into(),
                 })
                 .await;
@@ -428,5 +448,17 @@ pub fn human_secs(secs: i64) -> String {
         s if s < 2 * 3600 => format!("{} min", s / 60),
         s if s < 2 * 86400 => format!("{} h", s / 3600),
         s => format!("{} d", s / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_target_is_shown_without_credentials_or_query() {
+        assert_eq!(
+            super::shown_target("https://user:secret@hooks.example.com/in?key=k#x"),
+            "https://hooks.example.com/in"
+        );
+        assert_eq!(super::shown_target("not a url"), "the forward target");
     }
 }

@@ -26,6 +26,8 @@ use super::systeme::SystemeLink;
 const SYSTEME_FRESH_FOR: Duration = Duration::from_secs(60);
 /// Event types shown per endpoint.
 const MOST_TYPES: usize = 30;
+/// Event types are shown when they arrived within this many days.
+const CADENCE_DAYS: i64 = 90;
 
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct HealthReport {
@@ -47,6 +49,7 @@ pub struct EndpointHealth {
     /// Its URL through the public URL, or null without one.
     pub public_webhook_url: Option<String>,
     pub last_delivery_at: Option<String>,
+    /// The event types that arrived in the last 90 days, busiest first.
     pub types: Vec<TypeCadence>,
     /// Verdicts of the deliveries of the last 24 hours.
     pub signatures_last_day: VerdictCounts,
@@ -105,13 +108,16 @@ impl Health {
     }
 
     pub async fn report(&self) -> Result<HealthReport> {
-        let since = now_micros() - 24 * 3600 * 1_000_000;
+        let day = 24 * 3600 * 1_000_000;
+        let since = now_micros() - day;
+        let types_since = now_micros() - CADENCE_DAYS * day;
         let endpoints = self
             .store
             .read(move |conn| {
                 let mut out = Vec::new();
                 for endpoint in endpoints::list(conn)? {
-                    let types = cadence::type_cadences(conn, &endpoint.id, MOST_TYPES)?;
+                    let types =
+                        cadence::type_cadences(conn, &endpoint.id, types_since, MOST_TYPES)?;
                     let last = cadence::recent_arrivals(conn, &endpoint.id, None, 1)?;
                     let verdicts = cadence::verdicts_since(conn, &endpoint.id, since)?;
                     out.push((endpoint, types, last.first().copied(), verdicts));

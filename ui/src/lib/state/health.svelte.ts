@@ -38,6 +38,18 @@ export class Health {
     }
   }
 
+  /** The unread alerts alone (the window's start: the report is read when the view opens). */
+  async loadAlerts(): Promise<void> {
+    try {
+      const unread = await this.backend.unreadAlerts();
+      // Raised on the stream meanwhile: kept.
+      const streamed = this.alerts.filter((a) => !unread.some((u) => u.id === a.id));
+      this.alerts = [...streamed, ...unread];
+    } catch {
+      // A failed request is the connection's banner; the view says it when opened.
+    }
+  }
+
   /** Probes the public URL now. */
   async checkNow(): Promise<void> {
     this.checking = true;

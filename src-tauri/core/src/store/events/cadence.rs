@@ -82,19 +82,22 @@ pub struct TypeCadence {
     pub learned_silence_secs: Option<i64>,
 }
 
-/// Per event type seen on the endpoint: its last arrival and usual cadence, the busiest
-/// types first (at most `most`).
+/// Per event type seen on the endpoint since `since` (unix µs): its last arrival and
+/// usual cadence, the busiest types first (at most `most`). Bounded by `since`, so the
+/// view costs what recent traffic is, not the whole store.
 pub fn type_cadences(
     conn: &Connection,
     endpoint_id: &str,
+    since: i64,
     most: usize,
 ) -> Result<Vec<TypeCadence>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT event_type, max(received_at) FROM events WHERE endpoint_id = ?1
-         GROUP BY event_type ORDER BY count(*) DESC LIMIT ?2",
+        "SELECT event_type, max(received_at) FROM events
+         WHERE endpoint_id = ?1 AND received_at >= ?2
+         GROUP BY event_type ORDER BY count(*) DESC LIMIT ?3",
     )?;
     let types: Vec<(Option<String>, i64)> = stmt
-        .query_map(params![endpoint_id, most as i64], |row| {
+        .query_map(params![endpoint_id, since, most as i64], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
