@@ -188,8 +188,10 @@ pub fn remove(
                 affected.bodies.insert((derived.endpoint, hash));
             }
             affected.event_types.extend(derived.event_type);
-            tx.prepare_cached("DELETE FROM events WHERE seq = ?1")?
+            let gone = tx
+                .prepare_cached("DELETE FROM events WHERE seq = ?1")?
                 .execute([seq])?;
+            crate::store::events::count_events(tx, -(gone as i64))?;
         }
         tx.prepare_cached("DELETE FROM forwards WHERE event_seq = ?1")?
             .execute([seq])?;

@@ -287,6 +287,16 @@ pub struct Counts {
     pub contacts: i64,
 }
 
+/// `delta` events were derived (or, negative, erased) in this transaction: the kept count
+/// follows (`row_counts`; contacts are counted by triggers).
+pub fn count_events(tx: &rusqlite::Transaction, delta: i64) -> Result<()> {
+    if delta != 0 {
+        tx.prepare_cached("UPDATE row_counts SET n = n + ?1 WHERE name = 'events'")?
+            .execute([delta])?;
+    }
+    Ok(())
+}
+
 /// Every delivery stored, indexed (`events`) or among the `not_indexed` yet, and the
 /// contacts: read from the counts triggers keep (`row_counts`), one row each, whatever the
 /// store's size.

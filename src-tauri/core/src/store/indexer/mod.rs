@@ -154,6 +154,7 @@ pub fn apply(
             meta.forward = forwards::view(tx, *seq)?;
             metas.push(Arc::new(meta));
         }
+        crate::store::events::count_events(tx, metas.len() as i64)?;
         settings::put_setting(tx, Setting::IndexThrough, &batch.through.to_string())
     })?;
     Ok((moved.unwrap_or(batch.through), metas))
@@ -238,8 +239,8 @@ pub fn reset(conn: &mut Connection) -> Result<()> {
 /// [`reset`] inside a transaction of the caller's.
 pub fn reset_in(tx: &Transaction) -> Result<()> {
     // The counting triggers are set aside while the tables are emptied: a table with a
-    // delete trigger is emptied row by row (seconds on a million events), without one at
-    // once. They are made again from their own stored text.
+    // delete trigger is emptied row by row, without one at once. They are made again from
+    // their own stored text.
     let triggers: Vec<(String, String)> = tx
         .prepare(
             "SELECT name, sql FROM sqlite_master
