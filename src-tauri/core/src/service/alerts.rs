@@ -391,7 +391,10 @@ async fn look_for_silences(alerts: &Alerts) -> Result<()> {
                     .iter()
                     .filter(|e| rule.endpoint_id.as_ref().is_none_or(|id| *id == e.id))
                 {
-                    let wanted = rule.event_type.as_deref();
+                    let wanted = match rule.event_type.as_deref() {
+                        Some(t) => cadence::Arrivals::OfType(t),
+                        None => cadence::Arrivals::Any,
+                    };
                     let arrivals =
                         cadence::recent_arrivals(conn, &endpoint.id, wanted, cadence::LEARN_FROM)?;
                     let Some(&last) = arrivals.first() else {

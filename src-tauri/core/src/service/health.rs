@@ -79,14 +79,18 @@ pub struct SystemeWebhookHealth {
     pub problem: Option<String>,
 }
 
+/// A systeme.io webhook with the endpoint whose path it carries, if any.
+type Matched = (RemoteWebhook, Option<endpoints::Endpoint>);
+
 pub struct Health {
     store: Arc<Store>,
     public: Arc<PublicUrls>,
     systeme: Arc<SystemeLink>,
     pub probe: Arc<Probe>,
     pub alerts: Arc<Alerts>,
-    /// systeme.io's last answer and when it came.
-    remote: tokio::sync::Mutex<Option<(Instant, Vec<RemoteWebhook>)>>,
+    /// systeme.io's last answer (each webhook with the endpoint it points at) and when it
+    /// came.
+    remote: tokio::sync::Mutex<Option<(Instant, Vec<Matched>)>>,
 }
 
 impl Health {
@@ -118,7 +122,8 @@ impl Health {
                 for endpoint in endpoints::list(conn)? {
                     let types =
                         cadence::type_cadences(conn, &endpoint.id, types_since, MOST_TYPES)?;
-                    let last = cadence::recent_arrivals(conn, &endpoint.id, None, 1)?;
+                    let last =
+                        cadence::recent_arrivals(conn, &endpoint.id, cadence::Arrivals::Any, 1)?;
                     let verdicts = cadence::verdicts_since(conn, &endpoint.id, since)?;
                     out.push((endpoint, types, last.first().copied(), verdicts));
                 }
@@ -169,12 +174,11 @@ impl Health {
             .map(|(_, hooks)| hooks.clone());
         let webhooks = match fresh {
             Some(hooks) => hooks,
+            // Matched to their endpoints by `SystemeLink::webhooks` (by the path's token).
             None => match self.systeme.webhooks().await {
                 Ok(found) => {
-                    let hooks: Vec<RemoteWebhook> =
-                        found.into_iter().map(|(hook, _)| hook).collect();
-                    *remote = Some((Instant::now(), hooks.clone()));
-                    hooks
+                    *remote = Some((Instant::now(), found.clone()));
+                    found
                 }
                 Err(error) => {
                     return SystemeHealth {
@@ -185,12 +189,11 @@ impl Health {
                 }
             },
         };
-        let tokens = self.store.read(endpoints::list).await.unwrap_or_default();
         SystemeHealth {
             key_set,
             webhooks: webhooks
                 .into_iter()
-                .map(|hook| compare(hook, &tokens, endpoints))
+                .map(|(hook, endpoint)| compare(hook, endpoint.as_ref(), endpoints))
                 .collect(),
             error: None,
         }
@@ -200,12 +203,9 @@ impl Health {
 /// Where one systeme.io webhook points, against the endpoint whose path it carries.
 fn compare(
     hook: RemoteWebhook,
-    endpoints: &[endpoints::Endpoint],
+    endpoint: Option<&endpoints::Endpoint>,
     health: &[EndpointHealth],
 ) -> SystemeWebhookHealth {
-    let endpoint = endpoints
-        .iter()
-        .find(|e| crate::systeme::points_at(&hook.url, &e.token));
     let public = endpoint.and_then(|e| {
         health
             .iter()

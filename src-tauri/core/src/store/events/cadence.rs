@@ -46,26 +46,42 @@ fn gaps_secs(arrivals: &[i64]) -> Vec<i64> {
         .collect()
 }
 
-/// The newest arrivals (unix µs, newest first) on an endpoint, of one event type or any.
+/// Which deliveries of an endpoint [`recent_arrivals`] looks at.
+#[derive(Debug, Clone, Copy)]
+pub enum Arrivals<'t> {
+    Any,
+    OfType(&'t str),
+    /// Those no decoder gave a type.
+    Untyped,
+}
+
+/// The newest arrivals (unix µs, newest first) on an endpoint.
 pub fn recent_arrivals(
     conn: &Connection,
     endpoint_id: &str,
-    event_type: Option<&str>,
+    which: Arrivals<'_>,
     limit: usize,
 ) -> Result<Vec<i64>> {
-    let mut stmt = match event_type {
-        Some(_) => conn.prepare_cached(
-            "SELECT received_at FROM events WHERE event_type = ?2 AND endpoint_id = ?1
-             ORDER BY received_at DESC LIMIT ?3",
-        )?,
-        None => conn.prepare_cached(
-            "SELECT received_at FROM events WHERE endpoint_id = ?1 AND ?2 IS NULL
-             ORDER BY received_at DESC LIMIT ?3",
-        )?,
+    let limit = limit as i64;
+    let (sql, params): (&str, Vec<&dyn rusqlite::ToSql>) = match &which {
+        Arrivals::Any => (
+            "SELECT received_at FROM events WHERE endpoint_id = ?1
+             ORDER BY received_at DESC LIMIT ?2",
+            vec![&endpoint_id, &limit],
+        ),
+        Arrivals::OfType(event_type) => (
+            "SELECT received_at FROM events WHERE event_type = ?3 AND endpoint_id = ?1
+             ORDER BY received_at DESC LIMIT ?2",
+            vec![&endpoint_id, &limit, event_type],
+        ),
+        Arrivals::Untyped => (
+            "SELECT received_at FROM events WHERE endpoint_id = ?1 AND event_type IS NULL
+             ORDER BY received_at DESC LIMIT ?2",
+            vec![&endpoint_id, &limit],
+        ),
     };
-    let rows = stmt.query_map(params![endpoint_id, event_type, limit as i64], |row| {
-        row.get(0)
-    })?;
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params.as_slice(), |row| row.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -103,17 +119,11 @@ pub fn type_cadences(
         .collect::<rusqlite::Result<_>>()?;
     let mut cadences = Vec::with_capacity(types.len());
     for (event_type, last) in types {
-        let arrivals = match &event_type {
-            Some(t) => recent_arrivals(conn, endpoint_id, Some(t), LEARN_FROM)?,
-            None => {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT received_at FROM events WHERE endpoint_id = ?1 AND event_type IS NULL
-                     ORDER BY received_at DESC LIMIT ?2",
-                )?;
-                stmt.query_map(params![endpoint_id, LEARN_FROM as i64], |row| row.get(0))?
-                    .collect::<rusqlite::Result<_>>()?
-            }
+        let which = match &event_type {
+            Some(t) => Arrivals::OfType(t),
+            None => Arrivals::Untyped,
         };
+        let arrivals = recent_arrivals(conn, endpoint_id, which, LEARN_FROM)?;
         cadences.push(TypeCadence {
             event_type,
             last_at: format_micros(last),
