@@ -147,3 +147,114 @@ async fn a_backlog_is_indexed_in_the_background_and_the_status_says_how_far() {
     assert_eq!(contact["card"]["purchases"][0]["amount_cents"], 583);
     running.stop().await;
 }
+
+/// A contact's search row follows its last name (the full-text writes are held to the end
+/// of each batch), within one batch and from one batch to a later one, in the running
+/// server's indexer and in a reindex, which gives the same answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renamed_contacts_are_found_by_their_last_name_only_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let sale = fixture("systeme-automation/sale-completed");
+    let sale_text = String::from_utf8(sale.body.clone()).unwrap();
+    {
+        let mut conn =
+            db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();
+        hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        // 4,200 deliveries, three batches: contacts 0..2000 twice in a row (a rename within
+        // a batch), then contacts 0..200 again from the third batch (a rename across).
+        for i in 0..4_200 {
+            let contact = if i < 4_000 { i / 2 } else { i - 4_000 };
+            let raw = hookscope_core::capture::RawDelivery {
+                id: format!("01900000-0000-7000-8000-{i:012}"),
+                received_at: 1_764_000_000_000_000 + i,
+                endpoint_id: "ep_x".into(),
+                endpoint_name: "X".into(),
+                method: "POST".into(),
+                path: "/h/x".into(),
+                query: None,
+                headers: sale.headers.clone(),
+                remote_addr: None,
+                client_ip: None,
+                via_tunnel: false,
+                body: bytes::Bytes::from(
+                    sale_text
+                        .replace("612661", &format!("7{i:05}"))
+                        .replace(
+                            "\"first_name\":\"test-1922\"",
+                            &format!("\"first_name\":\"Zed{i}q\""),
+                        )
+                        .replace(
+                            "test-1922@systeme.io",
+                            &format!("buyer-{contact}@systeme.io"),
+                        ),
+                ),
+            };
+            hookscope_core::store::deliveries::insert(&tx, &raw).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    async fn found(api: &Api, q: &str) -> Vec<String> {
+        api.json(&format!("/api/contacts?q={q}&limit=50")).await["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["email"].as_str().unwrap().to_string())
+            .collect()
+    }
+    async fn answers(api: &Api) -> Value {
+        let mut searches = serde_json::Map::new();
+        for q in [
+            "zed4199q", "zed399q", "zed398q", "zed3999q", "zed3998q", "zed0q",
+        ] {
+            searches.insert(q.into(), json!(found(api, q).await));
+        }
+        json!({
+            "searches": searches,
+            "contacts": api.json("/api/contacts?limit=500").await,
+            "events": api.json("/api/events?limit=500").await,
+            "text": api.json("/api/events?q=zed4123q&limit=50").await,
+        })
+    }
+
+    let running = start_server(dir.path()).await;
+    let api = Api::of(&running);
+    let mut progress = running.state.store.writer.watch_indexed();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        progress.wait_for(|p| p.behind == 0 && p.through > 0),
+    )
+    .await
+    .expect("the backlog is indexed")
+    .unwrap();
+    assert_eq!(api.json("/api/status").await["contacts"], 2_000);
+    // Renamed across batches: found by the last name, not the earlier two.
+    assert_eq!(found(&api, "zed4199q").await, ["buyer-199@systeme.io"]);
+    assert!(found(&api, "zed399q").await.is_empty());
+    assert!(found(&api, "zed398q").await.is_empty());
+    // Renamed within a batch.
+    assert_eq!(found(&api, "zed3999q").await, ["buyer-1999@systeme.io"]);
+    assert!(found(&api, "zed3998q").await.is_empty());
+    // Every event is in the full-text index.
+    let texts = api.json("/api/events?q=zed4123q&limit=50").await;
+    assert_eq!(texts["events"].as_array().unwrap().len(), 1, "{texts}");
+    let before = answers(&api).await;
+    running.stop().await;
+
+    let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Full).unwrap();
+    indexer::reset(&mut conn).unwrap();
+    let mut reported = Vec::new();
+    let derived =
+        indexer::run_to_end(&mut conn, 1 << 20, |done, left| reported.push((done, left))).unwrap();
+    assert_eq!(derived, 4_200);
+    assert_eq!(reported, [(2_000, 2_200), (4_000, 200), (4_200, 0)]);
+    assert_eq!(indexer::position(&conn).unwrap(), 4_200);
+    drop(conn);
+    let running = start_server(dir.path()).await;
+    support::assert_same_answers(
+        &answers(&Api::of(&running)).await,
+        &before,
+        "after a reindex",
+    );
+    running.stop().await;
+}

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::capture::decode::{Decoded, normalise_email};
 use crate::error::{Error, Result};
 use crate::store::events::query::{Conditions, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::store::full_text::HeldText;
 use crate::timefmt::format_micros;
 
 #[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
@@ -153,8 +154,9 @@ impl<'a> From<&'a Decoded> for ContactEvent<'a> {
 }
 
 /// The contact's row and search row made again from its events, as the indexer made them
-/// (in the order it derived them); both go when no event is left.
-pub fn rebuild(tx: &Transaction, key: &str) -> Result<()> {
+/// (in the order it derived them); both go when no event is left. The search row's
+/// changes are held in `text`, for the caller to write.
+pub fn rebuild(tx: &Transaction, key: &str, text: &mut HeldText) -> Result<()> {
     if let Some((id, indexed)) = tx
         .prepare_cached("SELECT id, search_text FROM contacts WHERE key = ?1")?
         .query_row([key], |r| {
@@ -163,7 +165,7 @@ pub fn rebuild(tx: &Transaction, key: &str) -> Result<()> {
         .optional()?
     {
         if let Some(indexed) = indexed {
-            unindex(tx, id, &indexed)?;
+            text.unindex_contact(id, indexed);
         }
         tx.prepare_cached("DELETE FROM contacts WHERE id = ?1")?
             .execute([id])?;
@@ -208,14 +210,15 @@ pub fn rebuild(tx: &Transaction, key: &str) -> Result<()> {
             label: &row.label,
             summary: &row.summary,
         };
-        record_delivery(tx, key, &event, row.received_at, &row.id, row.first)?;
+        record_delivery(tx, key, &event, row.received_at, &row.id, row.first, text)?;
     }
     Ok(())
 }
 
 /// A delivery about contact `key` was stored (`counts` when it is one more event, not
 /// another attempt at one): its running totals, and its search row when it appears or is
-/// renamed. Imports can bring older events: the newest event decides the "last" columns.
+/// renamed (held in `text`, for the caller to write). Imports can bring older events: the
+/// newest event decides the "last" columns.
 pub fn record_delivery(
     tx: &Transaction,
     key: &str,
@@ -223,6 +226,7 @@ pub fn record_delivery(
     received_at: i64,
     event_id: &str,
     counts: bool,
+    text: &mut HeldText,
 ) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO contacts (key, name, contact_id, events, first_seen, last_seen,
@@ -264,25 +268,14 @@ pub fn record_delivery(
         .prepare_cached("SELECT id, name, search_text FROM contacts WHERE key = ?1")?
         .query_row([key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
     // The search index changes only when a contact appears or is renamed.
-    let text = format!("{key} {}", name.unwrap_or_default());
-    if indexed.as_deref() != Some(text.as_str()) {
-        if let Some(indexed) = &indexed {
-            unindex(tx, contact, indexed)?;
+    let searched = format!("{key} {}", name.unwrap_or_default());
+    if indexed.as_deref() != Some(searched.as_str()) {
+        if let Some(indexed) = indexed {
+            text.unindex_contact(contact, indexed);
         }
-        tx.prepare_cached("INSERT INTO contacts_search (rowid, text) VALUES (?1, ?2)")?
-            .execute((contact, &text))?;
         tx.prepare_cached("UPDATE contacts SET search_text = ?2 WHERE id = ?1")?
-            .execute((contact, &text))?;
+            .execute((contact, &searched))?;
+        text.index_contact(contact, searched);
     }
-    Ok(())
-}
-
-/// Takes a contact's row out of the search index, with every trigram of `text`, the text
-/// it was indexed with (kept in `contacts.search_text`: the index keeps no copy).
-fn unindex(tx: &Transaction, contact: i64, text: &str) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO contacts_search (contacts_search, rowid, text) VALUES ('delete', ?1, ?2)",
-    )?
-    .execute((contact, text))?;
     Ok(())
 }

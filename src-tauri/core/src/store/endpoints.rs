@@ -327,11 +327,12 @@ fn reverify(tx: &rusqlite::Transaction, endpoint_id: &str, secret: Option<&str>)
             }
         }
     }
+    let mut text = crate::store::full_text::HeldText::default();
     for key in &touched {
-        crate::store::contacts::rebuild(tx, key)?;
+        crate::store::contacts::rebuild(tx, key, &mut text)?;
         crate::store::cards::drop_stale(tx, key)?;
     }
-    Ok(())
+    text.write(tx)
 }
 
 /// Deletes an endpoint: its URL stops answering; its events stay searchable. The last

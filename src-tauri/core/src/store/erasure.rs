@@ -16,6 +16,7 @@ use crate::capture::shape::Paths;
 use crate::capture::{Capture, Decoding};
 use crate::error::{Error, Result};
 use crate::store::events::write::{first_identical, search_hash, unindex_text};
+use crate::store::full_text::HeldText;
 use crate::store::settings::{self, Setting};
 use crate::store::shapes::{self, ShapeLearner};
 use crate::store::{cards, contacts, deliveries};
@@ -287,12 +288,13 @@ pub fn repair(tx: &Transaction, affected: &mut Affected) -> Result<()> {
             }
         }
     }
+    let mut text = HeldText::default();
     for key in &affected.contacts {
-        contacts::rebuild(tx, key)?;
+        contacts::rebuild(tx, key, &mut text)?;
         // Rebuilt from the events when next read.
         cards::drop_stale(tx, key)?;
     }
-    Ok(())
+    text.write(tx)
 }
 
 /// Learns the shapes of these event types again from the events that remain.

@@ -12,6 +12,7 @@ pub mod endpoints;
 pub mod erasure;
 pub mod events;
 pub mod forwards;
+pub mod full_text;
 pub mod funnels;
 pub mod index_worker;
 pub mod indexer;

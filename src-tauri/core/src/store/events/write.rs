@@ -73,13 +73,6 @@ pub fn insert(tx: &Transaction, seq: i64, capture: &Capture, placement: &Placeme
     Ok(())
 }
 
-/// The text the full-text index holds for the event `seq`.
-pub fn index_text(tx: &Transaction, seq: i64, text: &str) -> Result<()> {
-    tx.prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")?
-        .execute((seq, text))?;
-    Ok(())
-}
-
 /// Takes the event `seq`'s row out of the full-text index, and with it every token of
 /// `text`, which must be the text it was indexed with (see `events.search_hash`): the
 /// index keeps no copy to find them by.

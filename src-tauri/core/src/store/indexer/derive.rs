@@ -8,6 +8,7 @@ use crate::capture::Capture;
 use crate::capture::signature::Verdict;
 use crate::error::Result;
 use crate::store::events::write::{self as events, Placement};
+use crate::store::full_text::HeldText;
 use crate::store::shapes::ShapeLearner;
 use crate::store::{cards, contacts};
 
@@ -45,13 +46,15 @@ pub fn in_transaction(
     done
 }
 
-/// Derives everything from the delivery stored as `seq` (decoded as `capture`). Use
+/// Derives everything from the delivery stored as `seq` (decoded as `capture`); its
+/// full-text rows are held in `text`, to be written at the end of the batch. Use
 /// [`in_transaction`].
-pub fn derive(
+pub fn derive<'a>(
     tx: &Transaction,
     shapes: &mut ShapeLearner,
     seq: i64,
-    capture: &Capture,
+    capture: &'a Capture,
+    text: &mut HeldText<'a>,
 ) -> Result<Stored> {
     let raw = &capture.raw;
     let decoded = &capture.decoded;
@@ -80,13 +83,21 @@ pub fn derive(
     let trusted = capture.signature != Verdict::Invalid;
     // A retry or a probable repeat tells nothing new.
     let first = attempt == 1 && repeat_of.is_none();
-    events::index_text(tx, seq, &capture.search_text)?;
+    text.index_event(seq, capture.search_text.as_str());
     if let (Some(key), true) = (&contact_key, trusted) {
         if first && !capture.facts.is_empty() {
             let when = cards::happened(decoded.occurred_at.as_deref(), raw.received_at);
             cards::record(tx, key, &capture.facts, (raw.received_at, when), seq)?;
         }
-        contacts::record_delivery(tx, key, &decoded.into(), raw.received_at, &raw.id, first)?;
+        contacts::record_delivery(
+            tx,
+            key,
+            &decoded.into(),
+            raw.received_at,
+            &raw.id,
+            first,
+            text,
+        )?;
     }
     Ok(Stored {
         message_id,
@@ -122,7 +133,12 @@ fn learn_shape(
 /// body, was taken for the first. Once `stored` (the earlier one) is in, those later events
 /// are renumbered as retries or marked as repeats; their contact counts the message once,
 /// and its card is dropped, to be rebuilt from the events when next read.
-pub fn settle_later_events(tx: &Transaction, capture: &Capture, stored: &Stored) -> Result<()> {
+pub fn settle_later_events(
+    tx: &Transaction,
+    capture: &Capture,
+    stored: &Stored,
+    text: &mut HeldText,
+) -> Result<()> {
     let raw = &capture.raw;
     let mut stale_cards: Vec<String> = Vec::new();
     let mut recount: Vec<String> = Vec::new();
@@ -159,7 +175,7 @@ pub fn settle_later_events(tx: &Transaction, capture: &Capture, stored: &Stored)
     recount.sort_unstable();
     recount.dedup();
     for key in &recount {
-        contacts::rebuild(tx, key)?;
+        contacts::rebuild(tx, key, text)?;
     }
     stale_cards.sort_unstable();
     stale_cards.dedup();

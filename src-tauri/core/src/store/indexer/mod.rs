@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::capture::{Capture, Decoding};
 use crate::error::Result;
 use crate::store::events::EventMeta;
+use crate::store::full_text::HeldText;
 use crate::store::settings::{self, Setting};
 use crate::store::shapes::ShapeLearner;
 use crate::store::{deliveries, endpoints, forwards};
@@ -134,15 +135,16 @@ pub fn apply(
             }
         }
         let mut newest = Newest::default();
+        let mut text = HeldText::default();
         for (seq, capture) in &batch.deliveries {
             // Erased (forgotten, pruned) since it was read.
             if !deliveries::exists(tx, *seq)? {
                 continue;
             }
             let older = newest.is_after(tx, capture)?;
-            let stored = derive::derive(tx, shapes, *seq, capture)?;
+            let stored = derive::derive(tx, shapes, *seq, capture, &mut text)?;
             if older {
-                derive::settle_later_events(tx, capture, &stored)?;
+                derive::settle_later_events(tx, capture, &stored, &mut text)?;
             }
             let mut meta = EventMeta::from_capture(capture);
             meta.message_id = stored.message_id;
@@ -154,6 +156,7 @@ pub fn apply(
             meta.forward = forwards::view(tx, *seq)?;
             metas.push(Arc::new(meta));
         }
+        text.write(tx)?;
         crate::store::events::count_events(tx, metas.len() as i64)?;
         settings::put_setting(tx, Setting::IndexThrough, &batch.through.to_string())
     })?;
