@@ -150,6 +150,73 @@ pub(crate) const META_COLUMNS: &str = "e.seq, d.id, d.received_at, d.endpoint_id
     fw.state AS fw_state, fw.attempts AS fw_attempts, fw.status AS fw_status,
     fw.duration_ms AS fw_duration_ms, fw.error AS fw_error";
 
+/// The names of [`META_COLUMNS`]' results, in their order. Rows are read by position: a
+/// read by name compared the name of every column for every value (41% of an export's
+/// CPU on the bench's million).
+const META_NAMES: [&str; 38] = [
+    "seq",
+    "id",
+    "received_at",
+    "endpoint_id",
+    "endpoint_name",
+    "method",
+    "path",
+    "query",
+    "headers",
+    "remote_addr",
+    "content_type",
+    "content_encoding",
+    "size",
+    "body_kind",
+    "source",
+    "family",
+    "event_type",
+    "label",
+    "summary",
+    "contact_email",
+    "contact_key",
+    "contact_id",
+    "contact_name",
+    "occurred_at",
+    "client_ip",
+    "via_tunnel",
+    "signature",
+    "message_id",
+    "attempt",
+    "repeat_of",
+    "drift",
+    "facts",
+    "fw_target",
+    "fw_state",
+    "fw_attempts",
+    "fw_status",
+    "fw_duration_ms",
+    "fw_error",
+];
+
+/// The position of `name` among [`META_NAMES`]; a name that is not there fails the build.
+pub(super) const fn at(name: &str) -> usize {
+    let mut i = 0;
+    while i < META_NAMES.len() {
+        let candidate = META_NAMES[i].as_bytes();
+        let wanted = name.as_bytes();
+        if candidate.len() == wanted.len() {
+            let mut j = 0;
+            while j < wanted.len() && candidate[j] == wanted[j] {
+                j += 1;
+            }
+            if j == wanted.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a column of META_COLUMNS")
+}
+
+/// Where the body is in a `SELECT {META_COLUMNS}, d.body` row.
+const BODY_AT: usize = META_NAMES.len();
+
 pub(crate) const JOIN_ENDPOINTS: &str = "JOIN deliveries d ON d.seq = e.seq
     LEFT JOIN endpoints p ON p.id = d.endpoint_id
     LEFT JOIN forwards fw ON fw.event_seq = e.seq";
@@ -159,61 +226,61 @@ fn sender_of(client_ip: Option<&str>, via_tunnel: bool) -> Option<Sender> {
 }
 
 pub(crate) fn meta_from_row(row: &Row) -> rusqlite::Result<EventMeta> {
-    let client_ip: Option<String> = row.get("client_ip")?;
-    let via_tunnel: bool = row.get("via_tunnel")?;
+    let client_ip: Option<String> = row.get(const { at("client_ip") })?;
+    let via_tunnel: bool = row.get(const { at("via_tunnel") })?;
     let sender = sender_of(client_ip.as_deref(), via_tunnel);
-    let headers: String = row.get("headers")?;
+    let headers: String = row.get(const { at("headers") })?;
     Ok(EventMeta {
-        id: row.get("id")?,
-        received_at: format_micros(row.get("received_at")?),
-        endpoint: row.get("endpoint_id")?,
-        endpoint_name: row.get("endpoint_name")?,
-        method: row.get("method")?,
-        path: row.get("path")?,
-        query: row.get("query")?,
+        id: row.get(const { at("id") })?,
+        received_at: format_micros(row.get(const { at("received_at") })?),
+        endpoint: row.get(const { at("endpoint_id") })?,
+        endpoint_name: row.get(const { at("endpoint_name") })?,
+        method: row.get(const { at("method") })?,
+        path: row.get(const { at("path") })?,
+        query: row.get(const { at("query") })?,
         headers: RawValue::from_string(headers)
             .unwrap_or_else(|_| RawValue::from_string("[]".into()).expect("an empty list is JSON")),
-        remote_addr: row.get("remote_addr")?,
+        remote_addr: row.get(const { at("remote_addr") })?,
         sender: sender.map(Sender::as_str),
         source_ok: sender.and_then(Sender::is_systeme),
-        signature: Verdict::parse(&row.get::<_, String>("signature")?)
+        signature: Verdict::parse(&row.get::<_, String>(const { at("signature") })?)
             .unwrap_or(Verdict::Unsigned)
             .as_str(),
-        message_id: row.get("message_id")?,
-        attempt: row.get("attempt")?,
-        repeat_of: row.get("repeat_of")?,
+        message_id: row.get(const { at("message_id") })?,
+        attempt: row.get(const { at("attempt") })?,
+        repeat_of: row.get(const { at("repeat_of") })?,
         drift: row
-            .get::<_, Option<String>>("drift")?
+            .get::<_, Option<String>>(const { at("drift") })?
             .and_then(|d| RawValue::from_string(d).ok()),
-        forward: match row.get::<_, Option<String>>("fw_target")? {
+        forward: match row.get::<_, Option<String>>(const { at("fw_target") })? {
             Some(target) => Some(ForwardView {
                 target,
-                state: row.get("fw_state")?,
-                attempts: row.get("fw_attempts")?,
-                status: row.get("fw_status")?,
-                duration_ms: row.get("fw_duration_ms")?,
-                error: row.get("fw_error")?,
+                state: row.get(const { at("fw_state") })?,
+                attempts: row.get(const { at("fw_attempts") })?,
+                status: row.get(const { at("fw_status") })?,
+                duration_ms: row.get(const { at("fw_duration_ms") })?,
+                error: row.get(const { at("fw_error") })?,
             }),
             None => None,
         },
         client_ip,
         via_tunnel,
-        content_type: row.get("content_type")?,
-        content_encoding: row.get("content_encoding")?,
-        size: row.get("size")?,
-        body_kind: row.get("body_kind")?,
-        source: row.get("source")?,
-        family: row.get("family")?,
-        event_type: row.get("event_type")?,
-        label: row.get("label")?,
-        summary: row.get("summary")?,
-        contact_email: row.get("contact_email")?,
-        contact_key: row.get("contact_key")?,
-        contact_id: row.get("contact_id")?,
-        contact_name: row.get("contact_name")?,
-        occurred_at: row.get("occurred_at")?,
+        content_type: row.get(const { at("content_type") })?,
+        content_encoding: row.get(const { at("content_encoding") })?,
+        size: row.get(const { at("size") })?,
+        body_kind: row.get(const { at("body_kind") })?,
+        source: row.get(const { at("source") })?,
+        family: row.get(const { at("family") })?,
+        event_type: row.get(const { at("event_type") })?,
+        label: row.get(const { at("label") })?,
+        summary: row.get(const { at("summary") })?,
+        contact_email: row.get(const { at("contact_email") })?,
+        contact_key: row.get(const { at("contact_key") })?,
+        contact_id: row.get(const { at("contact_id") })?,
+        contact_name: row.get(const { at("contact_name") })?,
+        occurred_at: row.get(const { at("occurred_at") })?,
         sale: row
-            .get::<_, Option<String>>("facts")?
+            .get::<_, Option<String>>(const { at("facts") })?
             .and_then(|facts| sale_of(&parse_stored(&facts))),
     })
 }
@@ -276,7 +343,7 @@ pub(crate) fn stored_from_row(row: &Row) -> rusqlite::Result<StoredEvent> {
     let meta = meta_from_row(row)?;
     Ok(StoredEvent {
         body_kind: BodyKind::parse(&meta.body_kind),
-        body: row.get("body")?,
+        body: row.get(BODY_AT)?,
         meta,
     })
 }
@@ -314,4 +381,29 @@ pub fn counts(conn: &Connection, not_indexed: i64) -> Result<Counts> {
         }
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_read_at_the_positions_of_their_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::db::open_writer(
+            &crate::store::db::database_path(dir.path()),
+            crate::store::db::Synchronous::Normal,
+        )
+        .unwrap();
+        let stmt = conn
+            .prepare(&format!(
+                "SELECT {META_COLUMNS}, d.body FROM events e {JOIN_ENDPOINTS}"
+            ))
+            .unwrap();
+        let mut expected = META_NAMES.to_vec();
+        expected.push("body");
+        assert_eq!(stmt.column_names(), expected);
+        assert_eq!(at("seq"), 0);
+        assert_eq!(at("fw_error"), 37);
+    }
 }

@@ -263,8 +263,8 @@ pub fn list_events(conn: &Connection, filter: &EventFilter) -> Result<EventPage>
             break;
         }
         last = Some(Cursor {
-            received_at: row.get("received_at")?,
-            seq: row.get("seq")?,
+            received_at: row.get(const { super::at("received_at") })?,
+            seq: row.get(const { super::at("seq") })?,
         });
         events.push(meta_from_row(row)?);
     }
