@@ -100,26 +100,15 @@ async fn a_backlog_is_indexed_in_the_background_and_the_status_says_how_far() {
         let tx = conn.transaction().unwrap();
         let sale = fixture("systeme-automation/sale-completed");
         for i in 0..3_000 {
-            let raw = hookscope_core::capture::RawDelivery {
-                id: format!("01900000-0000-7000-8000-{i:012}"),
-                received_at: 1_764_000_000_000_000 + i,
-                endpoint_id: "ep_x".into(),
-                endpoint_name: "X".into(),
-                method: "POST".into(),
-                path: "/h/x".into(),
-                query: None,
-                headers: sale.headers.clone(),
-                remote_addr: None,
-                client_ip: None,
-                via_tunnel: false,
-                // Each its own buyer and order: the same bytes again would be a repeat.
-                body: bytes::Bytes::from(
-                    String::from_utf8(sale.body.clone())
-                        .unwrap()
-                        .replace("612661", &format!("7{i:05}"))
-                        .replace("test-1922@systeme.io", &format!("buyer-{i}@systeme.io")),
-                ),
-            };
+            // Each its own buyer and order: the same bytes again would be a repeat.
+            let raw = stored_sale(
+                i,
+                &sale,
+                String::from_utf8(sale.body.clone())
+                    .unwrap()
+                    .replace("612661", &format!("7{i:05}"))
+                    .replace("test-1922@systeme.io", &format!("buyer-{i}@systeme.io")),
+            );
             hookscope_core::store::deliveries::insert(&tx, &raw).unwrap();
         }
         tx.commit().unwrap();
@@ -165,31 +154,20 @@ async fn renamed_contacts_are_found_by_their_last_name_only_across_batches() {
         // a batch), then contacts 0..200 again from the third batch (a rename across).
         for i in 0..4_200 {
             let contact = if i < 4_000 { i / 2 } else { i - 4_000 };
-            let raw = hookscope_core::capture::RawDelivery {
-                id: format!("01900000-0000-7000-8000-{i:012}"),
-                received_at: 1_764_000_000_000_000 + i,
-                endpoint_id: "ep_x".into(),
-                endpoint_name: "X".into(),
-                method: "POST".into(),
-                path: "/h/x".into(),
-                query: None,
-                headers: sale.headers.clone(),
-                remote_addr: None,
-                client_ip: None,
-                via_tunnel: false,
-                body: bytes::Bytes::from(
-                    sale_text
-                        .replace("612661", &format!("7{i:05}"))
-                        .replace(
-                            "\"first_name\":\"test-1922\"",
-                            &format!("\"first_name\":\"Zed{i}q\""),
-                        )
-                        .replace(
-                            "test-1922@systeme.io",
-                            &format!("buyer-{contact}@systeme.io"),
-                        ),
-                ),
-            };
+            let raw = stored_sale(
+                i,
+                &sale,
+                sale_text
+                    .replace("612661", &format!("7{i:05}"))
+                    .replace(
+                        "\"first_name\":\"test-1922\"",
+                        &format!("\"first_name\":\"Zed{i}q\""),
+                    )
+                    .replace(
+                        "test-1922@systeme.io",
+                        &format!("buyer-{contact}@systeme.io"),
+                    ),
+            );
             hookscope_core::store::deliveries::insert(&tx, &raw).unwrap();
         }
         tx.commit().unwrap();
@@ -257,4 +235,26 @@ async fn renamed_contacts_are_found_by_their_last_name_only_across_batches() {
         "after a reindex",
     );
     running.stop().await;
+}
+
+/// The `i`th delivery of a backlog, stored as received with `body` and `sale`'s headers.
+fn stored_sale(
+    i: i64,
+    sale: &support::Fixture,
+    body: String,
+) -> hookscope_core::capture::RawDelivery {
+    hookscope_core::capture::RawDelivery {
+        id: format!("01900000-0000-7000-8000-{i:012}"),
+        received_at: 1_764_000_000_000_000 + i,
+        endpoint_id: "ep_x".into(),
+        endpoint_name: "X".into(),
+        method: "POST".into(),
+        path: "/h/x".into(),
+        query: None,
+        headers: sale.headers.clone(),
+        remote_addr: None,
+        client_ip: None,
+        via_tunnel: false,
+        body: bytes::Bytes::from(body),
+    }
 }
