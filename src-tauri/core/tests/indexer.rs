@@ -118,14 +118,7 @@ async fn a_backlog_is_indexed_in_the_background_and_the_status_says_how_far() {
     // Counted from the start, indexed or not.
     let status = api.json("/api/status").await;
     assert_eq!(status["events"], 3_000, "{status}");
-    let mut progress = running.state.store.writer.watch_indexed();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        progress.wait_for(|p| p.behind == 0 && p.through > 0),
-    )
-    .await
-    .expect("the backlog is indexed")
-    .unwrap();
+    backlog_indexed(&running).await;
     let status = api.json("/api/status").await;
     assert_eq!(status["indexing"]["behind"], 0);
     assert_eq!(
@@ -197,14 +190,7 @@ async fn renamed_contacts_are_found_by_their_last_name_only_across_batches() {
 
     let running = start_server(dir.path()).await;
     let api = Api::of(&running);
-    let mut progress = running.state.store.writer.watch_indexed();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        progress.wait_for(|p| p.behind == 0 && p.through > 0),
-    )
-    .await
-    .expect("the backlog is indexed")
-    .unwrap();
+    backlog_indexed(&running).await;
     assert_eq!(api.json("/api/status").await["contacts"], 2_000);
     // Renamed across batches: found by the last name, not the earlier two.
     assert_eq!(found(&api, "zed4199q").await, ["buyer-199@systeme.io"]);
@@ -257,4 +243,16 @@ fn stored_sale(
         via_tunnel: false,
         body: bytes::Bytes::from(body),
     }
+}
+
+/// Waits (a minute at most) until the running server's indexer has caught up.
+async fn backlog_indexed(running: &hookscope_core::Running) {
+    let mut progress = running.state.store.writer.watch_indexed();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        progress.wait_for(|p| p.behind == 0 && p.through > 0),
+    )
+    .await
+    .expect("the backlog is indexed")
+    .unwrap();
 }
