@@ -114,7 +114,7 @@ pub fn ensure_data_dir(data_dir: &Path) -> Result<Option<String>> {
 }
 
 /// The writer's page cache, in KiB (a negative `cache_size`).
-const WRITER_CACHE_KIB: i64 = -64 * 1024;
+const WRITER_CACHE_KIB: i64 = -16 * 1024;
 
 /// Opens the read-write connection and brings the schema up to date.
 pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> {
@@ -164,7 +164,8 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> 
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     // The indexer's lookups and index inserts land on random pages of a few large indexes
     // (by contact, by body hash): SQLite's default 2 MB cache went to the system for most
-    // of them. Pages are taken as they are used, so a small store stays small.
+    // of them. Pages are taken as they are used, so a small store stays small; 64 MB held
+    // the pages of six near-limit bodies too and took a relay past its memory bound.
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     MIGRATIONS.to_latest(&mut conn).map_err(|e| match e {
         rusqlite_migration::Error::MigrationDefinition(
