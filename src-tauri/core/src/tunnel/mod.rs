@@ -326,6 +326,16 @@ pub fn supervise(
         TunnelState::Starting
     };
     reset(&status, &choice, initial);
+    let mut last_url = last_url;
+    // A URL of the user's own is up at once: whoever chose it (the window, the API) gets it
+    // back in the answer, and a check asked for right after finds it.
+    if let TunnelChoice::Manual { base } = &choice {
+        Report {
+            status: &status,
+            last_url: &mut last_url,
+        }
+        .up(base);
+    }
     let stop = CancellationToken::new();
     let task = tokio::spawn(run(choice, target, options, last_url, status, stop.clone()));
     Tunnel { stop, task }
@@ -587,11 +597,10 @@ mod tests {
             Some("https://old.example".into()),
             sender,
         );
-        let up = status
-            .wait_for(|s| s.state == TunnelState::Up)
-            .await
-            .unwrap()
-            .clone();
+        // Up as `supervise` returns, before its task has run: an answer to the choice, or a
+        // probe asked for right after it, finds the URL.
+        let up = status.borrow_and_update().clone();
+        assert_eq!(up.state, TunnelState::Up);
         assert_eq!(up.public_url.as_deref(), Some("https://new.example"));
         assert_eq!(up.previous_url.as_deref(), Some("https://old.example"));
         assert!(!up.insecure());
