@@ -70,8 +70,9 @@ pub(crate) fn write_payload(
     body: &[u8],
     layout: Layout,
 ) -> io::Result<()> {
+    // memchr's vectorised scan: a byte at a time, this scan was 8% of an NDJSON export.
     let embeddable = kind == BodyKind::Json
-        && !(layout == Layout::Line && body.iter().any(|&b| b == b'\n' || b == b'\r'));
+        && !(layout == Layout::Line && memchr::memchr2(b'\n', b'\r', body).is_some());
     if embeddable {
         write!(out, ",\"{field}\":")?;
         return out.write_all(body);
