@@ -1,6 +1,7 @@
 //! The window's counters (`/api/status` events and contacts) are kept as rows come and
-//! go (events by the indexer and erasure, contacts by triggers), not counted at each call: after deliveries, an import, a forget, a retention run and
-//! a reindex they are exactly what the tables hold.
+//! go (events by the indexer and erasure, contacts by triggers), not counted at each
+//! call: after deliveries, an import, a forget, a retention run and a reindex they are
+//! exactly what the tables hold.
 
 use crate::support;
 

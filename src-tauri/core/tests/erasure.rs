@@ -236,6 +236,21 @@ async fn forgetting_a_contact_leaves_no_byte_of_them_and_the_rest_as_a_rebuild()
             assert!(!holds(&bytes, unique), "no byte of {unique:?} in {file}");
         }
     }
+    // Her contact's search row went with it: the trigram index keeps only trigrams, so no
+    // byte scan finds a row left there, which would match her address for whichever
+    // contact takes her row's number next.
+    let search_rows = |q: &str| -> i64 {
+        rusqlite::Connection::open(db::database_path(dir.path()))
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM contacts_search WHERE contacts_search MATCH ?1",
+                [format!("\"{q}\"")],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(search_rows("marie.forget"), 0, "her search row is gone");
+    assert_eq!(search_rows("marie.dupont"), 1, "the others' are there");
     assert_indexes_whole(dir.path());
     support::assert_same_answers(
         &rebuilt_answers(dir.path()).await,
