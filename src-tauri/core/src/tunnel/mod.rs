@@ -456,8 +456,8 @@ async fn run(
                 stop.cancelled().await;
                 Ended::Stopped
             }
-            TunnelChoice::Manual { base } => {
-                report.up(base);
+            // Up since `supervise` said so; nothing runs for it here.
+            TunnelChoice::Manual { .. } => {
                 stop.cancelled().await;
                 Ended::Stopped
             }
