@@ -130,6 +130,89 @@ async fn a_backlog_is_indexed_in_the_background_and_the_status_says_how_far() {
     running.stop().await;
 }
 
+/// Deliveries that never stop do not starve the index. While eight senders keep the
+/// writer busy, a backlog imported meanwhile is indexed before they stop, and they are
+/// acknowledged all along. (The share the index gets under load is `index_pacing`'s unit
+/// tests; with no share at all, this test still passes, five times slower, on the quiet
+/// gaps a debug build's stream leaves: it guards against an index that waits for ever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_never_stops_does_not_starve_the_index() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let streaming = Arc::new(AtomicBool::new(true));
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let http = reqwest::Client::new();
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            let (streaming, acknowledged) = (streaming.clone(), acknowledged.clone());
+            let (http, url) = (http.clone(), running.webhook_url.clone());
+            let tag = fixture("systeme-automation/tag-added");
+            tokio::spawn(async move {
+                while streaming.load(Ordering::Relaxed) {
+                    deliver(&http, &url, &tag).await;
+                    acknowledged.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut committed = running.state.store.writer.watch_committed();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        committed.wait_for(|seq| *seq >= 50),
+    )
+    .await
+    .expect("the stream is flowing")
+    .unwrap();
+
+    let sale = fixture("systeme-automation/sale-completed");
+    let backlog: Vec<_> = (0..400)
+        .map(|i| {
+            let body = String::from_utf8(sale.body.clone())
+                .unwrap()
+                .replace("612661", &format!("8{i:05}"))
+                .replace("test-1922@systeme.io", &format!("stream-{i}@systeme.io"));
+            stored_sale(i, &sale, body)
+        })
+        .collect();
+    let saved = running
+        .state
+        .store
+        .writer
+        .store_imported(backlog)
+        .await
+        .unwrap();
+    assert_eq!(saved.imported, 400);
+    let backlog_ends = *running.state.store.writer.watch_committed().borrow();
+    let before = acknowledged.load(Ordering::Relaxed);
+
+    let mut progress = running.state.store.writer.watch_indexed();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        progress.wait_for(|p| p.through >= backlog_ends),
+    )
+    .await
+    .expect("the backlog is indexed while deliveries keep arriving")
+    .unwrap();
+    let during = acknowledged.load(Ordering::Relaxed) - before;
+    streaming.store(false, Ordering::Relaxed);
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    assert!(
+        during >= 50,
+        "deliveries kept being acknowledged while the index worked: {during}"
+    );
+
+    backlog_indexed(&running).await;
+    let api = Api::of(&running);
+    let contact = api.json("/api/contacts/stream-399@systeme.io").await;
+    assert_eq!(contact["card"]["purchases"][0]["amount_cents"], 583);
+    running.stop().await;
+}
+
 /// A contact's search row follows its last name (the full-text writes are held to the end
 /// of each batch), within one batch and from one batch to a later one, in the running
 /// server's indexer and in a reindex, which gives the same answers.
