@@ -91,13 +91,11 @@ impl Store {
         .map_err(|_| Error::ShuttingDown)?
     }
 
+    /// The default endpoint, from the ingest directory (the writer replaces it after
+    /// every endpoint change): no trip to the read pool.
     pub async fn default_endpoint(&self) -> Result<Endpoint> {
-        self.read(|conn| {
-            endpoints::list(conn)?
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::NotFound("no endpoint".into()))
-        })
-        .await
+        self.directory
+            .default_endpoint()
+            .ok_or_else(|| Error::NotFound("no endpoint".into()))
     }
 }

@@ -404,6 +404,16 @@ impl Directory {
         default.cloned()
     }
 
+    /// The default endpoint, as [`list`] orders them (the one marked default, else the
+    /// oldest): for the status and the public URL, without a read of the store.
+    pub fn default_endpoint(&self) -> Option<Endpoint> {
+        let current = self.by_token.read().expect("endpoint directory lock");
+        current
+            .values()
+            .min_by_key(|e| (!e.is_default, &e.created_at, &e.id))
+            .cloned()
+    }
+
     /// The endpoint a token belongs to. Tokens are 128-bit random: a hash lookup cannot
     /// be timed into revealing one.
     pub fn lookup(&self, token: &str) -> Option<Endpoint> {
@@ -436,6 +446,36 @@ mod tests {
             "the printed webhook URL stays the same across starts"
         );
         assert!(first.is_default);
+    }
+
+    #[test]
+    fn the_directory_names_the_default_the_store_lists_first() {
+        let (_dir, mut conn) = store();
+        let directory = Directory::default();
+        assert_eq!(directory.default_endpoint(), None, "nothing loaded yet");
+        let first = ensure_default(&conn).unwrap();
+        for name in ["Funnel B", "Funnel C", "Funnel D"] {
+            create(&conn, name).unwrap();
+        }
+        let check = |conn: &Connection, directory: &Directory| {
+            let listed = list(conn).unwrap();
+            directory.replace(listed.clone());
+            assert_eq!(directory.default_endpoint().as_ref(), listed.first());
+            listed[0].clone()
+        };
+        assert_eq!(check(&conn, &directory).id, first.id);
+        // The default deleted: the store marks the oldest left, and the directory agrees.
+        delete(&mut conn, &first.id).unwrap();
+        let next = check(&conn, &directory);
+        assert_eq!(next.name, "Funnel B");
+        // A younger one marked default: it, not the oldest.
+        conn.execute("UPDATE endpoints SET is_default = (name = 'Funnel D')", [])
+            .unwrap();
+        assert_eq!(check(&conn, &directory).name, "Funnel D");
+        // None marked (a store edited by hand): the oldest, as the list orders them.
+        conn.execute("UPDATE endpoints SET is_default = 0", [])
+            .unwrap();
+        assert_eq!(check(&conn, &directory).id, next.id);
     }
 
     #[test]
