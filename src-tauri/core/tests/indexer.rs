@@ -132,9 +132,9 @@ async fn a_backlog_is_indexed_in_the_background_and_the_status_says_how_far() {
 
 /// Deliveries that never stop do not starve the index. While eight senders keep the
 /// writer busy, a backlog imported meanwhile is indexed before they stop, and they are
-/// acknowledged all along. (The share the index gets under load is `index_pacing`'s unit
-/// tests; with no share at all, this test still passes, five times slower, on the quiet
-/// gaps a debug build's stream leaves: it guards against an index that waits for ever.)
+/// acknowledged all along. (With no index slices under load at all, this test still
+/// passes, five times slower, on the quiet gaps a debug build's stream leaves: it guards
+/// against an index that waits for ever, not the share it gets.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_that_never_stops_does_not_starve_the_index() {
     use std::sync::Arc;

@@ -14,7 +14,6 @@ pub mod events;
 pub mod forwards;
 pub mod full_text;
 pub mod funnels;
-pub mod index_pacing;
 pub mod index_worker;
 pub mod indexer;
 pub mod retention;

@@ -17,7 +17,6 @@ use crate::error::{Error, Result};
 use crate::store::checkpoint::Checkpointer;
 use crate::store::db::Synchronous;
 use crate::store::events::EventMeta;
-use crate::store::index_pacing::{self, IndexPacing};
 use crate::store::indexer::{self, IndexBatch, IndexProgress};
 use crate::store::settings::{self, Setting};
 use crate::store::shapes::ShapeLearner;
@@ -30,6 +29,11 @@ pub use crate::store::trouble::StoreTrouble;
 const MAX_BATCH: usize = 512;
 /// Deliveries waiting for the writer before senders wait for room (backpressure).
 const QUEUE_DEPTH: usize = 4096;
+/// While deliveries keep arriving, what the indexer derived waits at most this long for a
+/// moment without any to acknowledge, then goes in a slice of INDEX_SLICE_UNDER_LOAD rows
+/// (a few milliseconds): acknowledgements come first, indexing catches up when it is quiet.
+const INDEX_WAITS_AT_MOST: std::time::Duration = std::time::Duration::from_millis(50);
+const INDEX_SLICE_UNDER_LOAD: usize = 128;
 /// No delivery for this long: the writer is idle, not between two of a sender's requests.
 const QUIET: std::time::Duration = std::time::Duration::from_millis(3);
 
@@ -286,10 +290,11 @@ impl Writer {
     }
 }
 
-/// What the indexer derived, waiting for its turn on the writer.
+/// What the indexer derived, waiting for a moment without deliveries to acknowledge.
 struct WaitingIndex {
     batch: IndexBatch,
     done: oneshot::Sender<Result<i64>>,
+    since: Instant,
 }
 
 /// The writer thread's connection and what goes with it.
@@ -298,7 +303,6 @@ struct Writing<'a> {
     shapes: ShapeLearner,
     synchronous: Synchronous,
     signals: &'a Signals,
-    pacing: IndexPacing,
 }
 
 impl Writing<'_> {
@@ -306,17 +310,16 @@ impl Writing<'_> {
         commit(&mut self.conn, batch, self.signals);
     }
 
-    /// Applies as much of the waiting index batch as fits in `budget`; what is left waits
-    /// again.
-    fn apply_waiting(&mut self, waiting: &mut Option<WaitingIndex>, budget: Duration) {
-        let Some(WaitingIndex { mut batch, done }) = waiting.take() else {
+    /// Applies up to `rows` of the waiting index batch; what is left waits again.
+    fn apply_waiting(&mut self, waiting: &mut Option<WaitingIndex>, rows: usize) {
+        let Some(WaitingIndex {
+            mut batch, done, ..
+        }) = waiting.take()
+        else {
             return;
         };
-        let rows = self.pacing.rows_within(budget);
         let rest = (batch.deliveries.len() > rows).then(|| batch.split_off(rows));
         let expected = batch.through;
-        let sliced = batch.deliveries.len();
-        let started = Instant::now();
         let applied = apply(
             &mut self.conn,
             &mut self.shapes,
@@ -324,12 +327,14 @@ impl Writing<'_> {
             batch,
             self.signals,
         );
-        let now = Instant::now();
-        self.pacing.sliced(sliced, now - started, now);
         match (applied, rest) {
-            // Applied where it was read from: the rest waits for its next turn.
+            // Applied where it was read from: the rest waits for the next moment.
             (Ok(through), Some(rest)) if through == expected => {
-                *waiting = Some(WaitingIndex { batch: rest, done });
+                *waiting = Some(WaitingIndex {
+                    batch: rest,
+                    done,
+                    since: Instant::now(),
+                });
             }
             (applied, _) => {
                 let _ = done.send(applied);
@@ -354,7 +359,6 @@ fn run(
         shapes: ShapeLearner::default(),
         synchronous,
         signals,
-        pacing: IndexPacing::default(),
     };
     let mut faults = Faults::default();
     loop {
@@ -393,6 +397,11 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
     let mut waiting: Option<WaitingIndex> = None;
     let mut last_arrival = Instant::now();
     let mut stopping = false;
+    let index_due = |waiting: &Option<WaitingIndex>| {
+        waiting
+            .as_ref()
+            .is_some_and(|w| w.since.elapsed() >= INDEX_WAITS_AT_MOST)
+    };
     // Waits for the next job with a deadline: a delivery arriving while the writer waits
     // for quiet is taken at once, not after a sleep.
     let clock = tokio::runtime::Builder::new_current_thread()
@@ -403,11 +412,13 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
         let first = match carried.take() {
             Some(job) => Some(job),
             None if waiting.is_some() => {
-                // The index's turn comes when deliveries stop for a moment, or when they
-                // have had the writer to themselves for long enough.
-                let turn_in = QUIET
-                    .saturating_sub(last_arrival.elapsed())
-                    .min(writing.pacing.rest_left(Instant::now()));
+                // The index's turn comes when deliveries stop for a moment, or when its
+                // batch has waited long enough.
+                let turn_in = QUIET.saturating_sub(last_arrival.elapsed()).min(
+                    waiting.as_ref().map_or(Duration::ZERO, |w| {
+                        INDEX_WAITS_AT_MOST.saturating_sub(w.since.elapsed())
+                    }),
+                );
                 match queue.try_recv() {
                     Ok(job) => Some(job),
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -430,16 +441,11 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
             },
         };
         let Some(first) = first else {
-            // Nothing queued, and the index's turn: what the indexer derived goes in, a
-            // slice at a time with a look at the queue between slices (64 senders in
-            // lockstep leave 3 ms gaps; a whole batch of 2,000 there held every
-            // acknowledgement up for a tenth of a second).
-            let budget = if last_arrival.elapsed() >= QUIET {
-                index_pacing::SLICE_WHEN_QUIET
-            } else {
-                index_pacing::SLICE_UNDER_LOAD
-            };
-            writing.apply_waiting(&mut waiting, budget);
+            // Nothing queued, and quiet for a moment or the index batch waited long
+            // enough: what the indexer derived goes in, a slice at a time with a look at
+            // the queue between slices (64 senders in lockstep leave 3 ms gaps; a whole
+            // batch of 2,000 there held every acknowledgement up for a tenth of a second).
+            writing.apply_waiting(&mut waiting, INDEX_SLICE_UNDER_LOAD);
             continue;
         };
         let mut next = Some(first);
@@ -451,7 +457,11 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
                 }
                 // The indexer waits for its answer: there is never more than one.
                 Job::Index(index, done) => {
-                    waiting = Some(WaitingIndex { batch: index, done });
+                    waiting = Some(WaitingIndex {
+                        batch: index,
+                        done,
+                        since: Instant::now(),
+                    });
                 }
                 Job::Task(task) => {
                     writing.commit(&mut batch);
@@ -469,9 +479,9 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
         }
         writing.commit(&mut batch);
         // Deliveries keep coming: indexing goes on in slices short enough not to hold
-        // their acknowledgements up, in its share of the writer's time.
-        if waiting.is_some() && writing.pacing.rest_left(Instant::now()).is_zero() {
-            writing.apply_waiting(&mut waiting, index_pacing::SLICE_UNDER_LOAD);
+        // their acknowledgements up, at most every INDEX_WAITS_AT_MOST.
+        if index_due(&waiting) {
+            writing.apply_waiting(&mut waiting, INDEX_SLICE_UNDER_LOAD);
         }
     }
 }
