@@ -106,7 +106,7 @@ async fn start(dir: &std::path::Path, policy: ForwardPolicy) -> Running {
 }
 
 async fn forward_to(api: &Api, running: &Running, target: Option<&str>) {
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     let answer = api
         .http
         .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))
@@ -272,7 +272,7 @@ async fn deliveries_reach_the_target_byte_for_byte_with_their_headers() {
         .patch(format!(
             "{}/api/endpoints/{}",
             api.base,
-            running.state.store.default_endpoint().await.unwrap().id
+            running.state.store.default_endpoint().unwrap().id
         ))
         .bearer_auth(&api.token)
         .json(&json!({"forward_to": "ftp://nope"}))
@@ -398,7 +398,7 @@ async fn an_endpoint_answers_with_the_chosen_status_headers_body_and_delay() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), QUICK).await;
     let api = Api::of(&running);
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     let patch = |body: Value| {
         api.http
             .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))
@@ -513,7 +513,7 @@ async fn stored_events_are_replayed_as_they_were_edited_or_re_signed() {
     )
     .await;
     assert_eq!(status, 400);
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     api.http
         .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))
         .bearer_auth(&api.token)
@@ -627,7 +627,7 @@ async fn test_events_are_made_from_samples_or_captures_and_signed() {
     assert_eq!(templates.len(), 18);
     assert!(templates.iter().any(|t| t["event_type"] == "SALE_NEW"));
 
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     api.http
         .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))
         .bearer_auth(&api.token)

@@ -262,7 +262,7 @@ async fn a_wrong_secret_raises_one_verification_alert_sent_to_the_alert_webhook_
     let running = start(dir.path(), Some(format!("{receiver_url}/hooks/alerts"))).await;
     let api = Api::of(&running);
     let http = reqwest::Client::new();
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     let (status, _) = send(
         &api,
         "PATCH",
@@ -374,7 +374,7 @@ async fn a_refusing_forward_target_raises_a_forward_alert_that_ends_when_it_answ
     let api = Api::of(&running);
     // The target answers 502 three times, then takes deliveries.
     let (target, _) = receiver(vec![502, 502, 502]).await;
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     let (status, _) = send(
         &api,
         "PATCH",

@@ -27,7 +27,7 @@ async fn start(dir: &std::path::Path) -> (Running, Api) {
 }
 
 async fn patch_endpoint(api: &Api, running: &Running, body: Value) -> reqwest::Response {
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     api.http
         .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))
         .bearer_auth(&api.token)
@@ -181,7 +181,7 @@ async fn forwarding_to_its_own_webhook_url_is_refused_and_a_loop_ends_after_one_
 
     // Set where the API cannot see it (the command line writes the store directly, and a
     // name can lead back here): the loop ends by design.
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     let looping = own.clone();
     running
         .state

@@ -73,7 +73,7 @@ async fn signatures_are_checked_and_rechecked_when_the_secret_changes() {
     assert_eq!(event["source_ok"], Value::Null, "a local sender is neither");
 
     // The secret set later re-checks what is stored.
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     let path = format!("/api/endpoints/{}", endpoint.id);
     let answer = patch(&api, &path, json!({"secret": format!("{TEST_SECRET}\n")})).await;
     assert_eq!(answer.status(), 200);

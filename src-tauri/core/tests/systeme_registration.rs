@@ -254,7 +254,7 @@ async fn the_settings_webhook_is_created_then_follows_the_public_url() {
     .await
     .unwrap();
     let api = Api::of(&running);
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     let register = format!("/api/endpoints/{}/systeme", endpoint.id);
     let http = reqwest::Client::new();
 
@@ -405,7 +405,7 @@ async fn a_url_already_used_is_adopted_or_explained() {
         json!({"api_key": API_KEY}),
     )
     .await;
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     let url = format!("https://race.example.test/h/{}", endpoint.token);
     let register = format!("/api/endpoints/{}/systeme", endpoint.id);
     let has_secret =

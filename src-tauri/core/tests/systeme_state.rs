@@ -625,7 +625,7 @@ async fn an_export_imported_in_any_order_counts_retries_and_repeats_as_the_store
 const TEST_SECRET: &str = "whsec-test-0123456789abcdef";
 
 async fn set_secret(api: &Api, running: &hookscope_core::Running, secret: Option<&str>) {
-    let endpoint = running.state.store.default_endpoint().await.unwrap();
+    let endpoint = running.state.store.default_endpoint().unwrap();
     let answer = api
         .http
         .patch(format!("{}/api/endpoints/{}", api.base, endpoint.id))

@@ -181,7 +181,7 @@ impl Running {
                         .flatten()
                 };
                 if let Some(url) = url.filter(|u| shown.as_ref() != Some(u)) {
-                    if let Ok(endpoint) = state.store.default_endpoint().await {
+                    if let Ok(endpoint) = state.store.default_endpoint() {
                         println!("Public URL: {url}/h/{}", endpoint.token);
                         if url.starts_with("http://") {
                             println!(

@@ -93,7 +93,7 @@ impl Store {
 
     /// The default endpoint, from the ingest directory (the writer replaces it after
     /// every endpoint change): no trip to the read pool.
-    pub async fn default_endpoint(&self) -> Result<Endpoint> {
+    pub fn default_endpoint(&self) -> Result<Endpoint> {
         self.directory
             .default_endpoint()
             .ok_or_else(|| Error::NotFound("no endpoint".into()))

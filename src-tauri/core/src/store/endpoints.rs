@@ -391,27 +391,23 @@ impl Directory {
     /// this install's default.
     pub fn for_followed(&self, endpoint_id: &str) -> Option<Endpoint> {
         let current = self.by_token.read().expect("endpoint directory lock");
-        let endpoints = current.values();
-        let mut default = None;
-        for endpoint in endpoints {
-            if endpoint.id == endpoint_id {
-                return Some(endpoint.clone());
-            }
-            if endpoint.is_default {
-                default = Some(endpoint);
-            }
-        }
-        default.cloned()
+        current
+            .values()
+            .find(|endpoint| endpoint.id == endpoint_id)
+            .or_else(|| Self::default_of(&current))
+            .cloned()
     }
 
     /// The default endpoint, as [`list`] orders them (the one marked default, else the
     /// oldest): for the status and the public URL, without a read of the store.
     pub fn default_endpoint(&self) -> Option<Endpoint> {
-        let current = self.by_token.read().expect("endpoint directory lock");
-        current
+        Self::default_of(&self.by_token.read().expect("endpoint directory lock")).cloned()
+    }
+
+    fn default_of(endpoints: &HashMap<String, Endpoint>) -> Option<&Endpoint> {
+        endpoints
             .values()
             .min_by_key(|e| (!e.is_default, &e.created_at, &e.id))
-            .cloned()
     }
 
     /// The endpoint a token belongs to. Tokens are 128-bit random: a hash lookup cannot
@@ -461,6 +457,13 @@ mod tests {
             let listed = list(conn).unwrap();
             directory.replace(listed.clone());
             assert_eq!(directory.default_endpoint().as_ref(), listed.first());
+            // A followed delivery goes through its own endpoint, else through that one.
+            assert_eq!(
+                directory.for_followed("ep_from_the_relay").as_ref(),
+                listed.first()
+            );
+            let last = listed.last().unwrap();
+            assert_eq!(directory.for_followed(&last.id).as_ref(), Some(last));
             listed[0].clone()
         };
         assert_eq!(check(&conn, &directory).id, first.id);

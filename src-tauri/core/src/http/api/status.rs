@@ -23,7 +23,7 @@ pub(super) async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json
         .store
         .read(move |conn| events::counts(conn, indexing.behind))
         .await?;
-    let default = state.store.default_endpoint().await?;
+    let default = state.store.default_endpoint()?;
     Ok(Json(Status {
         contacts: counts.contacts,
         events: counts.events,

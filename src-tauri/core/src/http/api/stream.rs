@@ -72,7 +72,7 @@ pub(super) async fn live_stream(
     let tunnel = WatchStream::from_changes(state.public.tunnels.subscribe()).then(move |_| {
         let state = tunnel_state.clone();
         async move {
-            sse(match state.store.default_endpoint().await {
+            sse(match state.store.default_endpoint() {
                 Ok(default) => StreamEvent::Tunnel(tunnel_view(&state, &default)),
                 Err(_) => StreamEvent::Resync { missed: None },
             })

@@ -40,7 +40,7 @@ pub(super) fn tunnel_view(state: &AppState, default: &Endpoint) -> TunnelView {
 }
 
 pub(super) async fn get_tunnel(State(state): State<Arc<AppState>>) -> ApiResult<Json<TunnelView>> {
-    let default = state.store.default_endpoint().await?;
+    let default = state.store.default_endpoint()?;
     Ok(Json(tunnel_view(&state, &default)))
 }
 
@@ -61,6 +61,6 @@ pub(super) async fn put_tunnel(
     let body: TunnelBody = json_body(&body)?;
     let choice: TunnelChoice = body.tunnel.parse().map_err(Error::Invalid)?;
     state.public.choose(choice, body.ngrok_authtoken).await?;
-    let default = state.store.default_endpoint().await?;
+    let default = state.store.default_endpoint()?;
     Ok(Json(tunnel_view(&state, &default)))
 }
