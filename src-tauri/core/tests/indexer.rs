@@ -133,8 +133,8 @@ async fn a_backlog_is_indexed_in_the_background_and_the_status_says_how_far() {
 /// Deliveries that never stop do not starve the index. While eight senders keep the
 /// writer busy, a backlog imported meanwhile is indexed before they stop, and they are
 /// acknowledged all along. (With no index slices under load at all, this test still
-/// passes, five times slower, on the quiet gaps a debug build's stream leaves: it guards
-/// against an index that waits for ever, not the share it gets.)
+/// passes, about ten times slower, on the quiet gaps a debug build's stream leaves: it
+/// guards against an index that waits for ever, not the share it gets.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_that_never_stops_does_not_starve_the_index() {
     use std::sync::Arc;
@@ -199,7 +199,10 @@ async fn a_stream_that_never_stops_does_not_starve_the_index() {
     let during = acknowledged.load(Ordering::Relaxed) - before;
     streaming.store(false, Ordering::Relaxed);
     for sender in senders {
-        sender.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), sender)
+            .await
+            .expect("each sender ends with its delivery in flight")
+            .unwrap();
     }
     assert!(
         during >= 50,

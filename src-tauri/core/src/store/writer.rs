@@ -397,10 +397,11 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
     let mut waiting: Option<WaitingIndex> = None;
     let mut last_arrival = Instant::now();
     let mut stopping = false;
-    let index_due = |waiting: &Option<WaitingIndex>| {
+    // How long until the waiting index batch is due (zero once it is), if there is one.
+    let index_due_in = |waiting: &Option<WaitingIndex>| {
         waiting
             .as_ref()
-            .is_some_and(|w| w.since.elapsed() >= INDEX_WAITS_AT_MOST)
+            .map(|w| INDEX_WAITS_AT_MOST.saturating_sub(w.since.elapsed()))
     };
     // Waits for the next job with a deadline: a delivery arriving while the writer waits
     // for quiet is taken at once, not after a sleep.
@@ -409,16 +410,12 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
         .build()
         .expect("the writer's timer starts");
     while !stopping {
-        let first = match carried.take() {
-            Some(job) => Some(job),
-            None if waiting.is_some() => {
+        let first = match (carried.take(), index_due_in(&waiting)) {
+            (Some(job), _) => Some(job),
+            (None, Some(due_in)) => {
                 // The index's turn comes when deliveries stop for a moment, or when its
                 // batch has waited long enough.
-                let turn_in = QUIET.saturating_sub(last_arrival.elapsed()).min(
-                    waiting.as_ref().map_or(Duration::ZERO, |w| {
-                        INDEX_WAITS_AT_MOST.saturating_sub(w.since.elapsed())
-                    }),
-                );
+                let turn_in = QUIET.saturating_sub(last_arrival.elapsed()).min(due_in);
                 match queue.try_recv() {
                     Ok(job) => Some(job),
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -435,7 +432,7 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
                     }
                 }
             }
-            None => match queue.blocking_recv() {
+            (None, None) => match queue.blocking_recv() {
                 Some(job) => Some(job),
                 None => break,
             },
@@ -480,7 +477,7 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
         writing.commit(&mut batch);
         // Deliveries keep coming: indexing goes on in slices short enough not to hold
         // their acknowledgements up, at most every INDEX_WAITS_AT_MOST.
-        if index_due(&waiting) {
+        if index_due_in(&waiting) == Some(Duration::ZERO) {
             writing.apply_waiting(&mut waiting, INDEX_SLICE_UNDER_LOAD);
         }
     }
