@@ -8,8 +8,10 @@ use crate::support;
 
 use std::time::Duration;
 
+use hookscope_core::capture::card::Card;
 use hookscope_core::store::db::{self, Synchronous};
-use hookscope_core::store::indexer;
+use hookscope_core::store::{cards, indexer};
+use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 use support::{Api, all_fixtures, deliver, every_answer, fixture, start_server};
 
@@ -341,4 +343,112 @@ async fn backlog_indexed(running: &hookscope_core::Running) {
     .await
     .expect("the backlog is indexed")
     .unwrap();
+}
+
+/// A contact's card is updated in memory across a whole batch and written once at its end:
+/// what is stored must still be exactly the fold of its events, whether the batch starts
+/// from a stored card or from none, and when a delivery older than the card's arrives in
+/// the middle of the batch (an import) and makes the card stale.
+#[test]
+fn a_card_kept_across_a_batch_equals_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db::database_path(dir.path());
+    let mut conn = db::open_writer(&path, Synchronous::Normal).unwrap();
+    hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
+    let tag = fixture("systeme-automation/tag-added");
+    let template = String::from_utf8(tag.body.clone()).unwrap();
+    let delivery = |i: i64, at: i64, email: &str, name: &str| {
+        let body = template
+            .replace("temochkaykvlv+lksdllfnsnkfdls@gmail.com", email)
+            .replace("MyAwesomeTag", name)
+            // Each body its own: identical unsigned bodies would be repeats.
+            .replace("141002", &i.to_string());
+        let mut raw = stored_sale(i, &tag, body);
+        raw.received_at = at;
+        raw
+    };
+    let store = |conn: &mut rusqlite::Connection, raws: Vec<_>| {
+        let tx = conn.transaction().unwrap();
+        for raw in raws {
+            hookscope_core::store::deliveries::insert(&tx, &raw).unwrap();
+        }
+        tx.commit().unwrap();
+    };
+    let anne = "anne@example.com";
+    let bob = "bob@example.com";
+    let base = 1_764_000_000_000_000;
+    let stored_card = |conn: &rusqlite::Connection, key: &str| -> Option<Card> {
+        conn.query_row(
+            "SELECT card FROM contact_cards WHERE contact_key = ?1",
+            [key],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .unwrap()
+        .map(|card| serde_json::from_str(&card).unwrap())
+    };
+
+    // First batch: 300 tags for Anne, interleaved with Bob's, from no stored card.
+    store(
+        &mut conn,
+        (0..600)
+            .map(|i| {
+                let (who, n) = if i % 2 == 0 {
+                    (anne, i / 2)
+                } else {
+                    (bob, i / 2)
+                };
+                delivery(i, base + i * 1_000, who, &format!("tag {n}"))
+            })
+            .collect(),
+    );
+    assert_eq!(
+        indexer::run_to_end(&mut conn, 1 << 20, |_, _| {}).unwrap(),
+        600
+    );
+    // The log was copied into the database on a thread of its own while deriving; the
+    // connection checkpoints by itself again afterwards.
+    let autocheckpoint: i64 = conn
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(autocheckpoint, 1000, "SQLite's default is given back");
+    let wal = std::fs::metadata(path.with_extension("db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the log was copied in and emptied at the end");
+    let anne_card = stored_card(&conn, anne).expect("Anne's card is stored");
+    assert_eq!(anne_card.tags.len(), 300);
+    assert_eq!(anne_card.tags[299], "tag 299");
+    assert_eq!(anne_card, cards::rebuild(&conn, anne).unwrap().0);
+    assert_eq!(
+        stored_card(&conn, bob).unwrap(),
+        cards::rebuild(&conn, bob).unwrap().0
+    );
+
+    // Second batch, from the stored cards: Anne gets new tags, then one imported from
+    // before all of them (stale from there), then newer ones again; Bob only new ones.
+    let mut second: Vec<_> = (600..700)
+        .map(|i| delivery(i, base + i * 1_000, anne, &format!("tag {i}")))
+        .collect();
+    second.push(delivery(700, base - 5_000, anne, "imported early"));
+    second.extend((701..750).map(|i| delivery(i, base + i * 1_000, anne, &format!("tag {i}"))));
+    second.extend((750..800).map(|i| delivery(i, base + i * 1_000, bob, &format!("tag {i}"))));
+    store(&mut conn, second);
+    assert_eq!(
+        indexer::run_to_end(&mut conn, 1 << 20, |_, _| {}).unwrap(),
+        200
+    );
+    let rebuilt = cards::rebuild(&conn, anne).unwrap().0;
+    assert_eq!(rebuilt.tags.len(), 300 + 100 + 1 + 49);
+    assert_eq!(
+        rebuilt.tags[0], "imported early",
+        "the import takes its place first"
+    );
+    assert_eq!(
+        stored_card(&conn, anne).as_ref().unwrap_or(&rebuilt),
+        &rebuilt,
+        "a stored card is the fold of the events"
+    );
+    assert_eq!(cards::current(&conn, anne).unwrap(), rebuilt);
+    let bob_card = stored_card(&conn, bob).expect("Bob's card is stored");
+    assert_eq!(bob_card.tags.len(), 350);
+    assert_eq!(bob_card, cards::rebuild(&conn, bob).unwrap().0);
 }

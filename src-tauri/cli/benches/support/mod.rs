@@ -34,9 +34,18 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 /// CPU time (user + system) this thread has used, in microseconds: steadier than wall
 /// time on a shared machine.
 pub fn thread_cpu_micros() -> i64 {
+    cpu_micros(libc::RUSAGE_THREAD)
+}
+
+/// CPU time (user + system) of every thread of this process so far, in µs.
+pub fn process_cpu_micros() -> i64 {
+    cpu_micros(libc::RUSAGE_SELF)
+}
+
+fn cpu_micros(who: libc::c_int) -> i64 {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    unsafe { libc::getrusage(who, &mut usage) };
     let micros = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
     micros(usage.ru_utime) + micros(usage.ru_stime)
 }

@@ -1,6 +1,8 @@
 //! Stored contact cards (`contact_cards`): kept current as deliveries are stored, dropped
 //! when an older event arrives, rebuilt from the events' facts when missing.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use crate::capture::card::Card;
@@ -48,53 +50,123 @@ pub fn not_counted(conn: &Connection, key: &str) -> Result<i64> {
         .query_row([key], |r| r.get(0))?)
 }
 
-/// Keeps the stored card current after inserting an event (`seq`, arrived `at`, happened
-/// `when`) that counts for it. An event older than what the card has seen (an import)
-/// makes the card stale: it is dropped and rebuilt from the events when next needed.
-pub fn record(
-    tx: &Transaction,
-    key: &str,
-    facts: &[Fact],
-    (at, when): (i64, i64),
-    seq: i64,
-) -> Result<()> {
+/// The cards of the contacts one transaction derives events for. Each card is read and
+/// parsed once, brought up to date in memory event by event, and written once by
+/// [`HeldCards::write`] before the commit: a contact with a long history (a card of
+/// hundreds of tags) costs one read and one write per transaction, not one per event.
+#[derive(Default)]
+pub struct HeldCards {
+    held: HashMap<String, Held>,
+}
+
+enum Held {
+    /// Up to date through the event (arrived at, seq); `changed` since it was read.
+    Current {
+        card: Box<Card>,
+        through: (i64, i64),
+        changed: bool,
+    },
+    /// No stored card, or one an older event made stale: deleted when written, rebuilt
+    /// from the events when next needed.
+    Missing,
+}
+
+impl HeldCards {
+    /// Brings the card up to date after inserting an event (`seq`, arrived `at`, happened
+    /// `when`) that counts for it. An event older than what the card has seen (an import)
+    /// makes the card stale: it is dropped and rebuilt from the events when next needed.
+    pub fn record(
+        &mut self,
+        tx: &Transaction,
+        key: &str,
+        facts: &[Fact],
+        (at, when): (i64, i64),
+        seq: i64,
+    ) -> Result<()> {
+        let held = match self.held.remove(key) {
+            Some(held) => held,
+            None => read_stored(tx, key)?,
+        };
+        let now = match held {
+            Held::Current {
+                mut card, through, ..
+            } if (at, seq) > through => {
+                for fact in facts {
+                    card.apply(fact, when);
+                }
+                Held::Current {
+                    card,
+                    through: (at, seq),
+                    changed: true,
+                }
+            }
+            Held::Current { .. } => Held::Missing,
+            Held::Missing => {
+                // Rebuilt only for the contact's newest event; while older ones are being
+                // imported the card stays missing and is rebuilt on read.
+                let newer: Option<i64> = tx
+                    .prepare_cached(
+                        "SELECT 1 FROM events WHERE contact_key = ?1
+                           AND (received_at > ?2 OR (received_at = ?2 AND seq > ?3)) LIMIT 1",
+                    )?
+                    .query_row((key, at, seq), |r| r.get(0))
+                    .optional()?;
+                match newer {
+                    Some(_) => Held::Missing,
+                    None => Held::Current {
+                        card: Box::new(rebuild(tx, key)?.0),
+                        through: (at, seq),
+                        changed: true,
+                    },
+                }
+            }
+        };
+        self.held.insert(key.to_string(), now);
+        Ok(())
+    }
+
+    /// Drops a contact's card: an event arrived that changes what came before.
+    pub fn drop_stale(&mut self, key: &str) {
+        self.held.insert(key.to_string(), Held::Missing);
+    }
+
+    /// Stores every card changed in this transaction and deletes the stale ones.
+    pub fn write(self, tx: &Transaction) -> Result<()> {
+        for (key, held) in self.held {
+            match held {
+                Held::Current {
+                    card,
+                    through: (at, seq),
+                    changed: true,
+                } => store(tx, &key, &card, at, seq)?,
+                Held::Current { .. } => {}
+                Held::Missing => drop_stale(tx, &key)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stored card as the transaction starts with it.
+fn read_stored(tx: &Transaction, key: &str) -> Result<Held> {
     let stored: Option<(String, i64, i64)> = tx
         .prepare_cached(
             "SELECT card, through_at, through_seq FROM contact_cards WHERE contact_key = ?1",
         )?
         .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let card = match stored {
-        Some((card, through_at, through_seq)) if (at, seq) > (through_at, through_seq) => {
-            match serde_json::from_str::<Card>(&card) {
-                Ok(mut card) => {
-                    for fact in facts {
-                        card.apply(fact, when);
-                    }
-                    card
-                }
-                // Unreadable (written by a later version?): the events have it all.
-                Err(_) => rebuild(tx, key)?.0,
-            }
-        }
-        Some(_) => return drop_stale(tx, key),
-        None => {
-            // Rebuild only for the contact's newest event; while older ones are being
-            // imported the card stays missing and is rebuilt on read.
-            let newer: Option<i64> = tx
-                .prepare_cached(
-                    "SELECT 1 FROM events WHERE contact_key = ?1
-                       AND (received_at > ?2 OR (received_at = ?2 AND seq > ?3)) LIMIT 1",
-                )?
-                .query_row((key, at, seq), |r| r.get(0))
-                .optional()?;
-            if newer.is_some() {
-                return Ok(());
-            }
-            rebuild(tx, key)?.0
-        }
-    };
-    store(tx, key, &card, at, seq)
+    Ok(match stored {
+        Some((card, through_at, through_seq)) => match serde_json::from_str::<Card>(&card) {
+            Ok(card) => Held::Current {
+                card: Box::new(card),
+                through: (through_at, through_seq),
+                changed: false,
+            },
+            // Unreadable (written by a later version?): the events have it all.
+            Err(_) => Held::Missing,
+        },
+        None => Held::Missing,
+    })
 }
 
 fn store(tx: &Transaction, key: &str, card: &Card, at: i64, seq: i64) -> Result<()> {

@@ -7,10 +7,11 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::capture::Capture;
 use crate::capture::signature::Verdict;
 use crate::error::Result;
+use crate::store::cards::{self, HeldCards};
+use crate::store::contacts;
 use crate::store::events::write::{self as events, Placement};
 use crate::store::full_text::HeldText;
 use crate::store::shapes::ShapeLearner;
-use crate::store::{cards, contacts};
 
 /// What the store learned while inserting a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +48,8 @@ pub fn in_transaction(
 }
 
 /// Derives everything from the delivery stored as `seq` (decoded as `capture`); its
-/// full-text rows are held in `text`, to be written at the end of the batch. Use
+/// full-text rows are held in `text` and its contact's card in `cards`, to be written at
+/// the end of the batch. Use
 /// [`in_transaction`].
 pub fn derive<'a>(
     tx: &Transaction,
@@ -55,6 +57,7 @@ pub fn derive<'a>(
     seq: i64,
     capture: &'a Capture,
     text: &mut HeldText<'a>,
+    cards: &mut HeldCards,
 ) -> Result<Stored> {
     let raw = &capture.raw;
     let decoded = &capture.decoded;
@@ -87,7 +90,7 @@ pub fn derive<'a>(
     if let (Some(key), true) = (&contact_key, trusted) {
         if first && !capture.facts.is_empty() {
             let when = cards::happened(decoded.occurred_at.as_deref(), raw.received_at);
-            cards::record(tx, key, &capture.facts, (raw.received_at, when), seq)?;
+            cards.record(tx, key, &capture.facts, (raw.received_at, when), seq)?;
         }
         contacts::record_delivery(
             tx,
@@ -138,6 +141,7 @@ pub fn settle_later_events(
     capture: &Capture,
     stored: &Stored,
     text: &mut HeldText,
+    cards: &mut HeldCards,
 ) -> Result<()> {
     let raw = &capture.raw;
     let mut stale_cards: Vec<String> = Vec::new();
@@ -180,7 +184,7 @@ pub fn settle_later_events(
     stale_cards.sort_unstable();
     stale_cards.dedup();
     for key in stale_cards {
-        cards::drop_stale(tx, &key)?;
+        cards.drop_stale(&key);
     }
     Ok(())
 }

@@ -10,6 +10,7 @@
 pub mod derive;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
@@ -17,6 +18,8 @@ use serde::Serialize;
 
 use crate::capture::{Capture, Decoding};
 use crate::error::Result;
+use crate::store::cards::HeldCards;
+use crate::store::checkpoint::Checkpointer;
 use crate::store::events::EventMeta;
 use crate::store::full_text::HeldText;
 use crate::store::settings::{self, Setting};
@@ -136,15 +139,16 @@ pub fn apply(
         }
         let mut newest = Newest::default();
         let mut text = HeldText::default();
+        let mut cards = HeldCards::default();
         for (seq, capture) in &batch.deliveries {
             // Erased (forgotten, pruned) since it was read.
             if !deliveries::exists(tx, *seq)? {
                 continue;
             }
             let older = newest.is_after(tx, capture)?;
-            let stored = derive::derive(tx, shapes, *seq, capture, &mut text)?;
+            let stored = derive::derive(tx, shapes, *seq, capture, &mut text, &mut cards)?;
             if older {
-                derive::settle_later_events(tx, capture, &stored, &mut text)?;
+                derive::settle_later_events(tx, capture, &stored, &mut text, &mut cards)?;
             }
             let mut meta = EventMeta::from_capture(capture);
             meta.message_id = stored.message_id;
@@ -157,6 +161,7 @@ pub fn apply(
             metas.push(Arc::new(meta));
         }
         text.write(tx)?;
+        cards.write(tx)?;
         crate::store::events::count_events(tx, metas.len() as i64)?;
         settings::put_setting(tx, Setting::IndexThrough, &batch.through.to_string())
     })?;
@@ -192,7 +197,10 @@ impl Newest {
 
 /// Derives everything not derived yet, on this connection (the command line's import
 /// and reindex; no server runs on the store). Calls `progress(done, left)` per batch;
-/// returns how many deliveries were indexed.
+/// returns how many deliveries were indexed. On a store file, the next batch is read and
+/// decoded on a second thread while this one derives, and the log is copied into the
+/// database on a third, as in a running server: deriving is most of the work, and it
+/// no longer waits for either.
 pub fn run_to_end(
     conn: &mut Connection,
     inflate_limit: usize,
@@ -200,16 +208,127 @@ pub fn run_to_end(
 ) -> Result<u64> {
     let mut shapes = ShapeLearner::default();
     let mut done = 0;
-    let mut through = position(conn)?;
+    let start = position(conn)?;
     // Counted once: counting what is left after each batch read the rest of the table
     // each time (quadratic; a million-delivery reindex spent most of its time there).
-    let total = deliveries::count_after(conn, through)?;
-    while let Some(batch) = read(conn, through, inflate_limit)? {
+    let total = deliveries::count_after(conn, start)?;
+    // Applies a batch; returns the store's position after it.
+    let mut apply_one = |conn: &mut Connection, batch: IndexBatch| -> Result<i64> {
         done += batch.deliveries.len() as u64;
-        through = apply(conn, &mut shapes, batch)?.0;
+        let through = apply(conn, &mut shapes, batch)?.0;
         progress(done, (total - done as i64).max(0));
+        Ok(through)
+    };
+    let mut through = start;
+    if let Some(path) = conn
+        .path()
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+    {
+        let checkpoints = background_checkpoints(conn, &path)?;
+        let derived = std::thread::scope(|scope| {
+            // One batch waits while the next is read: at most three in memory.
+            let (ready, batches) = std::sync::mpsc::sync_channel::<Result<IndexBatch>>(1);
+            let reader = std::thread::Builder::new()
+                .name("hookscope-reindex-read".into())
+                .spawn_scoped(scope, || read_ahead(&path, start, inflate_limit, ready))
+                .expect("the reading thread starts");
+            let mut derive_read = || -> Result<()> {
+                for batch in batches.iter() {
+                    let batch = batch?;
+                    let read_through = batch.through;
+                    through = apply_one(conn, batch)?;
+                    // Someone else moved the position (no server may run on the store,
+                    // but a mistake must not leave deliveries underived): the batches
+                    // read ahead are stale, so go on one at a time from there.
+                    if through != read_through {
+                        break;
+                    }
+                }
+                Ok(())
+            };
+            let derived = derive_read();
+            // Stops the reader at its next send.
+            drop(batches);
+            let _ = reader.join();
+            derived
+        });
+        checkpoints.stop(conn)?;
+        derived?;
+    }
+    // In memory (one connection, one thread), or what is left after the position moved.
+    while let Some(batch) = read(conn, through, inflate_limit)? {
+        through = apply_one(conn, batch)?;
     }
     Ok(done)
+}
+
+/// Reads and decodes the batches after `through`, in order, until there are none or
+/// `ready` is dropped.
+fn read_ahead(
+    path: &std::path::Path,
+    mut through: i64,
+    inflate_limit: usize,
+    ready: std::sync::mpsc::SyncSender<Result<IndexBatch>>,
+) {
+    let conn = match crate::store::db::open_reader(path) {
+        Ok(conn) => conn,
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    loop {
+        let batch = match read(&conn, through, inflate_limit) {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return,
+            Err(error) => {
+                let _ = ready.send(Err(error));
+                return;
+            }
+        };
+        through = batch.through;
+        if ready.send(Ok(batch)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The writing connection's WAL checkpoints, moved to a thread of their own while a long
+/// derivation runs, and given back when it ends.
+struct BackgroundCheckpoints {
+    checkpointer: Checkpointer,
+    autocheckpoint: i64,
+}
+
+fn background_checkpoints(
+    conn: &Connection,
+    path: &std::path::Path,
+) -> Result<BackgroundCheckpoints> {
+    let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+    let second = crate::store::db::open_second_writer(
+        path,
+        // SQLite's numbering: 1 is NORMAL, 2 is FULL.
+        if synchronous >= 2 {
+            crate::store::db::Synchronous::Full
+        } else {
+            crate::store::db::Synchronous::Normal
+        },
+    )?;
+    let autocheckpoint: i64 = conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(BackgroundCheckpoints {
+        checkpointer: Checkpointer::start(second),
+        autocheckpoint,
+    })
+}
+
+impl BackgroundCheckpoints {
+    fn stop(self, conn: &Connection) -> Result<()> {
+        self.checkpointer.stop();
+        conn.pragma_update(None, "wal_autocheckpoint", self.autocheckpoint)?;
+        Ok(())
+    }
 }
 
 /// Derives everything again when the store was derived by another derivation than this
