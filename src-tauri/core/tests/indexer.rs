@@ -452,3 +452,58 @@ fn a_card_kept_across_a_batch_equals_a_rebuild() {
     assert_eq!(bob_card.tags.len(), 350);
     assert_eq!(bob_card, cards::rebuild(&conn, bob).unwrap().0);
 }
+
+/// `hookscope reindex` reads batches ahead of the one it derives. If the stored position
+/// moves meanwhile (a mistake: another writer on the store), the batches read ahead are
+/// stale: it goes on from the new position instead of dropping them all and stopping with
+/// deliveries left underived.
+#[test]
+fn a_position_moved_during_a_reindex_is_followed_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db::database_path(dir.path());
+    let mut conn = db::open_writer(&path, Synchronous::Normal).unwrap();
+    hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
+    let sale = fixture("systeme-automation/sale-completed");
+    let tx = conn.transaction().unwrap();
+    // More than two batches of the indexer's.
+    for i in 0..5_000 {
+        let raw = stored_sale(
+            i,
+            &sale,
+            String::from_utf8(sale.body.clone())
+                .unwrap()
+                .replace("612661", &format!("7{i:05}"))
+                .replace("test-1922@systeme.io", &format!("buyer-{i}@systeme.io")),
+        );
+        hookscope_core::store::deliveries::insert(&tx, &raw).unwrap();
+    }
+    tx.commit().unwrap();
+    let other = db::open_second_writer(&path, Synchronous::Normal).unwrap();
+    let mut moved = false;
+    indexer::run_to_end(&mut conn, 1 << 20, |_, _| {
+        // After the first batch, someone else claims the deliveries up to seq 3,000.
+        if !std::mem::replace(&mut moved, true) {
+            other
+                .execute(
+                    "UPDATE settings SET value = '3000' WHERE key = 'index.through'",
+                    [],
+                )
+                .unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        indexer::position(&conn).unwrap(),
+        5_000,
+        "derived to the end"
+    );
+    let derived: i64 = conn
+        .query_row("SELECT count(*) FROM events WHERE seq > 3000", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        derived, 2_000,
+        "everything after the moved position was derived"
+    );
+}
