@@ -99,21 +99,7 @@ async fn a_backlog_is_indexed_in_the_background_and_the_status_says_how_far() {
         let mut conn =
             db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();
         hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
-        let tx = conn.transaction().unwrap();
-        let sale = fixture("systeme-automation/sale-completed");
-        for i in 0..3_000 {
-            // Each its own buyer and order: the same bytes again would be a repeat.
-            let raw = stored_sale(
-                i,
-                &sale,
-                String::from_utf8(sale.body.clone())
-                    .unwrap()
-                    .replace("612661", &format!("7{i:05}"))
-                    .replace("test-1922@systeme.io", &format!("buyer-{i}@systeme.io")),
-            );
-            hookscope_core::store::deliveries::insert(&tx, &raw).unwrap();
-        }
-        tx.commit().unwrap();
+        store_sales(&mut conn, 3_000);
     }
     let running = start_server(dir.path()).await;
     let api = Api::of(&running);
@@ -311,6 +297,24 @@ async fn renamed_contacts_are_found_by_their_last_name_only_across_batches() {
     running.stop().await;
 }
 
+/// Stores `count` sales as received (nothing derived), each its own buyer and order: the
+/// same bytes again would be a repeat.
+fn store_sales(conn: &mut rusqlite::Connection, count: i64) {
+    let sale = fixture("systeme-automation/sale-completed");
+    let body = String::from_utf8(sale.body.clone()).unwrap();
+    let tx = conn.transaction().unwrap();
+    for i in 0..count {
+        let raw = stored_sale(
+            i,
+            &sale,
+            body.replace("612661", &format!("7{i:05}"))
+                .replace("test-1922@systeme.io", &format!("buyer-{i}@systeme.io")),
+        );
+        hookscope_core::store::deliveries::insert(&tx, &raw).unwrap();
+    }
+    tx.commit().unwrap();
+}
+
 /// The `i`th delivery of a backlog, stored as received with `body` and `sale`'s headers.
 fn stored_sale(
     i: i64,
@@ -463,21 +467,8 @@ fn a_position_moved_during_a_reindex_is_followed_to_the_end() {
     let path = db::database_path(dir.path());
     let mut conn = db::open_writer(&path, Synchronous::Normal).unwrap();
     hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
-    let sale = fixture("systeme-automation/sale-completed");
-    let tx = conn.transaction().unwrap();
     // More than two batches of the indexer's.
-    for i in 0..5_000 {
-        let raw = stored_sale(
-            i,
-            &sale,
-            String::from_utf8(sale.body.clone())
-                .unwrap()
-                .replace("612661", &format!("7{i:05}"))
-                .replace("test-1922@systeme.io", &format!("buyer-{i}@systeme.io")),
-        );
-        hookscope_core::store::deliveries::insert(&tx, &raw).unwrap();
-    }
-    tx.commit().unwrap();
+    store_sales(&mut conn, 5_000);
     let other = db::open_second_writer(&path, Synchronous::Normal).unwrap();
     let mut moved = false;
     indexer::run_to_end(&mut conn, 1 << 20, |_, _| {

@@ -250,11 +250,16 @@ pub fn run_to_end(
             let derived = derive_read();
             // Stops the reader at its next send.
             drop(batches);
-            let _ = reader.join();
+            if reader.join().is_err() {
+                // What it did not read is derived below, one batch at a time.
+                tracing::warn!("reading ahead failed; indexing goes on without it");
+            }
             derived
         });
-        checkpoints.stop(conn)?;
+        // A failure to derive is the error that counts; the checkpoints stop either way.
+        let stopped = checkpoints.stop(conn);
         derived?;
+        stopped?;
     }
     // In memory (one connection, one thread), or what is left after the position moved.
     while let Some(batch) = read(conn, through, inflate_limit)? {
