@@ -465,7 +465,9 @@ fn forget_on_the_million(dir: &Path) {
     let copy = tempfile::tempdir_in(dir.parent().unwrap()).unwrap();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.to_string_lossy().contains("hookscope.db") {
+        if path.to_string_lossy().contains("hookscope.db")
+            || path.to_string_lossy().contains("hookscope-derived.db")
+        {
             std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
         }
     }

@@ -56,7 +56,10 @@ fn store_holds(data_dir: &Path, needle: &str) -> Option<String> {
     std::fs::read_dir(data_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains("hookscope.db"))
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.contains("hookscope.db") || name.contains("hookscope-derived.db")
+        })
         .find(|p| {
             let bytes = std::fs::read(p).unwrap().to_ascii_lowercase();
             memchr::memmem::find(&bytes, needle.as_bytes()).is_some()
@@ -65,7 +68,7 @@ fn store_holds(data_dir: &Path, needle: &str) -> Option<String> {
 }
 
 fn sql_count(data_dir: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open(data_dir.join("hookscope.db")).unwrap();
+    let conn = hookscope_core::store::db::open_reader(&data_dir.join("hookscope.db")).unwrap();
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
@@ -91,7 +94,9 @@ fn exported_after_reindex(data_dir: &Path) -> Vec<Value> {
     let copy = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(data_dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.to_string_lossy().contains("hookscope.db") {
+        if path.to_string_lossy().contains("hookscope.db")
+            || path.to_string_lossy().contains("hookscope-derived.db")
+        {
             std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
         }
     }
@@ -227,7 +232,9 @@ fn a_forget_killed_at_any_moment_erases_all_or_nothing_and_finishes_its_scrub() 
         let copy = tempfile::tempdir().unwrap();
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let path = entry.unwrap().path();
-            if path.to_string_lossy().contains("hookscope.db") {
+            if path.to_string_lossy().contains("hookscope.db")
+                || path.to_string_lossy().contains("hookscope-derived.db")
+            {
                 std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
             }
         }

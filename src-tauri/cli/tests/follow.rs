@@ -137,11 +137,7 @@ async fn wait_for_events(serve: &Serve, count: i64, within: Duration) -> Value {
 }
 
 fn open(data_dir: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        data_dir.join("hookscope.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap()
+    hookscope_core::store::db::open_reader(&data_dir.join("hookscope.db")).unwrap()
 }
 
 /// Every row of `sql`, each column by name, leaving out `skip`.

@@ -15,7 +15,7 @@ use support::{Api, all_fixtures, start_server};
 
 /// What the tables hold, counted.
 fn counted(dir: &Path) -> (i64, i64) {
-    let conn = rusqlite::Connection::open(db::database_path(dir)).unwrap();
+    let conn = db::open_reader(&db::database_path(dir)).unwrap();
     let count = |table: &str| {
         conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
@@ -140,16 +140,23 @@ async fn the_kept_counts_are_what_the_tables_hold_after_every_change() {
     assert_eq!(kept(&conn), (0, 0), "emptied");
     indexer::run_to_end(&mut conn, 1 << 20, |_, _| {}).unwrap();
     assert_eq!(kept(&conn), pruned, "derived again");
-    let triggers: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'",
+    let triggers = |schema: &str| -> i64 {
+        conn.query_row(
+            &format!("SELECT count(*) FROM {schema}.sqlite_master WHERE type = 'trigger'"),
             [],
             |r| r.get(0),
         )
-        .unwrap();
+        .unwrap()
+    };
     assert_eq!(
-        triggers, 2,
+        triggers("derived"),
+        2,
         "the contacts' counting triggers are back after the reset"
+    );
+    assert_eq!(
+        triggers("main"),
+        0,
+        "in the derived file, beside their table"
     );
     drop(conn);
     assert_eq!(counted(dir.path()), pruned);

@@ -53,11 +53,8 @@ fn store_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("hookscope.db")
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with("hookscope.db") || name.starts_with("hookscope-derived.db")
         })
         .map(|p| {
             (
@@ -134,7 +131,7 @@ fn deliveries() -> Vec<Fixture> {
 
 /// The full-text indexes are whole: what a forget took out of them left them consistent.
 fn assert_indexes_whole(dir: &Path) {
-    let conn = rusqlite::Connection::open(db::database_path(dir)).unwrap();
+    let conn = db::open_second_writer(&db::database_path(dir), Synchronous::Full).unwrap();
     for table in ["events_fts", "contacts_search"] {
         conn.execute(
             &format!("INSERT INTO {table} ({table}) VALUES ('integrity-check')"),
@@ -150,7 +147,7 @@ async fn rebuilt_answers(dir: &Path) -> Value {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        if name.starts_with("hookscope.db") {
+        if name.starts_with("hookscope.db") || name.starts_with("hookscope-derived.db") {
             std::fs::copy(&path, copy.path().join(name)).unwrap();
         }
     }
@@ -240,7 +237,7 @@ async fn forgetting_a_contact_leaves_no_byte_of_them_and_the_rest_as_a_rebuild()
     // byte scan finds a row left there, which would match her address for whichever
     // contact takes her row's number next.
     let search_rows = |q: &str| -> i64 {
-        rusqlite::Connection::open(db::database_path(dir.path()))
+        db::open_reader(&db::database_path(dir.path()))
             .unwrap()
             .query_row(
                 "SELECT count(*) FROM contacts_search WHERE contacts_search MATCH ?1",
@@ -272,7 +269,8 @@ async fn an_event_indexed_with_another_text_is_forgotten_by_deriving_everything_
     // As if one of her events had been indexed under another body limit or by a
     // Hookscope that made its text otherwise: its tokens cannot be found by its text now.
     {
-        let conn = rusqlite::Connection::open(db::database_path(dir.path())).unwrap();
+        let conn =
+            db::open_second_writer(&db::database_path(dir.path()), Synchronous::Full).unwrap();
         let changed = conn
             .execute(
                 "UPDATE events SET search_hash = 1 WHERE seq =

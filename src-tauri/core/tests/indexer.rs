@@ -299,7 +299,7 @@ async fn renamed_contacts_are_found_by_their_last_name_only_across_batches() {
 
 /// Stores `count` sales as received (nothing derived), each its own buyer and order: the
 /// same bytes again would be a repeat.
-fn store_sales(conn: &mut rusqlite::Connection, count: i64) {
+pub(crate) fn store_sales(conn: &mut rusqlite::Connection, count: i64) {
     let sale = fixture("systeme-automation/sale-completed");
     let body = String::from_utf8(sale.body.clone()).unwrap();
     let tx = conn.transaction().unwrap();

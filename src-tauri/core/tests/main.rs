@@ -8,6 +8,7 @@ mod api_types;
 mod capture_e2e;
 mod counts;
 mod decode_fixtures;
+mod derived_file;
 mod diff;
 mod disk_full;
 mod erasure;

@@ -337,7 +337,13 @@ async fn files_holding_captures_are_private_and_a_shared_folder_is_left_as_it_is
         &fixture("systeme-automation/tag-added"),
     )
     .await;
-    for file in ["hookscope.db", "hookscope.db-wal", "hookscope.lock"] {
+    for file in [
+        "hookscope.db",
+        "hookscope.db-wal",
+        "hookscope-derived.db",
+        "hookscope-derived.db-wal",
+        "hookscope.lock",
+    ] {
         assert_eq!(mode(&shared.join(file)), 0o600, "{file}");
     }
 

@@ -263,7 +263,6 @@ fn services(options: &ServeOptions, install: Install, bound: &Bound) -> Result<A
         writer: Arc::new(Writer::start(
             install.writer,
             install.checkpoints,
-            options.synchronous,
             published.clone(),
         )?),
         reads: db::read_pool(&install.database, READ_CONNECTIONS)?,

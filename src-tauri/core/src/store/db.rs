@@ -1,5 +1,14 @@
 //! Opening the store: every connection goes through one init (WAL, busy timeout,
 //! synchronous mode); the schema moves forward by the migrations in `migrations/`.
+//!
+//! A store is two files. `hookscope.db` holds the deliveries as received and the install's
+//! own state (endpoints, settings, forwards, alerts); `hookscope-derived.db` holds what the
+//! indexer derived from the deliveries (events, contacts, cards, shapes, full text). Every
+//! connection has the second attached as `derived`, so a query names tables, not files.
+//! Each file has its own log and write lock: the indexer commits derived state on a
+//! connection of its own while the writer acknowledges deliveries, and neither waits for
+//! the other. The derived file is never migrated: one of another schema, another store's or
+//! one that missed an erasure is emptied and derived again ([`open_writer`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -13,6 +22,12 @@ use rusqlite_migration::{M, Migrations};
 use crate::error::{Error, Result};
 
 pub const DATABASE_FILE: &str = "hookscope.db";
+/// The name under which every connection sees the derived file.
+pub const DERIVED: &str = "derived";
+/// The derived file's schema (`migrations/derived.sql`) and its version, its
+/// `user_version`: raised with every change of that file.
+const DERIVED_SCHEMA: &str = include_str!("../../migrations/derived.sql");
+const DERIVED_SCHEMA_VERSION: i64 = 1;
 
 /// How hard SQLite works to make a commit survive power loss. `Full` is the default: a
 /// delivery is acknowledged only once it is on disk.
@@ -69,12 +84,28 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!(
             "../../migrations/20261207_0008_row_counts.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/20261207_0009_derived_state_in_its_own_file.sql"
+        )),
     ])
 });
 
 /// The database path inside a data directory.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DATABASE_FILE)
+}
+
+/// The derived file beside a store's database: `hookscope.db` → `hookscope-derived.db`.
+pub fn derived_path(database: &Path) -> PathBuf {
+    let stem = database
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "hookscope".into());
+    let extension = database
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    database.with_file_name(format!("{stem}-derived{extension}"))
 }
 
 /// Creates the data directory readable by the user only (it holds personal data). A
@@ -175,12 +206,90 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection> 
         },
         e => damaged(e.into()),
     })?;
+    let derived = derived_path(path);
+    prepare_derived(&derived)?;
+    attach_derived(&conn, &derived)?;
+    conn.pragma_update(Some(DERIVED), "cache_size", WRITER_CACHE_KIB)?;
+    if crate::store::indexer::ensure_derived_for_this_store(&mut conn)? {
+        tracing::info!("the derived file was not this store's as it is now: indexing again");
+    }
     if crate::store::indexer::ensure_current_derivation(&mut conn)? {
         tracing::info!("this store was indexed by an older Hookscope: indexing it again");
     }
     #[cfg(unix)]
-    restrict_to_user(path);
+    {
+        restrict_to_user(path);
+        restrict_to_user(&derived);
+    }
     Ok(conn)
+}
+
+/// Makes the derived file ready to attach: created with its schema when missing; emptied
+/// and made again when it is not one (damaged, another program's) or has another schema.
+/// Nothing in it is lost for good: the indexer derives it all again.
+fn prepare_derived(path: &Path) -> Result<()> {
+    match open_derived(path) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "the derived file is made again");
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.as_os_str().to_owned();
+                file.push(suffix);
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(Error::DataDir {
+                            path: PathBuf::from(file),
+                            source,
+                        });
+                    }
+                }
+            }
+            open_derived(path)
+        }
+    }
+}
+
+/// Opens the derived file on its own and creates its schema if it has none; an error when
+/// it holds anything else than this version's schema.
+fn open_derived(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    create_private(path)?;
+    let conn = Connection::open(path)?;
+    init_connection(&conn)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?;
+    match (version, tables) {
+        (DERIVED_SCHEMA_VERSION, _) => Ok(()),
+        (0, 0) => {
+            conn.execute_batch(&format!(
+                "BEGIN; {DERIVED_SCHEMA}; PRAGMA user_version = {DERIVED_SCHEMA_VERSION}; COMMIT;"
+            ))?;
+            Ok(())
+        }
+        (version, tables) => Err(Error::Invalid(format!(
+            "not this version's derived file (schema {version}, {tables} objects)"
+        ))),
+    }
+}
+
+/// Attaches the derived file as [`DERIVED`], with what a writing connection needs for it:
+/// its commits skip the fsync (what they hold can be derived again, and a crash takes the
+/// position back with it), and freed pages are overwritten there too (erasure).
+fn attach_derived(conn: &Connection, derived: &Path) -> Result<()> {
+    let name = derived.to_str().ok_or_else(|| {
+        Error::Invalid(format!(
+            "the store's folder name is not UTF-8: {}",
+            derived.display()
+        ))
+    })?;
+    conn.execute("ATTACH DATABASE ?1 AS derived", [name])?;
+    if !conn.is_readonly(rusqlite::MAIN_DB)? {
+        conn.pragma_update(Some(DERIVED), "synchronous", Synchronous::Normal.pragma())?;
+    }
+    Ok(())
 }
 
 /// A second read-write connection to a store that [`open_writer`] has already opened,
@@ -189,6 +298,16 @@ pub fn open_second_writer(path: &Path, synchronous: Synchronous) -> Result<Conne
     let conn = Connection::open(path)?;
     init_connection(&conn)?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
+    attach_derived(&conn, &derived_path(path))?;
+    Ok(conn)
+}
+
+/// The indexer's connection in a running server: it writes the derived file only (so it
+/// never takes the deliveries' write lock) and reads the deliveries. Its own log
+/// checkpoints run on it, on the indexer's thread.
+pub fn open_indexer(path: &Path) -> Result<Connection> {
+    let conn = open_second_writer(path, Synchronous::Normal)?;
+    conn.pragma_update(Some(DERIVED), "cache_size", WRITER_CACHE_KIB)?;
     Ok(conn)
 }
 
@@ -196,8 +315,9 @@ pub fn open_second_writer(path: &Path, synchronous: Synchronous) -> Result<Conne
 /// events table): another program's file. `None` for ours or an empty one.
 fn foreign_tables(conn: &Connection) -> rusqlite::Result<Option<String>> {
     // Reads the whole schema, so a damaged one is found here, before anything writes.
+    // Events moved to the derived file (migration 9); deliveries came in migration 5.
     let has_events: bool = conn.query_row(
-        "SELECT count(*) FILTER (WHERE name = 'events' AND type = 'table') > 0 FROM sqlite_schema",
+        "SELECT count(*) FILTER (WHERE name IN ('events', 'deliveries') AND type = 'table') > 0 FROM sqlite_schema",
         [],
         |row| row.get(0),
     )?;
@@ -322,7 +442,18 @@ fn set_aside(path: &Path) -> Result<PathBuf> {
 pub fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, read_flags())?;
     init_connection(&conn)?;
+    attach_derived_to_reader(&conn, path)?;
     Ok(conn)
+}
+
+/// A read-only connection sees the derived file too, once a writer made it: a store no
+/// Hookscope has opened since it was one file has its derived tables in it still.
+fn attach_derived_to_reader(conn: &Connection, database: &Path) -> Result<()> {
+    let derived = derived_path(database);
+    if derived.exists() {
+        attach_derived(conn, &derived)?;
+    }
+    Ok(())
 }
 
 /// A pool of read-only connections; WAL lets them read while the writer commits.
@@ -341,9 +472,16 @@ where
 }
 
 pub fn read_pool(path: &Path, size: u32) -> Result<ReadPool> {
+    let database = path.to_path_buf();
     let manager = SqliteConnectionManager::file(path)
         .with_flags(read_flags())
-        .with_init(|conn: &mut Connection| init_connection(conn));
+        .with_init(move |conn: &mut Connection| {
+            init_connection(conn)?;
+            attach_derived_to_reader(conn, &database).map_err(|error| match error {
+                Error::Sqlite(e) => e,
+                other => rusqlite::Error::InvalidPath(PathBuf::from(other.to_string())),
+            })
+        });
     Ok(r2d2::Pool::builder().max_size(size).build(manager)?)
 }
 
@@ -477,12 +615,13 @@ mod tests {
         );
         let tables: i64 = conn
             .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE name = 'events'",
+                "SELECT (SELECT count(*) FROM main.sqlite_schema WHERE name = 'deliveries')
+                      + (SELECT count(*) FROM derived.sqlite_schema WHERE name = 'events')",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 1, "a new store is in place");
+        assert_eq!(tables, 2, "a new store is in place, both files");
         drop(conn);
 
         // A second damaged file the same second gets a name of its own.

@@ -232,7 +232,8 @@ pub fn set_secret(conn: &mut Connection, id: &str, secret: Option<&str>) -> Resu
         // systeme.io shows the key with no surrounding spaces; a pasted newline is not part of it.
         Some(text) => Some(text.trim().to_string()),
     };
-    let tx = conn.transaction()?;
+    // Immediate: it changes derived rows too, which the indexer's connection writes.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     if tx.execute(
         "UPDATE endpoints SET secret = ?2 WHERE id = ?1",
         (id, &secret),
@@ -339,7 +340,8 @@ fn reverify(tx: &rusqlite::Transaction, endpoint_id: &str, secret: Option<&str>)
 /// endpoint cannot go (the listener would have nothing to receive on); deleting the
 /// default makes the oldest remaining one the default.
 pub fn delete(conn: &mut Connection, id: &str) -> Result<()> {
-    let tx = conn.transaction()?;
+    // Immediate: it changes derived rows too, which the indexer's connection writes.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let was_default: bool = tx
         .query_row(
             "SELECT is_default FROM endpoints WHERE id = ?1",

@@ -109,17 +109,18 @@ fn scan(
     Ok(())
 }
 
-/// Counts one more erasure in the transaction that makes it.
+/// Counts one more erasure in the transaction that makes it, in both files: the indexer
+/// sees it in the derived file, and a start finds the two apart if a crash committed one
+/// file's part alone.
 pub fn count_erasure(tx: &Transaction) -> Result<()> {
-    let now = generation(tx)?;
-    settings::put_setting(tx, Setting::ErasureGeneration, &(now + 1).to_string())
+    let next = (generation(tx)? + 1).to_string();
+    settings::put_setting(tx, Setting::ErasureGeneration, &next)?;
+    settings::put_setting(tx, Setting::DerivedErasureGeneration, &next)
 }
 
 /// How many erasures this store has seen.
 pub fn generation(conn: &Connection) -> Result<i64> {
-    Ok(settings::get_setting(conn, Setting::ErasureGeneration)?
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0))
+    settings::erasure_generation(conn, Setting::ErasureGeneration)
 }
 
 /// What erased deliveries touched, to be made again from what remains.

@@ -1,8 +1,8 @@
 //! The indexer's thread in a running server: it catches up, then follows each commit,
-//! reading and decoding batches ([`read`]) at a lower priority and handing them to
-//! the writer, which applies them between acknowledging transactions. Apart from the
-//! indexer itself so that the indexer (which the writer applies) knows nothing of the
-//! writer.
+//! reading and decoding batches ([`read`]) and deriving from them ([`apply`]) at a lower
+//! priority, on a connection of its own that writes only the derived file: the writer's
+//! acknowledgements never wait for it. Apart from the indexer itself so that the indexer
+//! knows nothing of the writer.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
 use crate::store::db;
-use crate::store::indexer::{position, read};
+use crate::store::indexer::{apply, position, read};
+use crate::store::shapes::ShapeLearner;
 use crate::store::writer::Writer;
 
 /// How long it waits after a failure (a full disk) before trying again.
@@ -70,7 +71,9 @@ pub fn start(handle: IndexerHandle) -> std::thread::JoinHandle<()> {
 }
 
 fn follow(handle: &IndexerHandle) -> Result<()> {
-    let conn = db::open_reader(&handle.database)?;
+    let mut conn = db::open_indexer(&handle.database)?;
+    // Forgotten after a failed batch (its transaction rolled back) and after an erasure.
+    let mut shapes = ShapeLearner::default();
     let mut committed: watch::Receiver<i64> = handle.writer.watch_committed();
     let mut through = handle.writer.watch_indexed().borrow().through;
     // Said once per spell of failures (a full disk), not at every try.
@@ -82,7 +85,9 @@ fn follow(handle: &IndexerHandle) -> Result<()> {
         crate::faults::inject("indexer.read");
         let step = read(&conn, through, handle.inflate_limit).and_then(|batch| match batch {
             Some(batch) => {
-                through = handle.writer.apply_index(batch)?;
+                let (applied, metas) = apply(&mut conn, &mut shapes, batch)?;
+                through = applied;
+                handle.writer.announce_indexed(through, metas);
                 Ok(true)
             }
             None => {

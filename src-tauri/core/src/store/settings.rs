@@ -28,11 +28,22 @@ pub enum Setting {
     NgrokToken,
     /// The systeme.io API key saved by the user.
     SystemeApiKey,
-    /// The last delivery whose derived state is stored.
+    /// A random id of this store, made when it is first opened: the derived file says
+    /// whose derived state it holds ([`Setting::DerivedStore`]).
+    StoreId,
+    /// The last delivery whose derived state is stored (in the derived file).
     IndexThrough,
     /// Which derivation made the derived state: a store derived by an older one is
-    /// derived again at open, so no answer depends on when a delivery was indexed.
+    /// derived again at open, so no answer depends on when a delivery was indexed (in the
+    /// derived file).
     IndexDerivation,
+    /// The [`Setting::StoreId`] of the store the derived file was derived from.
+    DerivedStore,
+    /// [`Setting::ErasureGeneration`] as the derived file last saw it, written by the
+    /// erasure in both files: the two differ only when a crash cut an erasure's commit in
+    /// two (each file's commit is atomic, the pair is not), and the derived file is then
+    /// derived again.
+    DerivedErasureGeneration,
     /// The install's retention in days (absent: deliveries are kept).
     RetentionDays,
     /// When the last retention run ended and how many deliveries it pruned (JSON).
@@ -61,8 +72,11 @@ impl Setting {
             Setting::TunnelLastUrl => "tunnel.last_url",
             Setting::NgrokToken => "ngrok.authtoken",
             Setting::SystemeApiKey => "systeme.api_key",
+            Setting::StoreId => "store.id",
             Setting::IndexThrough => "index.through",
             Setting::IndexDerivation => "index.derivation",
+            Setting::DerivedStore => "derived.store",
+            Setting::DerivedErasureGeneration => "derived.erasure_generation",
             Setting::RetentionDays => "retention.days",
             Setting::RetentionLastRun => "retention.last_run",
             Setting::ErasureScrubPending => "erasure.scrub_pending",
@@ -73,28 +87,59 @@ impl Setting {
     }
 }
 
-pub fn get_setting(conn: &Connection, key: Setting) -> Result<Option<String>> {
-    Ok(conn
-        .query_row(
-            "SELECT value FROM settings WHERE key = ?1",
-            [key.key()],
-            |row| row.get(0),
+impl Setting {
+    /// Where it is kept: the derived file's own keys go with the derived state, in the
+    /// same transactions (a position is never ahead of what it says is derived).
+    const fn in_derived_file(self) -> bool {
+        matches!(
+            self,
+            Setting::IndexThrough
+                | Setting::IndexDerivation
+                | Setting::DerivedStore
+                | Setting::DerivedErasureGeneration
         )
+    }
+}
+
+pub fn get_setting(conn: &Connection, key: Setting) -> Result<Option<String>> {
+    let sql = if key.in_derived_file() {
+        "SELECT value FROM derived_settings WHERE key = ?1"
+    } else {
+        "SELECT value FROM settings WHERE key = ?1"
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([key.key()], |row| row.get(0))
         .optional()?)
 }
 
 pub fn put_setting(conn: &Connection, key: Setting, value: &str) -> Result<()> {
-    conn.execute(
+    let sql = if key.in_derived_file() {
+        "INSERT INTO derived_settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    } else {
         "INSERT INTO settings (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key.key(), value),
-    )?;
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    };
+    conn.prepare_cached(sql)?.execute((key.key(), value))?;
     Ok(())
 }
 
 pub fn delete_setting(conn: &Connection, key: Setting) -> Result<()> {
-    conn.execute("DELETE FROM settings WHERE key = ?1", [key.key()])?;
+    let sql = if key.in_derived_file() {
+        "DELETE FROM derived_settings WHERE key = ?1"
+    } else {
+        "DELETE FROM settings WHERE key = ?1"
+    };
+    conn.prepare_cached(sql)?.execute([key.key()])?;
     Ok(())
+}
+
+/// How many erasures the store has seen ([`Setting::ErasureGeneration`]; 0: none).
+pub fn erasure_generation(conn: &Connection, key: Setting) -> Result<i64> {
+    Ok(get_setting(conn, key)?
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
 }
 
 /// A setting of the install (API token, ...), created on first use.

@@ -30,6 +30,8 @@ struct Cached {
 #[derive(Default)]
 pub struct ShapeLearner {
     cache: HashMap<String, Cached>,
+    /// The store's erasure count when the cache was filled ([`ShapeLearner::follow_erasures`]).
+    erasures: Option<i64>,
     /// While events stored before shapes existed are being learned from, a shape is still
     /// incomplete: live deliveries teach it but are not flagged.
     learning_history: bool,
@@ -113,6 +115,14 @@ impl ShapeLearner {
     /// Forgets the cached shapes: a transaction that learned from them failed.
     pub fn forget(&mut self) {
         self.cache.clear();
+    }
+
+    /// Forgets what it learned when the store's erasure count is no longer the one it
+    /// learned under: an erasure learned the shapes it touched again, on another thread.
+    pub fn follow_erasures(&mut self, generation: i64) {
+        if self.erasures.replace(generation) != Some(generation) {
+            self.forget();
+        }
     }
 }
 

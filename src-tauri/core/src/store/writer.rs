@@ -1,13 +1,12 @@
-//! The one thread that writes. Deliveries queue up while a commit is in flight and go
-//! into the next transaction together (group commit), stored as received and nothing
-//! more: each is acknowledged once the transaction holding it committed. Between those
-//! transactions the writer applies what the indexer derived (in transactions of their
-//! own, which need no fsync: they can be derived again), then publishes the events to
-//! live viewers.
+//! The one thread that writes the deliveries. Deliveries queue up while a commit is in
+//! flight and go into the next transaction together (group commit), stored as received
+//! and nothing more: each is acknowledged once the transaction holding it committed. What
+//! the indexer derives goes to the derived file on the indexer's own connection
+//! ([`crate::store::index_worker`]), which tells the writer's watchers
+//! ([`Writer::announce_indexed`]); an acknowledgement never waits for it.
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -15,9 +14,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::capture::RawDelivery;
 use crate::error::{Error, Result};
 use crate::store::checkpoint::Checkpointer;
-use crate::store::db::Synchronous;
 use crate::store::events::EventMeta;
-use crate::store::indexer::{self, IndexBatch, IndexProgress};
+use crate::store::indexer::{self, IndexProgress};
 use crate::store::settings::{self, Setting};
 use crate::store::shapes::ShapeLearner;
 use crate::store::trouble::{Faults, Health, refused, report_fault, stored_again};
@@ -29,13 +27,6 @@ pub use crate::store::trouble::StoreTrouble;
 const MAX_BATCH: usize = 512;
 /// Deliveries waiting for the writer before senders wait for room (backpressure).
 const QUEUE_DEPTH: usize = 4096;
-/// While deliveries keep arriving, what the indexer derived waits at most this long for a
-/// moment without any to acknowledge, then goes in a slice of INDEX_SLICE_UNDER_LOAD rows
-/// (a few milliseconds): acknowledgements come first, indexing catches up when it is quiet.
-const INDEX_WAITS_AT_MOST: std::time::Duration = std::time::Duration::from_millis(50);
-const INDEX_SLICE_UNDER_LOAD: usize = 128;
-/// No delivery for this long: the writer is idle, not between two of a sender's requests.
-const QUIET: std::time::Duration = std::time::Duration::from_millis(3);
 
 /// Work on the writer's connection, with the shapes it keeps current.
 type Task = Box<dyn FnOnce(&mut Connection, &mut ShapeLearner) + Send>;
@@ -63,7 +54,6 @@ struct Pending {
 
 enum Job {
     Arrival(Pending),
-    Index(IndexBatch, oneshot::Sender<Result<i64>>),
     Task(Task),
     Stop,
 }
@@ -101,7 +91,6 @@ impl Writer {
     pub fn start(
         conn: Connection,
         checkpoints: Connection,
-        synchronous: Synchronous,
         published: broadcast::Sender<Arc<EventMeta>>,
     ) -> Result<Writer> {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -122,7 +111,7 @@ impl Writer {
         let thread_signals = signals.clone();
         let thread = std::thread::Builder::new()
             .name("hookscope-writer".into())
-            .spawn(move || run(conn, queue, synchronous, &thread_signals))
+            .spawn(move || run(conn, queue, &thread_signals))
             .expect("the writer thread starts");
         Ok(Writer {
             jobs,
@@ -197,7 +186,7 @@ impl Writer {
     pub async fn store_followed(&self, arrivals: Vec<Arrival>, cursor: String) -> Result<usize> {
         let signals = self.signals.clone();
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = deliveries_transaction(conn)?;
             let mut last = None;
             let mut stored = 0;
             for arrival in &arrivals {
@@ -228,14 +217,18 @@ impl Writer {
         .await
     }
 
-    /// Applies what the indexer derived, after the deliveries queued before it; returns
-    /// the position to read on from. Blocking: for the indexer's own thread.
-    pub fn apply_index(&self, batch: IndexBatch) -> Result<i64> {
-        let (done, applied) = oneshot::channel();
-        self.jobs
-            .blocking_send(Job::Index(batch, done))
-            .map_err(|_| Error::ShuttingDown)?;
-        applied.blocking_recv().map_err(|_| self.lost())?
+    /// Says that the indexer committed what it derived through `through` (the events in
+    /// `metas`): the progress moves on and live viewers get the events. For the indexer's
+    /// own thread, after each commit of the derived file.
+    pub fn announce_indexed(&self, through: i64, metas: Vec<Arc<EventMeta>>) {
+        let newest = *self.signals.committed.borrow();
+        self.signals.indexed.send_replace(IndexProgress {
+            through,
+            behind: (newest - through).max(0),
+        });
+        for meta in metas {
+            let _ = self.signals.published.send(meta);
+        }
     }
 
     /// Runs a write on the writer's connection, in queue order with deliveries.
@@ -290,18 +283,10 @@ impl Writer {
     }
 }
 
-/// What the indexer derived, waiting for a moment without deliveries to acknowledge.
-struct WaitingIndex {
-    batch: IndexBatch,
-    done: oneshot::Sender<Result<i64>>,
-    since: Instant,
-}
-
 /// The writer thread's connection and what goes with it.
 struct Writing<'a> {
     conn: Connection,
     shapes: ShapeLearner,
-    synchronous: Synchronous,
     signals: &'a Signals,
 }
 
@@ -309,55 +294,18 @@ impl Writing<'_> {
     fn commit(&mut self, batch: &mut Vec<Pending>) {
         commit(&mut self.conn, batch, self.signals);
     }
-
-    /// Applies up to `rows` of the waiting index batch; what is left waits again.
-    fn apply_waiting(&mut self, waiting: &mut Option<WaitingIndex>, rows: usize) {
-        let Some(WaitingIndex {
-            mut batch, done, ..
-        }) = waiting.take()
-        else {
-            return;
-        };
-        let rest = (batch.deliveries.len() > rows).then(|| batch.split_off(rows));
-        let expected = batch.through;
-        let applied = apply(
-            &mut self.conn,
-            &mut self.shapes,
-            self.synchronous,
-            batch,
-            self.signals,
-        );
-        match (applied, rest) {
-            // Applied where it was read from: the rest waits for the next moment.
-            (Ok(through), Some(rest)) if through == expected => {
-                *waiting = Some(WaitingIndex {
-                    batch: rest,
-                    done,
-                    since: Instant::now(),
-                });
-            }
-            (applied, _) => {
-                let _ = done.send(applied);
-            }
-        }
-    }
 }
 
 /// The writer thread: serves jobs until stopped. When it panics, what it held is
 /// dropped (never acknowledged: its senders get an error and retry), the failure is
 /// reported, and it starts again on the same connection; after a few failures within a
 /// minute ([`Faults`]) it stops for good and says so.
-fn run(
-    conn: Connection,
-    mut queue: mpsc::Receiver<Job>,
-    synchronous: Synchronous,
-    signals: &Signals,
-) {
-    // The writer owns the shapes it keeps current: no other thread learns for this store.
+fn run(conn: Connection, mut queue: mpsc::Receiver<Job>, signals: &Signals) {
+    // What an erasure learns again; the indexer keeps its own, and forgets it when it
+    // sees an erasure.
     let mut writing = Writing {
         conn,
         shapes: ShapeLearner::default(),
-        synchronous,
         signals,
     };
     let mut faults = Faults::default();
@@ -392,74 +340,15 @@ fn roll_back_left_open(conn: &Connection) {
 fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
     let signals = writing.signals;
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-    // A job taken from the queue while looking for deliveries, handled next.
-    let mut carried: Option<Job> = None;
-    let mut waiting: Option<WaitingIndex> = None;
-    let mut last_arrival = Instant::now();
     let mut stopping = false;
-    // How long until the waiting index batch is due (zero once it is), if there is one.
-    let index_due_in = |waiting: &Option<WaitingIndex>| {
-        waiting
-            .as_ref()
-            .map(|w| INDEX_WAITS_AT_MOST.saturating_sub(w.since.elapsed()))
-    };
-    // Waits for the next job with a deadline: a delivery arriving while the writer waits
-    // for quiet is taken at once, not after a sleep.
-    let clock = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("the writer's timer starts");
     while !stopping {
-        let first = match (carried.take(), index_due_in(&waiting)) {
-            (Some(job), _) => Some(job),
-            (None, Some(due_in)) => {
-                // The index's turn comes when deliveries stop for a moment, or when its
-                // batch has waited long enough.
-                let turn_in = QUIET.saturating_sub(last_arrival.elapsed()).min(due_in);
-                match queue.try_recv() {
-                    Ok(job) => Some(job),
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                    Err(mpsc::error::TryRecvError::Empty) if turn_in.is_zero() => None,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        match clock.block_on(async {
-                            // Made inside the runtime: a timer needs its clock.
-                            tokio::time::timeout(turn_in, queue.recv()).await
-                        }) {
-                            Ok(Some(job)) => Some(job),
-                            Ok(None) => break,
-                            Err(_elapsed) => None,
-                        }
-                    }
-                }
-            }
-            (None, None) => match queue.blocking_recv() {
-                Some(job) => Some(job),
-                None => break,
-            },
-        };
-        let Some(first) = first else {
-            // Nothing queued, and quiet for a moment or the index batch waited long
-            // enough: what the indexer derived goes in, a slice at a time with a look at
-            // the queue between slices (64 senders in lockstep leave 3 ms gaps; a whole
-            // batch of 2,000 there held every acknowledgement up for a tenth of a second).
-            writing.apply_waiting(&mut waiting, INDEX_SLICE_UNDER_LOAD);
-            continue;
+        let Some(first) = queue.blocking_recv() else {
+            break;
         };
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Arrival(pending) => {
-                    last_arrival = Instant::now();
-                    batch.push(pending);
-                }
-                // The indexer waits for its answer: there is never more than one.
-                Job::Index(index, done) => {
-                    waiting = Some(WaitingIndex {
-                        batch: index,
-                        done,
-                        since: Instant::now(),
-                    });
-                }
+                Job::Arrival(pending) => batch.push(pending),
                 Job::Task(task) => {
                     writing.commit(&mut batch);
                     task(&mut writing.conn, &mut writing.shapes);
@@ -470,16 +359,11 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
                 }
                 Job::Stop => stopping = true,
             }
-            if carried.is_none() && batch.len() < MAX_BATCH {
+            if batch.len() < MAX_BATCH {
                 next = queue.try_recv().ok();
             }
         }
         writing.commit(&mut batch);
-        // Deliveries keep coming: indexing goes on in slices short enough not to hold
-        // their acknowledgements up, at most every INDEX_WAITS_AT_MOST.
-        if index_due_in(&waiting) == Some(Duration::ZERO) {
-            writing.apply_waiting(&mut waiting, INDEX_SLICE_UNDER_LOAD);
-        }
     }
 }
 
@@ -521,7 +405,7 @@ fn store_all<'a>(
     conn: &mut Connection,
     arrivals: impl Iterator<Item = &'a Arrival>,
 ) -> Result<Option<i64>> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = deliveries_transaction(conn)?;
     let mut last = None;
     for arrival in arrivals {
         if let Some(seq) = store_one(&tx, arrival)? {
@@ -530,6 +414,13 @@ fn store_all<'a>(
     }
     tx.commit()?;
     Ok(last)
+}
+
+/// A transaction that writes the deliveries' file only. Deferred: an immediate one would
+/// take the derived file's write lock too, and wait for the indexer's batch. No other
+/// connection writes this file, so its first read cannot go stale before its first write.
+fn deliveries_transaction(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>> {
+    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?)
 }
 
 /// A delivery and its forward; `None` when one with the same id is already stored (seen
@@ -554,30 +445,6 @@ fn acknowledged(signals: &Signals, last: Option<i64>) {
             newer
         });
     }
-}
-
-/// Applies an index batch, without waiting for the disk (what it wrote can be derived
-/// again, and its position goes back with it), then publishes its events.
-fn apply(
-    conn: &mut Connection,
-    shapes: &mut ShapeLearner,
-    synchronous: Synchronous,
-    batch: IndexBatch,
-    signals: &Signals,
-) -> Result<i64> {
-    conn.pragma_update(None, "synchronous", Synchronous::Normal.pragma())?;
-    let applied = indexer::apply(conn, shapes, batch);
-    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
-    let (through, metas) = applied?;
-    let newest = *signals.committed.borrow();
-    signals.indexed.send_replace(IndexProgress {
-        through,
-        behind: (newest - through).max(0),
-    });
-    for meta in metas {
-        let _ = signals.published.send(meta);
-    }
-    Ok(through)
 }
 
 /// When the store's erasure count moved: what the writer learned may come from erased

@@ -35,7 +35,11 @@ pub fn in_transaction(
     work: impl FnOnce(&Transaction, &mut ShapeLearner) -> Result<()>,
 ) -> Result<()> {
     let done = (|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Deferred, and the derived file's write lock taken by the first statement: an
+        // immediate transaction would take the deliveries' lock too, and hold every
+        // acknowledgement up while this batch is derived. The deliveries are only read.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        lock_derived(&tx)?;
         work(&tx, shapes)?;
         shapes.flush(&tx)?;
         tx.commit()?;
@@ -45,6 +49,13 @@ pub fn in_transaction(
         shapes.forget();
     }
     done
+}
+
+/// Takes the derived file's write lock (waiting while another connection holds it) before
+/// this transaction reads anything there: what it reads cannot change before it commits.
+pub fn lock_derived(tx: &Transaction) -> Result<()> {
+    tx.execute("UPDATE derived_settings SET value = value WHERE 0", [])?;
+    Ok(())
 }
 
 /// Derives everything from the delivery stored as `seq` (decoded as `capture`); its

@@ -1,9 +1,9 @@
 //! The indexer: follows the stored deliveries in order and derives everything else from
 //! them (the event rows, full text, contacts and their search rows, cards, shapes and
 //! drift, attempts and repeats) in large batches, its position (`index.through`) written in
-//! the same transaction as what it derived. It never holds up an acknowledgement: it
-//! reads and decodes on a thread of its own at a lower priority, and the writer applies
-//! what it derived between acknowledging transactions. After a crash it goes on from its
+//! the same transaction as what it derived, in the derived file. It never holds up an
+//! acknowledgement: it reads, decodes and derives on a thread and a connection of its own
+//! at a lower priority, and writes only the derived file. After a crash it goes on from its
 //! position; [`reset`] makes it derive everything again (`hookscope reindex`). The thread
 //! of a running server is [`crate::store::index_worker`].
 
@@ -42,7 +42,7 @@ pub struct IndexProgress {
     pub behind: i64,
 }
 
-/// Deliveries read and decoded, ready for the writer to derive from.
+/// Deliveries read and decoded, ready to derive from.
 pub struct IndexBatch {
     /// The position it was read from: applied only if the store's is still that (an
     /// erasure that had to derive everything again set it back meanwhile).
@@ -52,23 +52,6 @@ pub struct IndexBatch {
     pub through: i64,
     /// The endpoints' secrets the signatures were checked with.
     pub secrets: HashMap<String, String>,
-}
-
-impl IndexBatch {
-    /// Splits the batch after its first `at` deliveries: this keeps those, the batch
-    /// returned holds the rest, to be applied after them.
-    pub fn split_off(&mut self, at: usize) -> IndexBatch {
-        let rest = self.deliveries.split_off(at);
-        let middle = self.deliveries.last().map_or(self.after, |(seq, _)| *seq);
-        let later = IndexBatch {
-            after: middle,
-            deliveries: rest,
-            through: self.through,
-            secrets: self.secrets.clone(),
-        };
-        self.through = middle;
-        later
-    }
 }
 
 /// The last delivery indexed (0: none).
@@ -123,6 +106,12 @@ pub fn apply(
     let mut metas = Vec::with_capacity(batch.deliveries.len());
     let mut moved = None;
     derive::in_transaction(conn, shapes, |tx, shapes| {
+        // An erasure since the last batch re-derived shapes: what this thread learned
+        // before it is stale.
+        shapes.follow_erasures(settings::erasure_generation(
+            tx,
+            Setting::DerivedErasureGeneration,
+        )?);
         let stored = position(tx)?;
         if stored != batch.after {
             moved = Some(stored);
@@ -336,6 +325,33 @@ impl BackgroundCheckpoints {
     }
 }
 
+/// Derives everything again when the derived file is not this store's as it is now:
+/// another store's (a database set aside or copied without it), or one an erasure's crash
+/// left behind (the erasure committed in one file and not the other, see
+/// [`Setting::DerivedErasureGeneration`]). Returns whether it had to. Run when the writer
+/// opens the store, before anything else writes.
+pub fn ensure_derived_for_this_store(conn: &mut Connection) -> Result<bool> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let store =
+        settings::setting_or_insert(&tx, Setting::StoreId, || crate::tokens::random_hex(16))?;
+    let erasures = settings::erasure_generation(&tx, Setting::ErasureGeneration)?;
+    let derived_for = settings::get_setting(&tx, Setting::DerivedStore)?;
+    let derived_erasures = settings::erasure_generation(&tx, Setting::DerivedErasureGeneration)?;
+    if derived_for.as_deref() == Some(store.as_str()) && derived_erasures == erasures {
+        return Ok(false);
+    }
+    let anything_derived = derived_for.is_some() || position(&tx)? > 0;
+    reset_in(&tx)?;
+    settings::put_setting(&tx, Setting::DerivedStore, &store)?;
+    settings::put_setting(
+        &tx,
+        Setting::DerivedErasureGeneration,
+        &erasures.to_string(),
+    )?;
+    tx.commit()?;
+    Ok(anything_derived)
+}
+
 /// Derives everything again when the store was derived by another derivation than this
 /// one (an upgrade); returns whether it had to. Run when the writer opens the store.
 pub fn ensure_current_derivation(conn: &mut Connection) -> Result<bool> {
@@ -344,7 +360,7 @@ pub fn ensure_current_derivation(conn: &mut Connection) -> Result<bool> {
     if stored == Some(DERIVED_BY) {
         return Ok(false);
     }
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let anything_derived = position(&tx)? > 0;
     if anything_derived {
         reset_in(&tx)?;
@@ -357,7 +373,7 @@ pub fn ensure_current_derivation(conn: &mut Connection) -> Result<bool> {
 /// Empties every derived table and sets the position back: the indexer derives all of it
 /// again from the deliveries.
 pub fn reset(conn: &mut Connection) -> Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     reset_in(&tx)?;
     tx.commit()?;
     Ok(())
@@ -370,13 +386,16 @@ pub fn reset_in(tx: &Transaction) -> Result<()> {
     // their own stored text.
     let triggers: Vec<(String, String)> = tx
         .prepare(
-            "SELECT name, sql FROM sqlite_master
+            "SELECT name, sql FROM derived.sqlite_master
              WHERE type = 'trigger' AND tbl_name IN ('events', 'contacts')",
         )?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (name, _) in &triggers {
-        tx.execute_batch(&format!("DROP TRIGGER \"{}\";", name.replace('"', "\"\"")))?;
+        tx.execute_batch(&format!(
+            "DROP TRIGGER derived.\"{}\";",
+            name.replace('"', "\"\"")
+        ))?;
     }
     tx.execute_batch(
         "DELETE FROM events;
@@ -388,7 +407,13 @@ pub fn reset_in(tx: &Transaction) -> Result<()> {
          UPDATE row_counts SET n = 0;",
     )?;
     for (_, sql) in &triggers {
-        tx.execute_batch(sql)?;
+        // Stored as written in the derived file's schema, where its name needs no schema:
+        // made again from here it would land in the main file without one.
+        let in_derived = sql
+            .strip_prefix("CREATE TRIGGER ")
+            .map(|rest| format!("CREATE TRIGGER derived.{rest}"))
+            .ok_or_else(|| crate::error::Error::Invalid(format!("unexpected trigger: {sql}")))?;
+        tx.execute_batch(&in_derived)?;
     }
     settings::delete_setting(tx, Setting::IndexThrough)?;
     Ok(())
