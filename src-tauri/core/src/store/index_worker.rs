@@ -85,9 +85,9 @@ fn follow(handle: &IndexerHandle) -> Result<()> {
         crate::faults::inject("indexer.read");
         let step = read(&conn, through, handle.inflate_limit).and_then(|batch| match batch {
             Some(batch) => {
-                let (applied, metas) = apply(&mut conn, &mut shapes, batch)?;
-                through = applied;
-                handle.writer.announce_indexed(through, metas);
+                let applied = apply(&mut conn, &mut shapes, batch)?;
+                through = applied.through;
+                handle.writer.announce_indexed(applied);
                 Ok(true)
             }
             None => {

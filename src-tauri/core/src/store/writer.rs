@@ -15,7 +15,7 @@ use crate::capture::RawDelivery;
 use crate::error::{Error, Result};
 use crate::store::checkpoint::Checkpointer;
 use crate::store::events::EventMeta;
-use crate::store::indexer::{self, IndexProgress};
+use crate::store::indexer::{self, Applied, IndexProgress};
 use crate::store::settings::{self, Setting};
 use crate::store::shapes::ShapeLearner;
 use crate::store::trouble::{Faults, Health, refused, report_fault, stored_again};
@@ -73,6 +73,9 @@ struct Signals {
     erasures: watch::Sender<i64>,
     /// The writer thread failed too often and has stopped for good.
     failed: watch::Sender<bool>,
+    /// Held while the indexer publishes and while an erasure is announced: events derived
+    /// before an erasure never reach viewers after it.
+    announcing: Mutex<()>,
 }
 
 /// Handle to the writer thread. Cheap to share behind an `Arc`.
@@ -106,6 +109,7 @@ impl Writer {
             published,
             erasures: watch::Sender::new(erasure::generation(&conn)?),
             failed: watch::Sender::new(false),
+            announcing: Mutex::new(()),
         });
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let thread_signals = signals.clone();
@@ -217,16 +221,22 @@ impl Writer {
         .await
     }
 
-    /// Says that the indexer committed what it derived through `through` (the events in
-    /// `metas`): the progress moves on and live viewers get the events. For the indexer's
-    /// own thread, after each commit of the derived file.
-    pub fn announce_indexed(&self, through: i64, metas: Vec<Arc<EventMeta>>) {
+    /// Says what the indexer committed: the progress moves on and live viewers get the
+    /// events. For the indexer's own thread, after each commit of the derived file. An
+    /// erasure announced since they were derived may have taken them out: then they are
+    /// not shown, and the progress is left to the erasure's count ([`notice_erasures`])
+    /// and the indexer's next batch.
+    pub fn announce_indexed(&self, applied: Applied) {
+        let _announcing = self.signals.announcing.lock().expect("announce lock");
+        if applied.erasures < *self.signals.erasures.borrow() {
+            return;
+        }
         let newest = *self.signals.committed.borrow();
         self.signals.indexed.send_replace(IndexProgress {
-            through,
-            behind: (newest - through).max(0),
+            through: applied.through,
+            behind: (newest - applied.through).max(0),
         });
-        for meta in metas {
+        for meta in applied.metas {
             let _ = self.signals.published.send(meta);
         }
     }
@@ -452,6 +462,7 @@ fn acknowledged(signals: &Signals, last: Option<i64>) {
 fn notice_erasures(conn: &Connection, shapes: &mut ShapeLearner, signals: &Signals) -> Result<()> {
     let now = erasure::generation(conn)?;
     if now != *signals.erasures.borrow() {
+        let _announcing = signals.announcing.lock().expect("announce lock");
         shapes.forget();
         // The newest deliveries may be gone, or everything may wait to be derived again:
         // what "indexed up to the newest" means is measured again.
@@ -464,4 +475,87 @@ fn notice_erasures(conn: &Connection, shapes: &mut ShapeLearner, signals: &Signa
         signals.erasures.send_replace(now);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Capture, Decoding};
+    use crate::store::db::{self, Synchronous};
+
+    fn a_meta() -> Arc<EventMeta> {
+        let raw = RawDelivery {
+            id: "01900000-0000-7000-8000-000000000001".into(),
+            received_at: 1_764_000_000_000_000,
+            endpoint_id: "ep_x".into(),
+            endpoint_name: "X".into(),
+            method: "POST".into(),
+            path: "/h/x".into(),
+            query: None,
+            headers: vec![("content-type".into(), "application/json".into())],
+            remote_addr: None,
+            client_ip: None,
+            via_tunnel: false,
+            body: bytes::Bytes::from_static(br#"{"a":1}"#),
+        };
+        Arc::new(EventMeta::from_capture(&Capture::build(
+            raw,
+            &Decoding::new(1 << 20),
+        )))
+    }
+
+    /// The indexer commits a batch, an erasure takes some of it out and is announced, and
+    /// only then does the indexer announce its batch (its thread was slow to get there):
+    /// the batch is not shown, as it may hold what was erased.
+    #[test]
+    fn events_derived_before_an_announced_erasure_are_not_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db::database_path(dir.path());
+        let conn = db::open_writer(&path, Synchronous::Full).unwrap();
+        let checkpoints = db::open_second_writer(&path, Synchronous::Full).unwrap();
+        let (published, mut viewer) = broadcast::channel(16);
+        let writer = Writer::start(conn, checkpoints, published).unwrap();
+        let mut erasures = writer.watch_erasures();
+        let clock = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        clock
+            .block_on(writer.run(|conn| {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                erasure::count_erasure(&tx)?;
+                tx.commit()?;
+                Ok(())
+            }))
+            .unwrap();
+        // Announced after the task answered.
+        clock
+            .block_on(async {
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    erasures.wait_for(|n| *n == 1),
+                )
+                .await
+            })
+            .expect("the erasure is announced")
+            .unwrap();
+
+        writer.announce_indexed(Applied {
+            through: 5,
+            metas: vec![a_meta()],
+            erasures: 0,
+        });
+        assert!(viewer.try_recv().is_err(), "derived before it: not shown");
+        assert_eq!(writer.watch_indexed().borrow().through, 0);
+
+        writer.announce_indexed(Applied {
+            through: 5,
+            metas: vec![a_meta()],
+            erasures: 1,
+        });
+        assert!(viewer.try_recv().is_ok(), "derived after it: shown");
+        assert_eq!(writer.watch_indexed().borrow().through, 5);
+        writer.stop();
+    }
 }

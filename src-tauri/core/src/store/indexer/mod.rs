@@ -95,23 +95,33 @@ fn secrets_now(conn: &Connection) -> Result<HashMap<String, String>> {
         .collect())
 }
 
-/// Derives from a batch in one transaction with its new position; returns the position
-/// and the events as they now are, for live viewers. A batch read from a position the
-/// store no longer has is dropped: the position returned is where to read from instead.
+/// What [`apply`] committed.
+pub struct Applied {
+    /// The store's position now: where to read on from.
+    pub through: i64,
+    /// The events as they now are, for live viewers.
+    pub metas: Vec<Arc<EventMeta>>,
+    /// The store's erasure count they were derived under: an erasure that committed
+    /// after them may have taken them out again.
+    pub erasures: i64,
+}
+
+/// Derives from a batch in one transaction with its new position. A batch read from a
+/// position the store no longer has is dropped: the position returned is where to read
+/// from instead.
 pub fn apply(
     conn: &mut Connection,
     shapes: &mut ShapeLearner,
     mut batch: IndexBatch,
-) -> Result<(i64, Vec<Arc<EventMeta>>)> {
+) -> Result<Applied> {
     let mut metas = Vec::with_capacity(batch.deliveries.len());
     let mut moved = None;
+    let mut erasures = 0;
     derive::in_transaction(conn, shapes, |tx, shapes| {
         // An erasure since the last batch re-derived shapes: what this thread learned
         // before it is stale.
-        shapes.follow_erasures(settings::erasure_generation(
-            tx,
-            Setting::DerivedErasureGeneration,
-        )?);
+        erasures = settings::erasure_generation(tx, Setting::DerivedErasureGeneration)?;
+        shapes.follow_erasures(erasures);
         let stored = position(tx)?;
         if stored != batch.after {
             moved = Some(stored);
@@ -154,7 +164,11 @@ pub fn apply(
         crate::store::events::count_events(tx, metas.len() as i64)?;
         settings::put_setting(tx, Setting::IndexThrough, &batch.through.to_string())
     })?;
-    Ok((moved.unwrap_or(batch.through), metas))
+    Ok(Applied {
+        through: moved.unwrap_or(batch.through),
+        metas,
+        erasures,
+    })
 }
 
 /// The newest event indexed on each endpoint, by (received_at, id): a delivery older than
@@ -204,7 +218,7 @@ pub fn run_to_end(
     // Applies a batch; returns the store's position after it.
     let mut apply_one = |conn: &mut Connection, batch: IndexBatch| -> Result<i64> {
         done += batch.deliveries.len() as u64;
-        let through = apply(conn, &mut shapes, batch)?.0;
+        let through = apply(conn, &mut shapes, batch)?.through;
         progress(done, (total - done as i64).max(0));
         Ok(through)
     };
