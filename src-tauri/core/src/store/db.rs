@@ -285,7 +285,7 @@ fn attach_derived(conn: &Connection, derived: &Path) -> Result<()> {
             derived.display()
         ))
     })?;
-    conn.execute("ATTACH DATABASE ?1 AS derived", [name])?;
+    conn.execute(&format!("ATTACH DATABASE ?1 AS {DERIVED}"), [name])?;
     if !conn.is_readonly(rusqlite::MAIN_DB)? {
         conn.pragma_update(Some(DERIVED), "synchronous", Synchronous::Normal.pragma())?;
     }
@@ -732,6 +732,35 @@ mod tests {
         assert_eq!(
             before["hookscope.db"], after["hookscope.db"],
             "nothing changed"
+        );
+    }
+
+    /// The derived file is the one a damaged derived file's removal deletes: whatever the
+    /// database is called, it is a file of its own beside it, never the database itself.
+    #[test]
+    fn the_derived_file_is_never_the_database() {
+        let dir = Path::new("/data/hookscope");
+        for name in [
+            "hookscope.db",
+            "store",
+            ".db",
+            "a.b.db",
+            "hookscope-derived.db",
+            "x.",
+        ] {
+            let database = dir.join(name);
+            let derived = derived_path(&database);
+            assert_ne!(derived, database, "{name}");
+            assert_eq!(derived.parent(), Some(dir), "{name}: beside it");
+            for suffix in ["-wal", "-shm"] {
+                let mut journal = derived.as_os_str().to_owned();
+                journal.push(suffix);
+                assert_ne!(PathBuf::from(journal), database, "{name}");
+            }
+        }
+        assert_eq!(
+            derived_path(&dir.join("hookscope.db")),
+            dir.join("hookscope-derived.db")
         );
     }
 
