@@ -16,12 +16,22 @@ use super::tunnel::tunnel_view;
 use super::views::Status;
 
 pub(super) async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<Status>> {
-    // How far indexing has come as the writer last said (counting what is left would
-    // read the rest of the table at every call, a million rows during a catch-up).
-    let indexing: IndexProgress = *state.store.writer.watch_indexed().borrow();
-    let counts = state
+    // The position is read with the counts, in one read of the derived file: the
+    // indexer announces a batch after its commit, so the announced progress can lag the
+    // counts. What is left is the newest delivery's seq past it (counting the rows would
+    // read the rest of the table at every call, a million during a catch-up).
+    let newest = *state.store.writer.watch_committed().borrow();
+    let (indexing, counts) = state
         .store
-        .read(move |conn| events::counts(conn, indexing.behind))
+        .read(move |conn| {
+            let read = conn.unchecked_transaction()?;
+            let through = crate::store::indexer::position(&read)?;
+            let indexing = IndexProgress {
+                through,
+                behind: (newest - through).max(0),
+            };
+            Ok((indexing, events::counts(&read, indexing.behind)?))
+        })
         .await?;
     let default = state.store.default_endpoint()?;
     Ok(Json(Status {
