@@ -11,7 +11,6 @@ use hookscope_core::exchange::export::{self, Format};
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::erasure::ErasureReport;
 use hookscope_core::store::events::query::EventFilter;
-use hookscope_core::store::shapes::ShapeLearner;
 use hookscope_core::store::{erasure, indexer, retention};
 use hookscope_core::timefmt::now_micros;
 use reqwest::Method;
@@ -73,7 +72,7 @@ fn forget_here(path: &Path, address: &Address, args: &ForgetArgs) -> Result<()> 
         found.mentioning.len() as u64,
         args.yes,
     )?;
-    let report = erasure::forget(&mut conn, &mut ShapeLearner::default(), &found, limit)?;
+    let report = erasure::forget(&mut conn, &found, limit)?;
     erasure::scrub(&conn)?;
     said_forgotten(&report);
     Ok(())

@@ -10,7 +10,6 @@ use hookscope_core::capture::mentions::Address;
 use hookscope_core::store::db::{self, Synchronous};
 use hookscope_core::store::indexer::{self, derive};
 use hookscope_core::store::settings::{self, Setting};
-use hookscope_core::store::shapes::ShapeLearner;
 use hookscope_core::store::{endpoints, erasure};
 
 use crate::indexer::store_sales;
@@ -134,13 +133,7 @@ fn an_erasure_cut_between_the_two_files_is_derived_again() {
         let address = Address::parse("buyer-17@systeme.io").unwrap();
         let found = erasure::find(&conn, &address, INFLATE_LIMIT).unwrap();
         assert_eq!(found.keyed.len(), 1, "{found:?}");
-        let report = erasure::forget(
-            &mut conn,
-            &mut ShapeLearner::default(),
-            &found,
-            INFLATE_LIMIT,
-        )
-        .unwrap();
+        let report = erasure::forget(&mut conn, &found, INFLATE_LIMIT).unwrap();
         assert_eq!(report.deliveries, 1);
         erasure::scrub(&conn).unwrap();
     }

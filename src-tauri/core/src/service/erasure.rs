@@ -50,7 +50,7 @@ impl Erasure {
         let limit = self.store.max_body.bytes();
         let writer = &self.store.writer;
         let report = writer
-            .run_learning(move |conn, shapes| erasure::forget(conn, shapes, &found, limit))
+            .run(move |conn| erasure::forget(conn, &found, limit))
             .await?;
         writer.run(|conn| erasure::scrub(conn)).await?;
         Ok(report)
@@ -135,7 +135,7 @@ impl Retention {
         }
         store
             .writer
-            .run_learning(move |conn, shapes| retention::finish(conn, shapes, pruned, now, limit))
+            .run(move |conn| retention::finish(conn, pruned, now, limit))
             .await?;
         if pruned > 0 {
             tracing::info!(pruned, "deliveries past their retention pruned");

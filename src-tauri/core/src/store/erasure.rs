@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::store::events::write::{first_identical, search_hash, unindex_text};
 use crate::store::full_text::HeldText;
 use crate::store::settings::{self, Setting};
-use crate::store::shapes::{self, ShapeLearner};
+use crate::store::shapes;
 use crate::store::{cards, contacts, deliveries};
 
 /// The deliveries to erase for one person.
@@ -301,12 +301,9 @@ pub fn repair(tx: &Transaction, affected: &mut Affected) -> Result<()> {
 /// Learns the shapes of these event types again from the events that remain.
 pub fn relearn(
     tx: &Transaction,
-    learner: &mut ShapeLearner,
     event_types: &BTreeSet<String>,
     inflate_limit: usize,
 ) -> Result<()> {
-    // The writer's cached shapes are stale from here on.
-    learner.forget();
     let paths_of = |seq: i64| -> Result<Option<Paths>> {
         let raw: Option<crate::capture::RawDelivery> = tx
             .prepare_cached("SELECT id FROM deliveries WHERE seq = ?1")?
@@ -325,7 +322,6 @@ pub fn relearn(
 /// none of it. The scrub that follows is recorded as pending in the same transaction.
 pub fn forget(
     conn: &mut Connection,
-    learner: &mut ShapeLearner,
     erasure: &Erasure,
     inflate_limit: usize,
 ) -> Result<ErasureReport> {
@@ -339,7 +335,7 @@ pub fn forget(
     remove(&tx, &erasure.mentioning, &mut affected, inflate_limit)?;
     affected.contacts.insert(erasure.email.clone());
     if !finish_erasure(&tx, &mut affected)? {
-        relearn(&tx, learner, &affected.event_types, inflate_limit)?;
+        relearn(&tx, &affected.event_types, inflate_limit)?;
     }
     settings::put_setting(&tx, Setting::ErasureScrubPending, "1")?;
     count_erasure(&tx)?;

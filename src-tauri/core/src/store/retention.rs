@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::store::erasure::{self, Affected};
 use crate::store::settings::{self, Setting};
-use crate::store::shapes::ShapeLearner;
 use crate::timefmt::format_micros;
 
 /// Deliveries pruned per transaction.
@@ -266,16 +265,10 @@ fn pending_shapes(conn: &Connection) -> Result<BTreeSet<String>> {
 /// Ends a run: the touched types' shapes learned again, the run recorded, what waits for a
 /// scrub scrubbed. Also what a start does after a run was cut
 /// short.
-pub fn finish(
-    conn: &mut Connection,
-    learner: &mut ShapeLearner,
-    pruned: u64,
-    now: i64,
-    inflate_limit: usize,
-) -> Result<()> {
+pub fn finish(conn: &mut Connection, pruned: u64, now: i64, inflate_limit: usize) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let pending = pending_shapes(&tx)?;
-    erasure::relearn(&tx, learner, &pending, inflate_limit)?;
+    erasure::relearn(&tx, &pending, inflate_limit)?;
     settings::delete_setting(&tx, Setting::ErasureShapesPending)?;
     let run = LastRun {
         at: format_micros(now),

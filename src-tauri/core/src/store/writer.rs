@@ -17,7 +17,6 @@ use crate::store::checkpoint::Checkpointer;
 use crate::store::events::EventMeta;
 use crate::store::indexer::{self, Applied, IndexProgress};
 use crate::store::settings::{self, Setting};
-use crate::store::shapes::ShapeLearner;
 use crate::store::trouble::{Faults, Health, refused, report_fault, stored_again};
 use crate::store::{deliveries, erasure, forwards};
 
@@ -28,8 +27,8 @@ const MAX_BATCH: usize = 512;
 /// Deliveries waiting for the writer before senders wait for room (backpressure).
 const QUEUE_DEPTH: usize = 4096;
 
-/// Work on the writer's connection, with the shapes it keeps current.
-type Task = Box<dyn FnOnce(&mut Connection, &mut ShapeLearner) + Send>;
+/// Work on the writer's connection.
+type Task = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// A delivery to store, and where it is forwarded if its endpoint forwards.
 #[derive(Debug, Clone)]
@@ -247,29 +246,17 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        self.run_learning(move |conn, _| work(conn)).await
-    }
-
-    /// Like [`Writer::run`], for work that changes derived state the writer's shapes
-    /// cache (an erasure, a prune).
-    pub async fn run_learning<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection, &mut ShapeLearner) -> Result<T> + Send + 'static,
-    {
         let (done, finished) = oneshot::channel();
         let signals = self.signals.clone();
-        let task: Task = Box::new(move |conn, shapes| {
+        let task: Task = Box::new(move |conn| {
             // A panic fails this work alone: its transaction rolls back as it unwinds, and
             // the writer goes on storing deliveries.
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                work(&mut *conn, &mut *shapes)
-            }));
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut *conn)));
             let answer = outcome.unwrap_or_else(|panic| {
                 let message = crate::faults::panic_message(panic.as_ref());
                 report_fault(&signals.health, "writer", &message);
                 roll_back_left_open(conn);
-                shapes.forget();
                 Err(Error::Fault(message))
             });
             let _ = done.send(answer);
@@ -296,7 +283,6 @@ impl Writer {
 /// The writer thread's connection and what goes with it.
 struct Writing<'a> {
     conn: Connection,
-    shapes: ShapeLearner,
     signals: &'a Signals,
 }
 
@@ -311,13 +297,7 @@ impl Writing<'_> {
 /// reported, and it starts again on the same connection; after a few failures within a
 /// minute ([`Faults`]) it stops for good and says so.
 fn run(conn: Connection, mut queue: mpsc::Receiver<Job>, signals: &Signals) {
-    // What an erasure learns again; the indexer keeps its own, and forgets it when it
-    // sees an erasure.
-    let mut writing = Writing {
-        conn,
-        shapes: ShapeLearner::default(),
-        signals,
-    };
+    let mut writing = Writing { conn, signals };
     let mut faults = Faults::default();
     loop {
         let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -328,7 +308,6 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Job>, signals: &Signals) {
         };
         let message = crate::faults::panic_message(panic.as_ref());
         roll_back_left_open(&writing.conn);
-        writing.shapes.forget();
         if faults.writer_failed(&signals.health, &message) {
             signals.failed.send_replace(true);
             break;
@@ -361,9 +340,8 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
                 Job::Arrival(pending) => batch.push(pending),
                 Job::Task(task) => {
                     writing.commit(&mut batch);
-                    task(&mut writing.conn, &mut writing.shapes);
-                    if let Err(error) = notice_erasures(&writing.conn, &mut writing.shapes, signals)
-                    {
+                    task(&mut writing.conn);
+                    if let Err(error) = notice_erasures(&writing.conn, signals) {
                         tracing::warn!(%error, "could not read the erasure count");
                     }
                 }
@@ -457,13 +435,12 @@ fn acknowledged(signals: &Signals, last: Option<i64>) {
     }
 }
 
-/// When the store's erasure count moved: what the writer learned may come from erased
-/// deliveries (forgotten), and windows are told.
-fn notice_erasures(conn: &Connection, shapes: &mut ShapeLearner, signals: &Signals) -> Result<()> {
+/// When the store's erasure count moved, windows are told. (The indexer forgets the shapes
+/// it learned when it sees the count move.)
+fn notice_erasures(conn: &Connection, signals: &Signals) -> Result<()> {
     let now = erasure::generation(conn)?;
     if now != *signals.erasures.borrow() {
         let _announcing = signals.announcing.lock().expect("announce lock");
-        shapes.forget();
         // The newest deliveries may be gone, or everything may wait to be derived again:
         // what "indexed up to the newest" means is measured again.
         signals.committed.send_replace(deliveries::last_seq(conn)?);
