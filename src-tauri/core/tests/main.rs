@@ -17,7 +17,6 @@ mod forwarding;
 mod health;
 mod hostile;
 mod indexer;
-mod page;
 mod security;
 mod signatures;
 mod systeme_registration;

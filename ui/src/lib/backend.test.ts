@@ -127,65 +127,6 @@ describe('HttpBackend stream', () => {
   });
 });
 
-describe('HttpBackend answers sent with the page', () => {
-  afterEach(() => {
-    vi.unstubAllGlobals();
-    document.body.innerHTML = '';
-  });
-
-  function sendWithThePage(path: string, json: string) {
-    const block = document.createElement('script');
-    block.type = 'application/json';
-    block.dataset.boot = path;
-    block.textContent = json;
-    document.body.append(block);
-  }
-
-  it('answers each first request once from the page, and asks the server after that', async () => {
-    // As the server escapes it: `<` written \u003c inside the JSON.
-    sendWithThePage('/api/events?limit=100', '{"events":[{"id":"from-page","summary":"\\u003c/script>"}],"next":null}');
-    sendWithThePage('/api/status', '{"events":1}');
-    const seen: string[] = [];
-    const backend = new HttpBackend(
-      '',
-      fakeFetch({ '/api/events?limit=100': Response.json({ events: [{ id: 'fetched' }], next: null }) }, seen),
-    );
-    expect(document.querySelectorAll('script[data-boot]')).toHaveLength(0);
-    const first = await backend.events({ limit: 100 });
-    expect(first.items.map((e) => [e.id, e.summary])).toEqual([['from-page', '</script>']]);
-    expect(seen).toEqual([]);
-    const again = await backend.events({ limit: 100 });
-    expect(again.items.map((e) => e.id)).toEqual(['fetched']);
-    expect(seen).toEqual(['/api/events?limit=100']);
-    // Another request than the one answered: asked for.
-    await expect(backend.events({ limit: 50 })).rejects.toThrow();
-    expect(seen).toEqual(['/api/events?limit=100', '/api/events?limit=50']);
-  });
-
-  it('drops what the page brought once the live stream is up: later reads are fresh', async () => {
-    vi.stubGlobal('EventSource', FakeEventSource);
-    sendWithThePage('/api/status', '{"events":1}');
-    const seen: string[] = [];
-    const backend = new HttpBackend('', fakeFetch({ '/api/status': Response.json({ events: 2 }) }, seen));
-    const stop = backend.subscribe({
-      captured: () => {}, forwarded: () => {}, resync: () => {}, state: () => {}, tunnel: () => {},
-      store: () => {}, indexing: () => {}, erased: () => {}, follow: () => {}, alert: () => {}, probe: () => {},
-    });
-    FakeEventSource.opened.at(-1)!.emit('ready');
-    expect((await backend.status()).events).toBe(2);
-    expect(seen).toEqual(['/api/status']);
-    stop();
-  });
-
-  it('a backend for another address takes nothing from this page', async () => {
-    sendWithThePage('/api/status', '{"events":1}');
-    const seen: string[] = [];
-    const backend = new HttpBackend('http://elsewhere', fakeFetch({ 'http://elsewhere/api/status': Response.json({ events: 3 }) }, seen));
-    expect((await backend.status()).events).toBe(3);
-    expect(document.querySelectorAll('script[data-boot]')).toHaveLength(1);
-  });
-});
-
 describe('TauriBackend', () => {
   it('saves exports through the app, without paging, and reports its errors by code', async () => {
     const calls: [string, unknown][] = [];

@@ -193,39 +193,11 @@ async function failure(response: Response): Promise<ApiError> {
   }
 }
 
-/** The answers the server sent with the page (`http/api/boot.rs`), by request: each
- * answers its request once, and none once the live stream is up (later reads must be
- * fresh). The blocks leave the document as they are read. */
-function answersSentWithThePage(): Map<string, string> {
-  const answers = new Map<string, string>();
-  if (typeof document === 'undefined') return answers;
-  for (const block of document.querySelectorAll<HTMLScriptElement>('script[type="application/json"][data-boot]')) {
-    answers.set(block.dataset.boot ?? '', block.textContent ?? '');
-    block.remove();
-  }
-  return answers;
-}
-
 export class HttpBackend implements Backend {
-  private readonly sentWithThePage: Map<string, string>;
-
   constructor(
     private readonly base = '',
     private readonly fetcher: typeof fetch = (...args) => fetch(...args),
-  ) {
-    this.sentWithThePage = base === '' ? answersSentWithThePage() : new Map();
-  }
-
-  /** A GET's JSON: the answer sent with the page if there is one (parsed at once: reading
-   * a Response's body would wait for a task, after the first frame), else fetched. */
-  private async getJson(path: string): Promise<any> {
-    const sent = this.sentWithThePage.get(path);
-    if (sent !== undefined) {
-      this.sentWithThePage.delete(path);
-      return JSON.parse(sent);
-    }
-    return (await this.get(path)).json();
-  }
+  ) {}
 
   private async get(path: string): Promise<Response> {
     let response: Response;
@@ -399,11 +371,11 @@ export class HttpBackend implements Backend {
   }
 
   async status(): Promise<Status> {
-    return this.getJson('/api/status');
+    return (await this.get('/api/status')).json();
   }
 
   async events(filter: EventFilter): Promise<Page<EventSummary>> {
-    const body = await this.getJson(`/api/events${queryString({ ...filter })}`);
+    const body = await (await this.get(`/api/events${queryString({ ...filter })}`)).json();
     return { items: body.events, next: body.next };
   }
 
@@ -420,7 +392,9 @@ export class HttpBackend implements Backend {
   }
 
   async contacts(query: string, before?: string | null, limit = 100): Promise<Page<Contact>> {
-    const body = await this.getJson(`/api/contacts${queryString({ q: query, before, limit })}`);
+    const body = await (
+      await this.get(`/api/contacts${queryString({ q: query, before, limit })}`)
+    ).json();
     return { items: body.contacts, next: body.next };
   }
 
@@ -454,7 +428,6 @@ export class HttpBackend implements Backend {
         switch (event.kind) {
           case 'ready':
             delay = 500;
-            this.sentWithThePage.clear();
             handlers.state('live');
             // Deliveries committed before the server subscribed us were never streamed: on
             // a reconnect, and also on the first connect (the first lists may have been

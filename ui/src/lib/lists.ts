@@ -60,12 +60,3 @@ export function newestFirst(contacts: Contact[]): Contact[] {
     a.last_seen === b.last_seen ? b.email.localeCompare(a.email) : a.last_seen < b.last_seen ? 1 : -1,
   );
 }
-
-/** How many rows a list draws before it has measured its viewport: enough to fill the
- * tallest window this screen allows with the smallest row. Virtualised lists otherwise
- * draw nothing until a frame after they are first laid out, so the first rows would wait
- * for that frame. (The list keeps that range until its first scroll, so it must cover
- * any viewport.) */
-export function rowsBeforeMeasuring(smallestRowPx: number, screenHeight = globalThis.screen?.availHeight ?? 1080): number {
-  return Math.ceil(Math.max(screenHeight, 1) / smallestRowPx) + 1;
-}

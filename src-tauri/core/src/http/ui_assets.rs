@@ -62,34 +62,6 @@ pub async fn serve(uri: Uri) -> Response {
     }
 }
 
-/// The page (`index.html`), with `answers` (data blocks) before `</body>`. A page holding
-/// answers holds captured personal data: like the API's answers, it is never stored.
-pub fn page(answers: &str) -> Response {
-    let Some(index) = Files::get("index.html") else {
-        return (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            NOT_BUILT,
-        )
-            .into_response();
-    };
-    let html = String::from_utf8_lossy(&index.data);
-    let (html, cache) = match html.rfind("</body>") {
-        Some(end) if !answers.is_empty() => (
-            format!("{}{answers}{}", &html[..end], &html[end..]),
-            "no-store",
-        ),
-        _ => (html.into_owned(), "no-cache"),
-    };
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, cache),
-        ],
-        html,
-    )
-        .into_response()
-}
-
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
     let mut response = next.run(request).await;

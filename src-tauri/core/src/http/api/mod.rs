@@ -20,7 +20,6 @@ use crate::tokens::tokens_match;
 use answer::{ApiError, refuse};
 
 pub(crate) mod answer;
-mod boot;
 mod contacts;
 mod diff;
 mod endpoints;
@@ -111,17 +110,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         // `layer`, not `route_layer`: without the token, not even which routes exist.
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
-    let answers_for_the_page: Router = api.clone().with_state(Handlers(state.clone()));
     Router::new()
         .nest("/api", api)
-        .route(
-            "/",
-            get(
-                move |State(state): State<Arc<AppState>>, query: Query<IndexQuery>, headers| {
-                    index(answers_for_the_page.clone(), state, query, headers)
-                },
-            ),
-        )
+        .route("/", get(index))
         .fallback(ui_assets::serve)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -236,18 +227,11 @@ struct IndexQuery {
     token: Option<String>,
 }
 
-/// The page, with its first answers when the request carries the token ([`boot`]).
 /// `/?token=...` trades the token for a cookie and drops it from the address bar, so it
 /// never lingers in history, bookmarks or screenshots.
-async fn index(
-    api: Router,
-    state: Arc<AppState>,
-    Query(query): Query<IndexQuery>,
-    headers: HeaderMap,
-) -> Response {
+async fn index(State(state): State<Arc<AppState>>, Query(query): Query<IndexQuery>) -> Response {
     let Some(token) = query.token else {
-        let answers = boot::first_answers(api, &state, &headers).await;
-        return ui_assets::page(&answers);
+        return ui_assets::serve("/".parse().expect("a valid URI")).await;
     };
     if !tokens_match(&token, &state.access.api_token) {
         return refuse(
