@@ -12,6 +12,7 @@ pub mod derive;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde::Serialize;
@@ -20,6 +21,7 @@ use crate::capture::{Capture, Decoding};
 use crate::error::Result;
 use crate::store::cards::HeldCards;
 use crate::store::checkpoint::Checkpointer;
+use crate::store::db::DERIVED;
 use crate::store::events::EventMeta;
 use crate::store::full_text::HeldText;
 use crate::store::settings::{self, Setting};
@@ -236,11 +238,16 @@ pub fn run_to_end(
                 .name("hookscope-reindex-read".into())
                 .spawn_scoped(scope, || read_ahead(&path, start, inflate_limit, ready))
                 .expect("the reading thread starts");
+            let mut log_restarted = Instant::now();
             let mut derive_read = || -> Result<()> {
                 for batch in batches.iter() {
                     let batch = batch?;
                     let read_through = batch.through;
                     through = apply_one(conn, batch)?;
+                    if log_restarted.elapsed() >= RESTART_LOG_EVERY {
+                        restart_derived_log(conn)?;
+                        log_restarted = Instant::now();
+                    }
                     // Someone else moved the position (no server may run on the store,
                     // but a mistake must not leave deliveries underived): the batches
                     // read ahead are stale, so go on one at a time from there.
@@ -269,6 +276,30 @@ pub fn run_to_end(
         through = apply_one(conn, batch)?;
     }
     Ok(done)
+}
+
+/// How often a long derivation starts the derived file's log again from its beginning.
+const RESTART_LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// The background checkpoints copy the log into the derived file while batches are
+/// committed, but a log is only rewound by a writer that finds it all copied, and a
+/// writer committing batch after batch never does: the log grew by the whole derivation
+/// (6.4 GB in the first minute of a million), every frame written to new disk blocks that
+/// the kernel zeroes first (15% of the deriving thread). Between two batches, this waits
+/// for the copy to finish, so the next batch writes the log from its start again. A reader
+/// keeping an old snapshot (the log cannot be rewound under it) holds the derivation up for
+/// a second at most: the rewind is tried again a second later.
+fn restart_derived_log(conn: &Connection) -> Result<()> {
+    let patience: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
+    conn.busy_timeout(Duration::from_secs(1))?;
+    let restarted = conn.query_row(
+        &format!("PRAGMA {DERIVED}.wal_checkpoint(RESTART)"),
+        [],
+        |_| Ok(()),
+    );
+    conn.busy_timeout(Duration::from_millis(patience.max(0) as u64))?;
+    restarted?;
+    Ok(())
 }
 
 /// Reads and decodes the batches after `through`, in order, until there are none or
