@@ -297,6 +297,16 @@ async fn renamed_contacts_are_found_by_their_last_name_only_across_batches() {
     running.stop().await;
 }
 
+/// An empty store in a temporary folder (kept while the first value lives), its path and a
+/// writing connection, with its default endpoint.
+fn new_store() -> (tempfile::TempDir, std::path::PathBuf, rusqlite::Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db::database_path(dir.path());
+    let conn = db::open_writer(&path, Synchronous::Normal).unwrap();
+    hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
+    (dir, path, conn)
+}
+
 /// Stores `count` sales as received (nothing derived), each its own buyer and order: the
 /// same bytes again would be a repeat.
 pub(crate) fn store_sales(conn: &mut rusqlite::Connection, count: i64) {
@@ -355,10 +365,7 @@ async fn backlog_indexed(running: &hookscope_core::Running) {
 /// the middle of the batch (an import) and makes the card stale.
 #[test]
 fn a_card_kept_across_a_batch_equals_a_rebuild() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db::database_path(dir.path());
-    let mut conn = db::open_writer(&path, Synchronous::Normal).unwrap();
-    hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
+    let (_dir, path, mut conn) = new_store();
     let tag = fixture("systeme-automation/tag-added");
     let template = String::from_utf8(tag.body.clone()).unwrap();
     let delivery = |i: i64, at: i64, email: &str, name: &str| {
@@ -463,10 +470,7 @@ fn a_card_kept_across_a_batch_equals_a_rebuild() {
 /// deliveries left underived.
 #[test]
 fn a_position_moved_during_a_reindex_is_followed_to_the_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db::database_path(dir.path());
-    let mut conn = db::open_writer(&path, Synchronous::Normal).unwrap();
-    hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
+    let (_dir, path, mut conn) = new_store();
     // More than two batches of the indexer's.
     store_sales(&mut conn, 5_000);
     let other = db::open_second_writer(&path, Synchronous::Normal).unwrap();
@@ -504,10 +508,7 @@ fn a_position_moved_during_a_reindex_is_followed_to_the_end() {
 /// log held every page written (gigabytes for a million deliveries).
 #[test]
 fn a_long_derivation_keeps_its_log_short() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db::database_path(dir.path());
-    let mut conn = db::open_writer(&path, Synchronous::Normal).unwrap();
-    hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
+    let (_dir, path, mut conn) = new_store();
     store_sales(&mut conn, 16_000);
     let log = db::derived_path(&path).with_extension("db-wal");
     let started = std::time::Instant::now();
@@ -539,10 +540,7 @@ fn a_delivery_erased_after_its_batch_was_read_is_not_derived() {
     use hookscope_core::capture::mentions::Address;
     use hookscope_core::store::{erasure, shapes::ShapeLearner};
     const LIMIT: usize = 1 << 20;
-    let dir = tempfile::tempdir().unwrap();
-    let path = db::database_path(dir.path());
-    let mut conn = db::open_writer(&path, Synchronous::Normal).unwrap();
-    hookscope_core::store::endpoints::ensure_default(&conn).unwrap();
+    let (_dir, _, mut conn) = new_store();
     store_sales(&mut conn, 6);
     let batch = indexer::read(&conn, 0, LIMIT).unwrap().unwrap();
     assert_eq!(batch.deliveries.len(), 6);
