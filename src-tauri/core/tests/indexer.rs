@@ -534,13 +534,20 @@ fn a_long_derivation_keeps_its_log_short() {
 }
 
 /// A batch read before an erasure and applied after it derives nothing from what the
-/// erasure took: the erasure count moved, so each delivery is looked up again.
+/// erasure took: the erasure count moved, so each delivery is looked up again; in the
+/// derivation's transaction (the command line) and apart from it (a server).
 #[test]
 fn a_delivery_erased_after_its_batch_was_read_is_not_derived() {
+    for apart in [false, true] {
+        derive_after_an_erasure(apart);
+    }
+}
+
+fn derive_after_an_erasure(apart: bool) {
     use hookscope_core::capture::mentions::Address;
     use hookscope_core::store::{erasure, shapes::ShapeLearner};
     const LIMIT: usize = 1 << 20;
-    let (_dir, _, mut conn) = new_store();
+    let (_dir, path, mut conn) = new_store();
     store_sales(&mut conn, 6);
     let batch = indexer::read(&conn, 0, LIMIT).unwrap().unwrap();
     assert_eq!(batch.deliveries.len(), 6);
@@ -548,9 +555,15 @@ fn a_delivery_erased_after_its_batch_was_read_is_not_derived() {
         erasure::find(&conn, &Address::parse("buyer-4@systeme.io").unwrap(), LIMIT).unwrap();
     let report = erasure::forget(&mut conn, &found, LIMIT).unwrap();
     assert_eq!(report.deliveries, 1, "{report:?}");
-    let applied = indexer::apply(&mut conn, &mut ShapeLearner::default(), batch).unwrap();
+    let main_reads = db::open_reader(&path).unwrap();
+    let reads = if apart {
+        indexer::MainReads::Apart(&main_reads)
+    } else {
+        indexer::MainReads::InTransaction
+    };
+    let applied = indexer::apply(&mut conn, reads, &mut ShapeLearner::default(), batch).unwrap();
     assert_eq!(applied.through, 6);
-    assert_eq!(applied.metas.len(), 5);
+    assert_eq!(applied.metas.len(), 5, "apart: {apart}");
     let (events, mentioning): (i64, i64) = conn
         .query_row(
             "SELECT count(*), count(*) FILTER (WHERE contact_key = 'buyer-4@systeme.io') FROM events",
@@ -558,5 +571,84 @@ fn a_delivery_erased_after_its_batch_was_read_is_not_derived() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((events, mentioning), (5, 0));
+    assert_eq!((events, mentioning), (5, 0), "apart: {apart}");
+}
+
+/// While a server derives a batch (the deliveries' file read apart from the derivation's
+/// transaction), the writer's new commits can all be copied out of the log, so the writer
+/// can rewind it. Read in the derivation's own transaction, as the command line does, the
+/// batch holds a snapshot and they cannot: the second half shows what the first measures.
+#[test]
+fn a_server_batch_holds_no_snapshot_of_the_deliveries() {
+    // A try may meet a read of the secrets or the forwards, or come before the batch's
+    // first read or after its commit: the two ways differ by far more.
+    let (tries, all_copied) = checkpoints_during_a_batch(true);
+    assert!(
+        all_copied * 4 >= tries * 3,
+        "{all_copied} of {tries} copied all"
+    );
+    let (tries, all_copied) = checkpoints_during_a_batch(false);
+    assert!(all_copied * 4 < tries, "{all_copied} of {tries} copied all");
+}
+
+/// Derives a batch of 2,000 sales while the writer commits and checkpoints beside it every
+/// 20 ms; how many checkpoints ran while the batch was derived, and how many of them copied
+/// the whole log.
+fn checkpoints_during_a_batch(apart: bool) -> (usize, usize) {
+    use hookscope_core::store::shapes::ShapeLearner;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const LIMIT: usize = 1 << 20;
+    let (_dir, path, mut writer) = new_store();
+    store_sales(&mut writer, 2_000);
+    writer
+        .execute_batch("CREATE TABLE main.beside (n INTEGER)")
+        .unwrap();
+    let mut deriving_conn = db::open_indexer(&path).unwrap();
+    let main_reads = db::open_reader(&path).unwrap();
+    let batch = indexer::read(&deriving_conn, 0, LIMIT).unwrap().unwrap();
+    assert_eq!(batch.deliveries.len(), 2_000);
+    let deriving = &AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        let beside = scope.spawn(move || {
+            let (mut tries, mut all_copied) = (0, 0);
+            std::thread::sleep(Duration::from_millis(50));
+            while deriving.load(Ordering::SeqCst) {
+                writer
+                    .execute("INSERT INTO main.beside VALUES (1)", [])
+                    .unwrap();
+                let (frames, copied): (i64, i64) = writer
+                    .query_row("PRAGMA main.wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get(1)?, r.get(2)?))
+                    })
+                    .unwrap();
+                // Counted only if the batch was still being derived after it.
+                if deriving.load(Ordering::SeqCst) {
+                    tries += 1;
+                    all_copied += usize::from(frames > 0 && copied == frames);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (tries, all_copied)
+        });
+        let reads = if apart {
+            indexer::MainReads::Apart(&main_reads)
+        } else {
+            indexer::MainReads::InTransaction
+        };
+        let applied = indexer::apply(
+            &mut deriving_conn,
+            reads,
+            &mut ShapeLearner::default(),
+            batch,
+        )
+        .unwrap();
+        deriving.store(false, Ordering::SeqCst);
+        assert_eq!(applied.metas.len(), 2_000);
+        let (tries, all_copied) = beside.join().unwrap();
+        assert!(
+            tries >= 10,
+            "the batch was derived too fast to watch: {tries} tries"
+        );
+        (tries, all_copied)
+    })
 }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
 use crate::store::db;
-use crate::store::indexer::{apply, position, read};
+use crate::store::indexer::{MainReads, apply, position, read};
 use crate::store::shapes::ShapeLearner;
 use crate::store::writer::Writer;
 
@@ -72,6 +72,9 @@ pub fn start(handle: IndexerHandle) -> std::thread::JoinHandle<()> {
 
 fn follow(handle: &IndexerHandle) -> Result<()> {
     let mut conn = db::open_indexer(&handle.database)?;
+    // The deliveries' file is read apart from the derivation's transaction: holding its
+    // snapshot for a whole batch would keep the writer from rewinding its log.
+    let main_reads = db::open_reader(&handle.database)?;
     // Forgotten after a failed batch (its transaction rolled back) and after an erasure.
     let mut shapes = ShapeLearner::default();
     let mut committed: watch::Receiver<i64> = handle.writer.watch_committed();
@@ -85,7 +88,7 @@ fn follow(handle: &IndexerHandle) -> Result<()> {
         crate::faults::inject("indexer.read");
         let step = read(&conn, through, handle.inflate_limit).and_then(|batch| match batch {
             Some(batch) => {
-                let applied = apply(&mut conn, &mut shapes, batch)?;
+                let applied = apply(&mut conn, MainReads::Apart(&main_reads), &mut shapes, batch)?;
                 through = applied.through;
                 handle.writer.announce_indexed(applied);
                 Ok(true)

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::capture::RawDelivery;
 use crate::error::{Error, Result};
-use crate::store::checkpoint::Checkpointer;
+use crate::store::checkpoint::{Checkpointer, Rewind};
 use crate::store::events::EventMeta;
 use crate::store::indexer::{self, Applied, IndexProgress};
 use crate::store::settings::{self, Setting};
@@ -75,6 +75,8 @@ struct Signals {
     /// Held while the indexer publishes and while an erasure is announced: events derived
     /// before an erasure never reach viewers after it.
     announcing: Mutex<()>,
+    /// When the deliveries' log is long enough to rewind between two commits.
+    rewind: Arc<Rewind>,
 }
 
 /// Handle to the writer thread. Cheap to share behind an `Arc`.
@@ -109,6 +111,7 @@ impl Writer {
             erasures: watch::Sender::new(erasure::generation(&conn)?),
             failed: watch::Sender::new(false),
             announcing: Mutex::new(()),
+            rewind: Arc::default(),
         });
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let thread_signals = signals.clone();
@@ -116,11 +119,12 @@ impl Writer {
             .name("hookscope-writer".into())
             .spawn(move || run(conn, queue, &thread_signals))
             .expect("the writer thread starts");
+        let checkpointer = Checkpointer::start(checkpoints, signals.rewind.clone());
         Ok(Writer {
             jobs,
             signals,
             thread: Mutex::new(Some(thread)),
-            checkpointer: Mutex::new(Some(Checkpointer::start(checkpoints))),
+            checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
 
@@ -352,6 +356,7 @@ fn serve(writing: &mut Writing<'_>, queue: &mut mpsc::Receiver<Job>) {
             }
         }
         writing.commit(&mut batch);
+        signals.rewind.between_commits(&writing.conn);
     }
 }
 

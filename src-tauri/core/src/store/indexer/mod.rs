@@ -115,11 +115,26 @@ pub struct Applied {
     pub erasures: i64,
 }
 
+/// Where [`apply`] reads the deliveries' file (secrets, erasures, forwards) while it
+/// derives.
+#[derive(Clone, Copy)]
+pub enum MainReads<'a> {
+    /// In the derivation's own transaction. It then holds a snapshot of the deliveries'
+    /// file for the whole batch, and that file's log cannot be rewound meanwhile: for
+    /// the command line, where no writer acknowledges deliveries.
+    InTransaction,
+    /// On another connection to the same store, each read a snapshot of its own, taken
+    /// after the derived file is locked: a running server, whose writer rewinds its log
+    /// between commits ([`crate::store::checkpoint`]).
+    Apart(&'a Connection),
+}
+
 /// Derives from a batch in one transaction with its new position. A batch read from a
 /// position the store no longer has is dropped: the position returned is where to read
 /// from instead.
 pub fn apply(
     conn: &mut Connection,
+    reads: MainReads<'_>,
     shapes: &mut ShapeLearner,
     mut batch: IndexBatch,
 ) -> Result<Applied> {
@@ -127,6 +142,12 @@ pub fn apply(
     let mut moved = None;
     let mut erasures = 0;
     derive::in_transaction(conn, shapes, |tx, shapes| {
+        // Read after the derived file is locked: a secret set or an erasure that committed
+        // before is seen, and one that commits after waits for this batch, then changes it.
+        let main: &Connection = match reads {
+            MainReads::Apart(main) => main,
+            MainReads::InTransaction => tx,
+        };
         // An erasure since the last batch re-derived shapes: what this thread learned
         // before it is stale.
         erasures = settings::erasure_generation(tx, Setting::DerivedErasureGeneration)?;
@@ -139,7 +160,7 @@ pub fn apply(
         // A secret set since the batch was read (from the window, the API or `hookscope
         // endpoints secret`) decides the verdicts: the change re-checked the
         // events already stored, not these.
-        let secrets = secrets_now(tx)?;
+        let secrets = secrets_now(main)?;
         if secrets != batch.secrets {
             for (_, capture) in &mut batch.deliveries {
                 capture.check_signature(secrets.get(&capture.raw.endpoint_id).map(String::as_str));
@@ -151,10 +172,10 @@ pub fn apply(
         // Only an erasure deletes deliveries, and it counts itself: while the count has not
         // moved since the batch was read, none needs looking up (5% of a catch-up).
         let maybe_erased =
-            settings::erasure_generation(tx, Setting::ErasureGeneration)? != batch.erasures;
+            settings::erasure_generation(main, Setting::ErasureGeneration)? != batch.erasures;
         for (seq, capture) in &batch.deliveries {
             // Erased (forgotten, pruned) since it was read.
-            if maybe_erased && !deliveries::exists(tx, *seq)? {
+            if maybe_erased && !deliveries::exists(main, *seq)? {
                 continue;
             }
             let older = newest.is_after(tx, capture)?;
@@ -169,7 +190,7 @@ pub fn apply(
             meta.drift = stored
                 .drift
                 .and_then(|d| serde_json::value::RawValue::from_string(d).ok());
-            meta.forward = forwards::view(tx, *seq)?;
+            meta.forward = forwards::view(main, *seq)?;
             metas.push(Arc::new(meta));
         }
         text.write(tx)?;
@@ -231,7 +252,7 @@ pub fn run_to_end(
     // Applies a batch; returns the store's position after it.
     let mut apply_one = |conn: &mut Connection, batch: IndexBatch| -> Result<i64> {
         done += batch.deliveries.len() as u64;
-        let through = apply(conn, &mut shapes, batch)?.through;
+        let through = apply(conn, MainReads::InTransaction, &mut shapes, batch)?.through;
         progress(done, (total - done as i64).max(0));
         Ok(through)
     };
@@ -367,7 +388,8 @@ fn background_checkpoints(
     let autocheckpoint: i64 = conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(BackgroundCheckpoints {
-        checkpointer: Checkpointer::start(second),
+        // Nothing writes the deliveries' file meanwhile: no rewind is ever due.
+        checkpointer: Checkpointer::start(second, Default::default()),
         autocheckpoint,
     })
 }
