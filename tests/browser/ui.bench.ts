@@ -165,7 +165,9 @@ async function pageLoad(browser: Browser, events: number) {
   const server = await startServer(dir);
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   const page = await context.newPage();
-  // Where the time goes: when the first row and contact appear, in the page's own clock.
+  // Where the time goes: when the first row and contact appear, in the page's own clock,
+  // and when the frame that shows both was painted: the first animation frame after them
+  // runs before that frame's paint, the next one after it.
   await page.addInitScript(() => {
     const w = window as unknown as { __first: Record<string, number> };
     w.__first = {};
@@ -173,17 +175,22 @@ async function pageLoad(browser: Browser, events: number) {
       for (const id of ['event', 'contact']) {
         if (!(id in w.__first) && document.querySelector(`[data-testid="${id}"]`)) w.__first[id] = performance.now();
       }
+      if ('event' in w.__first && 'contact' in w.__first && !('painted' in w.__first)) {
+        w.__first.painted = -1;
+        requestAnimationFrame(() => requestAnimationFrame(() => { w.__first.painted = performance.now(); }));
+      }
     }).observe(document, { childList: true, subtree: true });
   });
   await page.goto(server.uiUrl); // sets the cookie
   const loads: number[] = [];
   const breakdowns: LoadBreakdown[] = [];
-  for (let i = 0; i < 7; i++) {
+  for (let i = 0; i < LOADS; i++) {
     const started = Date.now();
     await page.goto(`${server.uiBase}/`);
     await page.getByTestId('event').first().waitFor();
     await page.getByTestId('contact').first().waitFor();
     loads.push(Date.now() - started);
+    await page.waitForFunction(() => ((window as unknown as { __first: Record<string, number> }).__first.painted ?? -1) > 0);
     breakdowns.push(await page.evaluate(() => {
       const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
       const api = (performance.getEntriesByType('resource') as PerformanceResourceTiming[])
@@ -195,6 +202,7 @@ async function pageLoad(browser: Browser, events: number) {
         api,
         firstEvent: Math.round(first.event ?? -1),
         firstContact: Math.round(first.contact ?? -1),
+        painted: Math.round(first.painted ?? -1),
       };
     }));
   }
@@ -221,6 +229,24 @@ interface LoadBreakdown {
   api: { request: string; start: number; end: number }[];
   firstEvent: number;
   firstContact: number;
+  painted: number;
+}
+
+/** Page loads per store size: enough for a p95 (the 19th of 20). */
+const LOADS = 20;
+
+/** A page load's figures: the driver's (from `goto` until its polls find the first row
+ * and contact; Playwright polls with back-off, ~100 ms after the load event measured),
+ * then the page's own clock from navigation start: both in the DOM, then painted. */
+function loadRows(load: { loads: number[]; breakdowns: LoadBreakdown[] }) {
+  const rows: [string, number[]][] = [
+    ['driver: `goto` to first row and contact found', load.loads],
+    ['page clock: first row and contact in the DOM', load.breakdowns.map((b) => Math.max(b.firstEvent, b.firstContact))],
+    ['page clock: first row and contact painted', load.breakdowns.map((b) => b.painted)],
+  ];
+  for (const [what, ms] of rows) {
+    console.log(`| ${what} | ${percentile(ms, 0.5)} ms | ${percentile(ms, 0.95)} ms | ${Math.max(...ms)} ms |`);
+  }
 }
 
 test.setTimeout(15 * 60_000);
@@ -252,20 +278,19 @@ const l = underLoad.latencies;
 console.log(`| ${percentile(l, 0.5)} ms | ${percentile(l, 0.9)} ms | ${percentile(l, 0.99)} ms | ${Math.max(...l)} ms |`);
 const events = 100_000;
 const load = await pageLoad(browser, events);
-console.log(`\n## UI: page load with ${events.toLocaleString('en')} events (import took ${load.importSeconds.toFixed(1)} s)`);
-console.log('| load to first rows, p50 | max of 7 | rows in the DOM after scrolling 80,000 px |');
-console.log('|---:|---:|---:|');
-console.log(`| ${percentile(load.loads, 0.5)} ms | ${Math.max(...load.loads)} ms | ${load.rows} (virtualised) |`);
-const inPage = load.breakdowns.map((b) => b.firstEvent);
-console.log(`\nFirst timeline row in the DOM, in the page's own clock (no driver round trips): p50 ${percentile(inPage, 0.5)} ms, max ${Math.max(...inPage)} ms`);
+console.log(`\n## UI: page load with ${events.toLocaleString('en')} events (import took ${load.importSeconds.toFixed(1)} s), ${LOADS} loads`);
+console.log('| | p50 | p95 | max |');
+console.log('|---|---:|---:|---:|');
+loadRows(load);
+console.log(`\nRows in the DOM after scrolling 80,000 px: ${load.rows} (virtualised).`);
 console.log('\nThe median load, in ms from navigation start:');
 console.log(`- scripts run (DOMContentLoaded): ${load.breakdown.scriptsDone}`);
 for (const call of load.breakdown.api) console.log(`- ${call.request}: ${call.start} → ${call.end} (${call.end - call.start} ms)`);
 console.log(`- first timeline row in the DOM: ${load.breakdown.firstEvent}; first contact: ${load.breakdown.firstContact}`);
 const million = await pageLoad(browser, 1_000_000);
 console.log(`\n## UI: page load with 1,000,000 events (import and indexing took ${million.importSeconds.toFixed(1)} s)`);
-console.log('| load to first rows, p50 | max of 7 | first row in the page\'s own clock, p50 |');
-console.log('|---:|---:|---:|');
-console.log(`| ${percentile(million.loads, 0.5)} ms | ${Math.max(...million.loads)} ms | ${percentile(million.breakdowns.map((b) => b.firstEvent), 0.5)} ms |`);
+console.log('| | p50 | p95 | max |');
+console.log('|---|---:|---:|---:|');
+loadRows(million);
 await browser.close();
 });
