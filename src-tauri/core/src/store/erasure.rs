@@ -347,14 +347,55 @@ pub fn forget(
     })
 }
 
-/// Leaves no erased byte readable in the files: the log, which still holds the pages as
-/// they were before the erasure, is checkpointed into the database (where `secure_delete`
-/// overwrote freed content, and the full-text indexes' own secure-delete dropped the
-/// tokens) and truncated.
+/// Leaves no erased byte readable in the files: each file's log, which still holds the
+/// pages as they were before the erasure, is checkpointed into its database (where
+/// `secure_delete` overwrote freed content, and the full-text indexes' own secure-delete
+/// dropped the tokens) and truncated. Until both are, the scrub stays pending (and a
+/// start finishes it).
 pub fn scrub(conn: &Connection) -> Result<()> {
     settings::delete_setting(conn, Setting::ErasureScrubPending)?;
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    let mut schemas = vec!["main"];
+    if crate::store::db::derived_attached(conn)? {
+        schemas.push(crate::store::db::DERIVED);
+    }
+    for schema in schemas {
+        if let Err(error) = truncate_log(conn, schema) {
+            settings::put_setting(conn, Setting::ErasureScrubPending, "1")?;
+            return Err(error);
+        }
+    }
     Ok(())
+}
+
+/// How long a scrub tries to truncate a log that another checkpoint holds.
+const TRUNCATE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Checkpoints `schema`'s log into its database and truncates it. A checkpoint running on
+/// another connection (the background one, every few milliseconds under a flood) makes
+/// SQLite give up at once, without waiting: so it is tried again until done.
+fn truncate_log(conn: &Connection, schema: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        // Its row: whether it gave up (busy), the log's frames, the frames copied.
+        let (busy, frames): (i64, i64) = conn.query_row(
+            &format!("PRAGMA {schema}.wal_checkpoint(TRUNCATE)"),
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        if busy == 0 && frames <= 0 {
+            return Ok(());
+        }
+        if started.elapsed() > TRUNCATE_PATIENCE {
+            return Err(Error::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                Some(format!(
+                    "the {schema} log could not be truncated after an erasure (busy for {} s); it is tried again at the next start",
+                    TRUNCATE_PATIENCE.as_secs()
+                )),
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Whether a scrub was left pending (a crash after an erasure committed).
