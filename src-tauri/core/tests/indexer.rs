@@ -549,13 +549,14 @@ fn derive_after_an_erasure(apart: bool) {
     const LIMIT: usize = 1 << 20;
     let (_dir, path, mut conn) = new_store();
     store_sales(&mut conn, 6);
+    // Open before the erasure, as a server's is.
+    let main_reads = db::open_reader(&path).unwrap();
     let batch = indexer::read(&conn, 0, LIMIT).unwrap().unwrap();
     assert_eq!(batch.deliveries.len(), 6);
     let found =
         erasure::find(&conn, &Address::parse("buyer-4@systeme.io").unwrap(), LIMIT).unwrap();
     let report = erasure::forget(&mut conn, &found, LIMIT).unwrap();
     assert_eq!(report.deliveries, 1, "{report:?}");
-    let main_reads = db::open_reader(&path).unwrap();
     let reads = if apart {
         indexer::MainReads::Apart(&main_reads)
     } else {
@@ -651,4 +652,32 @@ fn checkpoints_during_a_batch(apart: bool) -> (usize, usize) {
         );
         (tries, all_copied)
     })
+}
+
+/// A live stream counts as watching while it is open: the indexer then derives eagerly
+/// instead of giving a crowded writer the CPU. A closed one stops counting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_live_stream_counts_as_watching() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_server(dir.path()).await;
+    let crowd = running.state.store.writer.crowd().clone();
+    assert!(!crowd.watched());
+    let api = Api::of(&running);
+    let mut stream = api.get("/api/stream").send().await.unwrap();
+    assert!(stream.status().is_success());
+    // Its first event (`ready`) has been sent: the stream is open.
+    let ready = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+        .await
+        .expect("the stream says it is ready")
+        .unwrap();
+    assert!(ready.is_some_and(|chunk| String::from_utf8_lossy(&chunk).contains("ready")));
+    assert!(crowd.watched());
+    drop(stream);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while crowd.watched() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the watch ends with the stream");
 }

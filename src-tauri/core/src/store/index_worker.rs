@@ -1,7 +1,8 @@
 //! The indexer's thread in a running server: it catches up, then follows each commit,
 //! reading and decoding batches ([`read`]) and deriving from them ([`apply`]) at a lower
 //! priority, on a connection of its own that writes only the derived file: the writer's
-//! acknowledgements never wait for it. Apart from the indexer itself so that the indexer
+//! acknowledgements never wait for it. While nobody watches live, it also gives a crowded
+//! writer the CPU ([`crate::store::crowd`]). Apart from the indexer itself so that the indexer
 //! knows nothing of the writer.
 
 use std::path::PathBuf;
@@ -81,10 +82,14 @@ fn follow(handle: &IndexerHandle) -> Result<()> {
     let mut through = handle.writer.watch_indexed().borrow().through;
     // Said once per spell of failures (a full disk), not at every try.
     let mut failing = false;
+    let crowd = handle.writer.crowd();
+    // The writer's commits when the indexer last looked, before its last batch.
+    let mut since = crowd.commits();
     loop {
         if handle.shutdown.is_cancelled() {
             return Ok(());
         }
+        crowd.give_way(&mut since, || handle.shutdown.is_cancelled());
         crate::faults::inject("indexer.read");
         let step = read(&conn, through, handle.inflate_limit).and_then(|batch| match batch {
             Some(batch) => {

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod cards;
 pub mod checkpoint;
 pub mod contacts;
+pub mod crowd;
 pub mod db;
 pub mod deliveries;
 pub mod endpoints;

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::capture::RawDelivery;
 use crate::error::{Error, Result};
 use crate::store::checkpoint::{Checkpointer, Rewind};
+use crate::store::crowd::Crowd;
 use crate::store::events::EventMeta;
 use crate::store::indexer::{self, Applied, IndexProgress};
 use crate::store::settings::{self, Setting};
@@ -77,6 +78,8 @@ struct Signals {
     announcing: Mutex<()>,
     /// When the deliveries' log is long enough to rewind between two commits.
     rewind: Arc<Rewind>,
+    /// How crowded the writer is, and who watches events live (for the indexer).
+    crowd: Arc<Crowd>,
 }
 
 /// Handle to the writer thread. Cheap to share behind an `Arc`.
@@ -112,6 +115,7 @@ impl Writer {
             failed: watch::Sender::new(false),
             announcing: Mutex::new(()),
             rewind: Arc::default(),
+            crowd: Arc::default(),
         });
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let thread_signals = signals.clone();
@@ -229,6 +233,11 @@ impl Writer {
     /// erasure announced since they were derived may have taken them out: then they are
     /// not shown, and the progress is left to the erasure's count ([`notice_erasures`])
     /// and the indexer's next batch.
+    /// How crowded this writer is, and who watches events live.
+    pub fn crowd(&self) -> &Arc<Crowd> {
+        &self.signals.crowd
+    }
+
     pub fn announce_indexed(&self, applied: Applied) {
         let _announcing = self.signals.announcing.lock().expect("announce lock");
         if applied.erasures < *self.signals.erasures.borrow() {
@@ -367,6 +376,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Pending>, signals: &Signals) {
         return;
     }
     crate::faults::inject("writer.commit");
+    signals.crowd.committing(batch.len());
     let together = store_all(conn, batch.iter().map(|p| &*p.arrival));
     match together {
         Ok(last) => {

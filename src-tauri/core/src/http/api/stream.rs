@@ -114,5 +114,10 @@ pub(super) async fn live_stream(
             ),
         ))
         .take_until(state.shutdown.clone().cancelled_owned());
+    // While this stream is open the indexer derives eagerly: someone watches.
+    let watching = state.store.writer.crowd().watching();
+    let stream = stream.inspect(move |_| {
+        let _watching = &watching;
+    });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
