@@ -105,38 +105,62 @@ mod tests {
     /// Far below the second a wrongly kept wait would last, far above a scheduler's hiccup.
     const IMMEDIATE: Duration = Duration::from_millis(100);
 
-    /// Commits `per_commit` deliveries every millisecond until `until` is set.
-    fn writer(
+    /// A writer committing `per_commit` deliveries every millisecond, 20 ms in, and the
+    /// commits counted before it began.
+    struct Writing {
         crowd: Arc<Crowd>,
-        per_commit: usize,
-        until: Arc<AtomicBool>,
-    ) -> std::thread::JoinHandle<()> {
-        std::thread::spawn(move || {
-            while !until.load(Ordering::Relaxed) {
-                crowd.committing(per_commit);
-                std::thread::sleep(Duration::from_millis(1));
+        before: Commits,
+        stop: Arc<AtomicBool>,
+        thread: std::thread::JoinHandle<()>,
+    }
+
+    impl Writing {
+        fn start(per_commit: usize) -> Writing {
+            let crowd = Arc::new(Crowd::default());
+            let before = crowd.commits();
+            let stop = Arc::new(AtomicBool::new(false));
+            let thread = std::thread::spawn({
+                let (crowd, stop) = (crowd.clone(), stop.clone());
+                move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        crowd.committing(per_commit);
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            Writing {
+                crowd,
+                before,
+                stop,
+                thread,
             }
-        })
+        }
+
+        /// Stops the writer `after` from now, without waiting.
+        fn stop_after(&self, after: Duration) -> std::thread::JoinHandle<()> {
+            let stop = self.stop.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(after);
+                stop.store(true, Ordering::Relaxed);
+            })
+        }
+
+        fn join(self) {
+            self.stop.store(true, Ordering::Relaxed);
+            self.thread.join().unwrap();
+        }
     }
 
     /// A crowded writer is waited for while it lasts; once it stops the indexer goes on.
     #[test]
     fn a_crowd_is_waited_for_while_it_lasts() {
-        let crowd = Arc::new(Crowd::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut since = crowd.commits();
-        let flood = writer(crowd.clone(), 8, stop.clone());
-        std::thread::sleep(Duration::from_millis(20));
-        let stopper = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(300));
-                stop.store(true, Ordering::Relaxed);
-            })
-        };
-        let waited = crowd.give_way(&mut since, || false);
+        let writing = Writing::start(8);
+        let stopper = writing.stop_after(Duration::from_millis(300));
+        let mut since = writing.before;
+        let waited = writing.crowd.give_way(&mut since, || false);
         stopper.join().unwrap();
-        flood.join().unwrap();
+        writing.join();
         assert!(
             waited >= Duration::from_millis(100) && waited < UNWATCHED_PAUSE,
             "waited {waited:?} for a 300 ms crowd"
@@ -146,14 +170,10 @@ mod tests {
     /// A crowd that never thins holds the indexer up a second at most.
     #[test]
     fn an_endless_crowd_is_waited_for_a_second_at_most() {
-        let crowd = Arc::new(Crowd::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut since = crowd.commits();
-        let flood = writer(crowd.clone(), 8, stop.clone());
-        std::thread::sleep(Duration::from_millis(20));
-        let waited = crowd.give_way(&mut since, || false);
-        stop.store(true, Ordering::Relaxed);
-        flood.join().unwrap();
+        let writing = Writing::start(8);
+        let mut since = writing.before;
+        let waited = writing.crowd.give_way(&mut since, || false);
+        writing.join();
         assert!(
             waited >= UNWATCHED_PAUSE && waited < UNWATCHED_PAUSE * 2,
             "waited {waited:?}"
@@ -164,29 +184,21 @@ mod tests {
     /// server stops; the watch ends with its guard.
     #[test]
     fn nothing_waits_while_watched_uncrowded_or_stopping() {
-        let crowd = Arc::new(Crowd::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let flood = writer(crowd.clone(), 8, stop.clone());
-        std::thread::sleep(Duration::from_millis(20));
+        let writing = Writing::start(8);
+        let crowd = writing.crowd.clone();
         let watching = crowd.watching();
         assert!(crowd.watched());
-        let mut since = Commits::default();
+        let mut since = writing.before;
         assert!(crowd.give_way(&mut since, || false) < IMMEDIATE);
         drop(watching);
         assert!(!crowd.watched());
-        let mut since = crowd.commits();
         std::thread::sleep(Duration::from_millis(20));
         assert!(crowd.give_way(&mut since, || true) < IMMEDIATE);
-        stop.store(true, Ordering::Relaxed);
-        flood.join().unwrap();
+        writing.join();
 
-        let single = Arc::new(Crowd::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let one_at_a_time = writer(single.clone(), 1, stop.clone());
-        let mut since = single.commits();
-        std::thread::sleep(Duration::from_millis(20));
-        assert!(single.give_way(&mut since, || false) < IMMEDIATE);
-        stop.store(true, Ordering::Relaxed);
-        one_at_a_time.join().unwrap();
+        let one_at_a_time = Writing::start(1);
+        let mut since = one_at_a_time.before;
+        assert!(one_at_a_time.crowd.give_way(&mut since, || false) < IMMEDIATE);
+        one_at_a_time.join();
     }
 }
