@@ -983,3 +983,74 @@ async fn a_panic_in_the_writer_fails_that_work_alone_and_is_reported() {
     );
     running.stop().await;
 }
+
+/// A store whose deliveries' log holds frames no checkpoint has copied, and a reader keeping
+/// a snapshot in it: a scrub's truncate gives up at once (no busy wait on this connection)
+/// while the reader stays. The string `erased` is in the log.
+fn scrub_against_a_reader() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    rusqlite::Connection,
+    rusqlite::Connection,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db::database_path(dir.path());
+    let writer = db::open_writer(&path, Synchronous::Full).unwrap();
+    writer
+        .execute_batch(
+            "CREATE TABLE main.scratch (text TEXT);
+             INSERT INTO main.scratch VALUES ('erased');
+             DELETE FROM main.scratch;",
+        )
+        .unwrap();
+    writer.busy_timeout(Duration::ZERO).unwrap();
+    let reader = db::open_reader(&path).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM scratch;")
+        .unwrap();
+    let log = path.with_extension("db-wal");
+    assert!(holds(&std::fs::read(&log).unwrap(), "erased"));
+    (dir, path, writer, reader)
+}
+
+/// A scrub that meets a reader in the log tries again until it leaves, then empties the
+/// log: nothing erased stays readable, and nothing is left pending.
+#[test]
+fn a_scrub_waits_out_a_reader_then_empties_the_log() {
+    use hookscope_core::store::erasure;
+    let (_dir, path, writer, reader) = scrub_against_a_reader();
+    let leaving = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        reader.execute_batch("COMMIT").unwrap();
+    });
+    erasure::scrub(&writer).unwrap();
+    leaving.join().unwrap();
+    assert_eq!(
+        std::fs::metadata(path.with_extension("db-wal"))
+            .unwrap()
+            .len(),
+        0
+    );
+    assert!(!erasure::scrub_pending(&writer).unwrap());
+}
+
+/// A reader that never leaves: the scrub gives up after its patience (10 s), says the
+/// store was busy, and stays pending so that a start finishes it.
+#[test]
+fn a_scrub_that_cannot_empty_the_log_stays_pending() {
+    use hookscope_core::store::erasure;
+    let (_dir, _path, writer, reader) = scrub_against_a_reader();
+    let started = std::time::Instant::now();
+    let error = erasure::scrub(&writer).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        error.to_string().contains("could not be truncated"),
+        "{error}"
+    );
+    assert!(erasure::scrub_pending(&writer).unwrap());
+    drop(reader);
+}

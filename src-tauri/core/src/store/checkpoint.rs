@@ -60,8 +60,7 @@ impl Rewind {
         if !self.due.swap(false, Ordering::Relaxed) {
             return;
         }
-        if let Err(error) = writer.query_row("PRAGMA main.wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        {
+        if let Err(error) = wal_checkpoint(writer, "main", Mode::Passive) {
             tracing::warn!(%error, "WAL checkpoint before a rewind failed");
         }
     }
@@ -84,7 +83,9 @@ impl Checkpointer {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(every)
                 {
-                    every = match checkpoint(&conn) {
+                    // PASSIVE never waits for the writer or readers; what it cannot copy
+                    // now is copied next time.
+                    every = match wal_checkpoint(&conn, "main", Mode::Passive) {
                         Ok(progress) => log.after(progress, &rewind).unwrap_or(every),
                         Err(error) => {
                             tracing::warn!(%error, "WAL checkpoint failed");
@@ -92,7 +93,8 @@ impl Checkpointer {
                         }
                     };
                     if log.derived_due()
-                        && let Err(error) = checkpoint_derived(&conn)
+                        && let Err(error) =
+                            wal_checkpoint(&conn, crate::store::db::DERIVED, Mode::Passive)
                     {
                         tracing::warn!(%error, "WAL checkpoint of the derived file failed");
                     }
@@ -148,7 +150,8 @@ impl LogWatch {
     /// After a checkpoint: when to checkpoint again (`None`: as before, it found another
     /// checkpoint running), and whether the writer should rewind.
     fn after(&mut self, progress: Progress, rewind: &Rewind) -> Option<Duration> {
-        let Progress { frames, copied } = progress;
+        let Progress { frames, copied, .. } = progress;
+        // Another checkpoint was running (the writer's).
         if frames < 0 {
             return None;
         }
@@ -180,32 +183,46 @@ impl LogWatch {
     }
 }
 
-/// The deliveries' log after a checkpoint: its frames, and how many of them are copied
-/// (both -1 when another checkpoint was running).
-struct Progress {
-    frames: i64,
-    copied: i64,
+/// How a checkpoint treats the writer and readers (SQLite's modes).
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// Copies what it can without waiting for anyone.
+    Passive,
+    /// Also waits for readers to leave the log, so the next writer starts it again.
+    Restart,
+    /// As `Restart`, and empties the log file.
+    Truncate,
 }
 
-/// Copies what it can of the deliveries' log. PASSIVE never waits for the writer or
-/// readers; what it cannot copy now is copied next time.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<Progress> {
-    conn.query_row("PRAGMA main.wal_checkpoint(PASSIVE)", [], |row| {
-        Ok(Progress {
-            frames: row.get(1)?,
-            copied: row.get(2)?,
-        })
-    })
+/// What a checkpoint answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// It gave up: another checkpoint was running, or (not `Passive`) the readers or the
+    /// writer it waited for stayed longer than the connection's busy timeout.
+    pub busy: bool,
+    /// The log's frames, and how many of them are copied into the database (both -1 when
+    /// another checkpoint was running, or the file keeps no log).
+    pub frames: i64,
+    pub copied: i64,
 }
 
-fn checkpoint_derived(conn: &Connection) -> rusqlite::Result<()> {
+/// Checkpoints `schema`'s log (`main`, or an attached file's name).
+pub fn wal_checkpoint(conn: &Connection, schema: &str, mode: Mode) -> rusqlite::Result<Progress> {
+    let mode = match mode {
+        Mode::Passive => "PASSIVE",
+        Mode::Restart => "RESTART",
+        Mode::Truncate => "TRUNCATE",
+    };
     conn.query_row(
-        &format!(
-            "PRAGMA {}.wal_checkpoint(PASSIVE)",
-            crate::store::db::DERIVED
-        ),
+        &format!("PRAGMA \"{schema}\".wal_checkpoint({mode})"),
         [],
-        |_| Ok(()),
+        |row| {
+            Ok(Progress {
+                busy: row.get::<_, i64>(0)? != 0,
+                frames: row.get(1)?,
+                copied: row.get(2)?,
+            })
+        },
     )
 }
 

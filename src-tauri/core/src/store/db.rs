@@ -275,15 +275,6 @@ fn open_derived(path: &Path) -> Result<()> {
     }
 }
 
-/// Whether the derived file is attached to this connection.
-pub fn derived_attached(conn: &Connection) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT count(*) > 0 FROM pragma_database_list WHERE name = ?1",
-        [DERIVED],
-        |row| row.get(0),
-    )?)
-}
-
 /// Attaches the derived file as [`DERIVED`], with what a writing connection needs for it:
 /// its commits skip the fsync (what they hold can be derived again, and a crash takes the
 /// position back with it), and freed pages are overwritten there too (erasure).

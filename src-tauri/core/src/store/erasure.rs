@@ -15,6 +15,7 @@ use crate::capture::mentions::Address;
 use crate::capture::shape::Paths;
 use crate::capture::{Capture, Decoding};
 use crate::error::{Error, Result};
+use crate::store::checkpoint::{Mode, wal_checkpoint};
 use crate::store::events::write::{first_identical, search_hash, unindex_text};
 use crate::store::full_text::HeldText;
 use crate::store::settings::{self, Setting};
@@ -354,11 +355,12 @@ pub fn forget(
 /// start finishes it).
 pub fn scrub(conn: &Connection) -> Result<()> {
     settings::delete_setting(conn, Setting::ErasureScrubPending)?;
-    let mut schemas = vec!["main"];
-    if crate::store::db::derived_attached(conn)? {
-        schemas.push(crate::store::db::DERIVED);
-    }
-    for schema in schemas {
+    // Every file the connection holds: the deliveries' and, attached, the derived one.
+    let schemas: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_database_list")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for schema in &schemas {
         if let Err(error) = truncate_log(conn, schema) {
             settings::put_setting(conn, Setting::ErasureScrubPending, "1")?;
             return Err(error);
@@ -376,13 +378,8 @@ const TRUNCATE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10
 fn truncate_log(conn: &Connection, schema: &str) -> Result<()> {
     let started = std::time::Instant::now();
     loop {
-        // Its row: whether it gave up (busy), the log's frames, the frames copied.
-        let (busy, frames): (i64, i64) = conn.query_row(
-            &format!("PRAGMA {schema}.wal_checkpoint(TRUNCATE)"),
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
-        if busy == 0 && frames <= 0 {
+        let done = wal_checkpoint(conn, schema, Mode::Truncate)?;
+        if !done.busy && done.frames <= 0 {
             return Ok(());
         }
         if started.elapsed() > TRUNCATE_PATIENCE {

@@ -228,16 +228,16 @@ impl Writer {
         .await
     }
 
-    /// Says what the indexer committed: the progress moves on and live viewers get the
-    /// events. For the indexer's own thread, after each commit of the derived file. An
-    /// erasure announced since they were derived may have taken them out: then they are
-    /// not shown, and the progress is left to the erasure's count ([`notice_erasures`])
-    /// and the indexer's next batch.
     /// How crowded this writer is, and who watches events live.
     pub fn crowd(&self) -> &Arc<Crowd> {
         &self.signals.crowd
     }
 
+    /// Says what the indexer committed: the progress moves on and live viewers get the
+    /// events. For the indexer's own thread, after each commit of the derived file. An
+    /// erasure announced since they were derived may have taken them out: then they are
+    /// not shown, and the progress is left to the erasure's count ([`notice_erasures`])
+    /// and the indexer's next batch.
     pub fn announce_indexed(&self, applied: Applied) {
         let _announcing = self.signals.announcing.lock().expect("announce lock");
         if applied.erasures < *self.signals.erasures.borrow() {

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::capture::{Capture, Decoding};
 use crate::error::Result;
 use crate::store::cards::HeldCards;
-use crate::store::checkpoint::Checkpointer;
+use crate::store::checkpoint::{self, Checkpointer};
 use crate::store::db::DERIVED;
 use crate::store::events::EventMeta;
 use crate::store::full_text::HeldText;
@@ -323,14 +323,9 @@ const RESTART_LOG_EVERY: Duration = Duration::from_secs(1);
 fn restart_derived_log(conn: &Connection) -> Result<bool> {
     let patience: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
     conn.busy_timeout(Duration::from_secs(1))?;
-    // Its row: whether it gave up (busy), the log's frames, the frames copied.
-    let gave_up = conn.query_row(
-        &format!("PRAGMA {DERIVED}.wal_checkpoint(RESTART)"),
-        [],
-        |row| row.get::<_, i64>(0),
-    );
+    let rewound = checkpoint::wal_checkpoint(conn, DERIVED, checkpoint::Mode::Restart);
     conn.busy_timeout(Duration::from_millis(patience.max(0) as u64))?;
-    Ok(gave_up? == 0)
+    Ok(!rewound?.busy)
 }
 
 /// Reads and decodes the batches after `through`, in order, until there are none or
