@@ -1014,23 +1014,33 @@ fn scrub_against_a_reader() -> (
 }
 
 /// A scrub that meets a reader in the log tries again until it leaves, then empties the
-/// log: nothing erased stays readable, and nothing is left pending.
+/// log: nothing erased stays readable, and nothing is left pending. While it waits it is
+/// still pending, so a scrub killed then is done again at the next start.
 #[test]
 fn a_scrub_waits_out_a_reader_then_empties_the_log() {
-    use hookscope_core::store::erasure;
+    use hookscope_core::store::{erasure, settings};
     let (_dir, path, writer, reader) = scrub_against_a_reader();
+    settings::put_setting(&writer, settings::Setting::ErasureScrubPending, "1").unwrap();
+    let looking = path.clone();
     let leaving = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
+        // What a start would find if the scrub were killed now.
+        let other = db::open_reader(&looking).unwrap();
+        let pending_while_waiting = erasure::scrub_pending(&other).unwrap();
         reader.execute_batch("COMMIT").unwrap();
+        pending_while_waiting
     });
     erasure::scrub(&writer).unwrap();
-    leaving.join().unwrap();
-    assert_eq!(
-        std::fs::metadata(path.with_extension("db-wal"))
-            .unwrap()
-            .len(),
-        0
+    assert!(
+        leaving.join().unwrap(),
+        "the scrub is pending until the logs are empty"
     );
+    for file in [path.clone(), path.with_extension("db-wal")] {
+        assert!(
+            !holds(&std::fs::read(&file).unwrap(), "erased"),
+            "{file:?} holds no erased byte"
+        );
+    }
     assert!(!erasure::scrub_pending(&writer).unwrap());
 }
 
@@ -1038,8 +1048,10 @@ fn a_scrub_waits_out_a_reader_then_empties_the_log() {
 /// store was busy, and stays pending so that a start finishes it.
 #[test]
 fn a_scrub_that_cannot_empty_the_log_stays_pending() {
-    use hookscope_core::store::erasure;
+    use hookscope_core::store::{erasure, settings};
     let (_dir, _path, writer, reader) = scrub_against_a_reader();
+    // As an erasure leaves it.
+    settings::put_setting(&writer, settings::Setting::ErasureScrubPending, "1").unwrap();
     let started = std::time::Instant::now();
     let error = erasure::scrub(&writer).unwrap_err();
     assert!(

@@ -352,20 +352,18 @@ pub fn forget(
 /// pages as they were before the erasure, is checkpointed into its database (where
 /// `secure_delete` overwrote freed content, and the full-text indexes' own secure-delete
 /// dropped the tokens) and truncated. Until both are, the scrub stays pending (and a
-/// start finishes it).
+/// start finishes it): the flag is cleared last, so a scrub killed at any point is done
+/// again. The frame clearing it holds only the settings, written after the erasure.
 pub fn scrub(conn: &Connection) -> Result<()> {
-    settings::delete_setting(conn, Setting::ErasureScrubPending)?;
     // Every file the connection holds: the deliveries' and, attached, the derived one.
     let schemas: Vec<String> = conn
         .prepare("SELECT name FROM pragma_database_list")?
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for schema in &schemas {
-        if let Err(error) = truncate_log(conn, schema) {
-            settings::put_setting(conn, Setting::ErasureScrubPending, "1")?;
-            return Err(error);
-        }
+        truncate_log(conn, schema)?;
     }
+    settings::delete_setting(conn, Setting::ErasureScrubPending)?;
     Ok(())
 }
 
