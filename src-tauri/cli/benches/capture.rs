@@ -263,7 +263,7 @@ async fn ingest() {
 /// spread over CONTACTS contacts, inserted through the same code path as live captures.
 fn million_store() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../../target/bench-store-v2-{STORE_EVENTS}"));
+        .join(format!("../../target/bench-store-v3-{STORE_EVENTS}"));
     let path = db::database_path(&dir);
     let done = dir.join("complete");
     if done.exists() {

@@ -262,3 +262,91 @@ fn repeats_are_only_flagged_within_the_window() {
     assert_eq!(repeat_of("b"), Some("a".into()), "at the edge");
     assert_eq!(repeat_of("c"), None, "long after");
 }
+
+/// Repeats are looked up by five-minute window (the bodies' index is kept in time order):
+/// copies on either side of a window's edge are found, whether the earlier copy is indexed
+/// first, arrives later (an import), or is erased, and each time as a reindex finds them.
+#[test]
+fn repeats_across_a_window_edge_are_found_in_any_order_and_after_an_erasure() {
+    use bytes::Bytes;
+    use hookscope_core::capture::RawDelivery;
+    use hookscope_core::store::db::{self, Synchronous};
+    use hookscope_core::store::events::write::REPEAT_WINDOW_MICROS as W;
+    use hookscope_core::store::{deliveries, erasure, indexer};
+
+    let copy = |id: &str, micros: i64| RawDelivery {
+        id: id.into(),
+        received_at: micros,
+        endpoint_id: "ep".into(),
+        endpoint_name: "Default".into(),
+        method: "POST".into(),
+        path: "/h/t".into(),
+        query: None,
+        headers: vec![("content-type".into(), "application/json".into())],
+        remote_addr: None,
+        client_ip: None,
+        via_tunnel: false,
+        body: Bytes::from_static(
+            br#"{"type":"contact.tag.added","data":{"contact":{"email":"a@b.c"}}}"#,
+        ),
+    };
+    // `a` in the middle of a window; `b` just under a window later, in the next one; `c`
+    // a window and ten seconds after `a`: `a` is out of its reach, `b` is not.
+    let pairs = |expected: &[(&str, Option<&str>)]| -> Vec<(String, Option<String>)> {
+        expected
+            .iter()
+            .map(|(id, first)| (id.to_string(), first.map(str::to_string)))
+            .collect()
+    };
+    let t0 = 1_780_000_000_000_000 / W * W + W / 2;
+    let a = copy("a", t0);
+    let b = copy("b", t0 + W - 1);
+    let c = copy("c", t0 + W + 10_000_000);
+    assert_ne!(
+        a.received_at / W,
+        b.received_at / W,
+        "b is in the next window"
+    );
+    for order in [[&a, &b, &c], [&c, &b, &a], [&b, &c, &a]] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();
+        // Stored and indexed one at a time, in this order.
+        for delivery in order {
+            let tx = conn.transaction().unwrap();
+            deliveries::insert(&tx, delivery).unwrap().unwrap();
+            tx.commit().unwrap();
+            indexer::run_to_end(&mut conn, 1 << 20, |_, _| {}).unwrap();
+        }
+        let repeats = |conn: &rusqlite::Connection| -> Vec<(String, Option<String>)> {
+            conn.prepare("SELECT id, repeat_of FROM events ORDER BY id")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(
+            repeats(&conn),
+            pairs(&[("a", None), ("b", Some("a")), ("c", Some("b"))]),
+            "indexed in the order {:?}",
+            order.map(|d| d.id.clone())
+        );
+        // `a` erased: `b` is the first of its body, `c` still repeats it.
+        let a_seq: i64 = conn
+            .query_row("SELECT seq FROM deliveries WHERE id = 'a'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let tx = conn.transaction().unwrap();
+        let mut affected = erasure::Affected::default();
+        erasure::remove(&tx, &[a_seq], &mut affected, 1 << 20).unwrap();
+        assert!(!erasure::finish_erasure(&tx, &mut affected).unwrap());
+        tx.commit().unwrap();
+        let repaired = repeats(&conn);
+        assert_eq!(repaired, pairs(&[("b", None), ("c", Some("b"))]));
+        indexer::reset(&mut conn).unwrap();
+        indexer::run_to_end(&mut conn, 1 << 20, |_, _| {}).unwrap();
+        assert_eq!(repeats(&conn), repaired, "as a reindex finds them");
+    }
+}

@@ -16,7 +16,9 @@ use crate::capture::shape::Paths;
 use crate::capture::{Capture, Decoding};
 use crate::error::{Error, Result};
 use crate::store::checkpoint::{Mode, wal_checkpoint};
-use crate::store::events::write::{first_identical, search_hash, unindex_text};
+use crate::store::events::write::{
+    COPIES_AFTER, REPEAT_WINDOW_MICROS, first_identical, repeat_buckets, search_hash, unindex_text,
+};
 use crate::store::full_text::HeldText;
 use crate::store::settings::{self, Setting};
 use crate::store::shapes;
@@ -129,7 +131,8 @@ pub fn generation(conn: &Connection) -> Result<i64> {
 pub struct Affected {
     contacts: BTreeSet<String>,
     messages: BTreeSet<(String, String)>,
-    bodies: BTreeSet<(String, Vec<u8>)>,
+    /// Endpoint, body hash, and when the erased copy was received.
+    bodies: BTreeSet<(String, Vec<u8>, i64)>,
     pub event_types: BTreeSet<String>,
     /// A full-text row could not be taken out by its text: derive everything again.
     pub derive_everything_again: bool,
@@ -141,6 +144,7 @@ struct Derived {
     endpoint: String,
     message_id: Option<String>,
     body_hash: Option<Vec<u8>>,
+    received_at: i64,
     event_type: Option<String>,
     search_hash: Option<i64>,
 }
@@ -165,7 +169,8 @@ pub fn remove(
     for &seq in seqs {
         let derived = tx
             .prepare_cached(
-                "SELECT contact_key, endpoint_id, message_id, body_hash, event_type, search_hash
+                "SELECT contact_key, endpoint_id, message_id, body_hash, event_type, search_hash,
+                        received_at
                  FROM events WHERE seq = ?1",
             )?
             .query_row([seq], |r| {
@@ -176,6 +181,7 @@ pub fn remove(
                     body_hash: r.get(3)?,
                     event_type: r.get(4)?,
                     search_hash: r.get(5)?,
+                    received_at: r.get(6)?,
                 })
             })
             .optional()?;
@@ -188,7 +194,9 @@ pub fn remove(
                     .insert((derived.endpoint.clone(), message));
             }
             if let Some(hash) = derived.body_hash {
-                affected.bodies.insert((derived.endpoint, hash));
+                affected
+                    .bodies
+                    .insert((derived.endpoint, hash, derived.received_at));
             }
             affected.event_types.extend(derived.event_type);
             let gone = tx
@@ -265,21 +273,24 @@ pub fn repair(tx: &Transaction, affected: &mut Affected) -> Result<()> {
             }
         }
     }
-    for (endpoint, hash) in &affected.bodies {
+    for (endpoint, hash, erased_at) in &affected.bodies {
+        // Only a copy up to a window after the erased one could have taken it for its first.
+        let until = erased_at + REPEAT_WINDOW_MICROS;
+        let buckets = repeat_buckets(*erased_at, until);
         let copies: Vec<Copy> = tx
-            .prepare_cached(
-                "SELECT seq, id, received_at, repeat_of, contact_key FROM events
-                 WHERE endpoint_id = ?1 AND body_hash = ?2 ORDER BY received_at, id",
+            .prepare_cached(COPIES_AFTER)?
+            .query_map(
+                (endpoint, hash, erased_at, until, buckets.0, buckets.1),
+                |r| {
+                    Ok(Copy {
+                        seq: r.get(0)?,
+                        id: r.get(1)?,
+                        received_at: r.get(2)?,
+                        repeat_of: r.get(3)?,
+                        contact_key: r.get(4)?,
+                    })
+                },
             )?
-            .query_map((endpoint, hash), |r| {
-                Ok(Copy {
-                    seq: r.get(0)?,
-                    id: r.get(1)?,
-                    received_at: r.get(2)?,
-                    repeat_of: r.get(3)?,
-                    contact_key: r.get(4)?,
-                })
-            })?
             .collect::<rusqlite::Result<_>>()?;
         for copy in copies {
             let first = first_identical(tx, endpoint, hash, &copy.id, copy.received_at)?;

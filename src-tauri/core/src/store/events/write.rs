@@ -11,7 +11,16 @@ use crate::capture::signature::Verdict;
 use crate::error::Result;
 
 /// Identical unsigned deliveries on one endpoint this close together are probable repeats.
+/// The derived schema's `repeat_bucket` divides by the same figure.
 pub const REPEAT_WINDOW_MICROS: i64 = 5 * 60 * 1_000_000;
+
+/// The repeat windows (`events.repeat_bucket`) holding every time from `from` to `to`, a
+/// window apart at most: two, or one twice. SQLite's integer division, like Rust's,
+/// truncates, and is monotonic, so no window lies between them.
+pub fn repeat_buckets(from: i64, to: i64) -> (i64, i64) {
+    debug_assert!(to - from <= REPEAT_WINDOW_MICROS);
+    (from / REPEAT_WINDOW_MICROS, to / REPEAT_WINDOW_MICROS)
+}
 
 /// What the store knows of a delivery before its row is written.
 pub struct Placement<'a> {
@@ -132,6 +141,29 @@ pub fn repeat_of(tx: &Transaction, capture: &Capture) -> Result<(Option<Vec<u8>>
     Ok((Some(hash), first))
 }
 
+// INDEXED BY: with no statistics, the planner takes the endpoint's time index for the
+// window and reads every delivery of it; SQLite refuses the statement if the bodies' index
+// cannot serve it.
+const FIRST_IDENTICAL: &str = "SELECT id FROM events INDEXED BY events_by_body
+     WHERE endpoint_id = ?1 AND repeat_bucket IN (?6, ?7) AND body_hash = ?2
+       AND received_at >= ?3
+       AND (received_at < ?4 OR (received_at = ?4 AND id < ?5))
+     ORDER BY received_at, id LIMIT 1";
+
+const LATER_COPIES: &str = "SELECT seq, id, received_at, attempt, contact_key, repeat_of
+     FROM events INDEXED BY events_by_body
+     WHERE endpoint_id = ?1 AND repeat_bucket IN (?6, ?7) AND body_hash = ?2
+       AND (received_at > ?4 OR (received_at = ?4 AND id > ?3))
+       AND received_at <= ?5";
+
+/// Copies of a body from `?3` to `?4` (an erased copy's time and a window after), oldest
+/// first: those whose first copy may have been the erased one.
+pub const COPIES_AFTER: &str = "SELECT seq, id, received_at, repeat_of, contact_key
+     FROM events INDEXED BY events_by_body
+     WHERE endpoint_id = ?1 AND repeat_bucket IN (?5, ?6) AND body_hash = ?2
+       AND received_at BETWEEN ?3 AND ?4
+     ORDER BY received_at, id";
+
 /// The earliest event on `endpoint` with this body hash within the repeat window before
 /// the event `id` at `at`. Events are ordered by (time, id), as attempts are, so that two
 /// copies received in the same microsecond are told apart the same way in any insert order.
@@ -142,14 +174,11 @@ pub fn first_identical(
     id: &str,
     at: i64,
 ) -> Result<Option<String>> {
+    let from = at - REPEAT_WINDOW_MICROS;
+    let buckets = repeat_buckets(from, at);
     Ok(tx
-        .prepare_cached(
-            "SELECT id FROM events
-             WHERE endpoint_id = ?1 AND body_hash = ?2 AND received_at >= ?3
-               AND (received_at < ?4 OR (received_at = ?4 AND id < ?5))
-             ORDER BY received_at, id LIMIT 1",
-        )?
-        .query_row((endpoint, hash, at - REPEAT_WINDOW_MICROS, at, id), |r| {
+        .prepare_cached(FIRST_IDENTICAL)?
+        .query_row((endpoint, hash, from, at, id, buckets.0, buckets.1), |r| {
             r.get(0)
         })
         .optional()?)
@@ -214,14 +243,11 @@ pub fn later_copies(
     id: &str,
     at: i64,
 ) -> Result<Vec<LaterCopy>> {
+    let to = at + REPEAT_WINDOW_MICROS;
+    let buckets = repeat_buckets(at, to);
     Ok(tx
-        .prepare_cached(
-            "SELECT seq, id, received_at, attempt, contact_key, repeat_of FROM events
-             WHERE endpoint_id = ?1 AND body_hash = ?2
-               AND (received_at > ?4 OR (received_at = ?4 AND id > ?3))
-               AND received_at <= ?5",
-        )?
-        .query_map((endpoint, hash, id, at, at + REPEAT_WINDOW_MICROS), |r| {
+        .prepare_cached(LATER_COPIES)?
+        .query_map((endpoint, hash, id, at, to, buckets.0, buckets.1), |r| {
             Ok(LaterCopy {
                 seq: r.get(0)?,
                 id: r.get(1)?,
@@ -239,4 +265,61 @@ pub fn set_repeat_of(tx: &Transaction, seq: i64, first: Option<&str>) -> Result<
     tx.prepare_cached("UPDATE events SET repeat_of = ?2 WHERE seq = ?1")?
         .execute((seq, first))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::{self, Synchronous};
+
+    /// Each repeat lookup seeks the bodies' index by endpoint, window and hash: a scan of
+    /// an endpoint's bodies would cost a catch-up a million rows per delivery.
+    #[test]
+    fn repeat_lookups_seek_the_bodies_index_by_window_and_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();
+        for sql in [FIRST_IDENTICAL, LATER_COPIES, COPIES_AFTER] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(
+                    [0; 7]
+                        .iter()
+                        .take(sql.matches("?").count())
+                        .map(|v| v as &dyn rusqlite::ToSql)
+                        .collect::<Vec<_>>()
+                        .as_slice(),
+                    |r| r.get::<_, String>(3),
+                )
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let plan = plan.join(" / ");
+            assert!(
+                plan.contains(
+                    "USING INDEX events_by_body (endpoint_id=? AND repeat_bucket=? AND body_hash=?"
+                ),
+                "{sql}: {plan}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_windows_hold_every_time_a_window_apart() {
+        let w = REPEAT_WINDOW_MICROS;
+        for from in [-3 * w / 2, -w, -w / 2, -1, 0, 1, w / 2, w - 1, w, 7 * w + 3] {
+            let (a, b) = repeat_buckets(from, from + w);
+            for t in [
+                from,
+                from + 1,
+                from + w / 3,
+                from + w / 2,
+                from + w - 1,
+                from + w,
+            ] {
+                let bucket = t / w;
+                assert!(bucket == a || bucket == b, "{t} in {a} or {b}");
+            }
+        }
+    }
 }
