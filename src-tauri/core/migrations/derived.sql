@@ -43,7 +43,7 @@ CREATE INDEX events_by_contact  ON events (contact_key, received_at) WHERE conta
 CREATE INDEX events_by_type     ON events (event_type, received_at);
 CREATE INDEX events_by_endpoint ON events (endpoint_id, received_at);
 CREATE INDEX events_by_message  ON events (endpoint_id, message_id) WHERE message_id IS NOT NULL;
-CREATE INDEX events_by_body     ON events (endpoint_id, repeat_bucket, body_hash, received_at) WHERE body_hash IS NOT NULL;
+CREATE INDEX events_by_body     ON events (endpoint_id, repeat_bucket, body_hash, received_at, id) WHERE body_hash IS NOT NULL;
 CREATE INDEX events_with_drift  ON events (received_at) WHERE drift IS NOT NULL;
 
 -- Full-text index over the decoded payload text, keyed by seq: contentless with

@@ -27,7 +27,7 @@ pub const DERIVED: &str = "derived";
 /// The derived file's schema (`migrations/derived.sql`) and its version, its
 /// `user_version`: raised with every change of that file.
 const DERIVED_SCHEMA: &str = include_str!("../../migrations/derived.sql");
-const DERIVED_SCHEMA_VERSION: i64 = 2;
+const DERIVED_SCHEMA_VERSION: i64 = 3;
 
 /// How hard SQLite works to make a commit survive power loss. `Full` is the default: a
 /// delivery is acknowledged only once it is on disk.
