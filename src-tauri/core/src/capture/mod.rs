@@ -21,6 +21,7 @@ pub mod token_guard;
 pub mod worth;
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 use body::BodyKind;
 use decode::{Decoded, Delivery};
@@ -58,13 +59,27 @@ pub struct Capture {
     pub body_kind: BodyKind,
     pub decoded: Decoded,
     pub search_text: String,
+    /// [`search_hash`] of `search_text`, stored with the event.
+    pub search_hash: i64,
     /// What the event says about its contact and funnel (the contact's tag list first,
     /// when the payload has it).
     pub facts: Vec<Fact>,
     /// The payload's JSON paths, for schema drift; for typed JSON events only.
     pub paths: Option<Paths>,
+    /// Their variant's [`shape::fingerprint`], when there are paths.
+    pub variant: Option<u64>,
+    /// SHA-256 of an unsigned, non-empty body, by which repeats are found. Made with the
+    /// rest of the decoding (on the reading thread in a catch-up), not while deriving.
+    pub body_hash: Option<Vec<u8>>,
     /// Under no secret until [`Capture::check_signature`] is given the endpoint's.
     pub signature: Verdict,
+}
+
+/// Stored with each event: whether a text made again from its delivery is the one it was
+/// indexed with (the first 8 bytes of its SHA-256).
+pub fn search_hash(text: &str) -> i64 {
+    let digest = Sha256::digest(text.as_bytes());
+    i64::from_le_bytes(digest[..8].try_into().expect("eight bytes"))
 }
 
 /// A fresh, time-ordered, globally unique event id.
@@ -120,6 +135,7 @@ impl Capture {
             search_text.push('\n');
             search_text.push_str(extra);
         }
+        let search_hash = search_hash(&search_text);
         let facts = facts::of(&decoded, json.as_ref());
         // A tree cut at the budget would look like fields went missing.
         let paths = match (&decoded.event_type, &json) {
@@ -129,6 +145,10 @@ impl Capture {
         let headers_json =
             serde_json::to_string(&raw.headers).expect("a list of string pairs serialises");
         let signature = signature::verify(&raw.headers, &raw.body, None);
+        let variant = paths.as_ref().map(shape::fingerprint);
+        // Unsigned is the lack of a signature header: no secret changes it.
+        let body_hash = (signature == Verdict::Unsigned && !raw.body.is_empty())
+            .then(|| Sha256::digest(&raw.body).to_vec());
         Capture {
             raw,
             headers_json,
@@ -138,8 +158,11 @@ impl Capture {
             signature,
             decoded,
             search_text,
+            search_hash,
             facts,
             paths,
+            variant,
+            body_hash,
         }
     }
 

@@ -347,7 +347,12 @@ impl Learned {
 
     /// Learns a delivery; returns how it differs from everything before (unless `quiet`).
     pub fn record(&mut self, paths: &Paths, quiet: bool) -> Vec<Change> {
-        let key = fingerprint(paths);
+        self.record_variant(paths, fingerprint(paths), quiet)
+    }
+
+    /// [`Learned::record`] for paths whose [`fingerprint`] is `key`, made already.
+    pub fn record_variant(&mut self, paths: &Paths, key: u64, quiet: bool) -> Vec<Change> {
+        debug_assert_eq!(key, fingerprint(paths));
         if let Some(&i) = self.index.get(&key) {
             self.variants[i].count += 1;
             return Vec::new();

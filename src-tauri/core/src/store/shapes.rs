@@ -44,12 +44,13 @@ impl ShapeLearner {
 
     /// Compares a delivery of `event_type` with its type's shape and learns from it;
     /// returns the drift (empty when none). The shape is stored by [`ShapeLearner::flush`]
-    /// before the commit.
+    /// before the commit. `variant` is the paths' [`crate::capture::shape::fingerprint`].
     pub fn record(
         &mut self,
         tx: &Transaction,
         event_type: &str,
         paths: &Paths,
+        variant: u64,
     ) -> Result<Vec<Change>> {
         let cached = self.cache.remove(event_type);
         let mut entry = match cached {
@@ -79,7 +80,9 @@ impl ShapeLearner {
                 }
             }
         };
-        let changes = entry.learned.record(paths, self.learning_history);
+        let changes = entry
+            .learned
+            .record_variant(paths, variant, self.learning_history);
         entry.dirty = true;
         if self.cache.len() >= MAX_CACHED_TYPES && !self.cache.contains_key(event_type) {
             // Written-out entries can go; unwritten ones must stay until the flush.

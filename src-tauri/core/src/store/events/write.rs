@@ -46,39 +46,38 @@ pub fn insert(tx: &Transaction, seq: i64, capture: &Capture, placement: &Placeme
             body_hash, repeat_of, content_type, content_encoding, size, body_kind, source,
             family, event_type, label, summary, contact_key, contact_email, contact_id,
             contact_name, occurred_at, facts, variant, search_hash)
-         VALUES (:seq, :id, :received_at, :endpoint_id, :signature, :message_id, :attempt,
-            :body_hash, :repeat_of, :content_type, :content_encoding, :size, :body_kind,
-            :source, :family, :event_type, :label, :summary, :contact_key, :contact_email,
-            :contact_id, :contact_name, :occurred_at, :facts, :variant, :search_hash)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
     )?
-    .execute(rusqlite::named_params! {
-        ":seq": seq,
-        ":id": raw.id,
-        ":received_at": raw.received_at,
-        ":endpoint_id": raw.endpoint_id,
-        ":signature": capture.signature.as_str(),
-        ":message_id": placement.message_id,
-        ":attempt": placement.attempt,
-        ":body_hash": placement.body_hash,
-        ":repeat_of": placement.repeat_of,
-        ":content_type": capture.content_type,
-        ":content_encoding": capture.content_encoding,
-        ":size": raw.body.len() as i64,
-        ":body_kind": capture.body_kind.as_str(),
-        ":source": decoded.source.as_str(),
-        ":family": decoded.family.as_str(),
-        ":event_type": decoded.event_type,
-        ":label": decoded.label,
-        ":summary": decoded.summary,
-        ":contact_key": decoded.contact_key(),
-        ":contact_email": decoded.contact_email,
-        ":contact_id": decoded.contact_id,
-        ":contact_name": decoded.contact_name,
-        ":occurred_at": decoded.occurred_at,
-        ":facts": placement.facts,
-        ":variant": placement.variant,
-        ":search_hash": search_hash(&capture.search_text),
-    })?;
+    // Positional: looking 26 names up per row was 1% of a catch-up.
+    .execute(rusqlite::params![
+        seq,
+        raw.id,
+        raw.received_at,
+        raw.endpoint_id,
+        capture.signature.as_str(),
+        placement.message_id,
+        placement.attempt,
+        placement.body_hash,
+        placement.repeat_of,
+        capture.content_type,
+        capture.content_encoding,
+        raw.body.len() as i64,
+        capture.body_kind.as_str(),
+        decoded.source.as_str(),
+        decoded.family.as_str(),
+        decoded.event_type,
+        decoded.label,
+        decoded.summary,
+        decoded.contact_key(),
+        decoded.contact_email,
+        decoded.contact_id,
+        decoded.contact_name,
+        decoded.occurred_at,
+        placement.facts,
+        placement.variant,
+        capture.search_hash,
+    ])?;
     Ok(())
 }
 
@@ -93,12 +92,7 @@ pub fn unindex_text(tx: &Transaction, seq: i64, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Stored with each event: whether a text made again from its delivery is the one it was
-/// indexed with (the first 8 bytes of its SHA-256).
-pub fn search_hash(text: &str) -> i64 {
-    let digest = Sha256::digest(text.as_bytes());
-    i64::from_le_bytes(digest[..8].try_into().expect("eight bytes"))
-}
+pub use crate::capture::search_hash;
 
 /// How the event `seq` differed from its type's shape (a JSON list of changes).
 pub fn set_drift(tx: &Transaction, seq: i64, drift: &str) -> Result<()> {
@@ -136,7 +130,10 @@ pub fn repeat_of(tx: &Transaction, capture: &Capture) -> Result<(Option<Vec<u8>>
     if capture.signature != Verdict::Unsigned || raw.body.is_empty() {
         return Ok((None, None));
     }
-    let hash = Sha256::digest(&raw.body).to_vec();
+    let hash = match &capture.body_hash {
+        Some(hash) => hash.clone(),
+        None => Sha256::digest(&raw.body).to_vec(),
+    };
     let first = first_identical(tx, &raw.endpoint_id, &hash, &raw.id, raw.received_at)?;
     Ok((Some(hash), first))
 }

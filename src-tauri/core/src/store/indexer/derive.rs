@@ -84,10 +84,9 @@ pub fn derive<'a>(
         facts: facts.as_deref(),
         // Stored as the bits of a u64: SQLite integers are signed.
         variant: capture
-            .paths
-            .as_ref()
+            .variant
             .filter(|_| capture.decoded.event_type.is_some())
-            .map(|paths| crate::capture::shape::fingerprint(paths) as i64),
+            .map(|variant| variant as i64),
     };
     events::insert(tx, seq, capture, &placement)?;
     let drift = learn_shape(tx, shapes, capture, seq)?;
@@ -130,10 +129,12 @@ fn learn_shape(
     capture: &Capture,
     seq: i64,
 ) -> Result<Option<String>> {
-    let (Some(event_type), Some(paths)) = (&capture.decoded.event_type, &capture.paths) else {
+    let (Some(event_type), Some(paths), Some(variant)) =
+        (&capture.decoded.event_type, &capture.paths, capture.variant)
+    else {
         return Ok(None);
     };
-    let changes = shapes.record(tx, event_type, paths)?;
+    let changes = shapes.record(tx, event_type, paths, variant)?;
     if changes.is_empty() {
         return Ok(None);
     }
