@@ -562,7 +562,14 @@ fn derive_after_an_erasure(apart: bool) {
     } else {
         indexer::MainReads::InTransaction
     };
-    let applied = indexer::apply(&mut conn, reads, &mut ShapeLearner::default(), batch).unwrap();
+    let applied = indexer::apply(
+        &mut conn,
+        reads,
+        &mut ShapeLearner::default(),
+        batch,
+        indexer::Metas::Made,
+    )
+    .unwrap();
     assert_eq!(applied.through, 6);
     assert_eq!(applied.metas.len(), 5, "apart: {apart}");
     let (events, mentioning): (i64, i64) = conn
@@ -641,6 +648,7 @@ fn checkpoints_during_a_batch(apart: bool) -> (usize, usize) {
             reads,
             &mut ShapeLearner::default(),
             batch,
+            indexer::Metas::Made,
         )
         .unwrap();
         deriving.store(false, Ordering::SeqCst);

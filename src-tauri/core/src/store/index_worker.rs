@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
 use crate::store::db;
-use crate::store::indexer::{MainReads, apply, position, read};
+use crate::store::indexer::{MainReads, Metas, apply, position, read};
 use crate::store::shapes::ShapeLearner;
 use crate::store::writer::Writer;
 
@@ -93,7 +93,13 @@ fn follow(handle: &IndexerHandle) -> Result<()> {
         crate::faults::inject("indexer.read");
         let step = read(&conn, through, handle.inflate_limit).and_then(|batch| match batch {
             Some(batch) => {
-                let applied = apply(&mut conn, MainReads::Apart(&main_reads), &mut shapes, batch)?;
+                let applied = apply(
+                    &mut conn,
+                    MainReads::Apart(&main_reads),
+                    &mut shapes,
+                    batch,
+                    Metas::Made,
+                )?;
                 through = applied.through;
                 handle.writer.announce_indexed(applied);
                 Ok(true)

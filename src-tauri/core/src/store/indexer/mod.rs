@@ -129,6 +129,15 @@ pub enum MainReads<'a> {
     Apart(&'a Connection),
 }
 
+/// Whether [`apply`] describes the events it derived ([`Applied::metas`]): a server
+/// shows them live; a catch-up on the command line has nobody to show them to (their
+/// forward looked up and the description made were 3% of it).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Metas {
+    Made,
+    Skipped,
+}
+
 /// Derives from a batch in one transaction with its new position. A batch read from a
 /// position the store no longer has is dropped: the position returned is where to read
 /// from instead.
@@ -137,8 +146,10 @@ pub fn apply(
     reads: MainReads<'_>,
     shapes: &mut ShapeLearner,
     mut batch: IndexBatch,
+    described: Metas,
 ) -> Result<Applied> {
     let mut metas = Vec::with_capacity(batch.deliveries.len());
+    let mut derived = 0;
     let mut moved = None;
     let mut erasures = 0;
     derive::in_transaction(conn, shapes, |tx, shapes| {
@@ -183,6 +194,10 @@ pub fn apply(
             if older {
                 derive::settle_later_events(tx, capture, &stored, &mut text, &mut cards)?;
             }
+            derived += 1;
+            if described == Metas::Skipped {
+                continue;
+            }
             let mut meta = EventMeta::from_capture(capture);
             meta.message_id = stored.message_id;
             meta.attempt = stored.attempt;
@@ -195,7 +210,7 @@ pub fn apply(
         }
         text.write(tx)?;
         cards.write(tx)?;
-        crate::store::events::count_events(tx, metas.len() as i64)?;
+        crate::store::events::count_events(tx, derived)?;
         settings::put_setting(tx, Setting::IndexThrough, &batch.through.to_string())
     })?;
     Ok(Applied {
@@ -252,7 +267,14 @@ pub fn run_to_end(
     // Applies a batch; returns the store's position after it.
     let mut apply_one = |conn: &mut Connection, batch: IndexBatch| -> Result<i64> {
         done += batch.deliveries.len() as u64;
-        let through = apply(conn, MainReads::InTransaction, &mut shapes, batch)?.through;
+        let through = apply(
+            conn,
+            MainReads::InTransaction,
+            &mut shapes,
+            batch,
+            Metas::Skipped,
+        )?
+        .through;
         progress(done, (total - done as i64).max(0));
         Ok(through)
     };
