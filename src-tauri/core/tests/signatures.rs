@@ -211,17 +211,9 @@ async fn retries_of_one_message_are_attempts_and_identical_automation_bodies_are
     running.stop().await;
 }
 
-#[test]
-fn repeats_are_only_flagged_within_the_window() {
-    use bytes::Bytes;
-    use hookscope_core::capture::RawDelivery;
-    use hookscope_core::store::db::{self, Synchronous};
-    use hookscope_core::store::events::write::REPEAT_WINDOW_MICROS;
-    use hookscope_core::store::{deliveries, indexer};
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();
-    let at = |id: &str, micros: i64| RawDelivery {
+/// The same unsigned automation body, delivered as `id` at `micros`.
+fn unsigned_copy(id: &str, micros: i64) -> hookscope_core::capture::RawDelivery {
+    hookscope_core::capture::RawDelivery {
         id: id.into(),
         received_at: micros,
         endpoint_id: "ep".into(),
@@ -233,10 +225,21 @@ fn repeats_are_only_flagged_within_the_window() {
         remote_addr: None,
         client_ip: None,
         via_tunnel: false,
-        body: Bytes::from_static(
+        body: bytes::Bytes::from_static(
             br#"{"type":"contact.tag.added","data":{"contact":{"email":"a@b.c"}}}"#,
         ),
-    };
+    }
+}
+
+#[test]
+fn repeats_are_only_flagged_within_the_window() {
+    use hookscope_core::store::db::{self, Synchronous};
+    use hookscope_core::store::events::write::REPEAT_WINDOW_MICROS;
+    use hookscope_core::store::{deliveries, indexer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = db::open_writer(&db::database_path(dir.path()), Synchronous::Normal).unwrap();
+    let at = unsigned_copy;
     let tx = conn.transaction().unwrap();
     for (id, micros) in [
         ("a", 0),
@@ -268,28 +271,11 @@ fn repeats_are_only_flagged_within_the_window() {
 /// first, arrives later (an import), or is erased, and each time as a reindex finds them.
 #[test]
 fn repeats_across_a_window_edge_are_found_in_any_order_and_after_an_erasure() {
-    use bytes::Bytes;
-    use hookscope_core::capture::RawDelivery;
     use hookscope_core::store::db::{self, Synchronous};
     use hookscope_core::store::events::write::REPEAT_WINDOW_MICROS as W;
     use hookscope_core::store::{deliveries, erasure, indexer};
 
-    let copy = |id: &str, micros: i64| RawDelivery {
-        id: id.into(),
-        received_at: micros,
-        endpoint_id: "ep".into(),
-        endpoint_name: "Default".into(),
-        method: "POST".into(),
-        path: "/h/t".into(),
-        query: None,
-        headers: vec![("content-type".into(), "application/json".into())],
-        remote_addr: None,
-        client_ip: None,
-        via_tunnel: false,
-        body: Bytes::from_static(
-            br#"{"type":"contact.tag.added","data":{"contact":{"email":"a@b.c"}}}"#,
-        ),
-    };
+    let copy = unsigned_copy;
     // `a` in the middle of a window; `b` just under a window later, in the next one; `c`
     // a window and ten seconds after `a`: `a` is out of its reach, `b` is not.
     let pairs = |expected: &[(&str, Option<&str>)]| -> Vec<(String, Option<String>)> {

@@ -365,8 +365,11 @@ mod tests {
         let flood = flood(true);
         assert_eq!(flood.stored, COMMITS);
         let second_half = (COMMITS / 2) as u64 * COMMIT_BYTES;
+        // Without the writer's part it grows by 1.5 times what is written (frames carry
+        // pages and headers). With it, a few percent; 26% once, with the checkpoint thread
+        // starved while the whole suite ran on two cores.
         assert!(
-            flood.second_half_growth < second_half / 4,
+            flood.second_half_growth < second_half / 2,
             "the log grew {} bytes while {second_half} were written",
             flood.second_half_growth
         );
