@@ -533,6 +533,21 @@ fn a_long_derivation_keeps_its_log_short() {
     );
 }
 
+/// Applies `batch` as a server does, reading the deliveries' file on `apart`, or as the
+/// command line does, in the derivation's transaction.
+fn apply_reading(
+    conn: &mut rusqlite::Connection,
+    apart: Option<&rusqlite::Connection>,
+    batch: indexer::IndexBatch,
+) -> indexer::Applied {
+    let reads = match apart {
+        Some(main) => indexer::MainReads::Apart(main),
+        None => indexer::MainReads::InTransaction,
+    };
+    let shapes = &mut hookscope_core::store::shapes::ShapeLearner::default();
+    indexer::apply(conn, reads, shapes, batch, indexer::Metas::Made).unwrap()
+}
+
 /// A batch read before an erasure and applied after it derives nothing from what the
 /// erasure took: the erasure count moved, so each delivery is looked up again; in the
 /// derivation's transaction (the command line) and apart from it (a server).
@@ -545,7 +560,7 @@ fn a_delivery_erased_after_its_batch_was_read_is_not_derived() {
 
 fn derive_after_an_erasure(apart: bool) {
     use hookscope_core::capture::mentions::Address;
-    use hookscope_core::store::{erasure, shapes::ShapeLearner};
+    use hookscope_core::store::erasure;
     const LIMIT: usize = 1 << 20;
     let (_dir, path, mut conn) = new_store();
     store_sales(&mut conn, 6);
@@ -557,19 +572,7 @@ fn derive_after_an_erasure(apart: bool) {
         erasure::find(&conn, &Address::parse("buyer-4@systeme.io").unwrap(), LIMIT).unwrap();
     let report = erasure::forget(&mut conn, &found, LIMIT).unwrap();
     assert_eq!(report.deliveries, 1, "{report:?}");
-    let reads = if apart {
-        indexer::MainReads::Apart(&main_reads)
-    } else {
-        indexer::MainReads::InTransaction
-    };
-    let applied = indexer::apply(
-        &mut conn,
-        reads,
-        &mut ShapeLearner::default(),
-        batch,
-        indexer::Metas::Made,
-    )
-    .unwrap();
+    let applied = apply_reading(&mut conn, apart.then_some(&main_reads), batch);
     assert_eq!(applied.through, 6);
     assert_eq!(applied.metas.len(), 5, "apart: {apart}");
     let (events, mentioning): (i64, i64) = conn
@@ -603,7 +606,6 @@ fn a_server_batch_holds_no_snapshot_of_the_deliveries() {
 /// 20 ms; how many checkpoints ran while the batch was derived, and how many of them copied
 /// the whole log.
 fn checkpoints_during_a_batch(apart: bool) -> (usize, usize) {
-    use hookscope_core::store::shapes::ShapeLearner;
     use std::sync::atomic::{AtomicBool, Ordering};
     const LIMIT: usize = 1 << 20;
     let (_dir, path, mut writer) = new_store();
@@ -638,19 +640,7 @@ fn checkpoints_during_a_batch(apart: bool) -> (usize, usize) {
             }
             (tries, all_copied)
         });
-        let reads = if apart {
-            indexer::MainReads::Apart(&main_reads)
-        } else {
-            indexer::MainReads::InTransaction
-        };
-        let applied = indexer::apply(
-            &mut deriving_conn,
-            reads,
-            &mut ShapeLearner::default(),
-            batch,
-            indexer::Metas::Made,
-        )
-        .unwrap();
+        let applied = apply_reading(&mut deriving_conn, apart.then_some(&main_reads), batch);
         deriving.store(false, Ordering::SeqCst);
         assert_eq!(applied.metas.len(), 2_000);
         let (tries, all_copied) = beside.join().unwrap();

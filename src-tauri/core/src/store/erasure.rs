@@ -13,11 +13,11 @@ use serde::Serialize;
 
 use crate::capture::mentions::Address;
 use crate::capture::shape::Paths;
-use crate::capture::{Capture, Decoding};
+use crate::capture::{Capture, Decoding, search_hash};
 use crate::error::{Error, Result};
 use crate::store::checkpoint::{Mode, wal_checkpoint};
 use crate::store::events::write::{
-    COPIES_AFTER, REPEAT_WINDOW_MICROS, first_identical, repeat_buckets, search_hash, unindex_text,
+    COPIES_AFTER, REPEAT_WINDOW_MICROS, first_identical, repeat_buckets, unindex_text,
 };
 use crate::store::full_text::HeldText;
 use crate::store::settings::{self, Setting};

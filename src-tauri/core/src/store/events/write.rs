@@ -3,7 +3,6 @@
 //! repeats a body just before), also once earlier deliveries arrive later (imports).
 
 use rusqlite::{OptionalExtension, Transaction};
-use sha2::{Digest, Sha256};
 
 use crate::capture::Capture;
 use crate::capture::decode;
@@ -92,8 +91,6 @@ pub fn unindex_text(tx: &Transaction, seq: i64, text: &str) -> Result<()> {
     Ok(())
 }
 
-pub use crate::capture::search_hash;
-
 /// How the event `seq` differed from its type's shape (a JSON list of changes).
 pub fn set_drift(tx: &Transaction, seq: i64, drift: &str) -> Result<()> {
     tx.prepare_cached("UPDATE events SET drift = ?2 WHERE seq = ?1")?
@@ -126,16 +123,18 @@ pub fn attempt_of(tx: &Transaction, capture: &Capture) -> Result<(Option<String>
 /// For unsigned deliveries (automation webhooks carry no message id): the body's hash and
 /// the earliest identical delivery on the same endpoint within [`REPEAT_WINDOW_MICROS`].
 pub fn repeat_of(tx: &Transaction, capture: &Capture) -> Result<(Option<Vec<u8>>, Option<String>)> {
+    // Made by Capture::build for an unsigned, non-empty body; a secret never makes an
+    // unsigned delivery signed, nor the reverse.
     let raw = &capture.raw;
-    if capture.signature != Verdict::Unsigned || raw.body.is_empty() {
+    debug_assert_eq!(
+        capture.body_hash.is_some(),
+        capture.signature == Verdict::Unsigned && !raw.body.is_empty()
+    );
+    let Some(hash) = &capture.body_hash else {
         return Ok((None, None));
-    }
-    let hash = match &capture.body_hash {
-        Some(hash) => hash.clone(),
-        None => Sha256::digest(&raw.body).to_vec(),
     };
-    let first = first_identical(tx, &raw.endpoint_id, &hash, &raw.id, raw.received_at)?;
-    Ok((Some(hash), first))
+    let first = first_identical(tx, &raw.endpoint_id, hash, &raw.id, raw.received_at)?;
+    Ok((Some(hash.clone()), first))
 }
 
 // INDEXED BY: with no statistics, the planner takes the endpoint's time index for the
@@ -178,10 +177,12 @@ pub fn first_identical(
     let mut lookup = tx.prepare_cached(FIRST_IDENTICAL)?;
     // Every time in the older window comes before the newer one's: the first copy found,
     // window by window, is the earliest.
-    for bucket in [older, newer]
-        .into_iter()
-        .take(if older == newer { 1 } else { 2 })
-    {
+    let windows: &[i64] = if older == newer {
+        &[older]
+    } else {
+        &[older, newer]
+    };
+    for bucket in windows {
         let first = lookup
             .query_row((endpoint, hash, from, at, id, bucket), |r| r.get(0))
             .optional()?;
