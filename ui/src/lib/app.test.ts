@@ -581,6 +581,26 @@ describe('AppModel forwarding', () => {
     expect(model.timeline.events).toHaveLength(2);
     model.stop();
   });
+
+  it('keeps a forward result that came before its event, unless the event carries a newer one', async () => {
+    const backend = new FakeBackend();
+    backend.eventPages = { items: [], next: null };
+    const model = new AppModel(backend);
+    await model.start();
+    const pending = { target: 'http://localhost:3000/', state: 'pending' as const, attempts: 0, status: null, duration_ms: null, error: null };
+    const delivered = { ...pending, state: 'delivered' as const, attempts: 1, status: 202, duration_ms: 9 };
+    const retried = { ...pending, state: 'delivered' as const, attempts: 2, status: 200, duration_ms: 7 };
+    // The forwarder sent both before the indexer showed them; each event was derived
+    // while its forward was pending, and `late` again after a second attempt.
+    backend.handlers!.forwarded('early', delivered);
+    backend.handlers!.forwarded('late', delivered);
+    backend.handlers!.captured({ ...event('early', 'a@x.io'), forward: pending });
+    backend.handlers!.captured({ ...event('late', 'a@x.io'), forward: retried });
+    const shown = (id: string) => model.timeline.events.find((e) => e.id === id)?.forward;
+    expect(shown('early')).toEqual(delivered);
+    expect(shown('late')).toEqual(retried);
+    model.stop();
+  });
 });
 
 describe('AppModel picking', () => {

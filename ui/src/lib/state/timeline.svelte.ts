@@ -11,6 +11,9 @@ const PAGE = 100;
 /** How long a newly arrived event stays highlighted. */
 const HIGHLIGHT_MS = 2500;
 
+/** Forward results kept for events not shown yet: a few seconds of a busy forwarder. */
+const EARLY_FORWARDS_KEPT = 500;
+
 export class Timeline {
   /** The contact whose timeline is shown (its lower-case email), or null for every event. */
   contact = $state<string | null>(null);
@@ -38,6 +41,9 @@ export class Timeline {
   shift = $state(false);
 
   private readonly list = new PagedList<EventSummary>((e) => e.id);
+  /** Forward results that came before their event (the forwarder may send a delivery
+   * before the indexer shows it): applied when it arrives. The newest few only. */
+  private readonly earlyForwards = new Map<string, ForwardView>();
 
   constructor(
     private readonly backend: Backend,
@@ -215,7 +221,7 @@ export class Timeline {
   show(arrivals: EventSummary[]): void {
     const known = new Set(this.list.items.map((e) => e.id));
     const fresh = arrivals.filter((e) => this.belongs(e) && !known.has(e.id));
-    const unique = [...new Map(fresh.map((e) => [e.id, e])).values()];
+    const unique = [...new Map(fresh.map((e) => [e.id, this.withEarlyForward(e)])).values()];
     if (unique.length === 0) return;
     this.shift = !this.atTop;
     this.list.items = [...unique.reverse(), ...this.list.items];
@@ -227,10 +233,27 @@ export class Timeline {
     }
   }
 
-  /** A forward result: the event on screen shows it. */
+  /** The event with a forward result that came before it, unless what it carries is newer
+   * (its own view was read while it was derived, maybe before that result). */
+  private withEarlyForward(event: EventSummary): EventSummary {
+    const early = this.earlyForwards.get(event.id);
+    if (early === undefined) return event;
+    this.earlyForwards.delete(event.id);
+    if (event.forward !== null && event.forward.attempts > early.attempts) return event;
+    return { ...event, forward: early };
+  }
+
+  /** A forward result: the event on screen shows it, or shows it when it arrives. */
   forwarded(id: string, forward: ForwardView): void {
     const index = this.list.items.findIndex((e) => e.id === id);
-    if (index < 0) return;
+    if (index < 0) {
+      this.earlyForwards.delete(id);
+      this.earlyForwards.set(id, forward);
+      if (this.earlyForwards.size > EARLY_FORWARDS_KEPT) {
+        this.earlyForwards.delete(this.earlyForwards.keys().next().value!);
+      }
+      return;
+    }
     const events = [...this.list.items];
     events[index] = { ...events[index]!, forward };
     this.shift = false;
